@@ -1,0 +1,71 @@
+//! The command line: argument definitions only (clap derive). Behaviour lives in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Fusion: a local-first gateway between AI clients and the models and tools they call.
+///
+/// With no config file, Fusion probes local model servers (Ollama :11434, LM Studio :1234,
+/// llama.cpp :8080, vLLM :8000) and builds a default council from what answers.
+#[derive(Debug, Parser)]
+#[command(name = "fusion", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Config file (TOML, or the legacy JSON council format). Default: ./fusion.toml, then
+    /// the user config dir (~/.config/fusion/fusion.toml).
+    #[arg(long, global = true, env = "FUSION_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing env-filter syntax), e.g. `debug` or `fusion_core=debug`.
+    #[arg(long, global = true, env = "FUSION_LOG", default_value = "warn")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask a council: the panel answers, a judge compares, a synthesizer writes the answer.
+    ///
+    /// Exit codes: 0 answered (possibly degraded), 1 no answer (every panel member failed),
+    /// 2 usage or config error (including: no model server reachable).
+    Ask(AskArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question. Read from stdin when absent or `-`.
+    pub prompt: Option<String>,
+
+    /// Which council to ask (default: `default`, or the only one configured).
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub council: Option<String>,
+
+    /// Print the whole council result (analysis, responses, timings, usage) as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print it resolved (env expanded, secrets masked).
+    Check,
+}

@@ -1,0 +1,230 @@
+//! `${ENV}` expansion over every string of a parsed TOML document, and the dotted key paths
+//! (`providers[0].headers.Authorization`) that config errors use to name a value.
+//!
+//! Syntax: `${NAME}` is the variable's value (an error when unset), `${NAME:-default}` falls back
+//! to `default` when the variable is unset or empty, and `$${` is a literal `${`. A `$` not
+//! followed by `{` is left alone.
+
+use std::path::Path;
+
+use super::ConfigError;
+
+/// Looks an environment variable up; injected so tests need not touch the process environment.
+pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment as an [`EnvLookup`]; variables that are not valid UTF-8 count as unset.
+pub(super) fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Replaces `${...}` references in every string value of `value`, in place.
+pub(super) fn expand_env(
+    value: &mut toml::Value,
+    env: EnvLookup<'_>,
+    file: &Path,
+) -> Result<(), ConfigError> {
+    walk(value, String::new(), env).map_err(|(key, reason)| {
+        let key = if key.is_empty() { "-".to_owned() } else { key };
+        ConfigError::new(file, key, reason)
+    })
+}
+
+fn walk(value: &mut toml::Value, path: String, env: EnvLookup<'_>) -> Result<(), (String, String)> {
+    match value {
+        toml::Value::String(text) => match expand_str(text, env) {
+            Ok(Some(expanded)) => {
+                *text = expanded;
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(reason) => Err((path, reason)),
+        },
+        toml::Value::Array(items) => items
+            .iter_mut()
+            .enumerate()
+            .try_for_each(|(i, item)| walk(item, index_key(&path, i), env)),
+        toml::Value::Table(table) => table
+            .iter_mut()
+            .try_for_each(|(key, item)| walk(item, child_key(&path, key), env)),
+        toml::Value::Integer(_)
+        | toml::Value::Float(_)
+        | toml::Value::Boolean(_)
+        | toml::Value::Datetime(_) => Ok(()),
+    }
+}
+
+/// Expands one string. `Ok(None)` when it holds no `$` at all (nothing to rewrite).
+fn expand_str(text: &str, env: EnvLookup<'_>) -> Result<Option<String>, String> {
+    if !text.contains('$') {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let after = &rest[dollar..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let Some(close) = tail.find('}') else {
+                return Err(format!(
+                    "unterminated `${{` in `{text}` (write `$${{` for a literal `${{`)"
+                ));
+            };
+            out.push_str(&resolve(&tail[..close], env)?);
+            rest = &tail[close + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(Some(out))
+}
+
+/// Resolves the inside of one `${...}`: `NAME` or `NAME:-default`.
+fn resolve(reference: &str, env: EnvLookup<'_>) -> Result<String, String> {
+    let (name, default) = match reference.split_once(":-") {
+        Some((name, default)) => (name, Some(default)),
+        None => (reference, None),
+    };
+    if !is_env_name(name) {
+        return Err(format!(
+            "`${{{reference}}}` is not a valid reference; write `${{NAME}}` or `${{NAME:-default}}` \
+             (or `$${{` for a literal `${{`)"
+        ));
+    }
+    match (env(name), default) {
+        (Some(value), Some(default)) if value.is_empty() => Ok(default.to_owned()),
+        (Some(value), _) => Ok(value),
+        (None, Some(default)) => Ok(default.to_owned()),
+        (None, None) => Err(format!("environment variable {name} is not set")),
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `parent.key`, quoting `key` when it is not a bare TOML key (`headers."x.y"`).
+pub(super) fn child_key(parent: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    if parent.is_empty() {
+        key
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// `parent[index]`.
+pub(super) fn index_key(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "FUSION_TEST_TOKEN" => Some("s3cret".into()),
+            "FUSION_TEST_EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    fn expand(text: &str) -> Result<String, String> {
+        expand_str(text, &env).map(|s| s.unwrap_or_else(|| text.to_owned()))
+    }
+
+    #[test]
+    fn references_are_replaced_by_the_variable_value() {
+        assert_eq!(
+            expand("Bearer ${FUSION_TEST_TOKEN}").unwrap(),
+            "Bearer s3cret"
+        );
+        assert_eq!(
+            expand("${FUSION_TEST_TOKEN}${FUSION_TEST_TOKEN}").unwrap(),
+            "s3crets3cret"
+        );
+    }
+
+    #[test]
+    fn default_applies_when_unset_or_empty_but_not_when_set() {
+        assert_eq!(
+            expand("${FUSION_TEST_UNSET:-fallback}").unwrap(),
+            "fallback"
+        );
+        assert_eq!(
+            expand("${FUSION_TEST_EMPTY:-fallback}").unwrap(),
+            "fallback"
+        );
+        assert_eq!(expand("${FUSION_TEST_TOKEN:-fallback}").unwrap(), "s3cret");
+        assert_eq!(expand("${FUSION_TEST_UNSET:-}").unwrap(), "");
+    }
+
+    #[test]
+    fn double_dollar_is_a_literal_reference_and_lone_dollars_stay() {
+        assert_eq!(
+            expand("$${FUSION_TEST_TOKEN}").unwrap(),
+            "${FUSION_TEST_TOKEN}"
+        );
+        assert_eq!(expand("costs $5 or $HOME").unwrap(), "costs $5 or $HOME");
+    }
+
+    #[test]
+    fn unset_variable_without_default_is_an_error_naming_it() {
+        let err = expand("x ${FUSION_TEST_UNSET} y").unwrap_err();
+        assert_eq!(err, "environment variable FUSION_TEST_UNSET is not set");
+    }
+
+    #[test]
+    fn malformed_references_are_errors() {
+        assert!(
+            expand("${FUSION_TEST_TOKEN")
+                .unwrap_err()
+                .contains("unterminated")
+        );
+        assert!(
+            expand("${1BAD}")
+                .unwrap_err()
+                .contains("not a valid reference")
+        );
+        assert!(expand("${}").unwrap_err().contains("not a valid reference"));
+    }
+
+    #[test]
+    fn error_key_is_the_dotted_path_of_the_value() {
+        let mut value: toml::Value = toml::from_str(
+            "[[providers]]\nname = \"a\"\n[[providers]]\nname = \"b\"\n\
+             headers = { Authorization = \"Bearer ${FUSION_TEST_UNSET}\" }\n",
+        )
+        .unwrap();
+        let err = expand_env(&mut value, &env, Path::new("f.toml")).unwrap_err();
+        assert_eq!(err.key, "providers[1].headers.Authorization");
+        assert_eq!(
+            err.reason,
+            "environment variable FUSION_TEST_UNSET is not set"
+        );
+    }
+
+    #[test]
+    fn keys_that_are_not_bare_are_quoted() {
+        assert_eq!(child_key("headers", "x.y"), "headers.\"x.y\"");
+        assert_eq!(child_key("", "server"), "server");
+        assert_eq!(index_key("providers", 2), "providers[2]");
+    }
+}

@@ -1,0 +1,355 @@
+//! The configuration model: typed `fusion.toml` sections (providers, models, councils), their
+//! defaults and validation. Loading (file lookup, `${ENV}` expansion, the legacy JSON council
+//! format), masked rendering and zero-config discovery live in the submodules.
+
+mod discovery;
+pub(crate) mod duration;
+mod expand;
+mod legacy;
+mod load;
+mod render;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use discovery::{DiscoveredServer, Discovery, ProbeTarget, default_probe_targets, discover};
+pub use load::{LoadedConfig, load, load_file};
+pub use render::render_masked;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    #[serde(default)]
+    pub councils: BTreeMap<String, CouncilConfig>,
+}
+
+/// `[server]`: where `fusion serve` listens and which bearer keys it accepts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Names of environment variables holding accepted bearer keys.
+    #[serde(default)]
+    pub api_keys_env: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            api_keys_env: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8787".to_owned()
+}
+
+/// `[storage]`: the store's URL (SQLite file or PostgreSQL).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Which wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible `/chat/completions` server.
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// A command-line agent: prompt in, answer on stdout.
+    Exec,
+}
+
+/// Where a model runs, cheapest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    #[default]
+    Local,
+    Free,
+    Paid,
+}
+
+/// How an `exec` provider receives the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptVia {
+    #[default]
+    Stdin,
+    /// Appended as the last argument of the command.
+    Argument,
+}
+
+/// `[[providers]]`: one upstream and how to call it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Base URL up to and including the API version (`http://127.0.0.1:11434/v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// An inline key; only the legacy JSON format can set it (TOML takes `api_key_env`).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Extra HTTP headers sent on every call (`${ENV}` is expanded).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tier: Tier,
+    /// Calls in flight at once; default 1 for `exec`, 8 otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<usize>,
+    /// Per-call timeout (`"120s"`, `"2m"`).
+    #[serde(default = "default_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// Extra attempts after a retryable failure.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// `exec`: the command and its arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// `exec`: how the prompt is passed.
+    #[serde(default)]
+    pub prompt_via: PromptVia,
+    /// `exec`: extra environment for the command.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// `exec`: working directory for the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+}
+
+impl ProviderConfig {
+    /// The concurrency limit with its per-kind default.
+    pub fn concurrency(&self) -> usize {
+        self.max_concurrency
+            .unwrap_or(match self.kind {
+                ProviderKind::Exec => 1,
+                _ => 8,
+            })
+            .max(1)
+    }
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_retries() -> u32 {
+    2
+}
+
+/// Price per million tokens, in US dollars.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    #[serde(default)]
+    pub input_per_mtok: f64,
+    #[serde(default)]
+    pub output_per_mtok: f64,
+}
+
+/// `[[models]]`: a model under the name Fusion uses for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The name used everywhere in Fusion.
+    pub id: String,
+    pub provider: String,
+    /// The name the upstream expects; defaults to `id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+}
+
+impl ModelConfig {
+    /// The model name sent upstream.
+    pub fn upstream_name(&self) -> &str {
+        self.model.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// `[councils.NAME]`: a panel, a judge and a synthesizer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CouncilConfig {
+    /// Ask the panel concurrently (default) or one member after another.
+    #[serde(default = "default_true")]
+    pub parallel: bool,
+    /// Deadline for the panel phase; members still running then are counted as failed.
+    #[serde(default = "default_council_timeout", with = "duration")]
+    pub timeout: Duration,
+    pub panel: Vec<MemberConfig>,
+    pub judge: MemberConfig,
+    /// Defaults to the judge's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthesizer: Option<MemberConfig>,
+    /// Facts about how this council was assembled, copied into every trace.
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_council_timeout() -> Duration {
+    Duration::from_secs(180)
+}
+
+/// One seat of a council: a model and how it is asked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    pub model: String,
+    /// The member's name in traces; defaults to the model id (suffixed when repeated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+}
+
+/// An invalid configuration: which file, which key, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {key}: {reason}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Dotted path of the offending key (`providers[1].timeout`), or `-` for the whole file.
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(
+        file: impl Into<PathBuf>,
+        key: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.into(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks cross-references and required fields. Returns the first problem found.
+    pub fn validate(&self, file: &std::path::Path) -> Result<(), ConfigError> {
+        let err = |key: String, reason: String| Err(ConfigError::new(file, key, reason));
+        let mut provider_names = std::collections::HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            if p.name.trim().is_empty() {
+                return err(format!("providers[{i}].name"), "must not be empty".into());
+            }
+            if !provider_names.insert(p.name.as_str()) {
+                return err(
+                    format!("providers[{i}].name"),
+                    format!("duplicate provider name `{}`", p.name),
+                );
+            }
+            match p.kind {
+                ProviderKind::Openai | ProviderKind::Anthropic => {
+                    let Some(url) = &p.base_url else {
+                        if p.kind == ProviderKind::Anthropic {
+                            continue; // defaults to https://api.anthropic.com/v1
+                        }
+                        return err(
+                            format!("providers[{i}].base_url"),
+                            "required for kind = \"openai\"".into(),
+                        );
+                    };
+                    if reqwest::Url::parse(url).is_err() {
+                        return err(
+                            format!("providers[{i}].base_url"),
+                            format!("`{url}` is not a valid URL"),
+                        );
+                    }
+                }
+                ProviderKind::Exec => {
+                    if p.command.as_ref().is_none_or(|c| c.is_empty()) {
+                        return err(
+                            format!("providers[{i}].command"),
+                            "required for kind = \"exec\" (for example [\"claude\", \"-p\"])"
+                                .into(),
+                        );
+                    }
+                }
+            }
+            if p.timeout.is_zero() {
+                return err(format!("providers[{i}].timeout"), "must be positive".into());
+            }
+        }
+        let mut model_ids = std::collections::HashSet::new();
+        for (i, m) in self.models.iter().enumerate() {
+            if !model_ids.insert(m.id.as_str()) {
+                return err(
+                    format!("models[{i}].id"),
+                    format!("duplicate model id `{}`", m.id),
+                );
+            }
+            if !provider_names.contains(m.provider.as_str()) {
+                return err(
+                    format!("models[{i}].provider"),
+                    format!("no provider named `{}`", m.provider),
+                );
+            }
+        }
+        for (name, council) in &self.councils {
+            let seats = council
+                .panel
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (format!("councils.{name}.panel[{i}].model"), m))
+                .chain([(format!("councils.{name}.judge.model"), &council.judge)])
+                .chain(
+                    council
+                        .synthesizer
+                        .iter()
+                        .map(|m| (format!("councils.{name}.synthesizer.model"), m)),
+                );
+            for (key, seat) in seats {
+                if !model_ids.contains(seat.model.as_str()) {
+                    return err(key, format!("no model with id `{}`", seat.model));
+                }
+            }
+            if council.panel.is_empty() {
+                return err(
+                    format!("councils.{name}.panel"),
+                    "needs at least one member".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,352 @@
+//! Reading the judge's output: find the JSON object in whatever the model wrote (code fences,
+//! prose around it, trailing commas, a cut-off end), read the six analysis fields leniently,
+//! and map the anonymous labels back to member names.
+
+use fusion_types::{Analysis, Contradiction, PartialCoverage, Stance, UniqueInsight};
+use serde_json::{Map, Value};
+
+const FIELDS: [&str; 6] = [
+    "consensus",
+    "contradictions",
+    "partial_coverage",
+    "unique_insights",
+    "blind_spots",
+    "judge_notes",
+];
+
+/// Parses the judge's text into an analysis, or says why it could not.
+pub fn parse_analysis(text: &str) -> Result<Analysis, String> {
+    let object = extract_object(text)?;
+    if !FIELDS.iter().any(|f| object.contains_key(*f)) {
+        return Err(format!(
+            "the JSON object has none of the fields {}",
+            FIELDS.join(", ")
+        ));
+    }
+    Ok(Analysis {
+        consensus: strings(object.get("consensus")),
+        contradictions: list(object.get("contradictions"))
+            .iter()
+            .filter_map(contradiction)
+            .collect(),
+        partial_coverage: list(object.get("partial_coverage"))
+            .iter()
+            .filter_map(partial)
+            .collect(),
+        unique_insights: insights(object.get("unique_insights")),
+        blind_spots: strings(object.get("blind_spots")),
+        judge_notes: strings(object.get("judge_notes")),
+    })
+}
+
+/// Finds and parses the first JSON object in `text`, repairing common damage.
+fn extract_object(text: &str) -> Result<Map<String, Value>, String> {
+    let start = text
+        .find('{')
+        .ok_or_else(|| "the reply contains no JSON object (no `{`)".to_owned())?;
+    let candidate = balanced_object(&text[start..]);
+    let mut first_error = None;
+    for attempt in [candidate.to_owned(), repair(candidate)] {
+        match serde_json::from_str::<Value>(&attempt) {
+            Ok(Value::Object(map)) => return Ok(map),
+            Ok(_) => return Err("the reply's JSON is not an object".into()),
+            Err(e) => {
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    Err(format!(
+        "invalid JSON: {}",
+        first_error.unwrap_or_else(|| "unknown error".into())
+    ))
+}
+
+/// The text from the first `{` to its matching `}` (or to the end, if it never closes).
+fn balanced_object(text: &str) -> &str {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' | '[' => depth += 1,
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return &text[..=i];
+                }
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
+/// Removes trailing commas, normalises typographic quotes, and closes what a cut-off reply
+/// left open (an unterminated string, arrays and objects).
+fn repair(text: &str) -> String {
+    let text = text.replace(['\u{201c}', '\u{201d}'], "\"");
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut closers = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' => closers.push('}'),
+            '[' => closers.push(']'),
+            '}' | ']' => {
+                trim_trailing_comma(&mut out);
+                closers.pop();
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    if in_string {
+        out.push('"');
+    }
+    while let Some(closer) = closers.pop() {
+        trim_trailing_comma(&mut out);
+        out.push(closer);
+    }
+    out
+}
+
+fn trim_trailing_comma(out: &mut String) {
+    let trimmed = out.trim_end().len();
+    if out[..trimmed].ends_with(',') {
+        out.truncate(trimmed - 1);
+    } else if out[..trimmed].ends_with(':') {
+        // a cut after a key: give it a null value so the object still parses
+        out.truncate(trimmed);
+        out.push_str("null");
+    }
+}
+
+fn list(value: Option<&Value>) -> Vec<Value> {
+    match value {
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.clone()],
+    }
+}
+
+/// Text of an item that should be a string but may be an object such as `{"point": ".."}`.
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Object(map) => ["point", "text", "claim", "note", "description", "insight"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(text_of))
+            .or_else(|| map.values().find_map(text_of)),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    list(value).iter().filter_map(text_of).collect()
+}
+
+fn str_field(map: &Map<String, Value>, keys: &[&str]) -> String {
+    keys.iter()
+        .find_map(|k| map.get(*k).and_then(text_of))
+        .unwrap_or_default()
+}
+
+fn contradiction(value: &Value) -> Option<Contradiction> {
+    let map = value.as_object()?;
+    let stances = match map.get("stances").or_else(|| map.get("positions")) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|s| {
+                let s = s.as_object()?;
+                Some(Stance {
+                    model: str_field(s, &["model", "response", "label"]),
+                    stance: str_field(s, &["stance", "position", "claim"]),
+                })
+            })
+            .collect(),
+        // {"Response A": "yes", "Response B": "no"}
+        Some(Value::Object(by_model)) => by_model
+            .iter()
+            .map(|(model, stance)| Stance {
+                model: model.clone(),
+                stance: text_of(stance).unwrap_or_default(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(Contradiction {
+        topic: str_field(map, &["topic", "point", "issue"]),
+        stances,
+    })
+}
+
+fn partial(value: &Value) -> Option<PartialCoverage> {
+    let map = value.as_object()?;
+    let models = strings(map.get("models").or_else(|| map.get("responses")));
+    Some(PartialCoverage {
+        models,
+        point: str_field(map, &["point", "topic", "text"]),
+    })
+}
+
+fn insights(value: Option<&Value>) -> Vec<UniqueInsight> {
+    match value {
+        // {"Response A": "insight", ...}
+        Some(Value::Object(by_model)) => by_model
+            .iter()
+            .filter_map(|(model, v)| {
+                Some(UniqueInsight {
+                    model: model.clone(),
+                    insight: text_of(v)?,
+                })
+            })
+            .collect(),
+        other => list(other)
+            .iter()
+            .filter_map(|v| {
+                let map = v.as_object()?;
+                Some(UniqueInsight {
+                    model: str_field(map, &["model", "response", "label"]),
+                    insight: str_field(map, &["insight", "point", "text"]),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Replaces anonymous labels ("Response A", "response a", "A") with member names.
+pub fn unlabel(analysis: &mut Analysis, labels: &[(String, String)]) {
+    let map = |name: &mut String| {
+        let key = name
+            .trim()
+            .trim_start_matches("Response")
+            .trim_start_matches("response");
+        let key = key.trim();
+        if let Some((_, member)) = labels.iter().find(|(label, _)| {
+            label.eq_ignore_ascii_case(name.trim())
+                || label
+                    .trim_start_matches("Response ")
+                    .eq_ignore_ascii_case(key)
+        }) {
+            *name = member.clone();
+        }
+    };
+    for c in &mut analysis.contradictions {
+        for s in &mut c.stances {
+            map(&mut s.model);
+        }
+    }
+    for p in &mut analysis.partial_coverage {
+        for m in &mut p.models {
+            map(m);
+        }
+    }
+    for u in &mut analysis.unique_insights {
+        map(&mut u.model);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLEAN: &str = r#"{"consensus":["Paris is the capital"],"contradictions":[{"topic":"population","stances":[{"model":"Response A","stance":"2.1M"},{"model":"Response B","stance":"11M"}]}],"partial_coverage":[{"models":["Response B"],"point":"metro area"}],"unique_insights":[{"model":"Response A","insight":"city proper"}],"blind_spots":["history"],"judge_notes":[]}"#;
+
+    #[test]
+    fn parses_clean_json() {
+        let a = parse_analysis(CLEAN).unwrap();
+        assert_eq!(a.consensus, vec!["Paris is the capital"]);
+        assert_eq!(a.contradictions[0].stances[1].stance, "11M");
+        assert_eq!(a.partial_coverage[0].models, vec!["Response B"]);
+        assert_eq!(a.blind_spots, vec!["history"]);
+    }
+
+    #[test]
+    fn survives_code_fences_and_prose_around_the_json() {
+        let text =
+            format!("Sure! Here is my analysis:\n```json\n{CLEAN}\n```\nHope this helps {{:)}}");
+        assert_eq!(
+            parse_analysis(&text).unwrap(),
+            parse_analysis(CLEAN).unwrap()
+        );
+    }
+
+    #[test]
+    fn repairs_trailing_commas_and_a_cut_off_end() {
+        let a = parse_analysis(r#"{"consensus": ["a", "b",], "blind_spots": ["c"],}"#).unwrap();
+        assert_eq!(a.consensus, vec!["a", "b"]);
+        let cut = parse_analysis(r#"{"consensus": ["a"], "judge_notes": ["cut off here"#).unwrap();
+        assert_eq!(cut.judge_notes, vec!["cut off here"]);
+        let after_key = parse_analysis(r#"{"consensus": ["a"], "blind_spots":"#).unwrap();
+        assert_eq!(after_key.consensus, vec!["a"]);
+    }
+
+    #[test]
+    fn reads_lenient_shapes() {
+        let a = parse_analysis(
+            r#"{"consensus":[{"point":"x"}],"unique_insights":{"Response A":"y"},
+               "contradictions":[{"topic":"t","stances":{"Response A":"yes","Response B":"no"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(a.consensus, vec!["x"]);
+        assert_eq!(a.unique_insights[0].insight, "y");
+        assert_eq!(a.contradictions[0].stances.len(), 2);
+    }
+
+    #[test]
+    fn rejects_text_without_json_or_without_analysis_fields() {
+        assert!(
+            parse_analysis("I think they all agree.")
+                .unwrap_err()
+                .contains("no JSON object")
+        );
+        assert!(
+            parse_analysis(r#"{"answer": 42}"#)
+                .unwrap_err()
+                .contains("none of the fields")
+        );
+        assert!(parse_analysis("[1, 2]").is_err());
+    }
+
+    #[test]
+    fn unlabel_maps_labels_back_to_members() {
+        let mut a = parse_analysis(CLEAN).unwrap();
+        a.unique_insights.push(UniqueInsight {
+            model: "b".into(),
+            insight: "short label".into(),
+        });
+        let labels = vec![
+            ("Response A".to_owned(), "qwen".to_owned()),
+            ("Response B".to_owned(), "llama".to_owned()),
+        ];
+        unlabel(&mut a, &labels);
+        assert_eq!(a.contradictions[0].stances[0].model, "qwen");
+        assert_eq!(a.contradictions[0].stances[1].model, "llama");
+        assert_eq!(a.partial_coverage[0].models, vec!["llama"]);
+        assert_eq!(a.unique_insights[0].model, "qwen");
+        assert_eq!(a.unique_insights[1].model, "llama");
+    }
+}

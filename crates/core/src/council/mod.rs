@@ -1,0 +1,348 @@
+//! The council: a panel of models answers one prompt (in parallel unless configured
+//! otherwise), a judge compares the anonymised answers into a strict-JSON analysis, and a
+//! synthesizer writes the final answer. Every failure degrades the result instead of failing
+//! it, and each degradation is recorded in the trace. Progress is reported as `CouncilEvent`s.
+
+mod heuristic;
+mod judge;
+mod panel;
+pub mod prompts;
+
+use std::time::Instant;
+
+use fusion_types::{
+    Analysis, ChatMessage, ChatRequest, CouncilResult, CouncilStatus, LabelAssignment, Role,
+    Timings, Usage,
+};
+use rand::seq::SliceRandom;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::{CouncilConfig, MemberConfig};
+use crate::providers::{Completion, ProviderRegistry};
+use prompts::LabelledAnswer;
+
+pub use judge::parse_analysis;
+pub use panel::Member;
+
+/// What a running council reports, in order, for progress displays.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CouncilEvent {
+    /// The panel as it will run: member names in seat order.
+    PanelStarted {
+        members: Vec<String>,
+    },
+    MemberStarted {
+        member: String,
+    },
+    MemberFinished {
+        member: String,
+        latency_ms: u64,
+    },
+    MemberFailed {
+        member: String,
+        error: String,
+    },
+    JudgeStarted {
+        model: String,
+    },
+    /// The judge's output was not valid JSON; it is asked once more.
+    JudgeRetry {
+        reason: String,
+    },
+    JudgeFinished {
+        ok: bool,
+    },
+    SynthesizerStarted {
+        model: String,
+    },
+    SynthesizerFinished {
+        ok: bool,
+    },
+}
+
+/// Where progress events go (nowhere when `None`).
+pub type Progress = Option<UnboundedSender<CouncilEvent>>;
+
+fn emit(progress: &Progress, event: CouncilEvent) {
+    if let Some(tx) = progress {
+        // A display that went away must not stop the council.
+        let _ = tx.send(event);
+    }
+}
+
+/// Runs the council `name` on `prompt`. Never fails: problems are in the result.
+pub async fn run(
+    registry: &ProviderRegistry,
+    name: &str,
+    council: &CouncilConfig,
+    prompt: &str,
+    progress: Progress,
+) -> CouncilResult {
+    let started = Instant::now();
+    let members = panel::members(council);
+    let mut usage = Usage::default();
+    let mut result = CouncilResult {
+        status: CouncilStatus::Ok,
+        council: name.to_owned(),
+        final_answer: String::new(),
+        analysis: Analysis::default(),
+        responses: Vec::new(),
+        failed_models: Vec::new(),
+        degradation_reasons: Vec::new(),
+        raw_judge_output: None,
+        labels: Vec::new(),
+        notes: council.notes.clone(),
+        timings: Timings::default(),
+        usage: Usage::default(),
+    };
+
+    // Panel.
+    emit(
+        &progress,
+        CouncilEvent::PanelStarted {
+            members: members.iter().map(|m| m.name.clone()).collect(),
+        },
+    );
+    let outcome = panel::ask(registry, council, &members, prompt, &progress).await;
+    result.timings.panel_ms = ms(started);
+    usage.add(&outcome.usage);
+    result.responses = outcome.responses;
+    result.failed_models = outcome.failed;
+    if result.responses.is_empty() {
+        result.status = CouncilStatus::Error;
+        result.degradation_reasons.push(format!(
+            "all {} panel members failed; there is no answer",
+            members.len()
+        ));
+        result.usage = usage;
+        result.timings.total_ms = ms(started);
+        return result;
+    }
+    if !result.failed_models.is_empty() {
+        let failed: Vec<String> = result
+            .failed_models
+            .iter()
+            .map(|f| format!("{} ({})", f.model, f.error))
+            .collect();
+        result.degradation_reasons.push(format!(
+            "{} of {} panel members failed, continuing with the {} that answered: {}",
+            failed.len(),
+            members.len(),
+            result.responses.len(),
+            failed.join("; ")
+        ));
+    }
+
+    // Anonymous, shuffled labels for the judge and synthesizer.
+    let mut order: Vec<usize> = (0..result.responses.len()).collect();
+    order.shuffle(&mut rand::rng());
+    let labels: Vec<(String, String)> = order
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| (label(i), result.responses[r].model.clone()))
+        .collect();
+    let labelled: Vec<LabelledAnswer<'_>> = order
+        .iter()
+        .zip(&labels)
+        .map(|(&r, (label, _))| LabelledAnswer {
+            label,
+            content: &result.responses[r].content,
+        })
+        .collect();
+
+    // Judge.
+    let judge_started = Instant::now();
+    let verdict = judge_phase(registry, &council.judge, prompt, &labelled, &progress).await;
+    usage.add(&verdict.usage);
+    result.timings.judge_ms = ms(judge_started);
+    result.degradation_reasons.extend(verdict.degradations);
+    result.raw_judge_output = verdict.raw_output;
+    let labelled_analysis = match verdict.analysis {
+        Some(analysis) => analysis,
+        None => heuristic::analyse(&result.responses, "the judge gave no usable analysis"),
+    };
+    let analysis_json = serde_json::to_string_pretty(&labelled_analysis).unwrap_or_default();
+    let mut analysis = labelled_analysis;
+    judge::unlabel(&mut analysis, &labels);
+    result.analysis = analysis;
+
+    // Synthesizer (defaults to the judge's model).
+    let synth_started = Instant::now();
+    let synthesizer = council.synthesizer.clone().unwrap_or_else(|| MemberConfig {
+        model: council.judge.model.clone(),
+        ..MemberConfig::default()
+    });
+    emit(
+        &progress,
+        CouncilEvent::SynthesizerStarted {
+            model: synthesizer.model.clone(),
+        },
+    );
+    let request = member_request(
+        &synthesizer,
+        Some(
+            synthesizer
+                .system
+                .as_deref()
+                .unwrap_or(prompts::SYNTHESIZER_SYSTEM),
+        ),
+        prompts::synthesizer_user(prompt, &labelled, &analysis_json),
+    );
+    let synthesis = registry
+        .chat(&synthesizer.model, request)
+        .await
+        .and_then(non_empty);
+    result.timings.synthesis_ms = ms(synth_started);
+    match synthesis {
+        Ok(completion) => {
+            usage.add(&completion.usage);
+            result.final_answer = completion.text().trim().to_owned();
+            emit(&progress, CouncilEvent::SynthesizerFinished { ok: true });
+        }
+        Err(err) => {
+            emit(&progress, CouncilEvent::SynthesizerFinished { ok: false });
+            let best = heuristic::best_answer(&result.responses).unwrap_or(0);
+            let chosen = &result.responses[best];
+            result.final_answer = chosen.content.clone();
+            result.degradation_reasons.push(format!(
+                "synthesizer `{}` failed ({err}); the final answer is the most representative \
+                 panel answer, from {}",
+                synthesizer.model, chosen.model
+            ));
+        }
+    }
+
+    result.labels = labels
+        .into_iter()
+        .map(|(label, model)| LabelAssignment { label, model })
+        .collect();
+    result.usage = usage;
+    result.timings.total_ms = ms(started);
+    result
+}
+
+struct Verdict {
+    analysis: Option<Analysis>,
+    raw_output: Option<String>,
+    degradations: Vec<String>,
+    usage: Usage,
+}
+
+/// Asks the judge; on output that is not JSON, asks once more showing the parse error.
+async fn judge_phase(
+    registry: &ProviderRegistry,
+    judge: &MemberConfig,
+    prompt: &str,
+    labelled: &[LabelledAnswer<'_>],
+    progress: &Progress,
+) -> Verdict {
+    let mut verdict = Verdict {
+        analysis: None,
+        raw_output: None,
+        degradations: Vec::new(),
+        usage: Usage::default(),
+    };
+    emit(
+        progress,
+        CouncilEvent::JudgeStarted {
+            model: judge.model.clone(),
+        },
+    );
+    let mut request = member_request(
+        judge,
+        Some(judge.system.as_deref().unwrap_or(prompts::JUDGE_SYSTEM)),
+        prompts::judge_user(prompt, labelled),
+    );
+    request.temperature = Some(judge.temperature.unwrap_or(0.0));
+    let mut first_error = None;
+    for attempt in 0..2 {
+        let text = match registry.chat(&judge.model, request.clone()).await {
+            Ok(completion) => {
+                verdict.usage.add(&completion.usage);
+                completion.text()
+            }
+            Err(err) => {
+                verdict.degradations.push(format!(
+                    "judge `{}` failed ({err}); the analysis is heuristic",
+                    judge.model
+                ));
+                emit(progress, CouncilEvent::JudgeFinished { ok: false });
+                return verdict;
+            }
+        };
+        match judge::parse_analysis(&text) {
+            Ok(analysis) => {
+                if let Some(reason) = first_error {
+                    verdict.degradations.push(format!(
+                        "judge output was not valid JSON the first time ({reason}); its retry was"
+                    ));
+                }
+                verdict.analysis = Some(analysis);
+                emit(progress, CouncilEvent::JudgeFinished { ok: true });
+                return verdict;
+            }
+            Err(reason) if attempt == 0 => {
+                emit(
+                    progress,
+                    CouncilEvent::JudgeRetry {
+                        reason: reason.clone(),
+                    },
+                );
+                request
+                    .messages
+                    .push(ChatMessage::text(Role::Assistant, text));
+                request.messages.push(ChatMessage::text(
+                    Role::User,
+                    prompts::judge_repair(&reason),
+                ));
+                first_error = Some(reason);
+            }
+            Err(reason) => {
+                verdict.raw_output = Some(text);
+                verdict.degradations.push(format!(
+                    "judge output was not valid JSON, even after one retry ({reason}); the \
+                     analysis is heuristic and the judge's text is in raw_judge_output"
+                ));
+            }
+        }
+    }
+    emit(progress, CouncilEvent::JudgeFinished { ok: false });
+    verdict
+}
+
+/// A request for one seat: its system prompt, temperature and token limit.
+pub(crate) fn member_request(
+    seat: &MemberConfig,
+    system: Option<&str>,
+    user: String,
+) -> ChatRequest {
+    let mut request = ChatRequest::simple(seat.model.clone(), system, user);
+    request.temperature = seat.temperature;
+    request.max_tokens = seat.max_tokens;
+    request
+}
+
+/// An answer with no text is a failure, not an answer.
+pub(crate) fn non_empty(completion: Completion) -> crate::Result<Completion> {
+    if completion.text().trim().is_empty() {
+        return Err(crate::ErrorKind::InvalidResponse {
+            provider: completion.provider,
+            message: "the model returned an empty answer".into(),
+        }
+        .into());
+    }
+    Ok(completion)
+}
+
+fn label(i: usize) -> String {
+    let letter = char::from(b'A' + (i % 26) as u8);
+    if i < 26 {
+        format!("Response {letter}")
+    } else {
+        format!("Response {letter}{}", i / 26)
+    }
+}
+
+fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,11 @@
+//! Fusion's engine. Owns the configuration model, the provider registry (the one path for every
+//! model call) with its backends, and the council. Front doors (CLI, HTTP, MCP) are thin layers
+//! over this crate.
+
+pub mod config;
+pub mod council;
+pub mod error;
+pub mod providers;
+pub mod tokens;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,97 @@
+//! Model backends and the registry that fronts them. `ProviderRegistry` is the one path for
+//! every model call; the backends (`openai`, `anthropic`, `exec`) only translate one request
+//! into one upstream call and classify what comes back.
+
+pub mod anthropic;
+pub mod exec;
+pub mod openai;
+mod registry;
+mod retry;
+
+use std::pin::Pin;
+
+use fusion_types::{ChatChunk, ChatRequest, ChatResponse};
+use futures::Stream;
+
+use crate::config::{ProviderConfig, ProviderKind};
+use crate::{ErrorKind, Result};
+
+pub use registry::{Completion, ModelEntry, ProviderRegistry};
+
+/// A stream of parsed chunks from an upstream; ends after the last chunk (`[DONE]`).
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk>> + Send>>;
+
+/// One configured upstream, speaking its own protocol.
+pub(crate) enum Backend {
+    OpenAi(openai::OpenAiBackend),
+    Anthropic(anthropic::AnthropicBackend),
+    Exec(exec::ExecBackend),
+}
+
+impl Backend {
+    pub(crate) fn new(config: &ProviderConfig) -> Result<Self> {
+        Ok(match config.kind {
+            ProviderKind::Openai => Self::OpenAi(openai::OpenAiBackend::new(config)?),
+            ProviderKind::Anthropic => Self::Anthropic(anthropic::AnthropicBackend::new(config)?),
+            ProviderKind::Exec => Self::Exec(exec::ExecBackend::new(config)?),
+        })
+    }
+
+    /// One non-streamed call. `request.model` is already the upstream's model name.
+    pub(crate) async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
+        match self {
+            Self::OpenAi(b) => b.chat(request).await,
+            Self::Anthropic(b) => b.chat(request).await,
+            Self::Exec(b) => b.chat(request).await,
+        }
+    }
+
+    /// One streamed call; the future resolves once the upstream accepted the request.
+    pub(crate) async fn chat_stream(&self, request: &ChatRequest) -> Result<ChunkStream> {
+        match self {
+            Self::OpenAi(b) => b.chat_stream(request).await,
+            Self::Anthropic(b) => b.chat_stream(request).await,
+            Self::Exec(b) => b.chat_stream(request).await,
+        }
+    }
+}
+
+/// The provider's API key: from `api_key_env` (read at call time, so a key exported after
+/// start-up is picked up) or the legacy inline key.
+pub(crate) fn api_key(config: &ProviderConfig) -> Result<Option<String>> {
+    if let Some(env) = &config.api_key_env {
+        return match std::env::var(env) {
+            Ok(key) if !key.is_empty() => Ok(Some(key)),
+            _ => Err(ErrorKind::MissingApiKey {
+                provider: config.name.clone(),
+                env: env.clone(),
+            }
+            .into()),
+        };
+    }
+    Ok(config.api_key.clone())
+}
+
+/// A reqwest client for one provider: pooled, TCP_NODELAY, rustls, extra headers.
+pub(crate) fn http_client(config: &ProviderConfig) -> Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &config.headers {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+            ErrorKind::Invalid(format!("provider `{}`: header `{name}`: {e}", config.name))
+        })?;
+        let value = reqwest::header::HeaderValue::from_str(value).map_err(|e| {
+            ErrorKind::Invalid(format!("provider `{}`: header `{name}`: {e}", config.name))
+        })?;
+        headers.insert(name, value);
+    }
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .connect_timeout(config.timeout.min(std::time::Duration::from_secs(10)))
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .default_headers(headers)
+        .user_agent(concat!("fusion/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            ErrorKind::Invalid(format!("provider `{}`: http client: {e}", config.name)).into()
+        })
+}

@@ -1,0 +1,210 @@
+//! The `openai` backend: any OpenAI-compatible `/chat/completions` server (Ollama, LM Studio,
+//! llama.cpp, vLLM, OpenRouter, OpenAI). The request is forwarded as is (tools,
+//! `response_format` and unknown fields included); streams are parsed as SSE chunk by chunk.
+
+use eventsource_stream::{EventStreamError, Eventsource};
+use fusion_types::{ChatChunk, ChatRequest, ChatResponse};
+use futures::StreamExt;
+use serde_json::Value;
+
+use super::ChunkStream;
+use crate::config::ProviderConfig;
+use crate::{Error, ErrorKind, Result};
+
+/// A pooled HTTP client bound to one OpenAI-compatible server.
+pub struct OpenAiBackend {
+    config: ProviderConfig,
+    client: reqwest::Client,
+    endpoint: String,
+}
+
+impl OpenAiBackend {
+    pub fn new(config: &ProviderConfig) -> Result<Self> {
+        let base = config.base_url.as_deref().ok_or_else(|| {
+            ErrorKind::Invalid(format!("provider `{}`: base_url is required", config.name))
+        })?;
+        Ok(Self {
+            config: config.clone(),
+            client: super::http_client(config)?,
+            endpoint: format!("{}/chat/completions", base.trim_end_matches('/')),
+        })
+    }
+
+    pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
+        let mut body = request.clone();
+        body.stream = None;
+        body.stream_options = None;
+        let response = self.send(&body).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Error::from_reqwest(&self.config.name, &e, self.config.timeout))?;
+        let parsed: ChatResponse =
+            serde_json::from_slice(&bytes).map_err(|e| ErrorKind::InvalidResponse {
+                provider: self.config.name.clone(),
+                message: format!("{e}; body starts with: {}", snippet(&bytes)),
+            })?;
+        if parsed.choices.is_empty() {
+            return Err(ErrorKind::InvalidResponse {
+                provider: self.config.name.clone(),
+                message: "the response has no choices".into(),
+            }
+            .into());
+        }
+        Ok(parsed)
+    }
+
+    pub async fn chat_stream(&self, request: &ChatRequest) -> Result<ChunkStream> {
+        let mut body = request.clone();
+        body.stream = Some(true);
+        let response = self.send(&body).await?;
+        let provider = self.config.name.clone();
+        let events = response.bytes_stream().eventsource();
+        let stream = futures::stream::unfold(
+            (Box::pin(events), provider, false),
+            |(mut events, provider, done)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    match events.next().await {
+                        None => {
+                            let err = ErrorKind::StreamCut {
+                                provider: provider.clone(),
+                                message: "the stream closed before `data: [DONE]`".into(),
+                            };
+                            return Some((Err(err.into()), (events, provider, true)));
+                        }
+                        Some(Err(EventStreamError::Transport(e))) => {
+                            let err = ErrorKind::StreamCut {
+                                provider: provider.clone(),
+                                message: crate::error::chain_message(&e),
+                            };
+                            return Some((Err(err.into()), (events, provider, true)));
+                        }
+                        Some(Err(e)) => {
+                            let err = ErrorKind::InvalidResponse {
+                                provider: provider.clone(),
+                                message: format!("bad SSE framing: {e}"),
+                            };
+                            return Some((Err(err.into()), (events, provider, true)));
+                        }
+                        Some(Ok(event)) => {
+                            let data = event.data.trim();
+                            if data.is_empty() {
+                                continue;
+                            }
+                            if data == "[DONE]" {
+                                return None;
+                            }
+                            let item = parse_chunk(&provider, data);
+                            let failed = item.is_err();
+                            return Some((item, (events, provider, failed)));
+                        }
+                    }
+                }
+            },
+        );
+        Ok(Box::pin(stream))
+    }
+
+    async fn send(&self, body: &ChatRequest) -> Result<reqwest::Response> {
+        let mut builder = self.client.post(&self.endpoint).json(body);
+        if let Some(key) = super::api_key(&self.config)? {
+            builder = builder.bearer_auth(key);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| Error::from_reqwest(&self.config.name, &e, self.config.timeout))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(status_error(&self.config.name, response).await)
+    }
+}
+
+/// Builds an `UpstreamStatus` error from a non-2xx response, keeping the upstream's message.
+pub(crate) async fn status_error(provider: &str, response: reqwest::Response) -> Error {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let bytes = response.bytes().await.unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| {
+            let err = v.get("error")?;
+            err.get("message")
+                .and_then(Value::as_str)
+                .or_else(|| err.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| snippet(&bytes));
+    ErrorKind::UpstreamStatus {
+        provider: provider.to_owned(),
+        status,
+        message,
+        retry_after,
+    }
+    .into()
+}
+
+fn parse_chunk(provider: &str, data: &str) -> Result<ChatChunk> {
+    if let Ok(value) = serde_json::from_str::<Value>(data)
+        && let Some(err) = value.get("error")
+    {
+        // Some servers report a mid-stream failure as a data event carrying an error object.
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("error event in stream")
+            .to_owned();
+        return Err(ErrorKind::UpstreamStatus {
+            provider: provider.to_owned(),
+            status: err.get("code").and_then(Value::as_u64).unwrap_or(500) as u16,
+            message,
+            retry_after: None,
+        }
+        .into());
+    }
+    serde_json::from_str(data).map_err(|e| {
+        ErrorKind::InvalidResponse {
+            provider: provider.to_owned(),
+            message: format!("bad stream chunk ({e}): {}", snippet(data.as_bytes())),
+        }
+        .into()
+    })
+}
+
+/// The first ~300 characters of a body, for error messages.
+pub(crate) fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    match text.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_events_inside_a_stream_become_upstream_errors() {
+        let err = parse_chunk("p", r#"{"error":{"message":"overloaded","code":503}}"#).unwrap_err();
+        assert_eq!(err.class(), "upstream_5xx");
+        assert!(err.to_string().contains("overloaded"));
+    }
+
+    #[test]
+    fn snippet_truncates_long_bodies_on_a_char_boundary() {
+        let long = "é".repeat(400);
+        let s = snippet(long.as_bytes());
+        assert!(s.ends_with('…'));
+        assert_eq!(s.chars().count(), 301);
+    }
+}

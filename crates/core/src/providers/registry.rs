@@ -1,0 +1,253 @@
+//! `ProviderRegistry`: the one path for every model call. It maps Fusion's model ids to
+//! providers and owns, per provider, the concurrency slots, the per-call timeout and the retry
+//! loop; every call comes back as a `Completion` with latency and token usage (estimated and
+//! marked when the upstream reported none).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fusion_types::{ChatChunk, ChatRequest, ChatResponse, Usage};
+use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{Backend, ChunkStream, retry};
+use crate::config::{Config, Price, ProviderConfig, Tier};
+use crate::{ErrorKind, Result};
+
+/// A model as the registry knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelEntry {
+    /// Fusion's name for the model.
+    pub id: String,
+    pub provider: String,
+    /// The name the upstream expects.
+    pub upstream_model: String,
+    pub tier: Tier,
+    pub context_window: Option<u32>,
+    pub price: Option<Price>,
+}
+
+/// The outcome of one successful model call.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub response: ChatResponse,
+    /// From the upstream, or estimated (then `usage.estimated` is true).
+    pub usage: Usage,
+    /// Wall time of the whole call, retries and queueing included.
+    pub latency_ms: u64,
+    pub model: String,
+    pub provider: String,
+    /// How many upstream attempts were made (1 = no retry).
+    pub attempts: u32,
+}
+
+impl Completion {
+    /// The text of the first choice.
+    pub fn text(&self) -> String {
+        self.response.first_text()
+    }
+}
+
+struct ProviderHandle {
+    config: ProviderConfig,
+    backend: Backend,
+    slots: Arc<Semaphore>,
+}
+
+/// All configured providers and models.
+pub struct ProviderRegistry {
+    providers: HashMap<String, Arc<ProviderHandle>>,
+    models: BTreeMap<String, ModelEntry>,
+}
+
+impl std::fmt::Debug for ProviderRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderRegistry")
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .field("models", &self.models.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ProviderRegistry {
+    /// Builds one backend (one connection pool) per provider. The config must be validated.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let mut providers = HashMap::new();
+        for p in &config.providers {
+            let handle = ProviderHandle {
+                backend: Backend::new(p)?,
+                slots: Arc::new(Semaphore::new(p.concurrency())),
+                config: p.clone(),
+            };
+            providers.insert(p.name.clone(), Arc::new(handle));
+        }
+        let mut models = BTreeMap::new();
+        for m in &config.models {
+            let Some(provider) = providers.get(&m.provider) else {
+                return Err(ErrorKind::Invalid(format!(
+                    "model `{}` names unknown provider `{}`",
+                    m.id, m.provider
+                ))
+                .into());
+            };
+            let entry = ModelEntry {
+                id: m.id.clone(),
+                provider: m.provider.clone(),
+                upstream_model: m.upstream_name().to_owned(),
+                tier: provider.config.tier,
+                context_window: m.context_window,
+                price: m.price,
+            };
+            models.insert(m.id.clone(), entry);
+        }
+        Ok(Self { providers, models })
+    }
+
+    /// Every configured model, ordered by id.
+    pub fn models(&self) -> impl Iterator<Item = &ModelEntry> {
+        self.models.values()
+    }
+
+    pub fn model(&self, id: &str) -> Option<&ModelEntry> {
+        self.models.get(id)
+    }
+
+    fn resolve(&self, model_id: &str) -> Result<(&ModelEntry, &Arc<ProviderHandle>)> {
+        let entry = self
+            .models
+            .get(model_id)
+            .ok_or_else(|| ErrorKind::UnknownModel {
+                model: model_id.to_owned(),
+                known: self.models.keys().cloned().collect::<Vec<_>>().join(", "),
+            })?;
+        let handle = self
+            .providers
+            .get(&entry.provider)
+            .ok_or_else(|| ErrorKind::Invalid(format!("model `{model_id}` has no provider")))?;
+        Ok((entry, handle))
+    }
+
+    /// One non-streamed call to `model_id`, with queueing, timeout and retries.
+    pub async fn chat(&self, model_id: &str, mut request: ChatRequest) -> Result<Completion> {
+        let (entry, handle) = self.resolve(model_id)?;
+        request.model.clone_from(&entry.upstream_model);
+        let config = &handle.config;
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let result = {
+                let _slot = acquire(&handle.slots).await?;
+                match tokio::time::timeout(config.timeout, handle.backend.chat(&request)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(timeout_error(config)),
+                }
+            };
+            match result {
+                Ok(response) => {
+                    let usage = response.usage.unwrap_or_else(|| {
+                        crate::tokens::estimate_usage(&request.messages, &response.first_text())
+                    });
+                    let latency_ms = elapsed_ms(started);
+                    tracing::debug!(model = model_id, provider = %entry.provider, latency_ms,
+                        attempts = attempt + 1, "model call finished");
+                    return Ok(Completion {
+                        response,
+                        usage,
+                        latency_ms,
+                        model: entry.id.clone(),
+                        provider: entry.provider.clone(),
+                        attempts: attempt + 1,
+                    });
+                }
+                Err(err) if err.is_retryable() && attempt < config.retries => {
+                    let wait = retry::backoff(attempt, err.retry_after());
+                    tracing::warn!(model = model_id, provider = %entry.provider, attempt = attempt + 1,
+                        wait_ms = wait.as_millis() as u64, error = %err, "retrying model call");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(model = model_id, provider = %entry.provider, class = err.class(),
+                        error = %err, "model call failed");
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// One streamed call. Retries cover only the start (until the upstream accepts the
+    /// request); once chunks flow, a failure ends the stream with an error item. The provider
+    /// slot is held until the stream ends or is dropped; a chunk gap longer than the provider
+    /// timeout ends the stream with a timeout error.
+    pub async fn chat_stream(
+        &self,
+        model_id: &str,
+        mut request: ChatRequest,
+    ) -> Result<ChunkStream> {
+        let (entry, handle) = self.resolve(model_id)?;
+        request.model.clone_from(&entry.upstream_model);
+        let config = &handle.config;
+        let mut attempt = 0u32;
+        loop {
+            let slot = acquire(&handle.slots).await?;
+            let started =
+                match tokio::time::timeout(config.timeout, handle.backend.chat_stream(&request))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(timeout_error(config)),
+                };
+            match started {
+                Ok(stream) => return Ok(guarded(stream, slot, config.clone())),
+                Err(err) if err.is_retryable() && attempt < config.retries => {
+                    drop(slot);
+                    let wait = retry::backoff(attempt, err.retry_after());
+                    tracing::warn!(model = model_id, attempt = attempt + 1, error = %err,
+                        "retrying stream start");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+async fn acquire(slots: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
+    Arc::clone(slots)
+        .acquire_owned()
+        .await
+        .map_err(|_| ErrorKind::Invalid("provider is shutting down".into()).into())
+}
+
+fn timeout_error(config: &ProviderConfig) -> crate::Error {
+    ErrorKind::Timeout {
+        provider: config.name.clone(),
+        after: config.timeout,
+    }
+    .into()
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Holds the provider slot for the life of the stream and bounds the gap between chunks.
+fn guarded(stream: ChunkStream, slot: OwnedSemaphorePermit, config: ProviderConfig) -> ChunkStream {
+    let idle: Duration = config.timeout;
+    Box::pin(futures::stream::unfold(
+        Some((stream, slot, config)),
+        move |state| async move {
+            let (mut stream, slot, config) = state?;
+            match tokio::time::timeout(idle, stream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    Some((Ok::<ChatChunk, _>(chunk), Some((stream, slot, config))))
+                }
+                Ok(Some(Err(err))) => Some((Err(err), None)),
+                Ok(None) => None,
+                Err(_) => Some((Err(timeout_error(&config)), None)),
+            }
+        },
+    ))
+}

@@ -1,0 +1,124 @@
+//! The council result contract: the one shape shared by `fusion ask --json`, the HTTP trace
+//! field and MCP `structuredContent`. Field names match the project Fusion replaces, plus
+//! `timings`, `usage`, `labels` and `notes`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Usage;
+
+/// Whether the council produced an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CouncilStatus {
+    Ok,
+    Error,
+}
+
+/// Everything a council run produced and how.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CouncilResult {
+    pub status: CouncilStatus,
+    /// The council that ran.
+    pub council: String,
+    pub final_answer: String,
+    pub analysis: Analysis,
+    pub responses: Vec<MemberResponse>,
+    pub failed_models: Vec<FailedModel>,
+    pub degradation_reasons: Vec<String>,
+    /// The judge's text when it was not valid JSON (after the retry, the last attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_judge_output: Option<String>,
+    /// Which anonymous label ("Response A", ...) the judge saw for which member.
+    pub labels: Vec<LabelAssignment>,
+    /// Facts about how the council was assembled (for example a zero-config single model).
+    pub notes: Vec<String>,
+    pub timings: Timings,
+    /// Tokens of every call the council made, summed.
+    pub usage: Usage,
+}
+
+/// The judge's structured comparison of the panel's answers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Analysis {
+    #[serde(default)]
+    pub consensus: Vec<String>,
+    #[serde(default)]
+    pub contradictions: Vec<Contradiction>,
+    #[serde(default)]
+    pub partial_coverage: Vec<PartialCoverage>,
+    #[serde(default)]
+    pub unique_insights: Vec<UniqueInsight>,
+    #[serde(default)]
+    pub blind_spots: Vec<String>,
+    #[serde(default)]
+    pub judge_notes: Vec<String>,
+}
+
+/// A topic on which members disagree.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Contradiction {
+    #[serde(default)]
+    pub topic: String,
+    #[serde(default)]
+    pub stances: Vec<Stance>,
+}
+
+/// One member's position on a contradiction topic.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stance {
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub stance: String,
+}
+
+/// A point covered by some members only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PartialCoverage {
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub point: String,
+}
+
+/// Something only one member said.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UniqueInsight {
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub insight: String,
+}
+
+/// A panel member's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemberResponse {
+    /// The member's name in this council (the model id, suffixed when a model sits twice).
+    pub model: String,
+    pub content: String,
+    pub latency_ms: u64,
+    pub usage: Usage,
+}
+
+/// A panel member that gave no answer, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailedModel {
+    pub model: String,
+    pub error: String,
+}
+
+/// The anonymous label the judge saw for a member.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LabelAssignment {
+    pub label: String,
+    pub model: String,
+}
+
+/// Wall-clock time of each phase, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Timings {
+    pub panel_ms: u64,
+    pub judge_ms: u64,
+    pub synthesis_ms: u64,
+    pub total_ms: u64,
+}
