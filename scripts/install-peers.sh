@@ -23,9 +23,18 @@ if [ ! -x "$LLAMA_BIN" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check cmake ninja
   work="$PEERS/build"
   rm -rf "$work" && mkdir -p "$work"
-  "$VENV/bin/pip" download --quiet --disable-pip-version-check --no-binary :all: --no-deps \
-    -d "$work" llama-cpp-python
-  sdist=$(ls "$work"/llama_cpp_python-*.tar.gz | head -n 1)
+  # The sdist straight from PyPI's JSON API: `pip download --no-binary` would also build its
+  # build dependencies (cmake itself) from source.
+  sdist_url=$("$VENV/bin/python" - <<'PY'
+import json, urllib.parse, urllib.request
+index = "https://pypi.org/pypi/llama-cpp-python/json"
+meta = json.load(urllib.request.urlopen(index, timeout=60))
+url = next(u["url"] for u in meta["urls"] if u["packagetype"] == "sdist")
+print(urllib.parse.urljoin(index, url))  # some mirrors answer with relative URLs
+PY
+)
+  sdist="$work/llama-cpp-python.tar.gz"
+  curl -fsSL --retry 3 -o "$sdist" "$sdist_url"
   tar -xzf "$sdist" -C "$work"
   src=$(find "$work" -maxdepth 4 -type f -name CMakeLists.txt -path '*vendor/llama.cpp/CMakeLists.txt' | head -n 1)
   src=$(dirname "$src")

@@ -94,7 +94,10 @@ pub(crate) fn render<'s>(
         Reply::ByPromptContains(pairs) => pairs
             .iter()
             .find(|(needle, _)| prompt.last_user.contains(needle.as_str()))
-            .map_or_else(|| Cow::Owned(echo(prompt)), |(_, answer)| Cow::Borrowed(answer)),
+            .map_or_else(
+                || Cow::Owned(echo(prompt)),
+                |(_, answer)| Cow::Borrowed(answer.as_str()),
+            ),
     }
 }
 

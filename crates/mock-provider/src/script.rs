@@ -335,7 +335,10 @@ mod tests {
           "default": { "reply": "echo" }
         }"#;
         let script = Script::from_json(text).unwrap();
-        assert_eq!(script.models["fast"], ModelScript::fixed("hello").with_latency_ms(50));
+        assert_eq!(
+            script.models["fast"],
+            ModelScript::fixed("hello").with_latency_ms(50)
+        );
         assert_eq!(
             script.models["flaky"],
             ModelScript::echo().failing_first(2, Failure::status_retry_after(503, "overloaded", 1))
@@ -360,7 +363,7 @@ mod tests {
     #[test]
     fn unknown_key_is_rejected_with_its_path() {
         let err = Script::from_json(r#"{"models": {"a": {"latency": 5}}}"#).unwrap_err();
-        assert_eq!(err.path, "models.a");
+        assert_eq!(err.path, "models.a.latency");
         assert!(err.to_string().contains("latency"), "{err}");
     }
 

@@ -68,12 +68,15 @@ struct Seat<'a> {
     member: &'a LegacyMember,
 }
 
+/// What makes two members share a provider: base URL, inline key, key variable.
+type ProviderIdentity = (String, Option<String>, Option<String>);
+
 /// Builds providers and models while walking the seats, deduplicating as it goes.
 struct Converter<'f> {
     file: &'f Path,
     config: Config,
-    /// (base URL, inline key, key env) → provider name.
-    providers: Vec<((String, Option<String>, Option<String>), String)>,
+    /// Provider identity → provider name.
+    providers: Vec<(ProviderIdentity, String)>,
     /// (provider name, upstream model) → model id.
     models: Vec<((String, String), String)>,
     warnings: Vec<String>,
@@ -185,7 +188,7 @@ impl<'f> Converter<'f> {
         url: &reqwest::Url,
         timeout: Option<Duration>,
     ) -> String {
-        let identity = (
+        let identity: ProviderIdentity = (
             seat.base_url.trim_end_matches('/').to_owned(),
             seat.member.api_key.clone(),
             seat.member.api_key_env.clone(),

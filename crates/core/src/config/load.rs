@@ -100,10 +100,8 @@ fn parse_toml(text: &str, file: &Path, env: EnvLookup<'_>) -> Result<Config, Con
     let mut value = toml::Value::Table(table);
     reject_inline_api_keys(&value, file)?;
     expand::expand_env(&mut value, env, file)?;
-    serde_path_to_error::deserialize::<_, Config>(value).map_err(|e| {
-        let key = key_path(e.path());
-        type_error(file, key, e.inner().message())
-    })
+    serde_path_to_error::deserialize::<_, Config>(value)
+        .map_err(|e| type_error(file, e.path(), e.inner().message()))
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -146,20 +144,22 @@ pub(super) fn key_path(path: &serde_path_to_error::Path) -> String {
     if key.is_empty() { "-".to_owned() } else { key }
 }
 
-/// A type error at `key`. serde may report unknown and missing fields at the enclosing table, so
-/// the field's own name is appended to the key when the message names it and the key lacks it.
-pub(super) fn type_error(file: &Path, key: String, message: &str) -> ConfigError {
+/// A type error at `path`. serde may report unknown and missing fields at the enclosing table,
+/// so the field's own name is appended when the message names it and the path lacks it.
+fn type_error(file: &Path, path: &serde_path_to_error::Path, message: &str) -> ConfigError {
     let message = message.trim();
+    let key = key_path(path);
     let field = ["unknown field `", "missing field `"]
         .iter()
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split_once('`'))
         .map(|(name, _)| name);
+    let at_field =
+        |name: &str| matches!(path.iter().next_back(), Some(Segment::Map { key }) if key == name);
     let key = match field {
         Some(name) if key == "-" => child_key("", name),
-        Some(name) if !key.ends_with(&child_key(".", name)) => child_key(&key, name),
-        Some(_) => key,
-        None => key,
+        Some(name) if !at_field(name) => child_key(&key, name),
+        _ => key,
     };
     ConfigError::new(file, key, message)
 }
@@ -399,7 +399,7 @@ synthesizer = { model = "qwen-coder" }
             .unwrap();
         assert_eq!(found.config.server.listen, "127.0.0.1:2");
         assert!(
-            load_from(None, &[first.clone()], &test_env)
+            load_from(None, std::slice::from_ref(&first), &test_env)
                 .unwrap()
                 .is_none()
         );

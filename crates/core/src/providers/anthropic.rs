@@ -2,7 +2,7 @@
 //! `POST {base}/messages` body, and the JSON answer or SSE event stream back into OpenAI-shaped
 //! `ChatResponse` / `ChatChunk` values, classifying every failure.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use eventsource_stream::{EventStreamError, Eventsource};
@@ -21,10 +21,8 @@ const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Anthropic requires `max_tokens`; used when the client sent none.
 const DEFAULT_MAX_TOKENS: u64 = 4096;
-/// Characters of a non-JSON error body kept in the error message.
-const ERROR_BODY_LIMIT: usize = 500;
-/// Appended to the system prompt for `response_format: json_object` (Anthropic has no JSON
-/// mode; an explicit instruction is the documented way to get JSON-only answers).
+/// Appended to the system prompt for `response_format: json_object` / `json_schema`: the
+/// Messages API has no JSON mode, so JSON-only output is asked for in words.
 const JSON_INSTRUCTION: &str =
     "Reply with a single valid JSON object and nothing else: no prose, no Markdown code fences.";
 
@@ -79,40 +77,15 @@ impl AnthropicBackend {
             request = request.header("x-api-key", key);
         }
         let response = request.send().await.map_err(|e| self.transport(&e))?;
-        let status = response.status();
-        if status.is_success() {
+        if response.status().is_success() {
             return Ok(response);
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let message = match response.text().await {
-            Ok(text) => error_message(&text),
-            Err(e) => format!("(error body unreadable: {e})"),
-        };
-        Err(ErrorKind::UpstreamStatus {
-            provider: self.config.name.clone(),
-            status: status.as_u16(),
-            message,
-            retry_after,
-        }
-        .into())
+        Err(super::openai::status_error(&self.config.name, response).await)
     }
 
     fn transport(&self, err: &reqwest::Error) -> Error {
         Error::from_reqwest(&self.config.name, err, self.config.timeout)
     }
-}
-
-/// The upstream's own message from an error body (`{"error":{"message"}}`), else the body text
-/// cut to `ERROR_BODY_LIMIT` characters.
-fn error_message(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.trim().chars().take(ERROR_BODY_LIMIT).collect())
 }
 
 // ---- request ------------------------------------------------------------------------------
@@ -380,13 +353,8 @@ enum ContentBlock {
 
 /// Parses a Messages API answer into an OpenAI-shaped response; the error is a description.
 fn parse_response(body: &[u8]) -> std::result::Result<ChatResponse, String> {
-    let parsed: MessagesResponse = serde_json::from_slice(body).map_err(|e| {
-        let text = String::from_utf8_lossy(body);
-        format!(
-            "{e}; body: {}",
-            text.chars().take(ERROR_BODY_LIMIT).collect::<String>()
-        )
-    })?;
+    let parsed: MessagesResponse = serde_json::from_slice(body)
+        .map_err(|e| format!("{e}; body: {}", super::openai::snippet(body)))?;
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for block in parsed.content {
@@ -470,22 +438,16 @@ where
     E: Send + 'static,
 {
     let events = Box::pin(bytes.eventsource());
-    let state = Some((events, translator, VecDeque::new(), transport));
+    let state = Some((events, translator, transport));
     Box::pin(futures::stream::unfold(state, |state| async move {
-        let (mut events, mut translator, mut queue, transport) = state?;
-        loop {
-            if let Some(chunk) = queue.pop_front() {
-                return Some((Ok(chunk), Some((events, translator, queue, transport))));
-            }
-            if translator.finished {
-                return None;
-            }
+        let (mut events, mut translator, transport) = state?;
+        while !translator.finished {
             let error = match events.next().await {
                 Some(Ok(event)) => match translator.on_event(&event.event, &event.data) {
-                    Ok(chunks) => {
-                        queue.extend(chunks);
-                        continue;
+                    Ok(Some(chunk)) => {
+                        return Some((Ok(chunk), Some((events, translator, transport))));
                     }
+                    Ok(None) => continue,
                     Err(error) => error,
                 },
                 Some(Err(EventStreamError::Transport(e))) => transport(e),
@@ -503,6 +465,7 @@ where
             };
             return Some((Err(error), None));
         }
+        None
     }))
 }
 
@@ -532,10 +495,10 @@ impl StreamTranslator {
         }
     }
 
-    /// Translates one SSE event into zero or more chunks.
-    fn on_event(&mut self, name: &str, data: &str) -> Result<Vec<ChatChunk>> {
+    /// Translates one SSE event into at most one chunk.
+    fn on_event(&mut self, name: &str, data: &str) -> Result<Option<ChatChunk>> {
         if data.trim().is_empty() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let event: Value = serde_json::from_str(data)
             .map_err(|e| self.invalid(format!("event `{name}` is not JSON: {e}")))?;
@@ -550,7 +513,7 @@ impl StreamTranslator {
                     self.model = model.to_owned();
                 }
                 self.prompt_tokens = prompt_tokens(&message["usage"]);
-                self.chunk(json!({"role": "assistant", "content": ""}), None, None)
+                Some(self.chunk(json!({"role": "assistant", "content": ""}), None, None))
             }
             "content_block_start" => {
                 let block = &event["content_block"];
@@ -561,32 +524,31 @@ impl StreamTranslator {
                         self.tool_indices.insert(key, index);
                         let call = json!({"index": index, "id": block["id"], "type": "function",
                             "function": {"name": block["name"], "arguments": ""}});
-                        self.chunk(json!({"tool_calls": [call]}), None, None)
+                        Some(self.chunk(json!({"tool_calls": [call]}), None, None))
                     }
-                    Some("text") => match block["text"].as_str().filter(|t| !t.is_empty()) {
-                        Some(text) => self.chunk(json!({"content": text}), None, None),
-                        None => return Ok(Vec::new()),
-                    },
-                    _ => return Ok(Vec::new()),
+                    Some("text") => block["text"]
+                        .as_str()
+                        .filter(|t| !t.is_empty())
+                        .map(|text| self.chunk(json!({"content": text}), None, None)),
+                    _ => None,
                 }
             }
             "content_block_delta" => {
                 let delta = &event["delta"];
                 match delta["type"].as_str() {
-                    Some("text_delta") => self.chunk(json!({"content": delta["text"]}), None, None),
+                    Some("text_delta") => {
+                        Some(self.chunk(json!({"content": delta["text"]}), None, None))
+                    }
                     Some("input_json_delta") => {
                         let key = event["index"].as_u64().unwrap_or_default();
                         let partial = delta["partial_json"].as_str().unwrap_or_default();
-                        match self.tool_indices.get(&key) {
-                            Some(index) if !partial.is_empty() => {
-                                let call = json!({"index": index,
-                                    "function": {"arguments": partial}});
-                                self.chunk(json!({"tool_calls": [call]}), None, None)
-                            }
-                            _ => return Ok(Vec::new()),
-                        }
+                        let index = self.tool_indices.get(&key).filter(|_| !partial.is_empty());
+                        index.map(|index| {
+                            let call = json!({"index": index, "function": {"arguments": partial}});
+                            self.chunk(json!({"tool_calls": [call]}), None, None)
+                        })
                     }
-                    _ => return Ok(Vec::new()), // thinking_delta, signature_delta, ...
+                    _ => None, // thinking_delta, signature_delta, ...
                 }
             }
             "message_delta" => {
@@ -597,16 +559,16 @@ impl StreamTranslator {
                 let output = usage["output_tokens"].as_u64().unwrap_or(0);
                 let reason = finish_reason(event["delta"]["stop_reason"].as_str());
                 let usage = Usage::new(self.prompt_tokens, output, false);
-                self.chunk(json!({}), Some(reason), Some(usage))
+                Some(self.chunk(json!({}), Some(reason), Some(usage)))
             }
             "message_stop" => {
                 self.finished = true;
-                return Ok(Vec::new());
+                None
             }
             "error" => return Err(self.error_event(&event["error"])),
-            _ => return Ok(Vec::new()), // ping, content_block_stop, future event types
+            _ => None, // ping, content_block_stop, future event types
         };
-        Ok(vec![chunk])
+        Ok(chunk)
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>, usage: Option<Usage>) -> ChatChunk {

@@ -1,0 +1,384 @@
+//! The HTTP surface: `POST /v1/chat/completions` (records the request, then plays the model's
+//! script), `GET /v1/models` and `GET /health`, and the errors for requests it cannot serve.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde_json::Value;
+
+use crate::{
+    RecordedRequest,
+    conn::ConnHandle,
+    reply::{Prompt, prompt_words, render, word_count},
+    script::{Failure, ModelScript},
+    state::{Shared, unix_now},
+    stream::{self, StreamPlan, pause},
+    wire::{self, ApiError, Choice, Completion, JSON, Message, ModelEntry, ModelList, Usage},
+};
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// What a `Failure::Malformed` non-streaming call answers: a truncated completion.
+const MALFORMED_JSON: &[u8] =
+    br#"{"id":"chatcmpl-mock-malformed","object":"chat.completion","choices": ["#;
+
+/// What a `Failure::Malformed` streaming call answers: an event whose JSON is cut off.
+const MALFORMED_SSE: &[u8] = b"data: {\"id\":\"chatcmpl-mock-malformed\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"trunc\n\ndata: [DONE]\n\n";
+
+/// The whole HTTP surface over `shared`. Serve it with
+/// `into_make_service_with_connect_info::<ConnHandle>()` so `Failure::Reset` can reach the
+/// socket.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/models", get(list_models))
+        .route("/health", get(health))
+        .with_state(shared)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn list_models(State(shared): State<Arc<Shared>>) -> Response {
+    let active = shared.active();
+    let data = active
+        .script
+        .models
+        .keys()
+        .map(|id| ModelEntry {
+            id,
+            object: "model",
+            created: shared.started,
+            owned_by: "mock",
+        })
+        .collect();
+    wire::json_response(
+        StatusCode::OK,
+        &ModelList {
+            object: "list",
+            data,
+        },
+    )
+}
+
+/// The fields of a chat request the mock reads; borrowed from the parsed body.
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: &'a [Value],
+    stream: bool,
+    include_usage: bool,
+}
+
+impl<'a> ChatRequest<'a> {
+    fn from_json(body: &'a Value) -> Result<Self, RequestError> {
+        let model = body
+            .get("model")
+            .and_then(Value::as_str)
+            .ok_or(RequestError::MissingModel)?;
+        let messages = body
+            .get("messages")
+            .and_then(Value::as_array)
+            .ok_or(RequestError::MissingMessages)?;
+        let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+        let include_usage = body
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true);
+        Ok(Self {
+            model,
+            messages,
+            stream,
+            include_usage,
+        })
+    }
+}
+
+async fn chat_completions(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let received_at = Instant::now();
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(err) => return RequestError::Body(err.to_string()).into_response(),
+    };
+    let parsed = serde_json::from_slice::<Value>(&bytes);
+    if shared.is_recording() {
+        shared.record(record(&parts.headers, &parsed, &bytes, received_at));
+    }
+    let body = match parsed {
+        Ok(body) => body,
+        Err(err) => return RequestError::InvalidJson(err).into_response(),
+    };
+    let request = match ChatRequest::from_json(&body) {
+        Ok(request) => request,
+        Err(err) => return err.into_response(),
+    };
+    let active = shared.active();
+    let Some((script, call)) = active.begin_call(request.model) else {
+        return RequestError::UnknownModel(request.model.to_owned()).into_response();
+    };
+    tracing::debug!(
+        model = request.model,
+        stream = request.stream,
+        call,
+        "chat request"
+    );
+
+    if let Some(failure) = script.failure_for_call(call) {
+        let conn = parts
+            .extensions
+            .get::<ConnectInfo<ConnHandle>>()
+            .map(|ConnectInfo(conn)| conn);
+        return play_failure(&shared, failure, script, &request, conn).await;
+    }
+
+    let prompt = Prompt::from_messages(request.messages);
+    let text = render(&script.reply, call, &prompt, request.model);
+    let usage = script
+        .usage
+        .then(|| Usage::new(prompt_words(request.messages), word_count(&text)));
+    let id = shared.next_id();
+    let created = unix_now();
+    let latency = Duration::from_millis(script.latency_ms);
+
+    if request.stream {
+        return stream::response(StreamPlan {
+            id,
+            created,
+            model: request.model.to_owned(),
+            text: text.into_owned(),
+            usage,
+            include_usage: request.include_usage,
+            first_delay: latency,
+            chunk_delay: Duration::from_millis(script.chunk_delay_ms),
+            cut_after: script.cut_after_chunks,
+            chunk_words: script.chunk_words,
+            shutdown: shared.shutdown.clone(),
+        });
+    }
+
+    if !pause(latency, &shared.shutdown).await {
+        return shutting_down();
+    }
+    let choices = [Choice {
+        index: 0,
+        message: Message {
+            role: "assistant",
+            content: &text,
+        },
+        logprobs: None,
+        finish_reason: "stop",
+    }];
+    wire::json_response(
+        StatusCode::OK,
+        &Completion {
+            id: &id,
+            object: "chat.completion",
+            created,
+            model: request.model,
+            choices: &choices,
+            usage,
+        },
+    )
+}
+
+fn record(
+    headers: &HeaderMap,
+    parsed: &Result<Value, serde_json::Error>,
+    bytes: &Bytes,
+    received_at: Instant,
+) -> RecordedRequest {
+    let (model, body) = match parsed {
+        Ok(body) => (
+            body.get("model")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            body.clone(),
+        ),
+        Err(_) => (
+            String::new(),
+            Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        ),
+    };
+    let headers = headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    RecordedRequest {
+        model,
+        body,
+        headers,
+        received_at,
+    }
+}
+
+/// Plays a scripted failure. Latency applies first, except to `Hang`.
+async fn play_failure(
+    shared: &Shared,
+    failure: &Failure,
+    script: &ModelScript,
+    request: &ChatRequest<'_>,
+    conn: Option<&ConnHandle>,
+) -> Response {
+    if matches!(failure, Failure::Hang) {
+        shared.shutdown.cancelled().await;
+        return shutting_down();
+    }
+    if !pause(Duration::from_millis(script.latency_ms), &shared.shutdown).await {
+        return shutting_down();
+    }
+    match failure {
+        Failure::Hang => shutting_down(),
+        Failure::Status {
+            status,
+            message,
+            retry_after,
+        } => {
+            let Ok(status) = StatusCode::from_u16(*status) else {
+                return server_error("mock script has an invalid HTTP status");
+            };
+            let (kind, code) = wire::error_kind(status);
+            let message = if message.is_empty() {
+                status.canonical_reason().unwrap_or("scripted failure")
+            } else {
+                message
+            };
+            ApiError {
+                message,
+                kind,
+                param: None,
+                code,
+            }
+            .into_response(status, *retry_after)
+        }
+        Failure::Malformed if request.stream => stream::fixed_response(MALFORMED_SSE.to_vec()),
+        Failure::Malformed => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, JSON)],
+            MALFORMED_JSON,
+        )
+            .into_response(),
+        Failure::EmptyChoices => {
+            let id = shared.next_id();
+            let created = unix_now();
+            if request.stream {
+                match stream::empty_choices_event(&id, created, request.model) {
+                    Ok(event) => {
+                        let mut body = event.to_vec();
+                        body.extend_from_slice(stream::done_event());
+                        stream::fixed_response(body)
+                    }
+                    Err(_) => server_error("cannot serialize mock chunk"),
+                }
+            } else {
+                wire::json_response(
+                    StatusCode::OK,
+                    &Completion {
+                        id: &id,
+                        object: "chat.completion",
+                        created,
+                        model: request.model,
+                        choices: &[],
+                        usage: None,
+                    },
+                )
+            }
+        }
+        Failure::Reset => match conn {
+            Some(conn) => {
+                conn.reset();
+                // Never written: the connection fails on its next write.
+                StatusCode::OK.into_response()
+            }
+            None => server_error("reset needs a socket: serve with connect info"),
+        },
+    }
+}
+
+fn server_error(message: &str) -> Response {
+    ApiError {
+        message,
+        kind: "server_error",
+        param: None,
+        code: None,
+    }
+    .into_response(StatusCode::INTERNAL_SERVER_ERROR, None)
+}
+
+fn shutting_down() -> Response {
+    ApiError {
+        message: "mock provider is shutting down",
+        kind: "server_error",
+        param: None,
+        code: None,
+    }
+    .into_response(StatusCode::SERVICE_UNAVAILABLE, None)
+}
+
+/// A chat request the mock cannot serve, answered with an OpenAI-shaped error.
+#[derive(Debug)]
+enum RequestError {
+    Body(String),
+    InvalidJson(serde_json::Error),
+    MissingModel,
+    MissingMessages,
+    UnknownModel(String),
+}
+
+impl IntoResponse for RequestError {
+    fn into_response(self) -> Response {
+        let invalid = |message: &str, param, code| {
+            ApiError {
+                message,
+                kind: "invalid_request_error",
+                param,
+                code,
+            }
+            .into_response(StatusCode::BAD_REQUEST, None)
+        };
+        match self {
+            Self::Body(err) => invalid(&format!("cannot read request body: {err}"), None, None),
+            Self::InvalidJson(err) => invalid(
+                &format!("We could not parse the JSON body of your request: {err}"),
+                None,
+                None,
+            ),
+            Self::MissingModel => invalid(
+                "you must provide a model parameter",
+                Some("model"),
+                Some("missing_required_parameter"),
+            ),
+            Self::MissingMessages => invalid(
+                "Missing required parameter: 'messages'.",
+                Some("messages"),
+                Some("missing_required_parameter"),
+            ),
+            Self::UnknownModel(model) => ApiError {
+                message: &format!(
+                    "The model `{model}` does not exist or you do not have access to it."
+                ),
+                kind: "invalid_request_error",
+                param: Some("model"),
+                code: Some("model_not_found"),
+            }
+            .into_response(StatusCode::NOT_FOUND, None),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command (README and .ci/run call exactly this): installs the real peers the tests
+# use into ~/.cache/fusion-peers (first time only), then runs every test of the workspace.
+# Extra arguments go to the test runner, e.g. `scripts/test.sh council_degradation`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fusion-target}"
+
+# install-peers prints NAME=PATH lines for the tests to find the peers.
+while IFS='=' read -r name value; do
+  export "$name=$value"
+done < <(scripts/install-peers.sh)
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast "$@"
+else
+  echo "[test] cargo-nextest not found; using cargo test" >&2
+  cargo test --workspace --locked --no-fail-fast "$@"
+fi
