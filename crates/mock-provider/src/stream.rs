@@ -43,7 +43,6 @@ pub(crate) struct StreamPlan {
 enum Step {
     Role,
     Content { offset: usize, sent: usize },
-    Finish,
     Usage,
     Done,
     End,
@@ -77,64 +76,67 @@ fn sse(body: Body) -> Response {
 
 impl StreamPlan {
     /// Produces the event for `step` and the step after it; `None` ends the body.
-    async fn step(&self, mut step: Step) -> Option<(io::Result<Bytes>, Step)> {
-        loop {
-            return match step {
-                Step::Role => {
-                    if !pause(self.first_delay, &self.shutdown).await {
-                        return Some((Err(stopped()), Step::End));
-                    }
-                    let delta = Delta {
-                        role: Some("assistant"),
-                        content: Some(""),
-                    };
-                    let next = Step::Content { offset: 0, sent: 0 };
-                    Some((self.delta_event(delta, None), next))
+    async fn step(&self, step: Step) -> Option<(io::Result<Bytes>, Step)> {
+        let next = match step {
+            Step::Role => {
+                if !pause(self.first_delay, &self.shutdown).await {
+                    return Some((Err(stopped()), Step::End));
                 }
-                Step::Content { offset, sent } => {
-                    let rest = &self.text[offset..];
-                    let chunk = next_chunk(rest, self.chunk_words);
-                    if let Some(limit) = self.cut_after
-                        && (sent >= limit || chunk.is_none())
-                    {
-                        // Let the server flush what was sent, then fail the body: the
-                        // connection closes without the chunked terminator or `[DONE]`.
-                        tokio::task::yield_now().await;
-                        return Some((Err(cut()), Step::End));
-                    }
-                    let Some(chunk) = chunk else {
-                        step = Step::Finish;
-                        continue;
-                    };
-                    if !pause(self.chunk_delay, &self.shutdown).await {
-                        return Some((Err(stopped()), Step::End));
-                    }
-                    let delta = Delta {
-                        role: None,
-                        content: Some(chunk),
-                    };
-                    let next = Step::Content {
-                        offset: offset + chunk.len(),
-                        sent: sent + 1,
-                    };
-                    Some((self.delta_event(delta, None), next))
+                let delta = Delta {
+                    role: Some("assistant"),
+                    content: Some(""),
+                };
+                (
+                    self.delta_event(delta, None),
+                    Step::Content { offset: 0, sent: 0 },
+                )
+            }
+            Step::Content { offset, sent } => {
+                let chunk = next_chunk(&self.text[offset..], self.chunk_words);
+                if let Some(limit) = self.cut_after
+                    && (sent >= limit || chunk.is_none())
+                {
+                    // Let the server flush what was sent, then fail the body: the connection
+                    // closes without the chunked terminator or `[DONE]`.
+                    tokio::task::yield_now().await;
+                    return Some((Err(cut()), Step::End));
                 }
-                Step::Finish => {
-                    let next = if self.include_usage && self.usage.is_some() {
-                        Step::Usage
-                    } else {
-                        Step::Done
-                    };
-                    Some((self.delta_event(Delta::default(), Some("stop")), next))
+                let Some(chunk) = chunk else {
+                    return Some(self.finish());
+                };
+                if !pause(self.chunk_delay, &self.shutdown).await {
+                    return Some((Err(stopped()), Step::End));
                 }
-                Step::Usage => {
-                    let event = self.chunk_event(&[], Some(self.usage));
-                    Some((event, Step::Done))
-                }
-                Step::Done => Some((Ok(Bytes::from_static(DONE)), Step::End)),
-                Step::End => None,
-            };
-        }
+                let delta = Delta {
+                    role: None,
+                    content: Some(chunk),
+                };
+                let next = Step::Content {
+                    offset: offset + chunk.len(),
+                    sent: sent + 1,
+                };
+                (self.delta_event(delta, None), next)
+            }
+            Step::Usage => (self.chunk_event(&[], Some(self.usage)), Step::Done),
+            Step::Done => (Ok(Bytes::from_static(DONE)), Step::End),
+            Step::End => return None,
+        };
+        Some(next)
+    }
+
+    /// The `finish_reason: "stop"` chunk, followed by usage when the client asked for it.
+    fn finish(&self) -> (io::Result<Bytes>, Step) {
+        let next = if self.reports_usage() {
+            Step::Usage
+        } else {
+            Step::Done
+        };
+        (self.delta_event(Delta::default(), Some("stop")), next)
+    }
+
+    /// Whether the stream ends with a usage chunk (and its other chunks carry `usage: null`).
+    fn reports_usage(&self) -> bool {
+        self.include_usage && self.usage.is_some()
     }
 
     fn delta_event(
@@ -148,7 +150,7 @@ impl StreamPlan {
             logprobs: None,
             finish_reason,
         };
-        let usage = (self.include_usage && self.usage.is_some()).then_some(None);
+        let usage = self.reports_usage().then_some(None);
         self.chunk_event(std::slice::from_ref(&choice), usage)
     }
 

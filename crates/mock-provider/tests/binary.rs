@@ -1,6 +1,9 @@
 //! The `mock-provider` binary: prints its URL, serves a script file, refuses remote binds, and
 //! exits cleanly on SIGTERM.
 
+// Helpers fail the test on error, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use std::{process::Stdio, time::Duration};

@@ -5,18 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{chat_stream, post, sse_data, streamed_text};
+use common::{chat_stream, parse, post, sse_data, streamed_text};
 use fusion_mock_provider::{Failure, MockProvider, ModelScript, Script};
 use futures::StreamExt;
 use serde_json::{Value, json};
-
-fn parse(events: &[String]) -> Vec<Value> {
-    events
-        .iter()
-        .filter(|data| *data != "[DONE]")
-        .map(|data| serde_json::from_str(data).unwrap())
-        .collect()
-}
 
 #[tokio::test]
 async fn stream_sends_role_content_finish_then_done() {

@@ -502,4 +502,87 @@ mod tests {
         );
         assert_eq!(err.status_code(), 503);
     }
+
+    async fn mock(models: &[&str]) -> fusion_mock_provider::MockProvider {
+        use fusion_mock_provider::{MockProvider, ModelScript, Script};
+        let script = models.iter().fold(Script::new(), |script, model| {
+            script.with_model(*model, ModelScript::echo())
+        });
+        MockProvider::start(script).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_live_server_with_one_model_gives_a_three_perspective_panel() {
+        let server = mock(&["tiny"]).await;
+        let targets = [
+            ProbeTarget::new("down", unused_url()),
+            ProbeTarget::new("mock", server.base_url()),
+        ];
+        let found = discover(&targets, Duration::from_millis(400))
+            .await
+            .unwrap();
+        assert_eq!(found.servers.len(), 1);
+        assert_eq!(found.servers[0].target.name, "mock");
+        assert_eq!(found.servers[0].models, ["tiny"]);
+        let config = &found.config;
+        config
+            .validate(std::path::Path::new("<discovery>"))
+            .unwrap();
+        assert_eq!(
+            config.providers[0].base_url.as_deref(),
+            Some(server.base_url().as_str())
+        );
+        let council = &config.councils["default"];
+        let names: Vec<_> = council
+            .panel
+            .iter()
+            .filter_map(|m| m.name.as_deref())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "mock/tiny#analyst",
+                "mock/tiny#skeptic",
+                "mock/tiny#pragmatist"
+            ]
+        );
+        let note = format!(
+            "zero-config: only one model was found (mock/tiny at {}); the panel is that model \
+             asked from three perspectives (analyst, skeptic, pragmatist)",
+            server.base_url()
+        );
+        assert!(council.notes.contains(&note), "{:?}", council.notes);
+    }
+
+    #[tokio::test]
+    async fn two_live_servers_give_a_two_member_panel() {
+        let first = mock(&["alpha", "beta"]).await;
+        let second = mock(&["gamma"]).await;
+        let targets = [
+            ProbeTarget::new("one", first.base_url()),
+            ProbeTarget::new("down", unused_url()),
+            ProbeTarget::new("two", second.base_url()),
+        ];
+        let found = discover(&targets, Duration::from_millis(400))
+            .await
+            .unwrap();
+        let names: Vec<_> = found
+            .servers
+            .iter()
+            .map(|s| s.target.name.as_str())
+            .collect();
+        assert_eq!(names, ["one", "two"]);
+        let council = &found.config.councils["default"];
+        let seats: Vec<_> = council.panel.iter().map(|m| m.model.as_str()).collect();
+        assert_eq!(seats.len(), 2);
+        assert!(
+            seats[0].starts_with("one/") && seats[1] == "two/gamma",
+            "{seats:?}"
+        );
+        assert_eq!(council.judge.model, seats[0]);
+        found
+            .config
+            .validate(std::path::Path::new("<discovery>"))
+            .unwrap();
+    }
 }

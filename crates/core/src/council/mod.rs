@@ -180,12 +180,10 @@ pub async fn run(
     );
     let request = member_request(
         &synthesizer,
-        Some(
-            synthesizer
-                .system
-                .as_deref()
-                .unwrap_or(prompts::SYNTHESIZER_SYSTEM),
-        ),
+        Some(&with_role(
+            synthesizer.system.as_deref(),
+            prompts::SYNTHESIZER_SYSTEM,
+        )),
         prompts::synthesizer_user(prompt, &labelled, &analysis_json),
     );
     let synthesis = registry
@@ -250,7 +248,7 @@ async fn judge_phase(
     );
     let mut request = member_request(
         judge,
-        Some(judge.system.as_deref().unwrap_or(prompts::JUDGE_SYSTEM)),
+        Some(&with_role(judge.system.as_deref(), prompts::JUDGE_SYSTEM)),
         prompts::judge_user(prompt, labelled),
     );
     request.temperature = Some(judge.temperature.unwrap_or(0.0));
@@ -320,6 +318,15 @@ pub(crate) fn member_request(
     request.temperature = seat.temperature;
     request.max_tokens = seat.max_tokens;
     request
+}
+
+/// A configured system prompt goes before the role's own instructions, never replaces them
+/// (the judge's JSON schema must always reach the judge).
+fn with_role(configured: Option<&str>, role: &str) -> String {
+    match configured {
+        Some(text) if !text.trim().is_empty() => format!("{}\n\n{role}", text.trim()),
+        _ => role.to_owned(),
+    }
 }
 
 /// An answer with no text is a failure, not an answer.

@@ -12,9 +12,10 @@ use std::pin::Pin;
 
 use fusion_types::{ChatChunk, ChatRequest, ChatResponse};
 use futures::Stream;
+use serde_json::Value;
 
 use crate::config::{ProviderConfig, ProviderKind};
-use crate::{ErrorKind, Result};
+use crate::{Error, ErrorKind, Result};
 
 pub use registry::{Completion, ModelEntry, ProviderRegistry};
 
@@ -94,4 +95,55 @@ pub(crate) fn http_client(config: &ProviderConfig) -> Result<reqwest::Client> {
         .map_err(|e| {
             ErrorKind::Invalid(format!("provider `{}`: http client: {e}", config.name)).into()
         })
+}
+
+/// Builds an `UpstreamStatus` error from a non-2xx response, keeping the upstream's message.
+pub(crate) async fn status_error(provider: &str, response: reqwest::Response) -> Error {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let bytes = response.bytes().await.unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| {
+            let err = v.get("error")?;
+            err.get("message")
+                .and_then(Value::as_str)
+                .or_else(|| err.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| snippet(&bytes));
+    ErrorKind::UpstreamStatus {
+        provider: provider.to_owned(),
+        status,
+        message,
+        retry_after,
+    }
+    .into()
+}
+
+/// The first ~300 characters of a body, for error messages.
+pub(crate) fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    match text.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippet_truncates_long_bodies_on_a_char_boundary() {
+        let long = "é".repeat(400);
+        let s = snippet(long.as_bytes());
+        assert!(s.ends_with('…'));
+        assert_eq!(s.chars().count(), 301);
+    }
 }

@@ -42,7 +42,7 @@ impl OpenAiBackend {
         let parsed: ChatResponse =
             serde_json::from_slice(&bytes).map_err(|e| ErrorKind::InvalidResponse {
                 provider: self.config.name.clone(),
-                message: format!("{e}; body starts with: {}", snippet(&bytes)),
+                message: format!("{e}; body starts with: {}", super::snippet(&bytes)),
             })?;
         if parsed.choices.is_empty() {
             return Err(ErrorKind::InvalidResponse {
@@ -120,36 +120,8 @@ impl OpenAiBackend {
         if response.status().is_success() {
             return Ok(response);
         }
-        Err(status_error(&self.config.name, response).await)
+        Err(super::status_error(&self.config.name, response).await)
     }
-}
-
-/// Builds an `UpstreamStatus` error from a non-2xx response, keeping the upstream's message.
-pub(crate) async fn status_error(provider: &str, response: reqwest::Response) -> Error {
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let bytes = response.bytes().await.unwrap_or_default();
-    let message = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|v| {
-            let err = v.get("error")?;
-            err.get("message")
-                .and_then(Value::as_str)
-                .or_else(|| err.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| snippet(&bytes));
-    ErrorKind::UpstreamStatus {
-        provider: provider.to_owned(),
-        status,
-        message,
-        retry_after,
-    }
-    .into()
 }
 
 fn parse_chunk(provider: &str, data: &str) -> Result<ChatChunk> {
@@ -173,20 +145,13 @@ fn parse_chunk(provider: &str, data: &str) -> Result<ChatChunk> {
     serde_json::from_str(data).map_err(|e| {
         ErrorKind::InvalidResponse {
             provider: provider.to_owned(),
-            message: format!("bad stream chunk ({e}): {}", snippet(data.as_bytes())),
+            message: format!(
+                "bad stream chunk ({e}): {}",
+                super::snippet(data.as_bytes())
+            ),
         }
         .into()
     })
-}
-
-/// The first ~300 characters of a body, for error messages.
-pub(crate) fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    match text.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -198,13 +163,5 @@ mod tests {
         let err = parse_chunk("p", r#"{"error":{"message":"overloaded","code":503}}"#).unwrap_err();
         assert_eq!(err.class(), "upstream_5xx");
         assert!(err.to_string().contains("overloaded"));
-    }
-
-    #[test]
-    fn snippet_truncates_long_bodies_on_a_char_boundary() {
-        let long = "é".repeat(400);
-        let s = snippet(long.as_bytes());
-        assert!(s.ends_with('…'));
-        assert_eq!(s.chars().count(), 301);
     }
 }

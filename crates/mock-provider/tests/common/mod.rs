@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: request bodies, posting, and SSE parsing.
-#![allow(dead_code)]
+// Test helpers fail the test on error, like the tests themselves (clippy.toml only exempts
+// `#[test]` bodies).
+#![allow(dead_code, clippy::unwrap_used)]
 
 use fusion_mock_provider::MockProvider;
 use serde_json::{Value, json};
@@ -53,16 +55,19 @@ pub fn sse_data(body: &str) -> Vec<String> {
         .collect()
 }
 
-/// The content deltas of parsed stream chunks, concatenated.
-pub fn streamed_text(events: &[String]) -> String {
+/// The JSON chunks among SSE payloads (everything but `[DONE]`).
+pub fn parse(events: &[String]) -> Vec<Value> {
     events
         .iter()
         .filter(|data| *data != "[DONE]")
-        .filter_map(|data| {
-            let chunk: Value = serde_json::from_str(data).unwrap();
-            chunk["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_owned)
-        })
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect()
+}
+
+/// The content deltas of the stream's chunks, concatenated.
+pub fn streamed_text(events: &[String]) -> String {
+    parse(events)
+        .iter()
+        .filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str())
         .collect()
 }
