@@ -1,4 +1,5 @@
 //! End-to-end: each degradation rule of the council, through the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -89,7 +90,7 @@ async fn judge_json_on_the_retry_is_used_and_the_retry_is_recorded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn judge_wrapped_in_prose_and_fences_needs_no_retry() {
     let mut script = healthy_script();
-    script.models.insert("judge".into(), ModelScript::fixed(&format!("Here you go:\n```json\n{JUDGE_JSON}\n```\nDone.")));
+    script.models.insert("judge".into(), ModelScript::fixed(format!("Here you go:\n```json\n{JUDGE_JSON}\n```\nDone.")));
     let h = Harness::start(script).await;
     let config = h.write_config("fusion.toml", &h.standard_config("", ""));
     let r = h.fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"]).await.json();

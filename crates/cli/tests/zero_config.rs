@@ -1,5 +1,6 @@
 //! End-to-end: with no config file, Fusion discovers local model servers and builds a council
 //! from them, or says what it probed and how to fix it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -32,7 +33,7 @@ async fn a_single_discovered_model_sits_three_times_with_different_perspectives(
     assert!(notes.contains("only one model"), "{notes}");
     // Three panel calls with three different system prompts, then judge and synthesizer.
     let requests = mock.requests_for("tiny");
-    assert_eq!(requests.len() >= 5, true, "{}", requests.len());
+    assert!(requests.len() >= 5, "{}", requests.len());
     let mut systems: Vec<String> = requests[..3].iter().map(|q| q.body["messages"][0]["content"].to_string()).collect();
     systems.sort();
     systems.dedup();

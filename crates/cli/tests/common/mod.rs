@@ -1,5 +1,6 @@
 //! Shared harness for end-to-end tests: a scripted mock-provider, a temp dir with a config,
 //! and the real `fusion` binary run as a child process with an isolated environment.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

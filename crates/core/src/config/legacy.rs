@@ -127,7 +127,7 @@ impl<'f> Converter<'f> {
 
         let council = CouncilConfig {
             parallel: legacy.parallel.unwrap_or(true),
-            timeout: timeout.unwrap_or(Duration::from_secs(180)),
+            timeout: timeout.unwrap_or_else(super::default_council_timeout),
             panel: members,
             judge,
             synthesizer,
@@ -211,8 +211,8 @@ impl<'f> Converter<'f> {
                 Tier::Paid
             },
             max_concurrency: None,
-            timeout: timeout.unwrap_or(Duration::from_secs(120)),
-            retries: 2,
+            timeout: timeout.unwrap_or_else(super::default_timeout),
+            retries: super::default_retries(),
             command: None,
             prompt_via: PromptVia::default(),
             env: BTreeMap::new(),
