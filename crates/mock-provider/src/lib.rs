@@ -123,6 +123,12 @@ impl MockProvider {
         self.shared.recorded_for(model)
     }
 
+    /// Chat requests being served right now: a handler still running or a stream body still
+    /// open. A client that disconnects ends its request, so this shows upstream cancellation.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight()
+    }
+
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
         self.shared.clear_recorded();

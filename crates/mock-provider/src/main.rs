@@ -28,6 +28,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let script = build_script(&args)?;
+    // Handlers first: a signal sent as soon as the URL line appears must stop us cleanly.
+    let stop = stop_signal().context("cannot install signal handlers")?;
     let provider = MockProvider::start_on(args.listen, script)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -40,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     drop(stdout);
     tracing::info!(addr = %provider.addr(), "mock provider listening");
 
-    stop_signal().await.context("cannot wait for signals")?;
+    stop.await;
     tracing::info!("stopping");
     provider.shutdown().await;
     Ok(())
@@ -68,18 +70,24 @@ fn build_script(args: &Args) -> anyhow::Result<Script> {
     Ok(script)
 }
 
-async fn stop_signal() -> std::io::Result<()> {
+/// Registers SIGINT and SIGTERM handlers now; the returned future ends on either signal.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = terminate.recv() => Ok(()),
-        }
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c().await
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -107,6 +107,7 @@ impl<'a> ChatRequest<'a> {
 
 async fn chat_completions(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let received_at = Instant::now();
+    let in_flight = shared.enter();
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(bytes) => bytes,
@@ -165,6 +166,7 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, request: Request) -
             cut_after: script.cut_after_chunks,
             chunk_words: script.chunk_words,
             shutdown: shared.shutdown.clone(),
+            in_flight,
         });
     }
 

@@ -6,7 +6,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex, PoisonError, RwLock,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -18,11 +18,22 @@ use crate::{
     script::{ModelScript, Script},
 };
 
+/// One in-flight chat request; decrements the count when dropped.
+pub(crate) struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub(crate) struct Shared {
     active: RwLock<Arc<ActiveScript>>,
     recorded: Mutex<Vec<RecordedRequest>>,
     recording: AtomicBool,
     next_id: AtomicU64,
+    /// Chat requests being served now (handler running or stream body still open).
+    in_flight: Arc<AtomicUsize>,
     /// Unix seconds when the server started; the `created` of listed models.
     pub started: u64,
     /// Cancelled when the provider stops; hung and paused handlers give up on it.
@@ -36,6 +47,7 @@ impl Shared {
             recorded: Mutex::new(Vec::new()),
             recording: AtomicBool::new(true),
             next_id: AtomicU64::new(1),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             started: unix_now(),
             shutdown: CancellationToken::new(),
         }
@@ -50,6 +62,17 @@ impl Shared {
     pub(crate) fn set_script(&self, script: Script) {
         let active = Arc::new(ActiveScript::new(script));
         *self.active.write().unwrap_or_else(PoisonError::into_inner) = active;
+    }
+
+    /// Counts a chat request as in flight until the returned guard is dropped — which happens
+    /// when the response is complete or the client went away.
+    pub(crate) fn enter(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(Arc::clone(&self.in_flight))
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     pub(crate) fn is_recording(&self) -> bool {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     reply::next_chunk,
+    state::InFlight,
     wire::{Chunk, ChunkChoice, Delta, Usage},
 };
 
@@ -38,6 +39,8 @@ pub(crate) struct StreamPlan {
     pub cut_after: Option<usize>,
     pub chunk_words: usize,
     pub shutdown: CancellationToken,
+    /// Held for the life of the body: the request stays in flight until the stream ends.
+    pub in_flight: InFlight,
 }
 
 enum Step {

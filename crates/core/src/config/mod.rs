@@ -99,6 +99,12 @@ pub enum PromptVia {
     Argument,
 }
 
+impl PromptVia {
+    fn is_stdin(&self) -> bool {
+        *self == Self::Stdin
+    }
+}
+
 /// `[[providers]]`: one upstream and how to call it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -132,7 +138,7 @@ pub struct ProviderConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     /// `exec`: how the prompt is passed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "PromptVia::is_stdin")]
     pub prompt_via: PromptVia,
     /// `exec`: extra environment for the command.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
