@@ -106,7 +106,10 @@ impl Bars {
             }
             CouncilEvent::MemberFinished { member, latency_ms } => {
                 let bar = self.bar(&member, &member);
-                Self::finish(&bar, format!("✔ done in {:.1}s", latency_ms as f64 / 1000.0));
+                Self::finish(
+                    &bar,
+                    format!("✔ done in {:.1}s", latency_ms as f64 / 1000.0),
+                );
             }
             CouncilEvent::MemberFailed { member, error } => {
                 let bar = self.bar(&member, &member);
@@ -118,7 +121,8 @@ impl Bars {
                 bar.enable_steady_tick(Duration::from_millis(120));
             }
             CouncilEvent::JudgeRetry { .. } => {
-                self.bar("\0judge", "judge").set_message("not valid JSON, retrying once");
+                self.bar("\0judge", "judge")
+                    .set_message("not valid JSON, retrying once");
             }
             CouncilEvent::JudgeFinished { ok } => {
                 let bar = self.bar("\0judge", "judge");

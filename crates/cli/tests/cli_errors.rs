@@ -11,39 +11,82 @@ async fn unknown_config_key_names_the_file_and_key_and_exits_2() {
     let h = Harness::start(healthy_script()).await;
     let text = h.standard_config("max_concurency = 3", "");
     let config = h.write_config("fusion.toml", &text);
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "Q?"]).await;
+    let run = h
+        .fusion(&["ask", "--config", config.to_str().unwrap(), "Q?"])
+        .await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("fusion.toml"), "{}", run.stderr);
-    assert!(run.stderr.contains("providers[0]") && run.stderr.contains("max_concurency"), "{}", run.stderr);
-    assert!(h.mock.requests().is_empty(), "nothing runs on an invalid config");
+    assert!(
+        run.stderr.contains("providers[0]") && run.stderr.contains("max_concurency"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        h.mock.requests().is_empty(),
+        "nothing runs on an invalid config"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_member_naming_an_unknown_model_is_rejected() {
     let h = Harness::start(healthy_script()).await;
-    let text = h.standard_config("", "").replace("judge = { model = \"judge\" }", "judge = { model = \"nope\" }");
+    let text = h.standard_config("", "").replace(
+        "judge = { model = \"judge\" }",
+        "judge = { model = \"nope\" }",
+    );
     let config = h.write_config("fusion.toml", &text);
-    let run = h.fusion(&["config", "check", "--config", config.to_str().unwrap()]).await;
+    let run = h
+        .fusion(&["config", "check", "--config", config.to_str().unwrap()])
+        .await;
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("councils.default.judge.model") && run.stderr.contains("nope"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("councils.default.judge.model") && run.stderr.contains("nope"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_config_file_given_explicitly_is_an_error() {
     let h = Harness::start(healthy_script()).await;
-    let run = h.fusion(&["ask", "--config", "/nonexistent/fusion.toml", "Q?"]).await;
+    let run = h
+        .fusion(&["ask", "--config", "/nonexistent/fusion.toml", "Q?"])
+        .await;
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("/nonexistent/fusion.toml"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/fusion.toml"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_council_and_empty_prompt_are_usage_errors() {
     let h = Harness::start(healthy_script()).await;
     let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "--council", "nope", "Q?"]).await;
+    let run = h
+        .fusion(&[
+            "ask",
+            "--config",
+            config.to_str().unwrap(),
+            "--council",
+            "nope",
+            "Q?",
+        ])
+        .await;
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no council named `nope`") && run.stderr.contains("default"), "{}", run.stderr);
-    let run = h.fusion_with(&["ask", "--config", config.to_str().unwrap()], Some("   \n"), &[]).await;
+    assert!(
+        run.stderr.contains("no council named `nope`") && run.stderr.contains("default"),
+        "{}",
+        run.stderr
+    );
+    let run = h
+        .fusion_with(
+            &["ask", "--config", config.to_str().unwrap()],
+            Some("   \n"),
+            &[],
+        )
+        .await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("prompt is empty"), "{}", run.stderr);
     let run = h.fusion(&["ask", "--bogus-flag"]).await;
@@ -63,14 +106,30 @@ async fn the_config_file_in_the_working_directory_is_found() {
 #[tokio::test(flavor = "multi_thread")]
 async fn config_check_prints_the_resolved_config_with_secrets_masked() {
     let h = Harness::start(healthy_script()).await;
-    let text = h.standard_config("headers = { Authorization = \"Bearer ${FUSION_TEST_TOKEN}\" }", "");
+    let text = h.standard_config(
+        "headers = { Authorization = \"Bearer ${FUSION_TEST_TOKEN}\" }",
+        "",
+    );
     let config = h.write_config("fusion.toml", &text);
-    let run = h.fusion_with(&["config", "check", "--config", config.to_str().unwrap()], None,
-        &[("FUSION_TEST_TOKEN", "tok-supersecret-value")]).await;
+    let run = h
+        .fusion_with(
+            &["config", "check", "--config", config.to_str().unwrap()],
+            None,
+            &[("FUSION_TEST_TOKEN", "tok-supersecret-value")],
+        )
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("config OK"), "{}", run.stderr);
-    assert!(run.stdout.contains("[[providers]]") && run.stdout.contains("m-a"), "{}", run.stdout);
-    assert!(!run.stdout.contains("supersecret"), "secret leaked:\n{}", run.stdout);
+    assert!(
+        run.stdout.contains("[[providers]]") && run.stdout.contains("m-a"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("supersecret"),
+        "secret leaked:\n{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("Authorization"));
 }
 
@@ -78,7 +137,8 @@ async fn config_check_prints_the_resolved_config_with_secrets_masked() {
 async fn the_legacy_json_council_config_runs_unchanged() {
     let h = Harness::start(healthy_script()).await;
     let url = h.mock.base_url();
-    let json = format!(r#"{{
+    let json = format!(
+        r#"{{
   "parallel": true,
   "timeoutMs": 30000,
   "panel": [
@@ -87,9 +147,12 @@ async fn the_legacy_json_council_config_runs_unchanged() {
   ],
   "judge": {{"name": "judge", "baseUrl": "{url}", "apiKey": "sk-legacy-inline-key", "model": "judge", "temperature": 0}},
   "synthesizer": {{"name": "synth", "baseUrl": "{url}", "apiKey": "sk-legacy-inline-key", "model": "synth"}}
-}}"#);
+}}"#
+    );
     let config = h.write_config("council.json", &json);
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"]).await;
+    let run = h
+        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
     assert_eq!(r["final_answer"], "FINAL: Paris.");
@@ -97,10 +160,20 @@ async fn the_legacy_json_council_config_runs_unchanged() {
     let a = &h.mock.requests_for("m-a")[0];
     assert_eq!(a.body["max_tokens"], 64);
     assert_eq!(a.body["temperature"], 0.2);
-    let auth = a.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).unwrap();
+    let auth = a
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .unwrap();
     assert_eq!(auth.1, "Bearer sk-legacy-inline-key");
 
-    let check = h.fusion(&["config", "check", "--config", config.to_str().unwrap()]).await;
+    let check = h
+        .fusion(&["config", "check", "--config", config.to_str().unwrap()])
+        .await;
     assert_eq!(check.code, 0, "{}", check.stderr);
-    assert!(!check.stdout.contains("sk-legacy-inline-key"), "{}", check.stdout);
+    assert!(
+        !check.stdout.contains("sk-legacy-inline-key"),
+        "{}",
+        check.stdout
+    );
 }

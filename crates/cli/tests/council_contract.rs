@@ -10,7 +10,15 @@ use serde_json::Value;
 async fn healthy_council_returns_the_full_contract() {
     let h = Harness::start(healthy_script()).await;
     let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Capital of France?"]).await;
+    let run = h
+        .fusion(&[
+            "ask",
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+            "Capital of France?",
+        ])
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
     assert_eq!(r["status"], "ok");
@@ -20,24 +28,52 @@ async fn healthy_council_returns_the_full_contract() {
     assert_eq!(r["failed_models"], Value::Array(vec![]));
     assert_eq!(r["degradation_reasons"], Value::Array(vec![]));
     assert!(r.get("raw_judge_output").is_none());
-    for key in ["consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots", "judge_notes"] {
+    for key in [
+        "consensus",
+        "contradictions",
+        "partial_coverage",
+        "unique_insights",
+        "blind_spots",
+        "judge_notes",
+    ] {
         assert!(r["analysis"][key].is_array(), "analysis.{key}");
     }
-    assert_eq!(r["analysis"]["consensus"][0], "Paris is the capital of France");
+    assert_eq!(
+        r["analysis"]["consensus"][0],
+        "Paris is the capital of France"
+    );
     for key in ["panel_ms", "judge_ms", "synthesis_ms", "total_ms"] {
         assert!(r["timings"][key].is_u64(), "timings.{key}");
     }
     // Responses keep seat order and carry latency and usage.
-    let models: Vec<&str> = r["responses"].as_array().unwrap().iter().map(|x| x["model"].as_str().unwrap()).collect();
+    let models: Vec<&str> = r["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["model"].as_str().unwrap())
+        .collect();
     assert_eq!(models, PANEL);
-    assert!(r["responses"][0]["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    assert!(
+        r["responses"][0]["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn judge_sees_anonymous_labels_and_the_trace_maps_them_back() {
     let h = Harness::start(healthy_script()).await;
     let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Capital of France?"]).await;
+    let run = h
+        .fusion(&[
+            "ask",
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+            "Capital of France?",
+        ])
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
 
@@ -48,8 +84,11 @@ async fn judge_sees_anonymous_labels_and_the_trace_maps_them_back() {
         assert!(judge_body.contains(label), "judge prompt lacks {label}");
     }
     for model in PANEL {
-        assert!(!judge_body.contains(&format!("\\\"{model}\\\"")) && !judge_body.contains(&format!("{model}:")),
-            "judge prompt names member {model}");
+        assert!(
+            !judge_body.contains(&format!("\\\"{model}\\\""))
+                && !judge_body.contains(&format!("{model}:")),
+            "judge prompt names member {model}"
+        );
     }
 
     // Each label maps to a distinct member, and the analysis speaks of members, not labels.
@@ -57,13 +96,27 @@ async fn judge_sees_anonymous_labels_and_the_trace_maps_them_back() {
     assert_eq!(labels.len(), 3);
     let label_b = labels.iter().find(|l| l["label"] == "Response B").unwrap()["model"].clone();
     assert_eq!(r["analysis"]["unique_insights"][0]["model"], label_b);
-    let stance_models: Vec<&str> = r["analysis"]["contradictions"][0]["stances"].as_array().unwrap()
-        .iter().map(|s| s["model"].as_str().unwrap()).collect();
-    assert!(stance_models.iter().all(|m| PANEL.contains(m)), "{stance_models:?}");
-    assert!(!r.to_string().contains("\"model\":\"Response"), "a label leaked into the analysis");
+    let stance_models: Vec<&str> = r["analysis"]["contradictions"][0]["stances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["model"].as_str().unwrap())
+        .collect();
+    assert!(
+        stance_models.iter().all(|m| PANEL.contains(m)),
+        "{stance_models:?}"
+    );
+    assert!(
+        !r.to_string().contains("\"model\":\"Response"),
+        "a label leaked into the analysis"
+    );
     // The synthesizer got the question, the answers and the analysis.
     let synth = h.mock.requests_for("synth")[0].body.to_string();
-    assert!(synth.contains("Capital of France?") && synth.contains("Response A") && synth.contains("consensus"));
+    assert!(
+        synth.contains("Capital of France?")
+            && synth.contains("Response A")
+            && synth.contains("consensus")
+    );
     let _ = JUDGE_JSON;
 }
 
@@ -71,14 +124,37 @@ async fn judge_sees_anonymous_labels_and_the_trace_maps_them_back() {
 async fn usage_sums_every_call_the_council_made() {
     let h = Harness::start(healthy_script()).await;
     let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Capital of France?"]).await;
+    let run = h
+        .fusion(&[
+            "ask",
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+            "Capital of France?",
+        ])
+        .await;
     let r = run.json();
-    let panel: u64 = r["responses"].as_array().unwrap().iter()
-        .map(|x| x["usage"]["total_tokens"].as_u64().unwrap()).sum();
+    let panel: u64 = r["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["usage"]["total_tokens"].as_u64().unwrap())
+        .sum();
     let total = r["usage"]["total_tokens"].as_u64().unwrap();
-    assert!(total > panel, "judge and synthesizer tokens are missing: {total} <= {panel}");
-    assert_eq!(total, r["usage"]["prompt_tokens"].as_u64().unwrap() + r["usage"]["completion_tokens"].as_u64().unwrap());
-    assert_eq!(h.mock.requests().len(), 5, "3 members + judge + synthesizer");
+    assert!(
+        total > panel,
+        "judge and synthesizer tokens are missing: {total} <= {panel}"
+    );
+    assert_eq!(
+        total,
+        r["usage"]["prompt_tokens"].as_u64().unwrap()
+            + r["usage"]["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(
+        h.mock.requests().len(),
+        5,
+        "3 members + judge + synthesizer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,7 +165,9 @@ async fn member_settings_reach_the_upstream() {
         r#"{ model = "m-b", system = "Be a skeptic.", temperature = 0.3, max_tokens = 77 }"#,
     );
     let config = h.write_config("fusion.toml", &text);
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "Q?"]).await;
+    let run = h
+        .fusion(&["ask", "--config", config.to_str().unwrap(), "Q?"])
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let body = &h.mock.requests_for("m-b")[0].body;
     assert_eq!(body["messages"][0]["role"], "system");
@@ -104,11 +182,30 @@ async fn member_settings_reach_the_upstream() {
 async fn plain_answer_goes_to_stdout_and_progress_lines_to_stderr() {
     let h = Harness::start(healthy_script()).await;
     let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "Capital of France?"]).await;
+    let run = h
+        .fusion(&[
+            "ask",
+            "--config",
+            config.to_str().unwrap(),
+            "Capital of France?",
+        ])
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, "FINAL: Paris.\n");
-    for needle in ["m-a: running", "m-a: done in", "m-c: done in", "judge (judge): running", "judge: done", "synthesizer (synth): running", "synthesizer: done"] {
-        assert!(run.stderr.contains(needle), "stderr lacks `{needle}`:\n{}", run.stderr);
+    for needle in [
+        "m-a: running",
+        "m-a: done in",
+        "m-c: done in",
+        "judge (judge): running",
+        "judge: done",
+        "synthesizer (synth): running",
+        "synthesizer: done",
+    ] {
+        assert!(
+            run.stderr.contains(needle),
+            "stderr lacks `{needle}`:\n{}",
+            run.stderr
+        );
     }
 }
 
@@ -116,7 +213,13 @@ async fn plain_answer_goes_to_stdout_and_progress_lines_to_stderr() {
 async fn prompt_is_read_from_stdin_when_no_argument_is_given() {
     let h = Harness::start(healthy_script()).await;
     let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h.fusion_with(&["ask", "--config", config.to_str().unwrap(), "-q"], Some("What is from stdin?\n"), &[]).await;
+    let run = h
+        .fusion_with(
+            &["ask", "--config", config.to_str().unwrap(), "-q"],
+            Some("What is from stdin?\n"),
+            &[],
+        )
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.is_empty(), "--quiet printed: {}", run.stderr);
     let body = &h.mock.requests_for("m-c")[0].body;
@@ -132,7 +235,9 @@ async fn sequential_council_asks_one_member_after_another() {
     }
     let h = Harness::start(script).await;
     let config = h.write_config("fusion.toml", &h.standard_config("", "parallel = false"));
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"]).await;
+    let run = h
+        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let at = |m: &str| h.mock.requests_for(m)[0].received_at;
     // Each member is asked only after the previous one answered (300 ms latency each).
@@ -148,11 +253,27 @@ async fn an_exec_provider_sits_on_a_council() {
         "[[providers]]\nname = \"shell\"\nkind = \"exec\"\ncommand = [\"sh\", \"-c\", \"printf 'exec says: '; cat\"]\n\n[[models]]\nid = \"m-c\"\nprovider = \"shell\"",
     );
     let config = h.write_config("fusion.toml", &text);
-    let run = h.fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Ping?"]).await;
+    let run = h
+        .fusion(&[
+            "ask",
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+            "Ping?",
+        ])
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
-    let c = r["responses"].as_array().unwrap().iter().find(|x| x["model"] == "m-c").unwrap();
-    assert!(c["content"].as_str().unwrap().starts_with("exec says:"), "{c}");
+    let c = r["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["model"] == "m-c")
+        .unwrap();
+    assert!(
+        c["content"].as_str().unwrap().starts_with("exec says:"),
+        "{c}"
+    );
     assert!(c["content"].as_str().unwrap().contains("Ping?"), "{c}");
     assert_eq!(c["usage"]["estimated"], true);
     assert!(h.mock.requests_for("m-c").is_empty());

@@ -14,9 +14,15 @@ use common::{reasons, run_fusion};
 
 fn peer(var: &str, default: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/fusion-peers").join(default)
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/fusion-peers")
+            .join(default)
     });
-    assert!(path.exists(), "{} not found; run scripts/install-peers.sh (or scripts/test.sh)", path.display());
+    assert!(
+        path.exists(),
+        "{} not found; run scripts/install-peers.sh (or scripts/test.sh)",
+        path.display()
+    );
     path
 }
 
@@ -28,10 +34,24 @@ struct LlamaServer {
 impl LlamaServer {
     async fn start() -> Self {
         let bin = peer("FUSION_LLAMA_SERVER", "bin/llama-server");
-        let model = peer("FUSION_SMOLLM_GGUF", "models/SmolLM2-135M-Instruct.Q4_1.gguf");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let model = peer(
+            "FUSION_SMOLLM_GGUF",
+            "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = tokio::process::Command::new(bin)
-            .args(["-m", model.to_str().unwrap(), "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "-m",
+                model.to_str().unwrap(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
             .args(["-c", "8192", "-np", "2", "-a", "smollm2", "-t", "2"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -85,13 +105,29 @@ synthesizer = {{ model = "smollm2", temperature = 0.0, max_tokens = 128 }}
         url = server.base_url
     );
     std::fs::write(dir.path().join("fusion.toml"), config).unwrap();
-    let run = run_fusion(dir.path(), &["ask", "--json", "What is the capital of France?"], None, &[]).await;
+    let run = run_fusion(
+        dir.path(),
+        &["ask", "--json", "What is the capital of France?"],
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
     let r = run.json();
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(r["responses"].as_array().unwrap().len(), 2, "{r}");
-    assert!(!r["final_answer"].as_str().unwrap().trim().is_empty(), "{r}");
-    for key in ["consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots", "judge_notes"] {
+    assert!(
+        !r["final_answer"].as_str().unwrap().trim().is_empty(),
+        "{r}"
+    );
+    for key in [
+        "consensus",
+        "contradictions",
+        "partial_coverage",
+        "unique_insights",
+        "blind_spots",
+        "judge_notes",
+    ] {
         assert!(r["analysis"][key].is_array(), "analysis.{key}: {r}");
     }
     assert!(r["usage"]["total_tokens"].as_u64().unwrap() > 0);
@@ -104,7 +140,12 @@ synthesizer = {{ model = "smollm2", temperature = 0.0, max_tokens = 128 }}
     }
     if r.get("raw_judge_output").is_some() {
         assert!(why.contains("even after one retry"), "{why}");
-        assert!(r["analysis"]["judge_notes"][0].as_str().unwrap().contains("heuristic"));
+        assert!(
+            r["analysis"]["judge_notes"][0]
+                .as_str()
+                .unwrap()
+                .contains("heuristic")
+        );
     }
     eprintln!("real-model council degradations: {why:?}");
 }

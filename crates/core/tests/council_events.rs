@@ -28,7 +28,10 @@ fn setup(base_url: &str) -> (ProviderRegistry, CouncilConfig) {
         models: vec![model("a"), model("b"), model("judge")],
         ..Config::default()
     };
-    let seat = |m: &str| MemberConfig { model: m.into(), ..MemberConfig::default() };
+    let seat = |m: &str| MemberConfig {
+        model: m.into(),
+        ..MemberConfig::default()
+    };
     let council = CouncilConfig {
         parallel: true,
         timeout: Duration::from_secs(10),
@@ -43,7 +46,10 @@ fn setup(base_url: &str) -> (ProviderRegistry, CouncilConfig) {
 #[tokio::test]
 async fn progress_events_follow_the_council_phases() {
     let script = Script::new()
-        .with_model("a", ModelScript::fixed("alpha answer here").with_latency_ms(50))
+        .with_model(
+            "a",
+            ModelScript::fixed("alpha answer here").with_latency_ms(50),
+        )
         .with_model("b", ModelScript::failing(Failure::status(500, "down")))
         .with_model("judge", ModelScript::sequence([JUDGE, "final"]));
     let mock = MockProvider::start(script).await.unwrap();
@@ -55,14 +61,35 @@ async fn progress_events_follow_the_council_phases() {
     while let Some(e) = rx.recv().await {
         events.push(e);
     }
-    assert_eq!(events[0], CouncilEvent::PanelStarted { members: vec!["a".into(), "b".into()] });
-    assert!(events[1..3].iter().all(|e| matches!(e, CouncilEvent::MemberStarted { .. })));
+    assert_eq!(
+        events[0],
+        CouncilEvent::PanelStarted {
+            members: vec!["a".into(), "b".into()]
+        }
+    );
+    assert!(
+        events[1..3]
+            .iter()
+            .all(|e| matches!(e, CouncilEvent::MemberStarted { .. }))
+    );
     // b fails fast, a answers after 50 ms.
-    assert!(matches!(&events[3], CouncilEvent::MemberFailed { member, error } if member == "b" && error.contains("HTTP 500")));
+    assert!(
+        matches!(&events[3], CouncilEvent::MemberFailed { member, error } if member == "b" && error.contains("HTTP 500"))
+    );
     assert!(matches!(&events[4], CouncilEvent::MemberFinished { member, .. } if member == "a"));
-    assert_eq!(events[5], CouncilEvent::JudgeStarted { model: "judge".into() });
+    assert_eq!(
+        events[5],
+        CouncilEvent::JudgeStarted {
+            model: "judge".into()
+        }
+    );
     assert_eq!(events[6], CouncilEvent::JudgeFinished { ok: true });
-    assert_eq!(events[7], CouncilEvent::SynthesizerStarted { model: "judge".into() });
+    assert_eq!(
+        events[7],
+        CouncilEvent::SynthesizerStarted {
+            model: "judge".into()
+        }
+    );
     assert_eq!(events[8], CouncilEvent::SynthesizerFinished { ok: true });
     assert_eq!(events.len(), 9);
 }
@@ -79,7 +106,11 @@ async fn dropping_a_running_council_cancels_its_upstream_calls() {
         if mock.in_flight() == 2 {
             break;
         }
-        assert!(tokio::time::timeout(Duration::from_millis(10), &mut run).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), &mut run)
+                .await
+                .is_err()
+        );
     }
     assert_eq!(mock.in_flight(), 2, "both members were asked");
     drop(run);

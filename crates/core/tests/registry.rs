@@ -65,18 +65,26 @@ async fn request_fields_pass_through_with_the_upstream_model_name() {
 async fn unknown_model_ids_name_the_configured_ones() {
     let mock = MockProvider::start(Script::echo_any()).await.unwrap();
     let reg = registry(&mock.base_url(), 4, 0);
-    let err = reg.chat("nope", ChatRequest::simple("nope", None, "x")).await.unwrap_err();
+    let err = reg
+        .chat("nope", ChatRequest::simple("nope", None, "x"))
+        .await
+        .unwrap_err();
     assert_eq!(err.status_code(), 404);
     assert!(err.to_string().contains("fast"), "{err}");
 }
 
 #[tokio::test]
 async fn missing_upstream_usage_is_estimated_and_marked() {
-    let mock = MockProvider::start(Script::new().with_default(ModelScript::fixed("four words right here").without_usage()))
+    let mock = MockProvider::start(
+        Script::new().with_default(ModelScript::fixed("four words right here").without_usage()),
+    )
+    .await
+    .unwrap();
+    let reg = registry(&mock.base_url(), 4, 0);
+    let done = reg
+        .chat("fast", ChatRequest::simple("fast", Some("sys"), "question"))
         .await
         .unwrap();
-    let reg = registry(&mock.base_url(), 4, 0);
-    let done = reg.chat("fast", ChatRequest::simple("fast", Some("sys"), "question")).await.unwrap();
     assert!(done.usage.estimated);
     assert!(done.usage.completion_tokens >= 4);
     let mock2 = MockProvider::start(Script::echo_any()).await.unwrap();
@@ -89,7 +97,8 @@ async fn missing_upstream_usage_is_estimated_and_marked() {
 
 #[tokio::test]
 async fn streams_arrive_chunk_by_chunk_until_done() {
-    let script = Script::new().with_default(ModelScript::fixed("one two three four").with_chunk_delay_ms(20));
+    let script = Script::new()
+        .with_default(ModelScript::fixed("one two three four").with_chunk_delay_ms(20));
     let mock = MockProvider::start(script).await.unwrap();
     let reg = registry(&mock.base_url(), 4, 0);
     let mut req = ChatRequest::simple("fast", None, "x");
@@ -104,7 +113,10 @@ async fn streams_arrive_chunk_by_chunk_until_done() {
         text.push_str(chunk.delta_text().unwrap_or_default());
         usage = usage.or(chunk.usage);
     }
-    assert_eq!(text.split_whitespace().collect::<Vec<_>>(), ["one", "two", "three", "four"]);
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        ["one", "two", "three", "four"]
+    );
     assert!(chunks >= 4, "{chunks}");
     assert!(usage.is_some(), "include_usage chunk was relayed");
     assert_eq!(mock.requests()[0].body["stream"], true);
@@ -112,10 +124,14 @@ async fn streams_arrive_chunk_by_chunk_until_done() {
 
 #[tokio::test]
 async fn a_cut_stream_ends_with_a_stream_cut_error() {
-    let script = Script::new().with_default(ModelScript::fixed("a b c d e f").with_cut_after_chunks(2));
+    let script =
+        Script::new().with_default(ModelScript::fixed("a b c d e f").with_cut_after_chunks(2));
     let mock = MockProvider::start(script).await.unwrap();
     let reg = registry(&mock.base_url(), 4, 0);
-    let mut stream = reg.chat_stream("fast", ChatRequest::simple("fast", None, "x")).await.unwrap();
+    let mut stream = reg
+        .chat_stream("fast", ChatRequest::simple("fast", None, "x"))
+        .await
+        .unwrap();
     let mut last = None;
     while let Some(item) = stream.next().await {
         last = Some(item);
@@ -129,7 +145,10 @@ async fn a_slow_stream_times_out_between_chunks() {
     let script = Script::new().with_default(ModelScript::fixed("a b").with_chunk_delay_ms(5_000));
     let mock = MockProvider::start(script).await.unwrap();
     let reg = registry(&mock.base_url(), 4, 0);
-    let mut stream = reg.chat_stream("fast", ChatRequest::simple("fast", None, "x")).await.unwrap();
+    let mut stream = reg
+        .chat_stream("fast", ChatRequest::simple("fast", None, "x"))
+        .await
+        .unwrap();
     let mut errors = Vec::new();
     while let Some(item) = stream.next().await {
         if let Err(e) = item {
@@ -154,15 +173,23 @@ async fn the_concurrency_limit_queues_calls_beyond_it() {
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 2);
     let gap = reqs[1].received_at.duration_since(reqs[0].received_at);
-    assert!(gap >= Duration::from_millis(300), "second call started before the first finished: {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(300),
+        "second call started before the first finished: {gap:?}"
+    );
 }
 
 #[tokio::test]
 async fn system_and_user_messages_are_sent_in_order() {
     let mock = MockProvider::start(Script::echo_any()).await.unwrap();
     let reg = registry(&mock.base_url(), 4, 0);
-    reg.chat("fast", ChatRequest::simple("fast", Some("be brief"), "q")).await.unwrap();
+    reg.chat("fast", ChatRequest::simple("fast", Some("be brief"), "q"))
+        .await
+        .unwrap();
     let body = &mock.requests()[0].body;
-    assert_eq!(body["messages"][0]["role"], serde_json::to_value(Role::System).unwrap());
+    assert_eq!(
+        body["messages"][0]["role"],
+        serde_json::to_value(Role::System).unwrap()
+    );
     assert_eq!(body["messages"][1]["content"], "q");
 }

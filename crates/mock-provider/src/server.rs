@@ -166,7 +166,7 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, request: Request) -
             cut_after: script.cut_after_chunks,
             chunk_words: script.chunk_words,
             shutdown: shared.shutdown.clone(),
-            in_flight,
+            _in_flight: in_flight,
         });
     }
 

@@ -40,7 +40,7 @@ pub(crate) struct StreamPlan {
     pub chunk_words: usize,
     pub shutdown: CancellationToken,
     /// Held for the life of the body: the request stays in flight until the stream ends.
-    pub in_flight: InFlight,
+    pub _in_flight: InFlight,
 }
 
 enum Step {

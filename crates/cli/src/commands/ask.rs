@@ -93,12 +93,22 @@ fn read_prompt(arg: Option<&str>) -> anyhow::Result<String> {
 }
 
 fn pick_council(config: &Config, wanted: Option<&str>) -> anyhow::Result<String> {
-    let known = || config.councils.keys().cloned().collect::<Vec<_>>().join(", ");
+    let known = || {
+        config
+            .councils
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if let Some(name) = wanted {
         if config.councils.contains_key(name) {
             return Ok(name.to_owned());
         }
-        bail!("no council named `{name}`; configured councils: {}", known());
+        bail!(
+            "no council named `{name}`; configured councils: {}",
+            known()
+        );
     }
     if config.councils.contains_key("default") {
         return Ok("default".to_owned());

@@ -29,6 +29,10 @@ pub async fn check(path: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", fusion_core::config::render_masked(&resolved.config))?;
+    writeln!(
+        out,
+        "{}",
+        fusion_core::config::render_masked(&resolved.config)
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,10 @@ impl Run {
     /// stdout parsed as JSON (for `--json`).
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 }
@@ -41,17 +44,34 @@ pub const PANEL: [&str; 3] = ["m-a", "m-b", "m-c"];
 /// synthesizer a fixed final answer.
 pub fn healthy_script() -> Script {
     let mut script = Script::default();
-    script.models.insert("m-a".into(), ModelScript::fixed("Paris is the capital of France. About 2.1 million people live in the city."));
-    script.models.insert("m-b".into(), ModelScript::fixed("The capital of France is Paris. Its metro area has 11 million people."));
-    script.models.insert("m-c".into(), ModelScript::fixed("Paris is the capital of France, on the Seine."));
-    script.models.insert("judge".into(), ModelScript::fixed(JUDGE_JSON));
-    script.models.insert("synth".into(), ModelScript::fixed("FINAL: Paris."));
+    script.models.insert(
+        "m-a".into(),
+        ModelScript::fixed(
+            "Paris is the capital of France. About 2.1 million people live in the city.",
+        ),
+    );
+    script.models.insert(
+        "m-b".into(),
+        ModelScript::fixed("The capital of France is Paris. Its metro area has 11 million people."),
+    );
+    script.models.insert(
+        "m-c".into(),
+        ModelScript::fixed("Paris is the capital of France, on the Seine."),
+    );
+    script
+        .models
+        .insert("judge".into(), ModelScript::fixed(JUDGE_JSON));
+    script
+        .models
+        .insert("synth".into(), ModelScript::fixed("FINAL: Paris."));
     script
 }
 
 impl Harness {
     pub async fn start(script: Script) -> Self {
-        let mock = MockProvider::start(script).await.expect("mock-provider starts");
+        let mock = MockProvider::start(script)
+            .await
+            .expect("mock-provider starts");
         let dir = tempfile::tempdir().expect("temp dir");
         Self { dir, mock }
     }
@@ -60,7 +80,9 @@ impl Harness {
     pub fn standard_config(&self, extra_provider: &str, council_extra: &str) -> String {
         let mut models = String::new();
         for id in PANEL.iter().chain(&["judge", "synth"]) {
-            models.push_str(&format!("[[models]]\nid = \"{id}\"\nprovider = \"mock\"\n\n"));
+            models.push_str(&format!(
+                "[[models]]\nid = \"{id}\"\nprovider = \"mock\"\n\n"
+            ));
         }
         format!(
             r#"[[providers]]
@@ -93,13 +115,23 @@ synthesizer = {{ model = "synth" }}
         self.fusion_with(args, None, &[]).await
     }
 
-    pub async fn fusion_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+    pub async fn fusion_with(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Run {
         run_fusion(self.dir.path(), args, stdin, env).await
     }
 }
 
 /// Runs the real binary with a clean environment rooted at `dir`.
-pub async fn run_fusion(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+pub async fn run_fusion(
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Run {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fusion"));
     cmd.args(args)
         .current_dir(dir)
@@ -110,7 +142,11 @@ pub async fn run_fusion(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(
         .env("XDG_DATA_HOME", dir.join("xdg-data"))
         // Nothing listens here: zero-config discovery finds no server unless a test says so.
         .env("FUSION_DISCOVERY_TARGETS", "none=http://127.0.0.1:9/v1")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -135,6 +171,11 @@ pub async fn run_fusion(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(
 pub fn reasons(result: &Value) -> String {
     result["degradation_reasons"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .unwrap_or_default()
 }

@@ -162,13 +162,13 @@ impl ProviderRegistry {
                 }
                 Err(err) if err.is_retryable() && attempt < config.retries => {
                     let wait = retry::backoff(attempt, err.retry_after());
-                    tracing::warn!(model = model_id, provider = %entry.provider, attempt = attempt + 1,
+                    tracing::info!(model = model_id, provider = %entry.provider, attempt = attempt + 1,
                         wait_ms = wait.as_millis() as u64, error = %err, "retrying model call");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
                 Err(err) => {
-                    tracing::warn!(model = model_id, provider = %entry.provider, class = err.class(),
+                    tracing::info!(model = model_id, provider = %entry.provider, class = err.class(),
                         error = %err, "model call failed");
                     return Err(err);
                 }
@@ -203,7 +203,7 @@ impl ProviderRegistry {
                 Err(err) if err.is_retryable() && attempt < config.retries => {
                     drop(slot);
                     let wait = retry::backoff(attempt, err.retry_after());
-                    tracing::warn!(model = model_id, attempt = attempt + 1, error = %err,
+                    tracing::info!(model = model_id, attempt = attempt + 1, error = %err,
                         "retrying stream start");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
