@@ -27,7 +27,7 @@ json.dump({"models": {
 }}, open(path, "w"))
 PY
 
-"$BIN/mock-provider" --script "$work/script.json" > "$work/mock.out" &
+RUST_LOG=warn "$BIN/mock-provider" --script "$work/script.json" > "$work/mock.out" &
 mock=$!
 for _ in $(seq 1 100); do grep -q MOCK_PROVIDER_URL "$work/mock.out" && break; sleep 0.05; done
 url=$(sed -n 's/^MOCK_PROVIDER_URL=//p' "$work/mock.out")
@@ -46,28 +46,58 @@ judge = { model = "judge" }
 synthesizer = { model = "synth" }
 TOML
 
-: > "$work/results.tsv"
-for i in $(seq 1 "$RUNS"); do
-  start=$(date +%s%N)
-  /usr/bin/time -f '%U %S %M' -o "$work/time.txt" \
-    "$BIN/fusion" ask --config "$work/fusion.toml" --json -q "Benchmark question $i" > "$work/out.json"
-  end=$(date +%s%N)
-  total_ms=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["timings"]["total_ms"])' "$work/out.json")
-  printf '%s\t%s\t%s\n' "$total_ms" "$(( (end - start) / 1000000 ))" "$(cat "$work/time.txt")" >> "$work/results.tsv"
-done
+python3 - "$BIN/fusion" "$work/fusion.toml" "$RUNS" "$url" <<'PY'
+import http.client, json, resource, subprocess, sys, time, urllib.parse
+fusion, config, runs, url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
-python3 - "$work/results.tsv" "$RUNS" <<'PY'
-import statistics, sys
-rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-crit = 900
-council = sorted(int(r[0]) - crit for r in rows)
-process = sorted(int(r[1]) - crit for r in rows)
-cpu = sorted((float(r[2]) + float(r[3])) * 1000 for r in rows)
-rss = sorted(int(r[4]) / 1024 for r in rows)
-def pct(xs, p): return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-print(f"runs: {sys.argv[2]}; critical path {crit} ms (700 panel + 100 judge + 100 synthesizer)")
-print(f"council overhead (timings.total_ms - {crit}): p50 {pct(council,50)} ms, p95 {pct(council,95)} ms, max {council[-1]} ms")
-print(f"process overhead (exec to exit - {crit}):      p50 {pct(process,50)} ms, p95 {pct(process,95)} ms, max {process[-1]} ms")
-print(f"CPU time (user+sys) per run: p50 {pct(cpu,50):.0f} ms, max {cpu[-1]:.0f} ms")
-print(f"peak RSS: p50 {pct(rss,50):.1f} MiB, max {rss[-1]:.1f} MiB")
+# Baseline: the same critical path called directly (700 ms member, then judge, then
+# synthesizer) on one keep-alive connection: what the mock and loopback HTTP cost by themselves.
+u = urllib.parse.urlparse(url)
+conn = http.client.HTTPConnection(u.hostname, u.port)
+def call(model):
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "q"}]})
+    conn.request("POST", u.path + "/chat/completions", body, {"content-type": "application/json"})
+    conn.getresponse().read()
+baseline = []
+for _ in range(max(5, runs // 2)):
+    t0 = time.perf_counter()
+    for model in ("p700", "judge", "synth"):
+        call(model)
+    baseline.append((time.perf_counter() - t0) * 1000 - 900)
+baseline.sort()
+CRIT = 900  # ms: slowest member 700 + judge 100 + synthesizer 100
+rows = []
+for i in range(runs):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run([fusion, "ask", "--config", config, "--json", "-q", f"Benchmark question {i}"],
+                         check=True, capture_output=True, text=True).stdout
+    wall = (time.perf_counter() - t0) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = json.loads(out)
+    t = r["timings"]
+    slowest = max(x["latency_ms"] for x in r["responses"])
+    rows.append({
+        "council": t["total_ms"] - CRIT,
+        "process": wall - CRIT,
+        # time between phases and around the calls, independent of the mock's own latency
+        "orchestration": t["total_ms"] - (t["panel_ms"] + t["judge_ms"] + t["synthesis_ms"]),
+        "panel_wait": t["panel_ms"] - slowest,
+        "cpu": ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000,
+        "rss": after.ru_maxrss / 1024,
+    })
+
+def pct(key, p):
+    xs = sorted(row[key] for row in rows)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+print(f"runs: {runs}; critical path {CRIT} ms (slowest member 700 + judge 100 + synthesizer 100)")
+print(f"{'baseline: same 3 calls direct to the mock - 900':<52} p50 {baseline[len(baseline)//2]:6.1f} ms  max {baseline[-1]:6.1f} ms")
+for key, label in [("council", "council overhead (timings.total_ms - 900)"),
+                   ("process", "process overhead (spawn to exit - 900)"),
+                   ("orchestration", "between phases (total - panel - judge - synthesis)"),
+                   ("panel_wait", "panel end after slowest member answered")]:
+    print(f"{label:<52} p50 {pct(key,50):6.1f} ms  p95 {pct(key,95):6.1f} ms  max {pct(key,100):6.1f} ms")
+print(f"{'CPU time per run (user+sys, whole process)':<52} p50 {pct('cpu',50):6.1f} ms  p95 {pct('cpu',95):6.1f} ms  max {pct('cpu',100):6.1f} ms")
+print(f"{'peak RSS (largest child so far)':<52} {rows[-1]['rss']:.1f} MiB")
 PY

@@ -129,6 +129,26 @@ async fn judge_prose_is_retried_once_with_the_parse_error_then_heuristic() {
         r["final_answer"], "FINAL: Paris.",
         "the synthesizer still runs"
     );
+    // The heuristic analysis names members in the trace but only labels to the synthesizer.
+    let insights = r["analysis"]["unique_insights"].as_array().unwrap();
+    assert!(!insights.is_empty());
+    assert!(
+        insights
+            .iter()
+            .all(|u| common::PANEL.contains(&u["model"].as_str().unwrap())),
+        "{insights:?}"
+    );
+    let synth = h.mock.requests_for("synth")[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(synth.contains("Response A"));
+    for member in common::PANEL {
+        assert!(
+            !synth.contains(member),
+            "synthesizer prompt names {member}:\n{synth}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

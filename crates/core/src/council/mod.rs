@@ -11,8 +11,8 @@ pub mod prompts;
 use std::time::Instant;
 
 use fusion_types::{
-    Analysis, ChatMessage, ChatRequest, CouncilResult, CouncilStatus, LabelAssignment, Role,
-    Timings, Usage,
+    Analysis, ChatMessage, ChatRequest, CouncilResult, CouncilStatus, LabelAssignment,
+    MemberResponse, Role, Timings, Usage,
 };
 use rand::seq::SliceRandom;
 use tokio::sync::mpsc::UnboundedSender;
@@ -159,7 +159,18 @@ pub async fn run(
     result.raw_judge_output = verdict.raw_output;
     let labelled_analysis = match verdict.analysis {
         Some(analysis) => analysis,
-        None => heuristic::analyse(&result.responses, "the judge gave no usable analysis"),
+        None => {
+            // Labelled like the judge's would be, so the synthesizer never sees member names.
+            let anonymous: Vec<MemberResponse> = order
+                .iter()
+                .zip(&labels)
+                .map(|(&r, (label, _))| MemberResponse {
+                    model: label.clone(),
+                    ..result.responses[r].clone()
+                })
+                .collect();
+            heuristic::analyse(&anonymous, "the judge gave no usable analysis")
+        }
     };
     let analysis_json = serde_json::to_string_pretty(&labelled_analysis).unwrap_or_default();
     let mut analysis = labelled_analysis;
