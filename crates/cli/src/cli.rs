@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// With no config file, Fusion probes local model servers (Ollama :11434, LM Studio :1234,
 /// llama.cpp :8080, vLLM :8000) and builds a default council from what answers.
 #[derive(Debug, Parser)]
-#[command(name = "fusion", version, about, long_about = None, propagate_version = true)]
+#[command(name = "fusion", version, propagate_version = true)]
 pub struct Cli {
     /// Config file (TOML, or the legacy JSON council format). Default: ./fusion.toml, then
     /// the user config dir (~/.config/fusion/fusion.toml).
