@@ -10,10 +10,7 @@ use common::{Harness, healthy_script};
 async fn unknown_config_key_names_the_file_and_key_and_exits_2() {
     let h = Harness::start(healthy_script()).await;
     let text = h.standard_config("max_concurency = 3", "");
-    let config = h.write_config("fusion.toml", &text);
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "Q?"])
-        .await;
+    let run = h.ask(&text, &["Q?"]).await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("fusion.toml"), "{}", run.stderr);
     assert!(

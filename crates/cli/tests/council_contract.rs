@@ -9,15 +9,11 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread")]
 async fn healthy_council_returns_the_full_contract() {
     let h = Harness::start(healthy_script()).await;
-    let config = h.write_config("fusion.toml", &h.standard_config("", ""));
     let run = h
-        .fusion(&[
-            "ask",
-            "--config",
-            config.to_str().unwrap(),
-            "--json",
-            "Capital of France?",
-        ])
+        .ask(
+            &h.standard_config("", ""),
+            &["--json", "Capital of France?"],
+        )
         .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
@@ -64,15 +60,11 @@ async fn healthy_council_returns_the_full_contract() {
 #[tokio::test(flavor = "multi_thread")]
 async fn judge_sees_anonymous_labels_and_the_trace_maps_them_back() {
     let h = Harness::start(healthy_script()).await;
-    let config = h.write_config("fusion.toml", &h.standard_config("", ""));
     let run = h
-        .fusion(&[
-            "ask",
-            "--config",
-            config.to_str().unwrap(),
-            "--json",
-            "Capital of France?",
-        ])
+        .ask(
+            &h.standard_config("", ""),
+            &["--json", "Capital of France?"],
+        )
         .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
@@ -123,15 +115,11 @@ async fn judge_sees_anonymous_labels_and_the_trace_maps_them_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn usage_sums_every_call_the_council_made() {
     let h = Harness::start(healthy_script()).await;
-    let config = h.write_config("fusion.toml", &h.standard_config("", ""));
     let run = h
-        .fusion(&[
-            "ask",
-            "--config",
-            config.to_str().unwrap(),
-            "--json",
-            "Capital of France?",
-        ])
+        .ask(
+            &h.standard_config("", ""),
+            &["--json", "Capital of France?"],
+        )
         .await;
     let r = run.json();
     let panel: u64 = r["responses"]
@@ -164,10 +152,7 @@ async fn member_settings_reach_the_upstream() {
         r#"{ model = "m-b" }"#,
         r#"{ model = "m-b", system = "Be a skeptic.", temperature = 0.3, max_tokens = 77 }"#,
     );
-    let config = h.write_config("fusion.toml", &text);
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "Q?"])
-        .await;
+    let run = h.ask(&text, &["Q?"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let body = &h.mock.requests_for("m-b")[0].body;
     assert_eq!(body["messages"][0]["role"], "system");
@@ -181,14 +166,8 @@ async fn member_settings_reach_the_upstream() {
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_answer_goes_to_stdout_and_progress_lines_to_stderr() {
     let h = Harness::start(healthy_script()).await;
-    let config = h.write_config("fusion.toml", &h.standard_config("", ""));
     let run = h
-        .fusion(&[
-            "ask",
-            "--config",
-            config.to_str().unwrap(),
-            "Capital of France?",
-        ])
+        .ask(&h.standard_config("", ""), &["Capital of France?"])
         .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, "FINAL: Paris.\n");
@@ -234,9 +213,11 @@ async fn sequential_council_asks_one_member_after_another() {
         script.models.insert(m.into(), reply);
     }
     let h = Harness::start(script).await;
-    let config = h.write_config("fusion.toml", &h.standard_config("", "parallel = false"));
     let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
+        .ask(
+            &h.standard_config("", "parallel = false"),
+            &["--json", "Q?"],
+        )
         .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let at = |m: &str| h.mock.requests_for(m)[0].received_at;
@@ -252,16 +233,7 @@ async fn an_exec_provider_sits_on_a_council() {
         "[[models]]\nid = \"m-c\"\nprovider = \"mock\"",
         "[[providers]]\nname = \"shell\"\nkind = \"exec\"\ncommand = [\"sh\", \"-c\", \"printf 'exec says: '; cat\"]\n\n[[models]]\nid = \"m-c\"\nprovider = \"shell\"",
     );
-    let config = h.write_config("fusion.toml", &text);
-    let run = h
-        .fusion(&[
-            "ask",
-            "--config",
-            config.to_str().unwrap(),
-            "--json",
-            "Ping?",
-        ])
-        .await;
+    let run = h.ask(&text, &["--json", "Ping?"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = run.json();
     let c = r["responses"]

@@ -22,12 +22,9 @@ async fn some_members_failing_continues_with_survivors_and_says_so() {
         ModelScript::fixed("x").with_failure(status(500)),
     );
     let h = Harness::start(script).await;
-    let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
+    let r = h
+        .ask_json(&h.standard_config("", ""), &["--json", "Q?"])
         .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let r = run.json();
     assert_eq!(r["status"], "ok");
     assert_eq!(r["responses"].as_array().unwrap().len(), 2);
     assert_eq!(r["failed_models"][0]["model"], "m-b");
@@ -94,12 +91,9 @@ async fn judge_prose_is_retried_once_with_the_parse_error_then_heuristic() {
         ModelScript::fixed("I think the answers mostly agree."),
     );
     let h = Harness::start(script).await;
-    let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
+    let r = h
+        .ask_json(&h.standard_config("", ""), &["--json", "Q?"])
         .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let r = run.json();
     let judge = h.mock.requests_for("judge");
     assert_eq!(judge.len(), 2, "exactly one retry");
     let retry = judge[1].body["messages"].as_array().unwrap();
@@ -208,12 +202,9 @@ async fn judge_call_failing_falls_back_to_heuristic_analysis() {
         ModelScript::fixed("x").with_failure(status(500)),
     );
     let h = Harness::start(script).await;
-    let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
+    let r = h
+        .ask_json(&h.standard_config("", ""), &["--json", "Q?"])
         .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let r = run.json();
     assert!(
         reasons(&r).contains("judge `judge` failed"),
         "{}",
@@ -236,12 +227,9 @@ async fn synthesizer_failing_returns_the_best_panel_answer_and_says_so() {
         ModelScript::fixed("x").with_failure(status(502)),
     );
     let h = Harness::start(script).await;
-    let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
+    let r = h
+        .ask_json(&h.standard_config("", ""), &["--json", "Q?"])
         .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let r = run.json();
     let answers: Vec<&str> = r["responses"]
         .as_array()
         .unwrap()
@@ -265,10 +253,7 @@ async fn synthesizer_defaults_to_the_judges_model() {
     let text = h
         .standard_config("", "")
         .replace("synthesizer = { model = \"synth\" }\n", "");
-    let config = h.write_config("fusion.toml", &text);
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
-        .await;
+    let run = h.ask(&text, &["--json", "Q?"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         h.mock.requests_for("judge").len(),
@@ -289,12 +274,7 @@ async fn a_member_slower_than_the_council_timeout_counts_as_failed() {
     let text = h
         .standard_config("", "timeout = \"1s\"")
         .replace("timeout = \"3s\"", "timeout = \"60s\"");
-    let config = h.write_config("fusion.toml", &text);
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
-        .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let r = run.json();
+    let r = h.ask_json(&text, &["--json", "Q?"]).await;
     assert_eq!(r["failed_models"][0]["model"], "m-c");
     assert!(
         r["failed_models"][0]["error"]

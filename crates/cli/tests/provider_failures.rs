@@ -22,10 +22,7 @@ async fn run_with_failing_member(
         .standard_config("", "")
         .replace("retries = 0", &format!("retries = {retries}"))
         .replace("timeout = \"3s\"", &format!("timeout = \"{timeout}\""));
-    let config = h.write_config("fusion.toml", &text);
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
-        .await;
+    let run = h.ask(&text, &["--json", "Q?"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     (run.json(), h.mock.requests_for("m-b").len())
 }
@@ -89,12 +86,7 @@ async fn rate_limits_are_retried_honouring_retry_after() {
     let text = h
         .standard_config("", "")
         .replace("retries = 0", "retries = 1");
-    let config = h.write_config("fusion.toml", &text);
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
-        .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let r = run.json();
+    let r = h.ask_json(&text, &["--json", "Q?"]).await;
     assert_eq!(r["failed_models"], Value::Array(vec![]), "{r}");
     let calls = h.mock.requests_for("m-b");
     assert_eq!(calls.len(), 2);
@@ -195,10 +187,7 @@ async fn a_refused_connection_is_reported_as_such() {
         "[[models]]\nid = \"m-b\"\nprovider = \"mock\"",
         &format!("[[providers]]\nname = \"down\"\nkind = \"openai\"\nbase_url = \"http://{closed}/v1\"\nretries = 0\n\n[[models]]\nid = \"m-b\"\nprovider = \"down\""),
     );
-    let config = h.write_config("fusion.toml", &text);
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
-        .await;
+    let run = h.ask(&text, &["--json", "Q?"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let err = error_of(&run.json(), "m-b");
     assert!(err.contains("provider `down`: cannot connect"), "{err}");
@@ -211,10 +200,7 @@ async fn a_missing_api_key_variable_fails_only_that_member() {
         "[[models]]\nid = \"m-b\"\nprovider = \"mock\"",
         &format!("[[providers]]\nname = \"keyed\"\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"FUSION_TEST_UNSET_KEY\"\n\n[[models]]\nid = \"m-b\"\nprovider = \"keyed\"", h.mock.base_url()),
     );
-    let config = h.write_config("fusion.toml", &text);
-    let run = h
-        .fusion(&["ask", "--config", config.to_str().unwrap(), "--json", "Q?"])
-        .await;
+    let run = h.ask(&text, &["--json", "Q?"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let err = error_of(&run.json(), "m-b");
     assert!(err.contains("FUSION_TEST_UNSET_KEY"), "{err}");

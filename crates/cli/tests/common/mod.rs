@@ -179,3 +179,20 @@ pub fn reasons(result: &Value) -> String {
         })
         .unwrap_or_default()
 }
+
+impl Harness {
+    /// Writes `config` as `fusion.toml` in the temp dir and runs `fusion ask --config it ARGS`.
+    pub async fn ask(&self, config: &str, args: &[&str]) -> Run {
+        let path = self.write_config("fusion.toml", config);
+        let mut full = vec!["ask", "--config", path.to_str().expect("utf-8 temp path")];
+        full.extend_from_slice(args);
+        self.fusion(&full).await
+    }
+
+    /// Like `ask`, for a run that must answer (exit 0): the `--json` result.
+    pub async fn ask_json(&self, config: &str, args: &[&str]) -> Value {
+        let run = self.ask(config, args).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()
+    }
+}
