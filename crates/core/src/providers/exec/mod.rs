@@ -15,6 +15,10 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
+mod prompt;
+
+use prompt::build_prompt;
+
 use super::ChunkStream;
 use crate::config::{PromptVia, ProviderConfig};
 use crate::{Error, ErrorKind, Result};
@@ -177,47 +181,6 @@ impl ExecBackend {
         }
         .into()
     }
-}
-
-/// The prompt for one call.
-///
-/// A lone user message is passed as its bare text. Anything else becomes a plain transcript:
-/// the system and developer texts first, then one paragraph per message, each separated by a
-/// blank line and labelled `User: `, `Assistant: ` or `Tool result: `; an assistant's tool
-/// calls are written as `[tool call: name(arguments)]`.
-fn build_prompt(messages: &[ChatMessage]) -> String {
-    if let [only] = messages
-        && only.role == Role::User
-    {
-        return only.text_content();
-    }
-    let mut paragraphs: Vec<String> = messages
-        .iter()
-        .filter(|m| matches!(m.role, Role::System | Role::Developer))
-        .map(ChatMessage::text_content)
-        .filter(|text| !text.trim().is_empty())
-        .collect();
-    for message in messages {
-        let label = match message.role {
-            Role::System | Role::Developer => continue,
-            Role::User => "User",
-            Role::Assistant => "Assistant",
-            Role::Tool => "Tool result",
-        };
-        let mut text = message.text_content();
-        let calls = message.tool_calls.as_ref().and_then(Value::as_array);
-        for call in calls.into_iter().flatten() {
-            let function = &call["function"];
-            let name = function["name"].as_str().unwrap_or_default();
-            let arguments = function["arguments"].as_str().unwrap_or_default();
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(&format!("[tool call: {name}({arguments})]"));
-        }
-        paragraphs.push(format!("{label}: {text}"));
-    }
-    paragraphs.join("\n\n")
 }
 
 /// One running command and the answer read from it so far.
@@ -598,19 +561,5 @@ mod tests {
         assert_eq!(items[1].as_ref().unwrap().delta_text(), Some("partial"));
         let err = items[2].as_ref().unwrap_err();
         assert!(exec_message(err).contains("exited with status 2"), "{err}");
-    }
-
-    #[test]
-    fn a_lone_user_message_is_passed_bare_and_tool_turns_are_labelled() {
-        assert_eq!(build_prompt(&[ChatMessage::text(Role::User, "hi")]), "hi");
-        let mut call = ChatMessage::text(Role::Assistant, "");
-        call.tool_calls = Some(json!([{"id": "c1", "type": "function",
-            "function": {"name": "grep", "arguments": "{\"q\":\"x\"}"}}]));
-        let result = ChatMessage::text(Role::Tool, "3 matches");
-        let prompt = build_prompt(&[ChatMessage::text(Role::User, "find x"), call, result]);
-        assert_eq!(
-            prompt,
-            "User: find x\n\nAssistant: [tool call: grep({\"q\":\"x\"})]\n\nTool result: 3 matches"
-        );
     }
 }
