@@ -38,6 +38,8 @@ async fn plain(mut rx: UnboundedReceiver<CouncilEvent>) {
                 format!("judge: {}", if ok { "done" } else { "no usable analysis" })
             }
             CouncilEvent::SynthesizerStarted { model } => format!("synthesizer ({model}): running"),
+            // `fusion ask` prints the whole answer at the end.
+            CouncilEvent::SynthesizerDelta { .. } => continue,
             CouncilEvent::SynthesizerFinished { ok } => {
                 format!("synthesizer: {}", if ok { "done" } else { "failed" })
             }
@@ -139,6 +141,7 @@ impl Bars {
                 bar.set_message("running");
                 bar.enable_steady_tick(Duration::from_millis(120));
             }
+            CouncilEvent::SynthesizerDelta { .. } => {}
             CouncilEvent::SynthesizerFinished { ok } => {
                 let bar = self.bar("\0synth", "synthesizer");
                 let secs = bar.elapsed().as_secs_f64();

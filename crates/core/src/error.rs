@@ -39,6 +39,8 @@ pub enum ErrorKind {
         /// Seconds from a `Retry-After` header, when the upstream sent one.
         retry_after: Option<u64>,
     },
+    #[error("provider `{provider}`: too many calls waiting ({limit} queued); try again shortly")]
+    QueueFull { provider: String, limit: usize },
     #[error("provider `{provider}`: invalid response: {message}")]
     InvalidResponse { provider: String, message: String },
     #[error("provider `{provider}`: stream ended early: {message}")]
@@ -78,7 +80,7 @@ impl Error {
             ErrorKind::UnknownModel { .. } => 404,
             ErrorKind::Invalid(_) => 400,
             ErrorKind::Timeout { .. } => 504,
-            ErrorKind::UpstreamStatus { status: 429, .. } => 429,
+            ErrorKind::UpstreamStatus { status: 429, .. } | ErrorKind::QueueFull { .. } => 429,
             ErrorKind::NoModelServer { .. } => 503,
             _ => 502,
         }
@@ -96,6 +98,7 @@ impl Error {
             ErrorKind::UpstreamStatus { status: 429, .. } => "rate_limited",
             ErrorKind::UpstreamStatus { status, .. } if *status >= 500 => "upstream_5xx",
             ErrorKind::UpstreamStatus { .. } => "upstream_4xx",
+            ErrorKind::QueueFull { .. } => "queue_full",
             ErrorKind::InvalidResponse { .. } => "invalid_response",
             ErrorKind::StreamCut { .. } => "stream_cut",
             ErrorKind::Exec { .. } => "exec",

@@ -7,5 +7,6 @@ pub mod council;
 pub mod error;
 pub mod providers;
 pub mod tokens;
+pub mod transcript;
 
 pub use error::{Error, ErrorKind, Result};

@@ -309,6 +309,7 @@ fn local_provider(name: &str, base_url: &str) -> ProviderConfig {
         headers: BTreeMap::new(),
         tier: Tier::Local,
         max_concurrency: None,
+        max_queue: None,
         timeout: super::default_timeout(),
         retries: super::default_retries(),
         command: None,

@@ -211,6 +211,7 @@ impl<'f> Converter<'f> {
                 Tier::Paid
             },
             max_concurrency: None,
+            max_queue: None,
             timeout: timeout.unwrap_or_else(super::default_timeout),
             retries: super::default_retries(),
             command: None,

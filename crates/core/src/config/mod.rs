@@ -128,6 +128,10 @@ pub struct ProviderConfig {
     /// Calls in flight at once; default 1 for `exec`, 8 otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<usize>,
+    /// Calls allowed to wait for a free slot; beyond that a call is refused at once (HTTP 429).
+    /// Default 256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queue: Option<usize>,
     /// Per-call timeout (`"120s"`, `"2m"`).
     #[serde(default = "default_timeout", with = "duration")]
     pub timeout: Duration,
@@ -157,6 +161,11 @@ impl ProviderConfig {
                 _ => 8,
             })
             .max(1)
+    }
+
+    /// How many calls may wait for a slot.
+    pub fn queue_limit(&self) -> usize {
+        self.max_queue.unwrap_or(256)
     }
 }
 

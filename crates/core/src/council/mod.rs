@@ -7,6 +7,7 @@ mod heuristic;
 mod judge;
 mod panel;
 pub mod prompts;
+mod synthesis;
 
 use std::time::Instant;
 
@@ -24,8 +25,10 @@ use prompts::LabelledAnswer;
 pub use judge::parse_analysis;
 pub use panel::Member;
 
-/// What a running council reports, in order, for progress displays.
-#[derive(Debug, Clone, PartialEq)]
+/// What a running council reports, in order, for progress displays. Serialized (for the HTTP
+/// stream's progress lines) as `{"event": "member_finished", "member": .., ...}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum CouncilEvent {
     /// The panel as it will run: member names in seat order.
     PanelStarted {
@@ -55,6 +58,10 @@ pub enum CouncilEvent {
     SynthesizerStarted {
         model: String,
     },
+    /// A piece of the final answer, as the synthesizer writes it (only from `run_streaming`).
+    SynthesizerDelta {
+        text: String,
+    },
     SynthesizerFinished {
         ok: bool,
     },
@@ -77,6 +84,29 @@ pub async fn run(
     council: &CouncilConfig,
     prompt: &str,
     progress: Progress,
+) -> CouncilResult {
+    run_with(registry, name, council, prompt, progress, false).await
+}
+
+/// Like [`run`], but the synthesizer is streamed and each piece of the final answer is
+/// reported as a [`CouncilEvent::SynthesizerDelta`] as it arrives.
+pub async fn run_streaming(
+    registry: &ProviderRegistry,
+    name: &str,
+    council: &CouncilConfig,
+    prompt: &str,
+    progress: Progress,
+) -> CouncilResult {
+    run_with(registry, name, council, prompt, progress, true).await
+}
+
+async fn run_with(
+    registry: &ProviderRegistry,
+    name: &str,
+    council: &CouncilConfig,
+    prompt: &str,
+    progress: Progress,
+    stream_synthesis: bool,
 ) -> CouncilResult {
     let started = Instant::now();
     let members = panel::members(council);
@@ -197,15 +227,20 @@ pub async fn run(
         )),
         prompts::synthesizer_user(prompt, &labelled, &analysis_json),
     );
-    let synthesis = registry
-        .chat(&synthesizer.model, request)
-        .await
-        .and_then(non_empty);
+    let synthesis = synthesis::synthesize(
+        registry,
+        &synthesizer.model,
+        request,
+        &progress,
+        stream_synthesis,
+    )
+    .await;
     result.timings.synthesis_ms = ms(synth_started);
-    match synthesis {
-        Ok(completion) => {
-            usage.add(&completion.usage);
-            result.final_answer = completion.text().trim().to_owned();
+    usage.add(&synthesis.usage);
+    result.degradation_reasons.extend(synthesis.degradation);
+    match synthesis.answer {
+        Ok(answer) => {
+            result.final_answer = answer;
             emit(&progress, CouncilEvent::SynthesizerFinished { ok: true });
         }
         Err(err) => {

@@ -47,6 +47,15 @@ impl Backend {
         }
     }
 
+    /// Whether the upstream is reachable (a cheap request, or the command exists).
+    pub(crate) async fn probe(&self) -> Result<()> {
+        match self {
+            Self::OpenAi(b) => b.probe().await,
+            Self::Anthropic(b) => b.probe().await,
+            Self::Exec(b) => b.probe().await,
+        }
+    }
+
     /// One streamed call; the future resolves once the upstream accepted the request.
     pub(crate) async fn chat_stream(&self, request: &ChatRequest) -> Result<ChunkStream> {
         match self {

@@ -16,6 +16,7 @@ pub struct OpenAiBackend {
     config: ProviderConfig,
     client: reqwest::Client,
     endpoint: String,
+    models_url: String,
 }
 
 impl OpenAiBackend {
@@ -27,6 +28,7 @@ impl OpenAiBackend {
             config: config.clone(),
             client: super::http_client(config)?,
             endpoint: format!("{}/chat/completions", base.trim_end_matches('/')),
+            models_url: format!("{}/models", base.trim_end_matches('/')),
         })
     }
 
@@ -106,6 +108,22 @@ impl OpenAiBackend {
             },
         );
         Ok(Box::pin(stream))
+    }
+
+    /// Whether the server answers: `GET {base}/models`.
+    pub async fn probe(&self) -> Result<()> {
+        let mut builder = self.client.get(&self.models_url);
+        if let Some(key) = super::api_key(&self.config)? {
+            builder = builder.bearer_auth(key);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| Error::from_reqwest(&self.config.name, &e, self.config.timeout))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        Err(super::status_error(&self.config.name, response).await)
     }
 
     async fn send(&self, body: &ChatRequest) -> Result<reqwest::Response> {

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fusion_types::{ChatChunk, ChatRequest, ChatResponse, Usage};
@@ -53,6 +54,8 @@ struct ProviderHandle {
     config: ProviderConfig,
     backend: Backend,
     slots: Arc<Semaphore>,
+    /// Calls waiting for a slot now.
+    waiting: AtomicUsize,
 }
 
 /// All configured providers and models.
@@ -78,6 +81,7 @@ impl ProviderRegistry {
             let handle = ProviderHandle {
                 backend: Backend::new(p)?,
                 slots: Arc::new(Semaphore::new(p.concurrency())),
+                waiting: AtomicUsize::new(0),
                 config: p.clone(),
             };
             providers.insert(p.name.clone(), Arc::new(handle));
@@ -113,6 +117,24 @@ impl ProviderRegistry {
         self.models.get(id)
     }
 
+    /// Probes every provider concurrently, each bounded by `timeout`; sorted by name.
+    pub async fn probe_all(&self, timeout: Duration) -> Vec<(String, Result<()>)> {
+        let probes = self.providers.iter().map(|(name, handle)| async move {
+            let outcome = match tokio::time::timeout(timeout, handle.backend.probe()).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(ErrorKind::Timeout {
+                    provider: name.clone(),
+                    after: timeout,
+                }
+                .into()),
+            };
+            (name.clone(), outcome)
+        });
+        let mut results = futures::future::join_all(probes).await;
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        results
+    }
+
     fn resolve(&self, model_id: &str) -> Result<(&ModelEntry, &Arc<ProviderHandle>)> {
         let entry = self
             .models
@@ -137,7 +159,7 @@ impl ProviderRegistry {
         let mut attempt = 0u32;
         loop {
             let result = {
-                let _slot = acquire(&handle.slots).await?;
+                let _slot = acquire(handle).await?;
                 match tokio::time::timeout(config.timeout, handle.backend.chat(&request)).await {
                     Ok(result) => result,
                     Err(_) => Err(timeout_error(config)),
@@ -149,6 +171,7 @@ impl ProviderRegistry {
                         crate::tokens::estimate_usage(&request.messages, &response.first_text())
                     });
                     let latency_ms = elapsed_ms(started);
+                    record_success(entry, &usage, started);
                     tracing::debug!(model = model_id, provider = %entry.provider, latency_ms,
                         attempts = attempt + 1, "model call finished");
                     return Ok(Completion {
@@ -168,6 +191,7 @@ impl ProviderRegistry {
                     attempt += 1;
                 }
                 Err(err) => {
+                    record_failure(entry, &err);
                     tracing::info!(model = model_id, provider = %entry.provider, class = err.class(),
                         error = %err, "model call failed");
                     return Err(err);
@@ -190,7 +214,7 @@ impl ProviderRegistry {
         let config = &handle.config;
         let mut attempt = 0u32;
         loop {
-            let slot = acquire(&handle.slots).await?;
+            let slot = acquire(handle).await?;
             let started =
                 match tokio::time::timeout(config.timeout, handle.backend.chat_stream(&request))
                     .await
@@ -208,14 +232,58 @@ impl ProviderRegistry {
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                Err(err) => return Err(err),
+                Err(err) => {
+                    record_failure(entry, &err);
+                    return Err(err);
+                }
             }
         }
     }
 }
 
-async fn acquire(slots: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
-    Arc::clone(slots)
+/// Prometheus-style counters through the `metrics` facade (no-ops without a recorder).
+fn record_success(entry: &ModelEntry, usage: &Usage, started: Instant) {
+    let provider = entry.provider.clone();
+    metrics::counter!("fusion_upstream_requests_total", "provider" => provider.clone(), "outcome" => "ok")
+        .increment(1);
+    metrics::histogram!("fusion_upstream_duration_seconds", "provider" => provider)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("fusion_tokens_total", "model" => entry.id.clone(), "direction" => "input")
+        .increment(usage.prompt_tokens);
+    metrics::counter!("fusion_tokens_total", "model" => entry.id.clone(), "direction" => "output")
+        .increment(usage.completion_tokens);
+}
+
+fn record_failure(entry: &ModelEntry, err: &crate::Error) {
+    metrics::counter!("fusion_upstream_requests_total", "provider" => entry.provider.clone(), "outcome" => "error")
+        .increment(1);
+    metrics::counter!("fusion_upstream_errors_total", "provider" => entry.provider.clone(), "class" => err.class())
+        .increment(1);
+}
+
+/// A free slot at once, or a place in the provider's bounded queue; a full queue is refused.
+async fn acquire(handle: &ProviderHandle) -> Result<OwnedSemaphorePermit> {
+    if let Ok(permit) = Arc::clone(&handle.slots).try_acquire_owned() {
+        return Ok(permit);
+    }
+    let limit = handle.config.queue_limit();
+    if handle.waiting.fetch_add(1, Ordering::AcqRel) >= limit {
+        handle.waiting.fetch_sub(1, Ordering::AcqRel);
+        return Err(ErrorKind::QueueFull {
+            provider: handle.config.name.clone(),
+            limit,
+        }
+        .into());
+    }
+    // Leaves the queue however the wait ends (a slot, or the caller giving up).
+    struct Waiting<'a>(&'a AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    let _waiting = Waiting(&handle.waiting);
+    Arc::clone(&handle.slots)
         .acquire_owned()
         .await
         .map_err(|_| ErrorKind::Invalid("provider is shutting down".into()).into())

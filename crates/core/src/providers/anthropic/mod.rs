@@ -25,6 +25,7 @@ const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub struct AnthropicBackend {
     config: ProviderConfig,
     url: String,
+    models_url: String,
     client: reqwest::Client,
 }
 
@@ -34,6 +35,7 @@ impl AnthropicBackend {
         Ok(Self {
             config: config.clone(),
             url: format!("{}/messages", base.trim_end_matches('/')),
+            models_url: format!("{}/models", base.trim_end_matches('/')),
             client: super::http_client(config)?,
         })
     }
@@ -59,6 +61,22 @@ impl AnthropicBackend {
             translator,
             move |e| Error::from_reqwest(&provider, &e, timeout),
         ))
+    }
+
+    /// Whether the API answers with this key: `GET {base}/models`.
+    pub async fn probe(&self) -> Result<()> {
+        let mut request = self
+            .client
+            .get(&self.models_url)
+            .header("anthropic-version", ANTHROPIC_VERSION);
+        if let Some(key) = super::api_key(&self.config)? {
+            request = request.header("x-api-key", key);
+        }
+        let response = request.send().await.map_err(|e| self.transport(&e))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        Err(super::status_error(&self.config.name, response).await)
     }
 
     /// Sends one request; a non-2xx answer becomes `UpstreamStatus`.

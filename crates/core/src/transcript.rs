@@ -1,15 +1,16 @@
-//! How a chat request becomes the one plain-text prompt an `exec` command receives.
+//! A chat conversation as one plain-text prompt, for upstreams that take a single text (`exec`
+//! commands) and for councils asked through the chat API.
 
 use fusion_types::{ChatMessage, Role};
 use serde_json::Value;
 
-/// The prompt for one call.
+/// The conversation as one prompt.
 ///
 /// A lone user message is passed as its bare text. Anything else becomes a plain transcript:
 /// the system and developer texts first, then one paragraph per message, each separated by a
 /// blank line and labelled `User: `, `Assistant: ` or `Tool result: `; an assistant's tool
 /// calls are written as `[tool call: name(arguments)]`.
-pub(super) fn build_prompt(messages: &[ChatMessage]) -> String {
+pub fn render(messages: &[ChatMessage]) -> String {
     if let [only] = messages
         && only.role == Role::User
     {
@@ -51,12 +52,12 @@ mod tests {
 
     #[test]
     fn a_lone_user_message_is_passed_bare_and_tool_turns_are_labelled() {
-        assert_eq!(build_prompt(&[ChatMessage::text(Role::User, "hi")]), "hi");
+        assert_eq!(render(&[ChatMessage::text(Role::User, "hi")]), "hi");
         let mut call = ChatMessage::text(Role::Assistant, "");
         call.tool_calls = Some(json!([{"id": "c1", "type": "function",
             "function": {"name": "grep", "arguments": "{\"q\":\"x\"}"}}]));
         let result = ChatMessage::text(Role::Tool, "3 matches");
-        let prompt = build_prompt(&[ChatMessage::text(Role::User, "find x"), call, result]);
+        let prompt = render(&[ChatMessage::text(Role::User, "find x"), call, result]);
         assert_eq!(
             prompt,
             "User: find x\n\nAssistant: [tool call: grep({\"q\":\"x\"})]\n\nTool result: 3 matches"

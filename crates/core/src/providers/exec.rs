@@ -15,10 +15,6 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
-mod prompt;
-
-use prompt::build_prompt;
-
 use super::ChunkStream;
 use crate::config::{PromptVia, ProviderConfig};
 use crate::{Error, ErrorKind, Result};
@@ -99,9 +95,29 @@ impl ExecBackend {
             .boxed())
     }
 
+    /// Whether the command can be started: an existing path, or a name found on `PATH`.
+    pub async fn probe(&self) -> Result<()> {
+        let program = std::path::Path::new(&self.program);
+        let found = if program.components().count() > 1 {
+            program.is_file()
+        } else {
+            std::env::var_os("PATH").is_some_and(|path| {
+                std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+            })
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(self.error(format!(
+                "command `{}` not found (is it installed and on PATH?)",
+                self.program
+            )))
+        }
+    }
+
     /// Spawns the command with the prompt on stdin or as its last argument.
     fn start(&self, request: &ChatRequest) -> Result<ExecRun> {
-        let prompt = build_prompt(&request.messages);
+        let prompt = crate::transcript::render(&request.messages);
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
