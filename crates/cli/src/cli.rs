@@ -41,6 +41,13 @@ pub enum Command {
     /// Exit codes: 0 answered (possibly degraded), 1 no answer (every panel member failed),
     /// 2 usage or config error (including: no model server reachable).
     Ask(AskArgs),
+    /// Serve the OpenAI-compatible API: /v1/chat/completions, /v1/models, /health, /ready,
+    /// /metrics.
+    ///
+    /// Model names: any configured model id (passed through to its provider, streaming
+    /// included) or `fusion/<council>`. Prints `FUSION_LISTEN_URL=http://ADDR` on stdout once
+    /// listening; stops gracefully on SIGINT or SIGTERM.
+    Serve(ServeArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -62,6 +69,17 @@ pub struct AskArgs {
     /// No progress on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default: server.listen from the config, else 127.0.0.1:8787).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Allow a non-loopback address without API keys (server.api_keys_env).
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
 }
 
 #[derive(Debug, Subcommand)]

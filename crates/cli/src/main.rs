@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match &cli.command {
             Command::Ask(args) => commands::ask::run(cli.config.as_deref(), args).await,
+            Command::Serve(args) => commands::serve::run(cli.config.as_deref(), args).await,
             Command::Config(ConfigCommand::Check) => {
                 commands::config::check(cli.config.as_deref()).await
             }

@@ -35,7 +35,7 @@ pub struct Config {
     pub councils: BTreeMap<String, CouncilConfig>,
 }
 
-/// `[server]`: where `fusion serve` listens and which bearer keys it accepts.
+/// `[server]`: where `fusion serve` listens, which bearer keys it accepts, and its limits.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
@@ -44,6 +44,12 @@ pub struct ServerConfig {
     /// Names of environment variables holding accepted bearer keys.
     #[serde(default)]
     pub api_keys_env: Vec<String>,
+    /// Largest request body accepted, in bytes (default 4 MiB); larger ones get HTTP 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// How long a shutdown waits for in-flight requests before closing them.
+    #[serde(default = "default_shutdown_grace", with = "duration")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -51,8 +57,18 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             api_keys_env: Vec::new(),
+            max_body_bytes: default_max_body_bytes(),
+            shutdown_grace: default_shutdown_grace(),
         }
     }
+}
+
+fn default_max_body_bytes() -> usize {
+    4 * 1024 * 1024
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_listen() -> String {

@@ -1,0 +1,54 @@
+//! `fusion serve`: the OpenAI-compatible gateway on a socket, until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use fusion_core::providers::ProviderRegistry;
+use fusion_server::AppState;
+
+use super::resolve;
+use crate::cli::ServeArgs;
+
+pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let resolved = resolve(config_path).await?;
+    let config = resolved.config;
+    let listen = args.listen.as_deref().unwrap_or(&config.server.listen);
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen: `{listen}` is not an address like 127.0.0.1:8787"))?;
+    let registry = ProviderRegistry::from_config(&config)?;
+    let grace = config.server.shutdown_grace;
+    let state = AppState::new(config, registry, fusion_server::prometheus());
+    fusion_server::check_exposure(addr, !state.keys().is_empty(), args.allow_unauthenticated)
+        .map_err(|e| anyhow!(e))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "FUSION_LISTEN_URL=http://{bound}")?;
+        out.flush()?;
+    }
+    tracing::info!(
+        "listening on http://{bound}: OpenAI API at /v1, health at /health, metrics at /metrics"
+    );
+    fusion_server::run(listener, state, stop_signal()?, grace).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM, with the handlers registered now (before the address is announced).
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}

@@ -1,0 +1,149 @@
+//! Errors as OpenAI clients expect them: `{"error": {"message", "type", "param", "code"}}` with
+//! the matching HTTP status. Engine errors are mapped here, in one place; their messages name
+//! the provider and the upstream's reason but never a secret.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fusion_core::ErrorKind;
+use serde_json::{Value, json};
+
+/// An error response (boxed: it travels in `Result`s on every request path).
+#[derive(Debug)]
+pub struct ApiError(Box<Details>);
+
+#[derive(Debug)]
+struct Details {
+    status: StatusCode,
+    message: String,
+    kind: &'static str,
+    param: Option<String>,
+    code: Option<String>,
+    /// A council trace attached to the error body as a top-level `fusion` field.
+    trace: Option<Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self(Box::new(Details {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code: None,
+            trace: None,
+        }))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    fn param(mut self, param: impl Into<String>) -> Self {
+        self.0.param = Some(param.into());
+        self
+    }
+
+    fn code(mut self, code: impl Into<String>) -> Self {
+        self.0.code = Some(code.into());
+        self
+    }
+
+    pub(crate) fn with_trace(mut self, trace: Value) -> Self {
+        self.0.trace = Some(trace);
+        self
+    }
+
+    /// 400: the body is not a valid request; `param` names the offending field when known.
+    pub fn bad_request(message: impl Into<String>, param: Option<String>) -> Self {
+        let mut err = Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message);
+        err.0.param = param;
+        err
+    }
+
+    /// 401: no bearer key, or not one of the accepted keys.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "missing or invalid API key: send `Authorization: Bearer <key>` with a key from \
+             server.api_keys_env",
+        )
+        .code("invalid_api_key")
+    }
+
+    /// 404 for a path.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message).code("not_found")
+    }
+
+    /// 404 for a model or council name.
+    pub fn unknown_model(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
+            .param("model")
+            .code("model_not_found")
+    }
+
+    /// 413: the body is larger than `server.max_body_bytes`.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!(
+                "the request body is larger than the limit of {limit} bytes (server.max_body_bytes)"
+            ),
+        )
+        .code("request_too_large")
+    }
+
+    /// The JSON body, also used for `data:` error events inside a stream.
+    pub fn body(&self) -> Value {
+        let e = &self.0;
+        let mut body = json!({
+            "error": {
+                "message": e.message,
+                "type": e.kind,
+                "param": e.param,
+                "code": e.code,
+            }
+        });
+        if let Some(trace) = &e.trace {
+            body["fusion"] = trace.clone();
+        }
+        body
+    }
+}
+
+impl From<fusion_core::Error> for ApiError {
+    fn from(err: fusion_core::Error) -> Self {
+        let status =
+            StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = err.to_string();
+        match err.kind() {
+            ErrorKind::UnknownModel { .. } => Self::unknown_model(message),
+            ErrorKind::Invalid(_) => Self::bad_request(message, None),
+            ErrorKind::QueueFull { .. } => {
+                Self::new(status, "rate_limit_error", message).code("queue_full")
+            }
+            ErrorKind::UpstreamStatus { status: 429, .. } => {
+                Self::new(status, "rate_limit_error", message).code("rate_limit_exceeded")
+            }
+            ErrorKind::Timeout { .. } => {
+                Self::new(status, "upstream_error", message).code("upstream_timeout")
+            }
+            ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } => {
+                Self::new(status, "server_error", message).code(err.class())
+            }
+            _ => Self::new(status, "upstream_error", message).code(err.class()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = &self.0;
+        if e.status.is_server_error() {
+            tracing::warn!(status = e.status.as_u16(), code = ?e.code, "{}", e.message);
+        }
+        (e.status, axum::Json(self.body())).into_response()
+    }
+}

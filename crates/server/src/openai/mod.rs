@@ -1,0 +1,42 @@
+//! The OpenAI-compatible API: `POST /v1/chat/completions` (a configured model passed through to
+//! its provider, or `fusion/<council>`), and `GET /v1/models`. Request parsing and validation
+//! live in `request`, streamed relays in `stream`, councils in `council`.
+
+mod council;
+mod models;
+mod request;
+mod stream;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::{ApiError, AppState};
+
+/// Model names with this prefix run a council.
+pub(crate) const COUNCIL_PREFIX: &str = "fusion/";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/models", get(models::list))
+}
+
+async fn chat_completions(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let body = request::read_body(request, state.config().server.max_body_bytes).await?;
+    let chat = request::parse(&body)?;
+    if let Some(council) = chat.model.strip_prefix(COUNCIL_PREFIX) {
+        let council = council.to_owned();
+        return council::complete(state, &council, chat).await;
+    }
+    if chat.stream == Some(true) {
+        return stream::relay(&state, chat).await;
+    }
+    let model = chat.model.clone();
+    let completion = state.registry().chat(&model, chat).await?;
+    Ok(axum::Json(completion.response).into_response())
+}
