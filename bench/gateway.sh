@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Gateway overhead benchmark (not a test). Starts mock-provider (fixed reply) on 127.0.0.1,
+# `fusion serve` in front of it and the LiteLLM proxy in front of the same mock, then measures
+# each target with wrk and a streaming loop: latency at 1 connection, at a fixed 1,000 req/s
+# (and at 50 req/s, which LiteLLM also sustains), maximum req/s at 10 connections, streamed
+# time to first byte, and RSS/CPU of the gateway process. Prints a Markdown table and writes it
+# to bench/results/gateway-latest.md.
+#
+# Installs what it needs when missing: wrk and hey (apt), LiteLLM proxy in its own venv under
+# ~/.cache/fusion-peers. Everything listens on 127.0.0.1 and is stopped on exit.
+# Usage: bench/gateway.sh   (env: GW_DURATION seconds per run, default 10; GW_STREAMS, default
+# 200; GW_TARGETS, default "direct fusion litellm")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PEERS="$HOME/.cache/fusion-peers"
+LITELLM_VENV="$PEERS/litellm-venv"
+TARGETS="${GW_TARGETS:-direct fusion litellm}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fusion-target}"
+BIN="$CARGO_TARGET_DIR/release"
+log() { echo "[gateway-bench] $*" >&2; }
+
+# --- tools ---------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
+  log "installing wrk and hey"
+  apt-get install -y wrk hey >&2 || { apt-get update >&2 && apt-get install -y wrk hey >&2; }
+fi
+if [[ " $TARGETS " == *" litellm "* && ! -x "$LITELLM_VENV/bin/litellm" ]]; then
+  log "installing LiteLLM proxy into $LITELLM_VENV (about a minute)"
+  mkdir -p "$PEERS"
+  python3 -m venv "$LITELLM_VENV"
+  "$LITELLM_VENV/bin/pip" install -q 'litellm[proxy]' >&2
+fi
+cargo build --release --locked -p fusion-cli -p fusion-mock-provider >&2
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits for "NAME=VALUE" on stdout file $1 (process $2), prints VALUE.
+wait_line() {
+  local file=$1 pid=$2 name=$3 tries=${4:-300}
+  for _ in $(seq 1 "$tries"); do
+    if grep -q "^$name=" "$file"; then sed -n "s/^$name=//p" "$file" | head -n1; return 0; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "no $name from pid $pid; its stderr:"; cat "${file%.out}.err" >&2 || true
+  return 1
+}
+
+# --- mock provider --------------------------------------------------------------------------
+echo '{"models": {"fixed": {"reply": {"fixed": "Hello from the mock."}}}}' > "$work/script.json"
+RUST_LOG=warn "$BIN/mock-provider" --script "$work/script.json" > "$work/mock.out" 2> "$work/mock.err" &
+mock=$!; pids+=("$mock")
+mock_url=$(wait_line "$work/mock.out" "$mock" MOCK_PROVIDER_URL)
+log "mock-provider at $mock_url (pid $mock)"
+
+# --- meta -------------------------------------------------------------------------------------
+litellm_version=$([[ -x "$LITELLM_VENV/bin/python" ]] &&
+  "$LITELLM_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))' || echo "not installed")
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || rev="$rev+uncommitted"
+python3 - "$work/meta.json" "$rev" "$litellm_version" "$(wrk --version 2>&1 | head -n1 | awk '{print $1, $2}')" <<'PY'
+import json, os, platform, re, sys, time
+out, rev, litellm, wrk = sys.argv[1:5]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+osr = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', open("/etc/os-release").read(), re.M))
+json.dump({"date": time.strftime("%Y-%m-%d", time.gmtime()), "fusion_rev": rev,
+           "litellm_version": litellm, "wrk_version": wrk, "python_version": platform.python_version(),
+           "cpus": os.cpu_count(), "cpu_model": cpu, "mem_gib": round(mem / 2**20),
+           "os": osr.get("PRETTY_NAME", "?"), "kernel": platform.release()}, open(out, "w"))
+PY
+
+measure() { # NAME URL MODEL PID [TOKEN]
+  python3 "$ROOT/bench/gateway/measure.py" target "$1" "$2" "$3" "$4" "$work/$1.json" "${5:-}"
+}
+
+# --- direct -----------------------------------------------------------------------------------
+if [[ " $TARGETS " == *" direct "* ]]; then
+  log "measuring direct (mock-provider alone)"
+  measure direct "$mock_url" fixed "$mock"
+fi
+
+# --- fusion -----------------------------------------------------------------------------------
+if [[ " $TARGETS " == *" fusion "* ]]; then
+  cat > "$work/fusion.toml" <<TOML
+[[providers]]
+name = "mock"
+kind = "openai"
+base_url = "$mock_url"
+max_concurrency = 256
+retries = 0
+
+[[models]]
+id = "fixed"
+provider = "mock"
+TOML
+  "$BIN/fusion" serve --config "$work/fusion.toml" --listen 127.0.0.1:0 > "$work/fusion.out" 2> "$work/fusion.err" &
+  fusion=$!; pids+=("$fusion")
+  fusion_url=$(wait_line "$work/fusion.out" "$fusion" FUSION_LISTEN_URL)
+  fusion_url="${fusion_url%/}"; fusion_url="${fusion_url%/v1}/v1"
+  curl -sf "${fusion_url%/v1}/health" > /dev/null
+  sleep 1
+  log "measuring fusion at $fusion_url (pid $fusion)"
+  measure fusion "$fusion_url" fixed "$fusion"
+fi
+
+# --- LiteLLM (started only now, so its start-up and idle work don't disturb the others) -------
+if [[ " $TARGETS " == *" litellm "* ]]; then
+  key="sk-$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  log "starting LiteLLM proxy on 127.0.0.1:$port (takes a while)"
+  OPENAI_API_KEY=sk-fake LITELLM_MASTER_KEY="$key" LITELLM_LOCAL_MODEL_COST_MAP=True \
+    LITELLM_TELEMETRY=False "$LITELLM_VENV/bin/litellm" --model openai/fixed --api_base "$mock_url" \
+    --host 127.0.0.1 --port "$port" > "$work/litellm.out" 2> "$work/litellm.err" &
+  litellm=$!; pids+=("$litellm")
+  ok=
+  for _ in $(seq 1 240); do # up to 120 s
+    if curl -sf -o /dev/null "http://127.0.0.1:$port/health/liveliness"; then ok=1; break; fi
+    kill -0 "$litellm" 2>/dev/null || break
+    sleep 0.5
+  done
+  if [[ -z "$ok" ]]; then log "LiteLLM did not start:"; tail -n 30 "$work/litellm.err" >&2; exit 1; fi
+  litellm_model=$(curl -sf "http://127.0.0.1:$port/v1/models" -H "authorization: Bearer $key" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"][0]["id"])')
+  sleep 2
+  log "measuring LiteLLM at http://127.0.0.1:$port/v1 (pid $litellm, model $litellm_model)"
+  measure litellm "http://127.0.0.1:$port/v1" "$litellm_model" "$litellm" "$key"
+fi
+
+mkdir -p bench/results
+python3 "$ROOT/bench/gateway/measure.py" report "$work" bench/results/gateway-latest.md
