@@ -196,3 +196,57 @@ impl Harness {
         run.json()
     }
 }
+
+/// A running `fusion serve` child process; killed when dropped.
+pub struct FusionServer {
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl FusionServer {
+    /// Starts `fusion serve ARGS` in `dir` with a clean environment plus `env`, and waits for
+    /// its `FUSION_LISTEN_URL=` line.
+    pub async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fusion"));
+        cmd.arg("serve")
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir)
+            .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+            .env("FUSION_DISCOVERY_TARGETS", "none=http://127.0.0.1:9/v1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn fusion serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("fusion serve announces its address within 30 s")
+            .expect("read stdout")
+            .expect("fusion serve exited before listening");
+        let url = line
+            .strip_prefix("FUSION_LISTEN_URL=")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        Self { child, url }
+    }
+
+    /// Sends SIGTERM (graceful shutdown).
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
