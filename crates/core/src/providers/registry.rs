@@ -212,6 +212,7 @@ impl ProviderRegistry {
         let (entry, handle) = self.resolve(model_id)?;
         request.model.clone_from(&entry.upstream_model);
         let config = &handle.config;
+        let call_started = Instant::now();
         let mut attempt = 0u32;
         loop {
             let slot = acquire(handle).await?;
@@ -223,7 +224,15 @@ impl ProviderRegistry {
                     Err(_) => Err(timeout_error(config)),
                 };
             match started {
-                Ok(stream) => return Ok(guarded(stream, slot, config.clone())),
+                Ok(stream) => {
+                    return Ok(guarded(
+                        stream,
+                        slot,
+                        config.clone(),
+                        entry.clone(),
+                        call_started,
+                    ));
+                }
                 Err(err) if err.is_retryable() && attempt < config.retries => {
                     drop(slot);
                     let wait = retry::backoff(attempt, err.retry_after());
@@ -301,21 +310,53 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Holds the provider slot for the life of the stream and bounds the gap between chunks.
-fn guarded(stream: ChunkStream, slot: OwnedSemaphorePermit, config: ProviderConfig) -> ChunkStream {
-    let idle: Duration = config.timeout;
-    Box::pin(futures::stream::unfold(
-        Some((stream, slot, config)),
-        move |state| async move {
-            let (mut stream, slot, config) = state?;
-            match tokio::time::timeout(idle, stream.next()).await {
-                Ok(Some(Ok(chunk))) => {
-                    Some((Ok::<ChatChunk, _>(chunk), Some((stream, slot, config))))
+/// Holds the provider slot for the life of the stream, bounds the gap between chunks, and
+/// counts the call (with the usage the stream reported) when it ends.
+fn guarded(
+    stream: ChunkStream,
+    slot: OwnedSemaphorePermit,
+    config: ProviderConfig,
+    entry: ModelEntry,
+    started: Instant,
+) -> ChunkStream {
+    struct Open {
+        stream: ChunkStream,
+        _slot: OwnedSemaphorePermit,
+        config: ProviderConfig,
+        entry: ModelEntry,
+        started: Instant,
+        usage: Usage,
+    }
+    let open = Open {
+        stream,
+        _slot: slot,
+        config,
+        entry,
+        started,
+        usage: Usage::default(),
+    };
+    Box::pin(futures::stream::unfold(Some(open), |state| async move {
+        let mut open = state?;
+        match tokio::time::timeout(open.config.timeout, open.stream.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                if let Some(usage) = chunk.usage {
+                    open.usage = usage;
                 }
-                Ok(Some(Err(err))) => Some((Err(err), None)),
-                Ok(None) => None,
-                Err(_) => Some((Err(timeout_error(&config)), None)),
+                Some((Ok::<ChatChunk, _>(chunk), Some(open)))
             }
-        },
-    ))
+            Ok(Some(Err(err))) => {
+                record_failure(&open.entry, &err);
+                Some((Err(err), None))
+            }
+            Ok(None) => {
+                record_success(&open.entry, &open.usage, open.started);
+                None
+            }
+            Err(_) => {
+                let err = timeout_error(&open.config);
+                record_failure(&open.entry, &err);
+                Some((Err(err), None))
+            }
+        }
+    }))
 }
