@@ -8,8 +8,10 @@ prints the reason and exits 1. Exit 3 means the `openai` package is not installe
 The model ids and texts below mirror the mock script in `../openai_client.rs`: keep them in sync.
 """
 
+import json
 import sys
 import threading
+import urllib.request
 
 try:
     import openai
@@ -152,6 +154,21 @@ def council_stream(client, _key):
     check(trace.get("status") == "ok", f"trace status {trace.get('status')!r}")
     check(trace.get("final_answer") == COUNCIL_ANSWER, f"trace final_answer {trace.get('final_answer')!r}")
     check(usage is not None and usage.total_tokens > 0, f"no final usage chunk (usage={usage})")
+    # The same request read raw: the progress comments the client skipped were really there.
+    raw = raw_post(client, {"model": COUNCIL, "messages": USER, "stream": True})
+    progress = [line for line in raw.splitlines() if line.startswith(": fusion ")]
+    check(progress, f"no `: fusion` progress comments in the raw stream: {short(raw)}")
+
+
+def raw_post(client, body):
+    """POSTs `body` to chat completions without the client library; returns the body text."""
+    request = urllib.request.Request(
+        str(client.base_url).rstrip("/") + "/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {client.api_key}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read().decode()
 
 
 def bad_request(client, _key):
@@ -227,7 +244,10 @@ def rate_limited(client, _key):
     errors = [o for o in outcomes if o != "ok"]
     check(len(errors) == 1, f"expected one success and one RateLimitError, got {short(outcomes)}")
     err = errors[0]
-    check(type(err) is openai.RateLimitError, f"expected RateLimitError, got {type(err).__name__}: {short(str(err))}")
+    check(
+        type(err) is openai.RateLimitError,
+        f"expected RateLimitError, got {type(err).__name__}: {short(str(err))}",
+    )
     check(err.status_code == 429, f"status {err.status_code}")
     check(err.code == "queue_full", f"code {err.code!r}")
 
@@ -262,7 +282,10 @@ def stream_cut(client, _key):
     except openai.APIError as err:
         # The server's in-band `data: {"error": ...}` event: a body with a message, not a
         # dropped connection (APIConnectionError has no body).
-        check(not isinstance(err, openai.APIConnectionError), f"the connection dropped instead of an error event: {err!r}")
+        check(
+            not isinstance(err, openai.APIConnectionError),
+            f"the connection dropped instead of an error event: {err!r}",
+        )
         check(isinstance(err.body, dict) and err.body.get("message"), f"error without a body: {err!r}")
         # One word per chunk, each but the first with its leading space.
         want = " ".join(CHAT_TEXT.split(" ")[:CUT_CHUNKS])

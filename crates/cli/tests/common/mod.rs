@@ -197,11 +197,15 @@ impl Harness {
     }
 }
 
-/// A running `fusion serve` child process; killed when dropped.
+/// A running `fusion serve` child process; killed when dropped. Its stderr goes to
+/// `serve.log` in its directory, shown by `log()` when a test fails.
 pub struct FusionServer {
     pub child: tokio::process::Child,
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    dir: PathBuf,
+    /// Kept open so the server never writes to a closed pipe.
+    _stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
 }
 
 impl FusionServer {
@@ -209,6 +213,7 @@ impl FusionServer {
     /// its `FUSION_LISTEN_URL=` line.
     pub async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         use tokio::io::AsyncBufReadExt;
+        let log = std::fs::File::create(dir.join("serve.log")).expect("log file");
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fusion"));
         cmd.arg("serve")
             .args(args)
@@ -217,27 +222,45 @@ impl FusionServer {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", dir)
             .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+            .env("XDG_DATA_HOME", dir.join("xdg-data"))
             .env("FUSION_DISCOVERY_TARGETS", "none=http://127.0.0.1:9/v1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .kill_on_drop(true);
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn fusion serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("fusion serve announces its address within 30 s")
-            .expect("read stdout")
-            .expect("fusion serve exited before listening");
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            stdout.read_line(&mut line),
+        )
+        .await;
         let url = line
+            .trim()
             .strip_prefix("FUSION_LISTEN_URL=")
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_owned();
-        Self { child, url }
+            .map(str::to_owned);
+        let Some(url) = url.filter(|_| matches!(read, Ok(Ok(n)) if n > 0)) else {
+            let _ = child.start_kill();
+            panic!(
+                "fusion serve did not announce its address (read {read:?}, line {line:?}); its log:\n{}",
+                std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+            );
+        };
+        Self {
+            child,
+            url,
+            dir: dir.to_owned(),
+            _stdout: stdout,
+        }
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
     }
 
     /// Sends SIGTERM (graceful shutdown).
@@ -248,5 +271,19 @@ impl FusionServer {
             .status()
             .expect("kill");
         assert!(status.success());
+    }
+
+    /// SIGTERM, then a graceful exit with status 0 within 15 s.
+    pub async fn stop(mut self) {
+        self.terminate();
+        let exit = tokio::time::timeout(std::time::Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("fusion serve stops within 15 s of SIGTERM")
+            .expect("wait for fusion serve");
+        assert!(
+            exit.success(),
+            "fusion serve exited with {exit} after SIGTERM; its log:\n{}",
+            self.log()
+        );
     }
 }
