@@ -1,29 +1,34 @@
 #!/usr/bin/env bash
 # Gateway overhead benchmark (not a test). Starts mock-provider (fixed reply) on 127.0.0.1,
-# `fusion serve` in front of it and the LiteLLM proxy in front of the same mock, then measures
-# each target with wrk and a streaming loop: latency at 1 connection, at a fixed 1,000 req/s
-# (and at 50 req/s, which LiteLLM also sustains), maximum req/s at 10 connections, streamed
-# time to first byte, and RSS/CPU of the gateway process. Prints a Markdown table and writes it
-# to bench/results/gateway-latest.md.
+# `fusion serve` in front of it and, later, the LiteLLM proxy in front of the same mock, then
+# measures each target with wrk (bench/gateway/post.lua) and a streaming loop
+# (bench/gateway/measure.py): latency at 1 connection, at a fixed 1,000 req/s (and at 50 req/s,
+# which LiteLLM also sustains), maximum req/s at 10 connections, streamed time to the first
+# `data:` line, and RSS/CPU of each process. Direct and fusion are measured in alternating
+# rounds. Prints a Markdown report and writes it to bench/results/gateway-latest.md.
 #
-# Installs what it needs when missing: wrk and hey (apt), LiteLLM proxy in its own venv under
-# ~/.cache/fusion-peers. Everything listens on 127.0.0.1 and is stopped on exit.
-# Usage: bench/gateway.sh   (env: GW_DURATION seconds per run, default 10; GW_STREAMS, default
-# 200; GW_TARGETS, default "direct fusion litellm")
+# Installs what it needs when missing: wrk (apt) and the LiteLLM proxy in its own venv under
+# ~/.cache/fusion-peers. Everything listens on 127.0.0.1 and is stopped on exit. About 6 minutes
+# after the build and installs.
+# Usage: bench/gateway.sh. Environment: GW_DURATION (seconds per run, 10), GW_ROUNDS (rounds for
+# direct and fusion, 3), GW_LITELLM_ROUNDS (1), GW_STREAMS (streamed requests per target, 200),
+# GW_RATE (1000), GW_LOW_RATE (50), GW_TARGETS ("direct fusion litellm").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PEERS="$HOME/.cache/fusion-peers"
 LITELLM_VENV="$PEERS/litellm-venv"
 TARGETS="${GW_TARGETS:-direct fusion litellm}"
+ROUNDS="${GW_ROUNDS:-3}"
+LITELLM_ROUNDS="${GW_LITELLM_ROUNDS:-1}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fusion-target}"
 BIN="$CARGO_TARGET_DIR/release"
 log() { echo "[gateway-bench] $*" >&2; }
 
 # --- tools ---------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
-  log "installing wrk and hey"
-  apt-get install -y wrk hey >&2 || { apt-get update >&2 && apt-get install -y wrk hey >&2; }
+if ! command -v wrk >/dev/null; then
+  log "installing wrk"
+  apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
 fi
 if [[ " $TARGETS " == *" litellm "* && ! -x "$LITELLM_VENV/bin/litellm" ]]; then
   log "installing LiteLLM proxy into $LITELLM_VENV (about a minute)"
@@ -71,29 +76,38 @@ litellm_version=$([[ -x "$LITELLM_VENV/bin/python" ]] &&
   "$LITELLM_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))' || echo "not installed")
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || rev="$rev+uncommitted"
-python3 - "$work/meta.json" "$rev" "$litellm_version" "$(wrk --version 2>&1 | head -n1 | awk '{print $1, $2}')" <<'PY'
+python3 - "$work/meta.json" "$rev" "$litellm_version" "$(wrk --version 2>&1 | head -n1 | awk '{print $1, $2}')" \
+  "$ROUNDS" "$LITELLM_ROUNDS" <<'PY'
 import json, os, platform, re, sys, time
-out, rev, litellm, wrk = sys.argv[1:5]
+out, rev, litellm, wrk, rounds, litellm_rounds = sys.argv[1:7]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
 osr = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', open("/etc/os-release").read(), re.M))
 json.dump({"date": time.strftime("%Y-%m-%d", time.gmtime()), "fusion_rev": rev,
            "litellm_version": litellm, "wrk_version": wrk, "python_version": platform.python_version(),
            "cpus": os.cpu_count(), "cpu_model": cpu, "mem_gib": round(mem / 2**20),
-           "os": osr.get("PRETTY_NAME", "?"), "kernel": platform.release()}, open(out, "w"))
+           "os": osr.get("PRETTY_NAME", "?"), "kernel": platform.release(),
+           "rounds": {"direct_fusion": int(rounds), "litellm": int(litellm_rounds)}}, open(out, "w"))
 PY
 
-measure() { # NAME URL MODEL PID [TOKEN]
-  python3 "$ROOT/bench/gateway/measure.py" target "$1" "$2" "$3" "$4" "$work/$1.json" "${5:-}"
+measure() { # ROUNDS, then NAME URL MODEL PID TOKEN for each target (TOKEN may be "")
+  local rounds=$1; shift
+  python3 - "$work/targets.json" "$mock" "$@" <<'PY'
+import json, sys
+out, mock, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+targets = []
+while args:
+    name, url, model, pid, token = args[:5]
+    args = args[5:]
+    targets.append({"name": name, "url": url, "model": model, "pid": int(pid), "token": token})
+json.dump({"mock_pid": mock, "targets": targets}, open(out, "w"))
+PY
+  python3 "$ROOT/bench/gateway/measure.py" run "$work" "$rounds" "$work/targets.json"
 }
 
-# --- direct -----------------------------------------------------------------------------------
-if [[ " $TARGETS " == *" direct "* ]]; then
-  log "measuring direct (mock-provider alone)"
-  measure direct "$mock_url" fixed "$mock"
-fi
-
 # --- fusion -----------------------------------------------------------------------------------
+set -- # measured together with direct, alternating run by run
+if [[ " $TARGETS " == *" direct "* ]]; then set -- "$@" direct "$mock_url" fixed "$mock" ""; fi
 if [[ " $TARGETS " == *" fusion "* ]]; then
   cat > "$work/fusion.toml" <<TOML
 [[providers]]
@@ -110,11 +124,15 @@ TOML
   "$BIN/fusion" serve --config "$work/fusion.toml" --listen 127.0.0.1:0 > "$work/fusion.out" 2> "$work/fusion.err" &
   fusion=$!; pids+=("$fusion")
   fusion_url=$(wait_line "$work/fusion.out" "$fusion" FUSION_LISTEN_URL)
-  fusion_url="${fusion_url%/}"; fusion_url="${fusion_url%/v1}/v1"
-  curl -sf "${fusion_url%/v1}/health" > /dev/null
+  fusion_url="${fusion_url%/}"; fusion_url="${fusion_url%/v1}"
+  curl -sf "$fusion_url/health" > /dev/null
+  log "fusion serve at $fusion_url (pid $fusion)"
+  set -- "$@" fusion "$fusion_url/v1" fixed "$fusion" ""
+fi
+if [[ $# -gt 0 ]]; then
   sleep 1
-  log "measuring fusion at $fusion_url (pid $fusion)"
-  measure fusion "$fusion_url" fixed "$fusion"
+  log "measuring $(printf '%s\n' "$@" | awk 'NR % 5 == 1' | xargs), $ROUNDS rounds"
+  measure "$ROUNDS" "$@"
 fi
 
 # --- LiteLLM (started only now, so its start-up and idle work don't disturb the others) -------
@@ -136,8 +154,8 @@ if [[ " $TARGETS " == *" litellm "* ]]; then
   litellm_model=$(curl -sf "http://127.0.0.1:$port/v1/models" -H "authorization: Bearer $key" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["data"][0]["id"])')
   sleep 2
-  log "measuring LiteLLM at http://127.0.0.1:$port/v1 (pid $litellm, model $litellm_model)"
-  measure litellm "http://127.0.0.1:$port/v1" "$litellm_model" "$litellm" "$key"
+  log "measuring LiteLLM at http://127.0.0.1:$port/v1 (pid $litellm, model $litellm_model), $LITELLM_ROUNDS round(s)"
+  measure "$LITELLM_ROUNDS" litellm "http://127.0.0.1:$port/v1" "$litellm_model" "$litellm" "$key"
 fi
 
 mkdir -p bench/results
