@@ -15,8 +15,9 @@ use crate::{Error, ErrorKind, Result};
 pub struct OpenAiBackend {
     config: ProviderConfig,
     client: reqwest::Client,
-    endpoint: String,
-    models_url: String,
+    /// Parsed once: reqwest would otherwise parse (and IDNA-check) the URL on every call.
+    endpoint: reqwest::Url,
+    models_url: reqwest::Url,
 }
 
 impl OpenAiBackend {
@@ -24,11 +25,19 @@ impl OpenAiBackend {
         let base = config.base_url.as_deref().ok_or_else(|| {
             ErrorKind::Invalid(format!("provider `{}`: base_url is required", config.name))
         })?;
+        let url = |path: &str| {
+            reqwest::Url::parse(&format!("{}/{path}", base.trim_end_matches('/'))).map_err(|e| {
+                ErrorKind::Invalid(format!(
+                    "provider `{}`: base_url `{base}`: {e}",
+                    config.name
+                ))
+            })
+        };
         Ok(Self {
             config: config.clone(),
             client: super::http_client(config)?,
-            endpoint: format!("{}/chat/completions", base.trim_end_matches('/')),
-            models_url: format!("{}/models", base.trim_end_matches('/')),
+            endpoint: url("chat/completions")?,
+            models_url: url("models")?,
         })
     }
 
@@ -112,7 +121,7 @@ impl OpenAiBackend {
 
     /// Whether the server answers: `GET {base}/models`.
     pub async fn probe(&self) -> Result<()> {
-        let mut builder = self.client.get(&self.models_url);
+        let mut builder = self.client.get(self.models_url.clone());
         if let Some(key) = super::api_key(&self.config)? {
             builder = builder.bearer_auth(key);
         }
@@ -127,7 +136,7 @@ impl OpenAiBackend {
     }
 
     async fn send(&self, body: &ChatRequest) -> Result<reqwest::Response> {
-        let mut builder = self.client.post(&self.endpoint).json(body);
+        let mut builder = self.client.post(self.endpoint.clone()).json(body);
         if let Some(key) = super::api_key(&self.config)? {
             builder = builder.bearer_auth(key);
         }

@@ -39,18 +39,42 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
             None,
         ));
     }
+    // The fast path parses plainly; only a failed parse is repeated with path tracking, to
+    // name the offending field.
+    let chat = match serde_json::from_slice::<ChatRequest>(body) {
+        Ok(chat) => chat,
+        Err(_) => return Err(explain(body)),
+    };
+    check(chat)
+}
+
+/// Why `body` does not parse, naming the field when serde can say which.
+fn explain(body: &[u8]) -> ApiError {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let chat: ChatRequest = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let param = (path != ".").then_some(path);
-        let what = if inner.is_syntax() || inner.is_eof() {
-            "the request body is not valid JSON"
-        } else {
-            "the request body is not a valid chat completion request"
-        };
-        ApiError::bad_request(format!("{what}: {inner}"), param)
-    })?;
+    match serde_path_to_error::deserialize::<_, ChatRequest>(&mut de) {
+        // Only trailing characters after the JSON can fail the plain parse but not this one.
+        Ok(_) => ApiError::bad_request(
+            match de.end() {
+                Err(e) => format!("the request body is not valid JSON: {e}"),
+                Ok(()) => "the request body is not a valid chat completion request".to_owned(),
+            },
+            None,
+        ),
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let param = (path != ".").then_some(path);
+            let what = if inner.is_syntax() || inner.is_eof() {
+                "the request body is not valid JSON"
+            } else {
+                "the request body is not a valid chat completion request"
+            };
+            ApiError::bad_request(format!("{what}: {inner}"), param)
+        }
+    }
+}
+
+fn check(chat: ChatRequest) -> Result<ChatRequest, ApiError> {
     if chat.model.trim().is_empty() {
         return Err(ApiError::bad_request(
             "`model` must not be empty",
@@ -121,6 +145,14 @@ mod tests {
 
     #[test]
     fn malformed_and_empty_bodies_are_bad_requests() {
+        let trailing = parse(br#"{"model":"m","messages":[{"role":"user","content":"x"}]} extra"#)
+            .unwrap_err();
+        assert!(
+            trailing.body()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("trailing characters")
+        );
         let err = parse(b"{\"model\": ").unwrap_err();
         assert!(
             err.body()["error"]["message"]
