@@ -105,7 +105,7 @@ PY
   python3 "$ROOT/bench/gateway/measure.py" run "$work" "$rounds" "$work/targets.json"
 }
 
-# --- fusion -----------------------------------------------------------------------------------
+# --- direct and fusion (measured together, alternating run by run) ---------------------------
 set -- # measured together with direct, alternating run by run
 if [[ " $TARGETS " == *" direct "* ]]; then set -- "$@" direct "$mock_url" fixed "$mock" ""; fi
 if [[ " $TARGETS " == *" fusion "* ]]; then
@@ -158,5 +158,10 @@ if [[ " $TARGETS " == *" litellm "* ]]; then
   measure "$LITELLM_ROUNDS" litellm "http://127.0.0.1:$port/v1" "$litellm_model" "$litellm" "$key"
 fi
 
-mkdir -p bench/results
+# Raw figures, outside the repo: `bench/gateway/measure.py report DIR OUT.md` re-renders them.
+mkdir -p "$PEERS/gateway-bench-last" bench/results
+rm -f "$PEERS/gateway-bench-last/"*.json
+for f in meta direct fusion litellm; do
+  if [[ -f "$work/$f.json" ]]; then cp "$work/$f.json" "$PEERS/gateway-bench-last/"; fi
+done
 python3 "$ROOT/bench/gateway/measure.py" report "$work" bench/results/gateway-latest.md

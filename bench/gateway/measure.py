@@ -199,20 +199,24 @@ class Stream:
 
     def once(self):
         """(µs to the first `data:` line, µs to the end of the stream), or None on failure."""
-        t0 = time.perf_counter()
-        self.conn.request("POST", self.path, self.body, self.headers)
-        resp = self.conn.getresponse()
         first = None
         done = False
-        while True:
-            line = resp.readline()
-            if not line:
-                break
-            if line.startswith(b"data:"):
-                if first is None:
-                    first = time.perf_counter()
-                if line.strip() == b"data: [DONE]":
-                    done = True
+        t0 = time.perf_counter()
+        try:
+            self.conn.request("POST", self.path, self.body, self.headers)
+            resp = self.conn.getresponse()
+            while True:
+                line = resp.readline()
+                if not line:
+                    break
+                if line.startswith(b"data:"):
+                    if first is None:
+                        first = time.perf_counter()
+                    if line.strip() == b"data: [DONE]":
+                        done = True
+        except (http.client.HTTPException, OSError):
+            self.conn.close()  # reconnects on the next request
+            return None
         t1 = time.perf_counter()
         if resp.status != 200 or first is None or not done:
             return None
@@ -281,6 +285,7 @@ def run(out_dir, rounds, spec_path):
     sampler.phase = None
     sampler.halt.set()
     sampler.join()
+    time.sleep(1)
 
     for n in names:
         r = res[n]
@@ -296,6 +301,9 @@ def run(out_dir, rounds, spec_path):
         r["cpu_us_per_req"] = 1e6 * sum(w["target_cpu_s"] for w in maxes) / max(
             1, sum(w["requests"] for w in maxes))
         r["rss_peak_kib"] = sampler.peaks[n]
+        r["rss_end_kib"] = rss_kib(tree(targets[names.index(n)]["pid"]))
+        r["requests_total"] = sum(w["requests"] for ws in r["rounds"].values() for w in ws) + (
+            STREAM_WARMUP + STREAMS)
         with open(os.path.join(out_dir, f"{n}.json"), "w") as f:
             json.dump(r, f, indent=1)
 
@@ -392,6 +400,9 @@ def report(results_dir, out_md):
     row("RSS peak during the max-throughput runs",
         [mib(res.get(t, {}).get("rss_peak_kib", {}).get("max")) for t in TARGETS],
         "fusion ≤ 60 MiB" + mark(None if peak is None else peak / 1024 <= 60))
+    row("RSS after all runs, idle again", [mib(res.get(t, {}).get("rss_end_kib")) for t in TARGETS])
+    row("requests served in all runs",
+        [DASH if t not in res else f"{res[t]['requests_total']:,.0f}" for t in TARGETS])
     errs = []
     for t in TARGETS:
         if t not in res:
@@ -418,10 +429,17 @@ def report(results_dir, out_md):
                          f"at 10 connections) is below 1.5 × {RATE:,}. Compare it at {LOW_RATE} req/s.")
         if t not in res:
             notes.append(f"- {t}: not measured in this run.")
+    for t in TARGETS:
+        if t in res and t != "direct":
+            grown = (res[t]["rss_end_kib"] - res[t]["rss_idle_kib"]) / 1024
+            if grown > 16:
+                notes.append(f"- {t}: RSS grew by {grown:.0f} MiB over {res[t]['requests_total']:,.0f} "
+                             "requests and stayed there when idle: memory that load leaves behind, "
+                             "or a leak. A longer run tells which.")
     busiest = max((w["other_cpu_pct"] for t in res for ws in res[t]["rounds"].values() for w in ws),
                   default=0)
-    if busiest > 10:
-        notes.append(f"- Other processes were busy during some runs (up to {busiest:.0f} % of one core, "
+    if busiest > 20:
+        notes.append(f"- Something else used the CPUs during some runs (up to {busiest:.0f} % of one core, "
                      "column \"other CPU\"): those rounds are noisy; rerun on an idle machine.")
 
     rounds = meta["rounds"]
@@ -453,7 +471,9 @@ def report(results_dir, out_md):
         f"after {STREAM_WARMUP} warm-up ones, targets taking turns, each on its own keep-alive "
         "connection (Python http.client), time from sending to the first `data:` line. CPU and "
         "RSS from /proc for the target's process tree (the mock itself in the direct column); "
-        "RSS sampled every 100 ms. wrk, the mock and the gateway share the machine's cores and "
+        "RSS sampled every 100 ms. \"Other CPU\": the machine's busy time during a run less the "
+        "targets, the mock, wrk and the script (so it includes interrupt time not charged to "
+        "any process; a few % is normal). wrk, the mock and the gateway share the machine's cores and "
         "nothing is pinned, so the max-throughput figures are for the three together.",
     ]
     if notes:

@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// Allow a non-loopback address without API keys (server.api_keys_env).
     #[arg(long)]
     pub allow_unauthenticated: bool,
+
+    /// Runtime worker threads (default: one per CPU core). One worker gives the lowest added
+    /// latency when the gateway shares a small machine with its clients (see BENCHMARKS.md).
+    #[arg(long, env = "FUSION_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{AppState, app};
 
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Refuses to expose an unauthenticated server beyond loopback unless explicitly allowed.
 pub fn check_exposure(
     addr: SocketAddr,
@@ -34,6 +36,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
+    // The Prometheus recorder keeps histogram samples until upkeep drains them; without a
+    // periodic upkeep, memory grows with every request until someone scrapes /metrics.
+    let _upkeep = state.metrics().cloned().map(|handle| {
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_EVERY);
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        }))
+    });
     let stop = CancellationToken::new();
     // Without TCP_NODELAY a keep-alive client waits ~40 ms (delayed ACK) for each response body.
     let listener = listener.tap_io(|tcp| {

@@ -67,7 +67,7 @@ impl AppState {
         &self.inner.keys
     }
 
-    pub(crate) fn metrics(&self) -> Option<&PrometheusHandle> {
+    pub fn metrics(&self) -> Option<&PrometheusHandle> {
         self.inner.metrics.as_ref()
     }
 }
