@@ -81,8 +81,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub allow_unauthenticated: bool,
 
-    /// Runtime worker threads (default: one per CPU core). One worker gives the lowest added
-    /// latency when the gateway shares a small machine with its clients (see BENCHMARKS.md).
+    /// Runtime worker threads (default 1). One thread serves ~27k req/s of passthrough on a
+    /// 2-core VM with the lowest added latency (see BENCHMARKS.md); add threads if a core is
+    /// saturated.
     #[arg(long, env = "FUSION_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
 }

@@ -22,11 +22,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Command::Serve(cli::ServeArgs {
-        workers: Some(n), ..
-    }) = &cli.command
-    {
-        builder.worker_threads(usize::from(*n));
+    if let Command::Serve(args) = &cli.command {
+        // One worker by default: the gateway's own work is ~40 µs of CPU a request, and one
+        // thread avoids cross-thread wake-ups that cost more latency than they save (measured
+        // in BENCHMARKS.md). `--workers N` adds threads for machines that need them.
+        builder.worker_threads(usize::from(args.workers.unwrap_or(1)));
     }
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
