@@ -106,7 +106,6 @@ mod tests {
     use fusion_types::{ChatChunk, Usage};
     use futures::StreamExt;
     use serde_json::json;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::stream::tests::TEXT_STREAM;
     use super::*;
@@ -135,42 +134,61 @@ mod tests {
         );
     }
 
-    /// Answers one HTTP request with `response`; the handle yields the raw request.
-    async fn serve_once(response: String) -> (String, tokio::task::JoinHandle<String>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let handle = tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut raw = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = socket.read(&mut buf).await.unwrap();
-                raw.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&raw).to_ascii_lowercase();
-                let Some(end) = text.find("\r\n\r\n") else {
-                    continue;
-                };
-                let length = text[..end]
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-                if n == 0 || raw.len() >= end + 4 + length {
-                    break;
-                }
-            }
-            socket.write_all(response.as_bytes()).await.unwrap();
-            socket.shutdown().await.ok();
-            String::from_utf8_lossy(&raw).into_owned()
-        });
-        (url, handle)
+    /// What the stand-in server received.
+    struct Seen {
+        path: String,
+        headers: axum::http::HeaderMap,
+        body: String,
     }
 
-    fn http(status: &str, headers: &str, body: &str) -> String {
-        format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-             connection: close\r\n{headers}\r\n{body}",
-            body.len()
-        )
+    /// A stand-in Anthropic API on axum: answers `POST /v1/messages` with `status`, `headers`
+    /// and `body`, and hands back the request it received.
+    async fn fake_anthropic(
+        status: u16,
+        headers: &[(&'static str, &str)],
+        body: String,
+    ) -> (String, tokio::sync::oneshot::Receiver<Seen>) {
+        use axum::http::{HeaderName, HeaderValue, StatusCode};
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+        let mut reply = axum::http::HeaderMap::new();
+        for (name, value) in headers {
+            reply.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let app = axum::Router::new().route(
+            "/v1/messages",
+            axum::routing::post(
+                move |uri: axum::http::Uri,
+                      request_headers: axum::http::HeaderMap,
+                      request: String| {
+                    let (tx, reply, body) = (tx.clone(), reply.clone(), body.clone());
+                    async move {
+                        if let Some(tx) = tx.lock().unwrap().take() {
+                            let _ = tx.send(Seen {
+                                path: uri.path().to_owned(),
+                                headers: request_headers,
+                                body: request,
+                            });
+                        }
+                        (StatusCode::from_u16(status).unwrap(), reply, body)
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, rx)
+    }
+
+    fn header<'a>(seen: &'a Seen, name: &str) -> &'a str {
+        seen.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
     }
 
     #[tokio::test]
@@ -178,7 +196,8 @@ mod tests {
         let body = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-x",
             "content":[{"type":"text","text":"Paris."}],"stop_reason":"end_turn",
             "usage":{"input_tokens":12,"output_tokens":3}}"#;
-        let (url, seen) = serve_once(http("200 OK", "", body)).await;
+        let json = [("content-type", "application/json")];
+        let (url, seen) = fake_anthropic(200, &json, body.to_owned()).await;
         let backend = AnthropicBackend::new(&config(Some(url))).unwrap();
         let response = backend
             .chat(&ChatRequest::simple(
@@ -190,20 +209,19 @@ mod tests {
             .unwrap();
         assert_eq!(response.first_text(), "Paris.");
         assert_eq!(response.usage, Some(Usage::new(12, 3, false)));
-        let raw = seen.await.unwrap();
-        let lower = raw.to_ascii_lowercase();
-        assert!(raw.starts_with("POST /v1/messages HTTP/1.1"), "{raw}");
-        assert!(lower.contains("x-api-key: sk-test"), "{raw}");
-        assert!(lower.contains("anthropic-version: 2023-06-01"), "{raw}");
-        assert!(lower.contains("content-type: application/json"), "{raw}");
-        assert!(raw.contains(r#""system":"Terse.""#), "{raw}");
+        let seen = seen.await.unwrap();
+        assert_eq!(seen.path, "/v1/messages");
+        assert_eq!(header(&seen, "x-api-key"), "sk-test");
+        assert_eq!(header(&seen, "anthropic-version"), "2023-06-01");
+        assert_eq!(header(&seen, "content-type"), "application/json");
+        assert!(seen.body.contains(r#""system":"Terse.""#), "{}", seen.body);
     }
 
     #[tokio::test]
     async fn error_status_carries_upstream_message_and_retry_after() {
         let body = r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}"#;
-        let (url, _seen) =
-            serve_once(http("429 Too Many Requests", "retry-after: 17\r\n", body)).await;
+        let headers = [("content-type", "application/json"), ("retry-after", "17")];
+        let (url, _seen) = fake_anthropic(429, &headers, body.to_owned()).await;
         let backend = AnthropicBackend::new(&config(Some(url))).unwrap();
         let err = backend
             .chat(&ChatRequest::simple("m", None, "hi"))
@@ -229,10 +247,7 @@ mod tests {
     async fn chat_stream_reads_sse_over_http() {
         let sse =
             format!("{TEXT_STREAM}event: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n");
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{sse}"
-        );
-        let (url, seen) = serve_once(response).await;
+        let (url, seen) = fake_anthropic(200, &[("content-type", "text/event-stream")], sse).await;
         let backend = AnthropicBackend::new(&config(Some(url))).unwrap();
         let stream = backend
             .chat_stream(&ChatRequest::simple("m", None, "hi"))
@@ -241,6 +256,6 @@ mod tests {
         let chunks: Vec<ChatChunk> = stream.map(|c| c.unwrap()).collect().await;
         let text: String = chunks.iter().filter_map(ChatChunk::delta_text).collect();
         assert_eq!(text, "Hello!");
-        assert!(seen.await.unwrap().contains(r#""stream":true"#));
+        assert!(seen.await.unwrap().body.contains(r#""stream":true"#));
     }
 }
