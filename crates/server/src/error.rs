@@ -60,6 +60,11 @@ impl ApiError {
         err
     }
 
+    /// 500: a failure inside Fusion itself.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message).code("internal_error")
+    }
+
     /// 401: no bearer key, or not one of the accepted keys.
     pub fn unauthorized() -> Self {
         Self::new(
