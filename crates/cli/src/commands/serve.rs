@@ -33,9 +33,14 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
         writeln!(out, "FUSION_LISTEN_URL=http://{bound}")?;
         out.flush()?;
     }
-    tracing::info!(
-        "listening on http://{bound}: OpenAI API at /v1, health at /health, metrics at /metrics"
-    );
+    // For the person at the terminal (stdout above is for scripts).
+    let mut err = std::io::stderr().lock();
+    writeln!(
+        err,
+        "fusion: serving the OpenAI API at http://{bound}/v1 (health /health, metrics /metrics); \
+         Ctrl-C stops"
+    )?;
+    drop(err);
     fusion_server::run(listener, state, stop_signal()?, grace).await?;
     Ok(ExitCode::SUCCESS)
 }
