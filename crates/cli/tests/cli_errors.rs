@@ -174,3 +174,24 @@ async fn the_legacy_json_council_config_runs_unchanged() {
         check.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_prompt_on_stdin_is_refused_before_any_call() {
+    let h = Harness::start(healthy_script()).await;
+    let config = h.write_config("fusion.toml", &h.standard_config("", ""));
+    let huge = "x".repeat(4 * 1024 * 1024 + 1);
+    let run = h
+        .fusion_with(
+            &["ask", "--config", config.to_str().unwrap()],
+            Some(&huge),
+            &[],
+        )
+        .await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("larger than 4194304 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert!(h.mock.requests().is_empty());
+}
