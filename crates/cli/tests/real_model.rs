@@ -72,6 +72,14 @@ impl LlamaServer {
     }
 }
 
+impl LlamaServer {
+    /// Kills the server and reaps it.
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
 impl Drop for LlamaServer {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
@@ -148,4 +156,5 @@ synthesizer = {{ model = "smollm2", temperature = 0.0, max_tokens = 128 }}
         );
     }
     eprintln!("real-model council degradations: {why:?}");
+    server.stop().await;
 }
