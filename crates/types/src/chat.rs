@@ -204,6 +204,33 @@ fn chat_chunk_object() -> String {
 }
 
 impl ChatChunk {
+    /// A chunk with one choice carrying `delta` (a JSON object; anything else counts as empty).
+    pub fn single(
+        id: &str,
+        model: &str,
+        created: u64,
+        delta: Value,
+        finish_reason: Option<&str>,
+    ) -> Self {
+        Self {
+            id: id.to_owned(),
+            object: chat_chunk_object(),
+            created,
+            model: model.to_owned(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta: match delta {
+                    Value::Object(map) => map,
+                    _ => Map::new(),
+                },
+                finish_reason: finish_reason.map(str::to_owned),
+                extra: Map::new(),
+            }],
+            usage: None,
+            extra: Map::new(),
+        }
+    }
+
     /// The text delta of the first choice, if any.
     pub fn delta_text(&self) -> Option<&str> {
         self.choices

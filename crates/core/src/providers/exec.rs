@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fusion_types::{ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, Role};
+use fusion_types::{ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, Role};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -310,23 +310,7 @@ impl ExecRun {
     }
 
     fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta: match delta {
-                    Value::Object(map) => map,
-                    _ => Map::new(),
-                },
-                finish_reason: finish_reason.map(str::to_owned),
-                extra: Map::new(),
-            }],
-            usage: None,
-            extra: Map::new(),
-        }
+        ChatChunk::single(&self.id, &self.model, self.created, delta, finish_reason)
     }
 
     fn fail(&self, message: String) -> Error {

@@ -121,22 +121,18 @@ impl OpenAiBackend {
 
     /// Whether the server answers: `GET {base}/models`.
     pub async fn probe(&self) -> Result<()> {
-        let mut builder = self.client.get(self.models_url.clone());
-        if let Some(key) = super::api_key(&self.config)? {
-            builder = builder.bearer_auth(key);
-        }
-        let response = builder
-            .send()
+        self.execute(self.client.get(self.models_url.clone()))
             .await
-            .map_err(|e| Error::from_reqwest(&self.config.name, &e, self.config.timeout))?;
-        if response.status().is_success() {
-            return Ok(());
-        }
-        Err(super::status_error(&self.config.name, response).await)
+            .map(drop)
     }
 
     async fn send(&self, body: &ChatRequest) -> Result<reqwest::Response> {
-        let mut builder = self.client.post(self.endpoint.clone()).json(body);
+        self.execute(self.client.post(self.endpoint.clone()).json(body))
+            .await
+    }
+
+    /// Adds the key, sends, and turns a non-2xx answer into `UpstreamStatus`.
+    async fn execute(&self, mut builder: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         if let Some(key) = super::api_key(&self.config)? {
             builder = builder.bearer_auth(key);
         }

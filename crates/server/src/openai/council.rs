@@ -10,8 +10,7 @@ use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use fusion_core::council::{self, CouncilEvent};
 use fusion_types::{
-    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, CouncilResult,
-    CouncilStatus, Role,
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, CouncilResult, CouncilStatus, Role,
 };
 use serde_json::{Map, Value, json};
 use tokio_util::task::AbortOnDropHandle;
@@ -164,24 +163,7 @@ struct ChunkFactory {
 
 impl ChunkFactory {
     fn delta(&self, delta: Value, finish_reason: Option<&str>) -> ChatChunk {
-        let delta = match delta {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: now_secs(),
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish_reason.map(str::to_owned),
-                extra: Map::new(),
-            }],
-            usage: None,
-            extra: Map::new(),
-        }
+        ChatChunk::single(&self.id, &self.model, now_secs(), delta, finish_reason)
     }
 }
 

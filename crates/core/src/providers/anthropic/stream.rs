@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use eventsource_stream::{EventStreamError, Eventsource};
-use fusion_types::{ChatChunk, ChunkChoice, Usage};
+use fusion_types::{ChatChunk, Usage};
 use futures::{Stream, StreamExt};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::response::{finish_reason, now_secs, prompt_tokens};
 use crate::providers::ChunkStream;
@@ -159,24 +159,9 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>, usage: Option<Usage>) -> ChatChunk {
-        let delta = match delta {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish.map(str::to_owned),
-                extra: Map::new(),
-            }],
-            usage,
-            extra: Map::new(),
-        }
+        let mut chunk = ChatChunk::single(&self.id, &self.model, self.created, delta, finish);
+        chunk.usage = usage;
+        chunk
     }
 
     /// An in-stream `error` event, classified like the HTTP status Anthropic uses for its type.
