@@ -14,14 +14,19 @@ fn status(code: u16) -> Failure {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn some_members_failing_continues_with_survivors_and_says_so() {
+/// The healthy council with `model` answering HTTP `code` on every call.
+async fn with_failing(model: &str, code: u16) -> Harness {
     let mut script = healthy_script();
     script.models.insert(
-        "m-b".into(),
-        ModelScript::fixed("x").with_failure(status(500)),
+        model.into(),
+        ModelScript::fixed("x").with_failure(status(code)),
     );
-    let h = Harness::start(script).await;
+    Harness::start(script).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn some_members_failing_continues_with_survivors_and_says_so() {
+    let h = with_failing("m-b", 500).await;
     let r = h
         .ask_json(&h.standard_config("", ""), &["--json", "Q?"])
         .await;
@@ -196,12 +201,7 @@ async fn judge_wrapped_in_prose_and_fences_needs_no_retry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn judge_call_failing_falls_back_to_heuristic_analysis() {
-    let mut script = healthy_script();
-    script.models.insert(
-        "judge".into(),
-        ModelScript::fixed("x").with_failure(status(500)),
-    );
-    let h = Harness::start(script).await;
+    let h = with_failing("judge", 500).await;
     let r = h
         .ask_json(&h.standard_config("", ""), &["--json", "Q?"])
         .await;
@@ -221,12 +221,7 @@ async fn judge_call_failing_falls_back_to_heuristic_analysis() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn synthesizer_failing_returns_the_best_panel_answer_and_says_so() {
-    let mut script = healthy_script();
-    script.models.insert(
-        "synth".into(),
-        ModelScript::fixed("x").with_failure(status(502)),
-    );
-    let h = Harness::start(script).await;
+    let h = with_failing("synth", 502).await;
     let r = h
         .ask_json(&h.standard_config("", ""), &["--json", "Q?"])
         .await;

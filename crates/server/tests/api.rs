@@ -125,6 +125,21 @@ fn error_of(body: &str) -> Value {
     v["error"].clone()
 }
 
+/// The chunks of an SSE body that ended with `[DONE]`, and their content joined.
+fn completed_stream(body: &str) -> (Vec<Value>, String) {
+    let data = data_lines(body);
+    assert_eq!(data.last(), Some(&"[DONE]"), "{body}");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let content = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    (chunks, content)
+}
+
 /// The `data:` payloads of an SSE body, in order.
 fn data_lines(body: &str) -> Vec<&str> {
     body.lines()
@@ -197,16 +212,7 @@ async fn a_stream_is_relayed_chunk_by_chunk_then_done() {
     body["stream_options"] = json!({ "include_usage": true });
     let (status, text) = api.post(body).await;
     assert_eq!(status, 200);
-    let data = data_lines(&text);
-    assert_eq!(*data.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let content: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let (chunks, content) = completed_stream(&text);
     assert_eq!(content, "Hello there friend");
     assert!(
         chunks
@@ -271,16 +277,7 @@ async fn a_streamed_council_reports_progress_then_streams_the_answer() {
         progress.iter().any(|l| l.contains("\"judge_finished\"")),
         "{text}"
     );
-    let data = data_lines(&text);
-    assert_eq!(*data.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let content: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let (chunks, content) = completed_stream(&text);
     assert_eq!(content, "The final answer");
     let last_choice = chunks
         .iter()
