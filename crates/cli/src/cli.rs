@@ -41,13 +41,20 @@ pub enum Command {
     /// Exit codes: 0 answered (possibly degraded), 1 no answer (every panel member failed),
     /// 2 usage or config error (including: no model server reachable).
     Ask(AskArgs),
-    /// Serve the OpenAI-compatible API: /v1/chat/completions, /v1/models, /health, /ready,
-    /// /metrics.
+    /// Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models), MCP Streamable HTTP
+    /// (/mcp), /health, /ready and /metrics.
     ///
     /// Model names: any configured model id (passed through to its provider, streaming
     /// included) or `fusion/<council>`. Prints `FUSION_LISTEN_URL=http://ADDR` on stdout once
     /// listening; stops gracefully on SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Serve MCP over stdio: the `fusion_ask` tool (progress per panel member, judge and
+    /// synthesizer; cancellable) and the resources fusion://status and fusion://councils.
+    ///
+    /// Stdout carries only MCP messages; logs go to stderr. Speaks both protocol eras: the
+    /// `initialize` handshake and the stateless 2026-07-28 `server/discover`. Ends when the
+    /// client closes stdin. `fusion serve` offers the same server over HTTP at /mcp.
+    Mcp,
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -1,5 +1,5 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
-//! API under `/v1`, `/health`, `/ready` and `/metrics` — and `serve` runs it with TCP_NODELAY and
+//! API under `/v1`, MCP Streamable HTTP at `/mcp`, `/health`, `/ready` and `/metrics` — and `serve` runs it with TCP_NODELAY and
 //! graceful shutdown. Handlers are thin: every model call goes through the core's registry.
 
 mod auth;
@@ -20,8 +20,18 @@ pub use state::AppState;
 
 /// The whole HTTP surface. Tests call it with `tower::ServiceExt::oneshot`, no socket needed.
 pub fn app(state: AppState) -> Router {
+    let mcp = fusion_mcp::http_service(
+        fusion_mcp::FusionMcp::new(state.fusion()),
+        fusion_mcp::HttpOptions {
+            allowed_hosts: state.config().server.allowed_hosts.clone(),
+            allowed_origins: state.config().server.allowed_origins.clone(),
+            max_body_bytes: state.config().server.max_body_bytes,
+            shutdown: state.shutdown_token().clone(),
+        },
+    );
     let protected = openai::routes()
         .route("/metrics", get(metrics::render))
+        .route_service("/mcp", mcp)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

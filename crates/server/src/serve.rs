@@ -54,6 +54,7 @@ pub async fn run(
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
     });
+    let sessions = state.shutdown_token().clone();
     let server =
         axum::serve(listener, app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
     let mut server = std::pin::pin!(server.into_future());
@@ -63,6 +64,8 @@ pub async fn run(
     }
     tracing::info!(grace = ?grace, "shutting down: no new connections; finishing in-flight requests");
     stop.cancel();
+    // Open MCP streams would otherwise hold the shutdown for the whole grace period.
+    sessions.cancel();
     match tokio::time::timeout(grace, server).await {
         Ok(result) => result,
         Err(_) => {

@@ -1,11 +1,12 @@
-//! What every handler shares: the configuration, the provider registry, the accepted keys and
-//! the metrics handle. Cheap to clone (one `Arc`).
+//! What every handler shares: the configuration, the provider registry, the accepted keys, the
+//! metrics handle and the token that ends MCP sessions at shutdown. Cheap to clone (one `Arc`).
 
 use std::sync::Arc;
 
 use fusion_core::config::Config;
 use fusion_core::providers::ProviderRegistry;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,10 +14,11 @@ pub struct AppState {
 }
 
 struct Inner {
-    config: Config,
-    registry: ProviderRegistry,
+    config: Arc<Config>,
+    registry: Arc<ProviderRegistry>,
     keys: Vec<String>,
     metrics: Option<PrometheusHandle>,
+    shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -46,10 +48,11 @@ impl AppState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                config,
-                registry,
+                config: Arc::new(config),
+                registry: Arc::new(registry),
                 keys,
                 metrics,
+                shutdown: CancellationToken::new(),
             }),
         }
     }
@@ -69,5 +72,18 @@ impl AppState {
 
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
         self.inner.metrics.as_ref()
+    }
+
+    /// Configuration and registry for the MCP handler (shared, not copied).
+    pub fn fusion(&self) -> fusion_mcp::Fusion {
+        fusion_mcp::Fusion::new(
+            Arc::clone(&self.inner.config),
+            Arc::clone(&self.inner.registry),
+        )
+    }
+
+    /// Cancelled when the server shuts down: MCP sessions and their streams end.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
     }
 }

@@ -2,12 +2,13 @@
 //! field and MCP `structuredContent`. Field names match the project Fusion replaces, plus
 //! `timings`, `usage`, `labels` and `notes`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Usage;
 
 /// Whether the council produced an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CouncilStatus {
     Ok,
@@ -15,7 +16,7 @@ pub enum CouncilStatus {
 }
 
 /// Everything a council run produced and how.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct CouncilResult {
     pub status: CouncilStatus,
     /// The council that ran.
@@ -38,7 +39,7 @@ pub struct CouncilResult {
 }
 
 /// The judge's structured comparison of the panel's answers.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Analysis {
     #[serde(default)]
     pub consensus: Vec<String>,
@@ -55,7 +56,7 @@ pub struct Analysis {
 }
 
 /// A topic on which members disagree.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Contradiction {
     #[serde(default)]
     pub topic: String,
@@ -64,7 +65,7 @@ pub struct Contradiction {
 }
 
 /// One member's position on a contradiction topic.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Stance {
     #[serde(default)]
     pub model: String,
@@ -73,7 +74,7 @@ pub struct Stance {
 }
 
 /// A point covered by some members only.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct PartialCoverage {
     #[serde(default)]
     pub models: Vec<String>,
@@ -82,7 +83,7 @@ pub struct PartialCoverage {
 }
 
 /// Something only one member said.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct UniqueInsight {
     #[serde(default)]
     pub model: String,
@@ -91,7 +92,7 @@ pub struct UniqueInsight {
 }
 
 /// A panel member's answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct MemberResponse {
     /// The member's name in this council (the model id, suffixed when a model sits twice).
     pub model: String,
@@ -101,21 +102,21 @@ pub struct MemberResponse {
 }
 
 /// A panel member that gave no answer, and why.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct FailedModel {
     pub model: String,
     pub error: String,
 }
 
 /// The anonymous label the judge saw for a member.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct LabelAssignment {
     pub label: String,
     pub model: String,
 }
 
 /// Wall-clock time of each phase, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct Timings {
     pub panel_ms: u64,
     pub judge_ms: u64,

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use fusion_core::config::Config;
 use fusion_core::council;
 use fusion_core::providers::ProviderRegistry;
 use fusion_types::CouncilStatus;
@@ -21,7 +20,11 @@ const MAX_PROMPT_BYTES: u64 = 4 * 1024 * 1024;
 pub async fn run(config_path: Option<&Path>, args: &AskArgs) -> anyhow::Result<ExitCode> {
     let prompt = read_prompt(args.prompt.as_deref())?;
     let resolved = resolve(config_path).await?;
-    let name = pick_council(&resolved.config, args.council.as_deref())?;
+    let name = resolved
+        .config
+        .pick_council(args.council.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e} (choose with --council)"))?
+        .to_owned();
     let council_config = &resolved.config.councils[&name];
     let registry = ProviderRegistry::from_config(&resolved.config)?;
 
@@ -92,34 +95,3 @@ fn read_prompt(arg: Option<&str>) -> anyhow::Result<String> {
     Ok(prompt)
 }
 
-fn pick_council(config: &Config, wanted: Option<&str>) -> anyhow::Result<String> {
-    let known = || {
-        config
-            .councils
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(name) = wanted {
-        if config.councils.contains_key(name) {
-            return Ok(name.to_owned());
-        }
-        bail!(
-            "no council named `{name}`; configured councils: {}",
-            known()
-        );
-    }
-    if config.councils.contains_key("default") {
-        return Ok("default".to_owned());
-    }
-    match config.councils.keys().next() {
-        Some(only) if config.councils.len() == 1 => Ok(only.clone()),
-        Some(_) => bail!(
-            "several councils are configured and none is named `default`; pick one with \
-             --council ({})",
-            known()
-        ),
-        None => bail!("no council is configured; add a [councils.default] section (see README)"),
-    }
-}

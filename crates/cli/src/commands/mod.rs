@@ -3,6 +3,7 @@
 
 pub mod ask;
 pub mod config;
+pub mod mcp;
 pub mod serve;
 
 use std::path::{Path, PathBuf};

@@ -50,6 +50,14 @@ pub struct ServerConfig {
     /// How long a shutdown waits for in-flight requests before closing them.
     #[serde(default = "default_shutdown_grace", with = "duration")]
     pub shutdown_grace: Duration,
+    /// Browser origins (`scheme://host[:port|:*]`) allowed to call `/mcp`, besides loopback
+    /// ones; a request from any other `Origin` gets 403.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+    /// Host names (or `host:port`) accepted in the `Host` header of `/mcp` requests, besides
+    /// loopback names; needed when clients reach Fusion by another name (DNS-rebinding guard).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +67,8 @@ impl Default for ServerConfig {
             api_keys_env: Vec::new(),
             max_body_bytes: default_max_body_bytes(),
             shutdown_grace: default_shutdown_grace(),
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -295,6 +305,42 @@ impl ConfigError {
 }
 
 impl Config {
+    /// The council to run: `wanted` when given, else the one named `default`, else the only one.
+    /// The error says which councils exist, for the caller to show as is.
+    pub fn pick_council(&self, wanted: Option<&str>) -> Result<&str, String> {
+        let known = || {
+            let names: Vec<&str> = self.councils.keys().map(String::as_str).collect();
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        };
+        if let Some(name) = wanted {
+            return match self.councils.get_key_value(name) {
+                Some((name, _)) => Ok(name),
+                None => Err(format!(
+                    "no council named `{name}`; configured councils: {}",
+                    known()
+                )),
+            };
+        }
+        if let Some((name, _)) = self.councils.get_key_value("default") {
+            return Ok(name);
+        }
+        match self.councils.keys().next() {
+            Some(only) if self.councils.len() == 1 => Ok(only),
+            Some(_) => Err(format!(
+                "several councils are configured and none is named `default`; name one ({})",
+                known()
+            )),
+            None => Err(
+                "no council is configured; add a [councils.default] section (see README)"
+                    .to_owned(),
+            ),
+        }
+    }
+
     /// Checks cross-references and required fields. Returns the first problem found.
     pub fn validate(&self, file: &std::path::Path) -> Result<(), ConfigError> {
         let err = |key: String, reason: String| Err(ConfigError::new(file, key, reason));

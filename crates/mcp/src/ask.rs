@@ -1,0 +1,280 @@
+//! The `fusion_ask` tool: its typed input and output schemas, and one call of it — a council
+//! run that reports progress to the client (when it sent a progress token) and stops its
+//! upstream model calls when the client cancels.
+
+use fusion_core::council::{self, CouncilEvent};
+use fusion_types::{CouncilResult, CouncilStatus};
+use rmcp::ErrorData;
+use rmcp::handler::server::common::{schema_for_input, schema_for_output, schema_for_type};
+use rmcp::model::{
+    CallToolResult, ContentBlock, JsonObject, ProgressNotificationParam, ProgressToken, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::{Peer, RequestContext, RoleServer};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::Fusion;
+
+pub const NAME: &str = "fusion_ask";
+
+/// Largest prompt the tool accepts, in bytes (the same bound as `fusion ask` on stdin).
+pub const MAX_PROMPT_BYTES: usize = 4 * 1024 * 1024;
+
+/// What the client sends.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AskInput {
+    /// The question or task for the council.
+    pub prompt: String,
+    /// Which configured council answers (see the `fusion://councils` resource); the one named
+    /// `default`, or the only one, when omitted.
+    #[serde(default)]
+    pub council: Option<String>,
+}
+
+/// The tool as listed by `tools/list`: schemas derived from `AskInput` and `CouncilResult`.
+pub fn tool() -> Tool {
+    // `AskInput` is a struct, so the SDK's object-root check passes (a unit test holds it).
+    let input =
+        schema_for_input::<AskInput>().unwrap_or_else(|_| schema_for_type::<AskInput>());
+    let output = schema_for_output::<CouncilResult>();
+    Tool::new(
+        NAME,
+        "Ask a council of models: a panel answers in parallel, a judge compares the answers \
+         (consensus, contradictions, partial coverage, unique insights, blind spots) and a \
+         synthesizer writes the final answer. Returns the final answer as text and the whole \
+         council trace as structured content. Reports progress per panel member, judge and \
+         synthesizer; cancelling stops the model calls.",
+        input,
+    )
+    .with_title("Ask the Fusion council")
+    .with_raw_output_schema(output)
+    .with_annotations(
+        ToolAnnotations::new()
+            .read_only(true)
+            .destructive(false)
+            .idempotent(false)
+            .open_world(true),
+    )
+}
+
+/// Parses the call's arguments; the error text is meant for the model that made the call.
+pub fn parse_input(arguments: Option<JsonObject>) -> Result<AskInput, String> {
+    let value = serde_json::Value::Object(arguments.unwrap_or_default());
+    let input: AskInput = serde_json::from_value(value)
+        .map_err(|e| format!("invalid arguments for `{NAME}`: {e}"))?;
+    if input.prompt.trim().is_empty() {
+        return Err(format!("invalid arguments for `{NAME}`: `prompt` is empty"));
+    }
+    if input.prompt.len() > MAX_PROMPT_BYTES {
+        return Err(format!(
+            "invalid arguments for `{NAME}`: `prompt` is {} bytes; the limit is {MAX_PROMPT_BYTES}",
+            input.prompt.len()
+        ));
+    }
+    Ok(input)
+}
+
+/// Runs the council for one call. Bad input and a council with no answer come back as tool
+/// errors (`isError`), so the calling model can read them; a cancelled call as a protocol error.
+pub async fn call(
+    fusion: &Fusion,
+    arguments: Option<JsonObject>,
+    context: RequestContext<RoleServer>,
+) -> Result<CallToolResult, ErrorData> {
+    let input = match parse_input(arguments) {
+        Ok(input) => input,
+        Err(message) => return Ok(tool_error(message)),
+    };
+    let config = fusion.config();
+    let name = match config.pick_council(input.council.as_deref()) {
+        Ok(name) => name.to_owned(),
+        Err(message) => return Ok(tool_error(message)),
+    };
+    let Some(council_config) = config.councils.get(&name) else {
+        return Ok(tool_error(format!("no council named `{name}`")));
+    };
+
+    let token = context.meta.get_progress_token();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let reporter = token.map(|token| {
+        let total = council_config.panel.len() + 2;
+        tokio::spawn(report_progress(context.peer.clone(), token, total, rx))
+    });
+    let run = council::run(fusion.registry(), &name, council_config, &input.prompt, Some(tx));
+    // Dropping the council future drops every in-flight model call with it.
+    let outcome = tokio::select! {
+        result = run => Some(result),
+        () = context.ct.cancelled() => None,
+    };
+    if let Some(reporter) = reporter {
+        // The sender went with the council: the reporter drains what is left and ends.
+        let _ = reporter.await;
+    }
+    match outcome {
+        Some(result) => Ok(into_tool_result(result)),
+        None => {
+            tracing::info!(council = %name, "fusion_ask cancelled by the client; model calls stopped");
+            Err(ErrorData::internal_error(
+                "the request was cancelled by the client",
+                None,
+            ))
+        }
+    }
+}
+
+/// A council result as a tool result: the final answer as text, the trace as structured content.
+fn into_tool_result(result: CouncilResult) -> CallToolResult {
+    let structured = match serde_json::to_value(&result) {
+        Ok(value) => value,
+        Err(e) => return tool_error(format!("cannot encode the council result: {e}")),
+    };
+    let (text, is_error) = match result.status {
+        CouncilStatus::Ok => (result.final_answer, false),
+        CouncilStatus::Error => {
+            let failures: Vec<String> = result
+                .failed_models
+                .iter()
+                .map(|f| format!("{}: {}", f.model, f.error))
+                .collect();
+            (
+                format!(
+                    "the council `{}` produced no answer: every panel member failed ({})",
+                    result.council,
+                    failures.join("; ")
+                ),
+                true,
+            )
+        }
+    };
+    let mut out = if is_error {
+        CallToolResult::error(vec![ContentBlock::text(text)])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(text)])
+    };
+    out.structured_content = Some(structured);
+    out
+}
+
+fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// Sends one progress notification per finished (or failed) panel member, then one for the
+/// judge and one for the synthesizer. `total` is the panel size plus two.
+async fn report_progress(
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+    total: usize,
+    mut events: UnboundedReceiver<CouncilEvent>,
+) {
+    let mut done = 0usize;
+    while let Some(event) = events.recv().await {
+        let Some(message) = progress_message(&event) else {
+            continue;
+        };
+        done += 1;
+        let param = ProgressNotificationParam::new(token.clone(), done as f64)
+            .with_total(total as f64)
+            .with_message(message);
+        if let Err(e) = peer.notify_progress(param).await {
+            tracing::debug!("progress notification not delivered: {e}");
+        }
+    }
+}
+
+/// The text of the progress step an event completes, if it completes one.
+fn progress_message(event: &CouncilEvent) -> Option<String> {
+    match event {
+        CouncilEvent::MemberFinished { member, latency_ms } => {
+            Some(format!("panel: {member} answered in {latency_ms} ms"))
+        }
+        CouncilEvent::MemberFailed { member, error } => {
+            Some(format!("panel: {member} failed: {error}"))
+        }
+        CouncilEvent::JudgeFinished { ok: true } => Some("judge: analysis done".to_owned()),
+        CouncilEvent::JudgeFinished { ok: false } => {
+            Some("judge: no valid analysis; using the heuristic comparison".to_owned())
+        }
+        CouncilEvent::SynthesizerFinished { ok: true } => {
+            Some("synthesizer: final answer written".to_owned())
+        }
+        CouncilEvent::SynthesizerFinished { ok: false } => {
+            Some("synthesizer: failed; using the most central panel answer".to_owned())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(value: serde_json::Value) -> Option<JsonObject> {
+        match value {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn input_without_prompt_is_refused_with_the_field_named() {
+        let err = parse_input(args(json!({}))).unwrap_err();
+        assert!(err.contains("prompt"), "{err}");
+    }
+
+    #[test]
+    fn input_with_a_non_string_prompt_is_refused() {
+        let err = parse_input(args(json!({"prompt": 5}))).unwrap_err();
+        assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn input_with_an_unknown_field_is_refused() {
+        let err = parse_input(args(json!({"prompt": "hi", "temperature": 1}))).unwrap_err();
+        assert!(err.contains("temperature"), "{err}");
+    }
+
+    #[test]
+    fn blank_and_oversized_prompts_are_refused() {
+        assert!(parse_input(args(json!({"prompt": "  "}))).is_err());
+        let big = "x".repeat(MAX_PROMPT_BYTES + 1);
+        let err = parse_input(args(json!({"prompt": big}))).unwrap_err();
+        assert!(err.contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn tool_schemas_describe_the_input_and_the_council_contract() {
+        assert!(schema_for_input::<AskInput>().is_ok());
+        let tool = tool();
+        let input = serde_json::Value::Object((*tool.input_schema).clone());
+        assert_eq!(input["type"], "object");
+        assert_eq!(input["required"], json!(["prompt"]));
+        let output = serde_json::Value::Object((*tool.output_schema.unwrap()).clone());
+        for field in ["status", "final_answer", "analysis", "failed_models", "usage"] {
+            assert!(
+                output["properties"].get(field).is_some(),
+                "output schema lacks {field}: {output}"
+            );
+        }
+    }
+
+    #[test]
+    fn progress_counts_members_then_judge_then_synthesizer_only() {
+        let started = CouncilEvent::MemberStarted { member: "a".into() };
+        assert_eq!(progress_message(&started), None);
+        let finished = CouncilEvent::MemberFinished {
+            member: "a".into(),
+            latency_ms: 3,
+        };
+        assert_eq!(
+            progress_message(&finished).unwrap(),
+            "panel: a answered in 3 ms"
+        );
+        assert!(progress_message(&CouncilEvent::JudgeFinished { ok: true }).is_some());
+        assert!(progress_message(&CouncilEvent::SynthesizerFinished { ok: false }).is_some());
+    }
+}

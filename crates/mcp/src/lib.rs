@@ -1,0 +1,50 @@
+//! Fusion as an MCP server, built on the official `rmcp` SDK (it owns all protocol framing,
+//! both protocol eras and sessions). This crate owns the handler (`FusionMcp`: the
+//! `fusion_ask` tool and the `fusion://` resources) and the two ways to serve it: stdio
+//! (`serve_stdio`, for `fusion mcp`) and Streamable HTTP (`http_service`, mounted at `/mcp` by
+//! `fusion serve`).
+
+mod ask;
+mod handler;
+mod http;
+mod resources;
+
+use std::sync::Arc;
+
+use fusion_core::config::Config;
+use fusion_core::providers::ProviderRegistry;
+use rmcp::ServiceExt;
+
+pub use ask::{AskInput, MAX_PROMPT_BYTES};
+pub use handler::FusionMcp;
+pub use http::{HttpOptions, McpHttpService, http_service};
+
+/// What the MCP handler works with: the configuration and the one provider registry.
+#[derive(Clone)]
+pub struct Fusion {
+    config: Arc<Config>,
+    registry: Arc<ProviderRegistry>,
+}
+
+impl Fusion {
+    pub fn new(config: Arc<Config>, registry: Arc<ProviderRegistry>) -> Self {
+        Self { config, registry }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn registry(&self) -> &Arc<ProviderRegistry> {
+        &self.registry
+    }
+}
+
+/// Serves MCP on this process's stdin/stdout until the client closes stdin. Stdout carries
+/// protocol messages only; logs belong on stderr.
+pub async fn serve_stdio(server: FusionMcp) -> Result<(), rmcp::RmcpError> {
+    let running = server.serve(rmcp::transport::stdio_pipes()).await?;
+    let reason = running.waiting().await?;
+    tracing::debug!(?reason, "MCP stdio session ended");
+    Ok(())
+}

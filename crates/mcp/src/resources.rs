@@ -1,0 +1,112 @@
+//! Fusion's own MCP resources, as JSON text: `fusion://status` (version, providers and whether
+//! each is reachable right now) and `fusion://councils` (the configured councils and members).
+
+use std::time::Duration;
+
+use fusion_core::config::{Config, CouncilConfig, MemberConfig};
+use rmcp::ErrorData;
+use rmcp::model::{ReadResourceResult, Resource, ResourceContents};
+use serde_json::{Value, json};
+
+use crate::Fusion;
+
+pub const STATUS: &str = "fusion://status";
+pub const COUNCILS: &str = "fusion://councils";
+const JSON: &str = "application/json";
+
+/// How long a status read waits for each provider to answer its probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn list() -> Vec<Resource> {
+    vec![
+        Resource::new(STATUS, "status")
+            .with_title("Fusion status")
+            .with_description(
+                "Fusion's version and every configured provider with whether it answers now",
+            )
+            .with_mime_type(JSON),
+        Resource::new(COUNCILS, "councils")
+            .with_title("Fusion councils")
+            .with_description(
+                "The configured councils: panel members, judge, synthesizer; pass a name as \
+                 `council` to fusion_ask",
+            )
+            .with_mime_type(JSON),
+    ]
+}
+
+pub async fn read(fusion: &Fusion, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+    let body = match uri {
+        STATUS => status(fusion).await,
+        COUNCILS => councils(fusion.config()),
+        _ => {
+            return Err(ErrorData::resource_not_found(
+                format!("no resource `{uri}`; Fusion has {STATUS} and {COUNCILS}"),
+                Some(json!({ "uri": uri })),
+            ));
+        }
+    };
+    let text = serde_json::to_string_pretty(&body)
+        .map_err(|e| ErrorData::internal_error(format!("cannot encode {uri}: {e}"), None))?;
+    let contents = ResourceContents::text(text, uri).with_mime_type(JSON);
+    Ok(ReadResourceResult::new(vec![contents]))
+}
+
+async fn status(fusion: &Fusion) -> Value {
+    let probes = fusion.registry().probe_all(PROBE_TIMEOUT).await;
+    let config = fusion.config();
+    let providers: Vec<Value> = probes
+        .iter()
+        .map(|(name, outcome)| {
+            let provider = config.providers.iter().find(|p| &p.name == name);
+            let mut entry = json!({
+                "name": name,
+                "kind": provider.map(|p| p.kind),
+                "tier": provider.map(|p| p.tier),
+                "reachable": outcome.is_ok(),
+            });
+            if let Err(err) = outcome {
+                entry["error"] = Value::String(err.to_string());
+            }
+            entry
+        })
+        .collect();
+    json!({
+        "name": "fusion",
+        "version": env!("CARGO_PKG_VERSION"),
+        "providers": providers,
+        "models": config.models.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        "councils": config.councils.keys().collect::<Vec<_>>(),
+    })
+}
+
+fn councils(config: &Config) -> Value {
+    let default = config.pick_council(None).ok();
+    let councils: Vec<Value> = config
+        .councils
+        .iter()
+        .map(|(name, council)| describe(name, council, default == Some(name.as_str())))
+        .collect();
+    json!({ "councils": councils })
+}
+
+fn describe(name: &str, council: &CouncilConfig, is_default: bool) -> Value {
+    let judge = member(&council.judge);
+    json!({
+        "name": name,
+        "default": is_default,
+        "parallel": council.parallel,
+        "timeout_secs": council.timeout.as_secs_f64(),
+        "panel": council.panel.iter().map(member).collect::<Vec<_>>(),
+        "synthesizer": council.synthesizer.as_ref().map(member).unwrap_or_else(|| judge.clone()),
+        "judge": judge,
+        "notes": council.notes,
+    })
+}
+
+fn member(member: &MemberConfig) -> Value {
+    json!({
+        "model": member.model,
+        "name": member.name.as_deref().unwrap_or(&member.model),
+    })
+}
