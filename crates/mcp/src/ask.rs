@@ -37,8 +37,7 @@ pub struct AskInput {
 /// The tool as listed by `tools/list`: schemas derived from `AskInput` and `CouncilResult`.
 pub fn tool() -> Tool {
     // `AskInput` is a struct, so the SDK's object-root check passes (a unit test holds it).
-    let input =
-        schema_for_input::<AskInput>().unwrap_or_else(|_| schema_for_type::<AskInput>());
+    let input = schema_for_input::<AskInput>().unwrap_or_else(|_| schema_for_type::<AskInput>());
     let output = schema_for_output::<CouncilResult>();
     Tool::new(
         NAME,
@@ -103,7 +102,13 @@ pub async fn call(
         let total = council_config.panel.len() + 2;
         tokio::spawn(report_progress(context.peer.clone(), token, total, rx))
     });
-    let run = council::run(fusion.registry(), &name, council_config, &input.prompt, Some(tx));
+    let run = council::run(
+        fusion.registry(),
+        &name,
+        council_config,
+        &input.prompt,
+        Some(tx),
+    );
     // Dropping the council future drops every in-flight model call with it.
     let outcome = tokio::select! {
         result = run => Some(result),
@@ -254,7 +259,13 @@ mod tests {
         assert_eq!(input["type"], "object");
         assert_eq!(input["required"], json!(["prompt"]));
         let output = serde_json::Value::Object((*tool.output_schema.unwrap()).clone());
-        for field in ["status", "final_answer", "analysis", "failed_models", "usage"] {
+        for field in [
+            "status",
+            "final_answer",
+            "analysis",
+            "failed_models",
+            "usage",
+        ] {
             assert!(
                 output["properties"].get(field).is_some(),
                 "output schema lacks {field}: {output}"

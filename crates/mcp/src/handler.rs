@@ -6,9 +6,9 @@
 use rmcp::ErrorData;
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, Implementation, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::json;
@@ -73,7 +73,10 @@ impl ServerHandler for FusionMcp {
             unknown => {
                 let known: Vec<&str> = self.tools.iter().map(|t| t.name.as_ref()).collect();
                 Err(ErrorData::invalid_params(
-                    format!("unknown tool `{unknown}`; this server has: {}", known.join(", ")),
+                    format!(
+                        "unknown tool `{unknown}`; this server has: {}",
+                        known.join(", ")
+                    ),
                     Some(json!({ "tool": unknown })),
                 ))
             }

@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod health;
+mod mcp;
 mod metrics;
 mod openai;
 mod serve;
@@ -20,18 +21,12 @@ pub use state::AppState;
 
 /// The whole HTTP surface. Tests call it with `tower::ServiceExt::oneshot`, no socket needed.
 pub fn app(state: AppState) -> Router {
-    let mcp = fusion_mcp::http_service(
-        fusion_mcp::FusionMcp::new(state.fusion()),
-        fusion_mcp::HttpOptions {
-            allowed_hosts: state.config().server.allowed_hosts.clone(),
-            allowed_origins: state.config().server.allowed_origins.clone(),
-            max_body_bytes: state.config().server.max_body_bytes,
-            shutdown: state.shutdown_token().clone(),
-        },
-    );
+    let mcp = Router::new()
+        .route_service("/mcp", mcp::service(&state))
+        .layer(axum::middleware::from_fn(mcp::parse_errors));
     let protected = openai::routes()
         .route("/metrics", get(metrics::render))
-        .route_service("/mcp", mcp)
+        .merge(mcp)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

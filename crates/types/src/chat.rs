@@ -103,7 +103,9 @@ impl ChatMessage {
 }
 
 /// Token counts of one call or a sum of calls.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,

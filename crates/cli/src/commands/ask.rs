@@ -94,4 +94,3 @@ fn read_prompt(arg: Option<&str>) -> anyhow::Result<String> {
     }
     Ok(prompt)
 }
-
