@@ -16,13 +16,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"wire-test","version":"1"}}}"#;
 
 /// A `fusion mcp` child with line access to its stdin and stdout.
-struct Stdio_ {
+struct StdioServer {
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
     stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
-impl Stdio_ {
+impl StdioServer {
     async fn start(h: &Harness) -> Self {
         let config = h.write_config("fusion.toml", &h.standard_config("", ""));
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
@@ -69,7 +69,7 @@ impl Stdio_ {
 #[tokio::test]
 async fn stdio_answers_bad_messages_with_errors_skips_unparsable_lines_and_keeps_serving() {
     let h = Harness::start(healthy_script()).await;
-    let mut mcp = Stdio_::start(&h).await;
+    let mut mcp = StdioServer::start(&h).await;
     mcp.send(INITIALIZE).await;
     assert_eq!(mcp.next().await["id"], 1);
     mcp.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
@@ -109,7 +109,12 @@ async fn serve(h: &Harness, server_extra: &str, env: &[(&str, &str)]) -> FusionS
     let path = h.write_config("fusion.toml", &config);
     FusionServer::start(
         h.dir.path(),
-        &["--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
         env,
     )
     .await
@@ -138,7 +143,10 @@ async fn assert_initialize_works(url: &str, bearer: Option<&str>) {
 async fn http_malformed_json_gets_400_with_a_json_rpc_parse_error() {
     let h = Harness::start(healthy_script()).await;
     let server = serve(&h, "", &[]).await;
-    let response = post(&server.url, "{\"jsonrpc\": \"2.0\", oops").send().await.unwrap();
+    let response = post(&server.url, "{\"jsonrpc\": \"2.0\", oops")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32700, "{body}");
@@ -211,7 +219,8 @@ async fn http_oversized_bodies_get_413_and_unknown_methods_a_json_rpc_error() {
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "wire-test", "version": "1"}
     });
-    let unknown = json!({"jsonrpc":"2.0","id":4,"method":"fusion/teleport","params":{"_meta": meta}});
+    let unknown =
+        json!({"jsonrpc":"2.0","id":4,"method":"fusion/teleport","params":{"_meta": meta}});
     let response = post(&server.url, unknown.to_string())
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "fusion/teleport")
