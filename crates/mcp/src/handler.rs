@@ -1,41 +1,112 @@
-//! `FusionMcp`: the rmcp `ServerHandler` behind both transports. It advertises tools and
-//! resources, answers `tools/list`, `tools/call`, `resources/list` and `resources/read`, and
-//! leaves everything else (the handshake of either protocol era, ping, unknown methods) to the
-//! SDK's defaults.
+//! `FusionMcp`: the rmcp `ServerHandler` behind both transports. It serves Fusion's own tools
+//! and resources and, with a hub, every child's catalog (namespaced, lazy or passthrough),
+//! routing each request to its owner. The handshake of either protocol era, ping and unknown
+//! methods are left to the SDK's defaults.
 
+use std::collections::HashSet;
+use std::time::Duration;
+
+use fusion_core::config::CatalogMode;
 use rmcp::ErrorData;
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use serde_json::json;
 
-use crate::{Fusion, ask, resources};
+use crate::hub::Hub;
+use crate::{Fusion, ask, lazy, resources};
 
-/// One MCP server over Fusion's configuration and provider registry. Cheap to clone: the
-/// Streamable HTTP transport makes one per session.
+/// Page sizes of the merged lists (most clients follow cursors; tools pages are large because
+/// some do not).
+const TOOLS_PAGE: usize = 500;
+const OTHER_PAGE: usize = 100;
+/// How long a listing waits for children still making their first connection attempt (later
+/// arrivals are announced with `list_changed`).
+const FIRST_LIST_WAIT: Duration = Duration::from_secs(5);
+
+/// One MCP server over Fusion's configuration, provider registry and (optionally) hub of child
+/// servers. Cheap to clone: the Streamable HTTP transport makes one per session.
 #[derive(Clone)]
 pub struct FusionMcp {
     fusion: Fusion,
-    tools: Vec<Tool>,
+    hub: Option<Hub>,
 }
 
 impl FusionMcp {
     pub fn new(fusion: Fusion) -> Self {
-        let tools = vec![ask::tool()];
-        Self { fusion, tools }
+        Self { fusion, hub: None }
+    }
+
+    /// Serves the hub's children as well.
+    pub fn with_hub(mut self, hub: Hub) -> Self {
+        self.hub = Some(hub);
+        self
+    }
+
+    /// Names and URIs of Fusion's own items (a child never gets them).
+    pub fn reserved() -> (HashSet<String>, HashSet<String>) {
+        let names = [ask::NAME, lazy::FIND_TOOLS, lazy::CALL_TOOL]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let uris = resources::OWN.iter().map(|u| (*u).to_owned()).collect();
+        (names, uris)
+    }
+
+    /// Lets children that are still starting join the first listing (bounded).
+    async fn settle(&self) {
+        if let Some(hub) = &self.hub {
+            hub.wait_started(FIRST_LIST_WAIT).await;
+        }
+    }
+
+    fn mode(&self) -> Option<CatalogMode> {
+        self.hub
+            .as_ref()
+            .filter(|h| h.has_children())
+            .map(Hub::mode)
+    }
+
+    /// Fusion's own tools as this mode shows them.
+    fn own_tools(&self) -> Vec<Tool> {
+        match self.mode() {
+            None => vec![ask::tool()],
+            Some(CatalogMode::Namespaced) => vec![ask::tool(), lazy::find_tools()],
+            Some(CatalogMode::Lazy) => vec![ask::tool(), lazy::find_tools(), lazy::call_tool()],
+            Some(CatalogMode::Passthrough) => Vec::new(),
+        }
     }
 }
 
+fn cursor(request: &Option<PaginatedRequestParams>) -> Option<String> {
+    request.as_ref().and_then(|r| r.cursor.clone())
+}
+
 impl ServerHandler for FusionMcp {
+    // Logging is deprecated by the newest protocol (SEP-2577); children of the classic one use it.
+    #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
-            .enable_tools()
-            .enable_resources()
-            .build();
+        let capabilities = match self.mode() {
+            None => ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+            Some(_) => ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
+                .enable_completions()
+                .enable_logging()
+                .build(),
+        };
         ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new("fusion", env!("CARGO_PKG_VERSION"))
@@ -45,20 +116,52 @@ impl ServerHandler for FusionMcp {
             .with_instructions(
                 "Call fusion_ask with a prompt to get an answer cross-checked by a council of \
                  models (optionally name a council; read fusion://councils for the list). \
-                 fusion://status tells which model providers are reachable.",
+                 fusion://status tells which model providers are reachable. Tools named \
+                 <server>__<tool> belong to the MCP servers Fusion aggregates \
+                 (fusion://mcp/servers); find_tools searches them.",
             )
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(hub) = &self.hub {
+            hub.add_session(context.peer);
+        }
     }
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools.clone()))
+        self.settle().await;
+        let after = cursor(&request);
+        let mut tools = if after.is_none() {
+            self.own_tools()
+        } else {
+            Vec::new()
+        };
+        let mut next = None;
+        if let Some(hub) = &self.hub
+            && matches!(
+                self.mode(),
+                Some(CatalogMode::Namespaced | CatalogMode::Passthrough)
+            )
+        {
+            let (page, cursor) = hub.catalog().tools_page(after.as_deref(), TOOLS_PAGE);
+            tools.extend(page);
+            next = cursor;
+        }
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.iter().find(|t| t.name == name).cloned()
+        if let Some(own) = self.own_tools().into_iter().find(|t| t.name == name) {
+            return Some(own);
+        }
+        let hub = self.hub.as_ref()?;
+        hub.catalog().tool(name).map(|(_, tool)| tool.clone())
     }
 
     async fn call_tool(
@@ -66,15 +169,33 @@ impl ServerHandler for FusionMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        match request.name.as_ref() {
-            ask::NAME => ask::call(&self.fusion, request.arguments, context)
+        let own = self.own_tools();
+        let is_own = own.iter().any(|t| t.name == request.name);
+        if request.name != ask::NAME {
+            self.settle().await;
+        }
+        match (request.name.as_ref(), &self.hub) {
+            (ask::NAME, _) if is_own => ask::call(&self.fusion, request.arguments, context)
                 .await
                 .map(Into::into),
-            unknown => {
-                let known: Vec<&str> = self.tools.iter().map(|t| t.name.as_ref()).collect();
+            (lazy::FIND_TOOLS, Some(hub)) if is_own => {
+                Ok(lazy::find(hub, request.arguments).into())
+            }
+            (lazy::CALL_TOOL, Some(hub)) if is_own => lazy::call(hub, request, &context).await,
+            (name, Some(hub)) if !is_own && hub.catalog().tool(name).is_some() => {
+                let name = name.to_owned();
+                hub.call_tool(&name, request, &context).await
+            }
+            (unknown, _) => {
+                let known: Vec<String> = own.iter().map(|t| t.name.to_string()).collect();
+                let more = if self.hub.is_some() {
+                    " and the tools of the MCP servers it aggregates (tools/list)"
+                } else {
+                    ""
+                };
                 Err(ErrorData::invalid_params(
                     format!(
-                        "unknown tool `{unknown}`; this server has: {}",
+                        "unknown tool `{unknown}`; this server has: {}{more}",
                         known.join(", ")
                     ),
                     Some(json!({ "tool": unknown })),
@@ -83,21 +204,125 @@ impl ServerHandler for FusionMcp {
         }
     }
 
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.settle().await;
+        let Some(hub) = &self.hub else {
+            return Ok(ListPromptsResult::default());
+        };
+        let (prompts, next) = hub
+            .catalog()
+            .prompts_page(cursor(&request).as_deref(), OTHER_PAGE);
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        match &self.hub {
+            Some(hub) => hub.get_prompt(request, &context).await,
+            None => Err(ErrorData::invalid_params(
+                format!(
+                    "unknown prompt `{}`: Fusion has no prompts of its own",
+                    request.name
+                ),
+                None,
+            )),
+        }
+    }
+
     async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.settle().await;
+        let after = cursor(&request);
+        let passthrough = self.mode() == Some(CatalogMode::Passthrough);
+        let mut items = if after.is_none() && !passthrough {
+            resources::list(self.hub.is_some())
+        } else {
+            Vec::new()
+        };
+        let mut next = None;
+        if let Some(hub) = &self.hub {
+            let (page, cursor) = hub.catalog().resources_page(after.as_deref(), OTHER_PAGE);
+            items.extend(page);
+            next = cursor;
+        }
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
-    ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(resources::list()))
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.settle().await;
+        let templates = self
+            .hub
+            .as_ref()
+            .map(|h| h.catalog().templates())
+            .unwrap_or_default();
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        resources::read(&self.fusion, &request.uri)
-            .await
-            .map(Into::into)
+        let passthrough = self.mode() == Some(CatalogMode::Passthrough);
+        if !passthrough && resources::is_own(&request.uri, self.hub.is_some()) {
+            return resources::read(&self.fusion, self.hub.as_ref(), &request.uri)
+                .await
+                .map(Into::into);
+        }
+        let uri = request.uri.clone();
+        if let Some(hub) = &self.hub
+            && let Some(result) = hub.read_resource(request, &context).await
+        {
+            return result;
+        }
+        Err(resources::not_found(&uri))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        if let Some(hub) = &self.hub
+            && let Some(result) = hub.complete(request, &context).await
+        {
+            return result;
+        }
+        Ok(CompleteResult::default())
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        match &self.hub {
+            Some(hub) if hub.has_children() => {
+                hub.set_level(request, &context).await;
+                Ok(())
+            }
+            _ => Err(ErrorData::method_not_found::<
+                rmcp::model::SetLevelRequestMethod,
+            >()),
+        }
     }
 }

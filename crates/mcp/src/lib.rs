@@ -7,7 +7,10 @@
 mod ask;
 mod handler;
 mod http;
+pub mod hub;
+mod lazy;
 mod resources;
+mod search;
 
 use std::sync::Arc;
 
@@ -18,6 +21,7 @@ use rmcp::ServiceExt;
 pub use ask::{AskInput, MAX_PROMPT_BYTES};
 pub use handler::FusionMcp;
 pub use http::{HttpOptions, McpHttpService, http_service};
+pub use search::{Hit, SearchError, ToolIndex};
 
 /// What the MCP handler works with: the configuration and the one provider registry.
 #[derive(Clone)]
@@ -38,6 +42,13 @@ impl Fusion {
     pub fn registry(&self) -> &Arc<ProviderRegistry> {
         &self.registry
     }
+}
+
+/// Starts the hub of the configured child MCP servers (`[[mcp.servers]]`; none gives an empty
+/// hub). Children connect in the background; `shutdown` stops them.
+pub fn start_hub(config: &Config, shutdown: tokio_util::sync::CancellationToken) -> hub::Hub {
+    let (names, uris) = FusionMcp::reserved();
+    hub::Hub::start(&config.mcp, names, uris, shutdown)
 }
 
 /// Serves MCP on this process's stdin/stdout until the client closes stdin. Stdout carries

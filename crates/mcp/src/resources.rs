@@ -1,5 +1,6 @@
 //! Fusion's own MCP resources, as JSON text: `fusion://status` (version, providers and whether
-//! each is reachable right now) and `fusion://councils` (the configured councils and members).
+//! each is reachable right now), `fusion://councils` (the configured councils and members) and,
+//! with child servers, `fusion://mcp/servers` (each child's transport, state and statistics).
 
 use std::time::Duration;
 
@@ -9,16 +10,32 @@ use rmcp::model::{ReadResourceResult, Resource, ResourceContents};
 use serde_json::{Value, json};
 
 use crate::Fusion;
+use crate::hub::Hub;
 
 pub const STATUS: &str = "fusion://status";
 pub const COUNCILS: &str = "fusion://councils";
+pub const SERVERS: &str = "fusion://mcp/servers";
+/// Every URI Fusion itself serves.
+pub const OWN: [&str; 3] = [STATUS, COUNCILS, SERVERS];
 const JSON: &str = "application/json";
 
 /// How long a status read waits for each provider to answer its probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn list() -> Vec<Resource> {
-    vec![
+/// Whether `uri` is one of Fusion's own resources (the servers one only with a hub).
+pub fn is_own(uri: &str, with_hub: bool) -> bool {
+    uri == STATUS || uri == COUNCILS || (with_hub && uri == SERVERS)
+}
+
+pub fn not_found(uri: &str) -> ErrorData {
+    ErrorData::resource_not_found(
+        format!("no resource `{uri}`; see resources/list"),
+        Some(json!({ "uri": uri })),
+    )
+}
+
+pub fn list(with_hub: bool) -> Vec<Resource> {
+    let mut own = vec![
         Resource::new(STATUS, "status")
             .with_title("Fusion status")
             .with_description(
@@ -32,19 +49,31 @@ pub fn list() -> Vec<Resource> {
                  `council` to fusion_ask",
             )
             .with_mime_type(JSON),
-    ]
+    ];
+    if with_hub {
+        own.push(
+            Resource::new(SERVERS, "mcp-servers")
+                .with_title("Fusion's MCP servers")
+                .with_description(
+                    "Each aggregated MCP server: transport, state (connecting, ready, \
+                     restarting, failed), restarts, last error, tools, calls and p50 latency",
+                )
+                .with_mime_type(JSON),
+        );
+    }
+    own
 }
 
-pub async fn read(fusion: &Fusion, uri: &str) -> Result<ReadResourceResult, ErrorData> {
-    let body = match uri {
-        STATUS => status(fusion).await,
-        COUNCILS => councils(fusion.config()),
-        _ => {
-            return Err(ErrorData::resource_not_found(
-                format!("no resource `{uri}`; Fusion has {STATUS} and {COUNCILS}"),
-                Some(json!({ "uri": uri })),
-            ));
-        }
+pub async fn read(
+    fusion: &Fusion,
+    hub: Option<&Hub>,
+    uri: &str,
+) -> Result<ReadResourceResult, ErrorData> {
+    let body = match (uri, hub) {
+        (STATUS, _) => status(fusion).await,
+        (COUNCILS, _) => councils(fusion.config()),
+        (SERVERS, Some(hub)) => json!({ "servers": hub.status() }),
+        _ => return Err(not_found(uri)),
     };
     let text = serde_json::to_string_pretty(&body)
         .map_err(|e| ErrorData::internal_error(format!("cannot encode {uri}: {e}"), None))?;

@@ -17,7 +17,7 @@ const MAX_DETAIL_BYTES: usize = 4096;
 pub fn service(state: &AppState) -> fusion_mcp::McpHttpService {
     let server = &state.config().server;
     fusion_mcp::http_service(
-        fusion_mcp::FusionMcp::new(state.fusion()),
+        fusion_mcp::FusionMcp::new(state.fusion()).with_hub(state.hub().clone()),
         fusion_mcp::HttpOptions {
             allowed_hosts: server.allowed_hosts.clone(),
             allowed_origins: server.allowed_origins.clone(),

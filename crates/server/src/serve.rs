@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{AppState, app};
 
+/// How long child MCP servers get to stop at shutdown.
+const CHILDREN_STOP: Duration = Duration::from_secs(5);
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Refuses to expose an unauthenticated server beyond loopback unless explicitly allowed.
@@ -55,6 +57,7 @@ pub async fn run(
         }
     });
     let sessions = state.shutdown_token().clone();
+    let hub = state.hub().clone();
     let server =
         axum::serve(listener, app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
     let mut server = std::pin::pin!(server.into_future());
@@ -66,13 +69,16 @@ pub async fn run(
     stop.cancel();
     // Open MCP streams would otherwise hold the shutdown for the whole grace period.
     sessions.cancel();
-    match tokio::time::timeout(grace, server).await {
+    let result = match tokio::time::timeout(grace, server).await {
         Ok(result) => result,
         Err(_) => {
             tracing::warn!("in-flight requests did not finish within {grace:?}; closing them");
             Ok(())
         }
-    }
+    };
+    // Child MCP servers are stopped (and their processes reaped) before Fusion exits.
+    hub.shutdown(CHILDREN_STOP).await;
+    result
 }
 
 #[cfg(test)]

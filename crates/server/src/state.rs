@@ -1,5 +1,6 @@
 //! What every handler shares: the configuration, the provider registry, the accepted keys, the
-//! metrics handle and the token that ends MCP sessions at shutdown. Cheap to clone (one `Arc`).
+//! metrics handle, the hub of child MCP servers and the token that ends MCP sessions (and
+//! children) at shutdown. Cheap to clone (one `Arc`).
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ struct Inner {
     keys: Vec<String>,
     metrics: Option<PrometheusHandle>,
     shutdown: CancellationToken,
+    hub: fusion_mcp::hub::Hub,
 }
 
 impl AppState {
@@ -46,13 +48,16 @@ impl AppState {
         keys: Vec<String>,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
+        let shutdown = CancellationToken::new();
+        let hub = fusion_mcp::start_hub(&config, shutdown.clone());
         Self {
             inner: Arc::new(Inner {
                 config: Arc::new(config),
                 registry: Arc::new(registry),
                 keys,
                 metrics,
-                shutdown: CancellationToken::new(),
+                shutdown,
+                hub,
             }),
         }
     }
@@ -80,6 +85,11 @@ impl AppState {
             Arc::clone(&self.inner.config),
             Arc::clone(&self.inner.registry),
         )
+    }
+
+    /// The child MCP servers behind `/mcp`.
+    pub fn hub(&self) -> &fusion_mcp::hub::Hub {
+        &self.inner.hub
     }
 
     /// Cancelled when the server shuts down: MCP sessions and their streams end.

@@ -1,4 +1,4 @@
-//! The configuration model: typed `fusion.toml` sections (providers, models, councils), their
+//! The configuration model: typed `fusion.toml` sections (providers, models, councils, mcp), their
 //! defaults and validation. Loading (file lookup, `${ENV}` expansion, the legacy JSON council
 //! format), masked rendering and zero-config discovery live in the submodules.
 
@@ -7,6 +7,7 @@ pub(crate) mod duration;
 mod expand;
 mod legacy;
 mod load;
+mod mcp;
 mod render;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use discovery::{DiscoveredServer, Discovery, ProbeTarget, default_probe_targets, discover};
 pub use load::{LoadedConfig, load, load_file};
+pub use mcp::{CatalogMode, McpConfig, McpServerConfig, ToolFilter, is_name_char};
 pub use render::render_masked;
 
 /// The whole configuration.
@@ -33,6 +35,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     #[serde(default)]
     pub councils: BTreeMap<String, CouncilConfig>,
+    #[serde(default)]
+    pub mcp: McpConfig,
 }
 
 /// `[server]`: where `fusion serve` listens, which bearer keys it accepts, and its limits.
@@ -427,6 +431,6 @@ impl Config {
                 );
             }
         }
-        Ok(())
+        mcp::validate(&self.mcp).or_else(|(key, reason)| err(key, reason))
     }
 }

@@ -1,0 +1,453 @@
+//! One child MCP server: how to connect to it (a stdio process or a Streamable HTTP URL, both
+//! through rmcp's client transports), its supervisor (connect with a timeout, fetch its lists,
+//! ping on an interval, restart with exponential backoff up to a crash-loop limit), and the
+//! state and call statistics the status resource reports.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use fusion_core::config::McpServerConfig;
+use rmcp::model::ProtocolVersion;
+use rmcp::service::{
+    ClientLifecycleMode, Peer, RoleClient, RunningService, serve_client_with_lifecycle,
+};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::HubInner;
+use super::catalog::ChildLists;
+use super::relay::ChildClient;
+
+/// Consecutive failed starts (or crashes soon after start) before a child is given up.
+const CRASH_LOOP_LIMIT: u32 = 8;
+/// A child that stayed up this long has its failure count reset.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Missed pings before a child is considered hung and restarted.
+const PING_MISSES: u32 = 2;
+/// Latency samples kept per child for the p50.
+const LATENCY_SAMPLES: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Connecting,
+    Ready,
+    Restarting,
+    /// Given up after the crash-loop limit.
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Connecting => "connecting",
+            State::Ready => "ready",
+            State::Restarting => "restarting",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// What the status resource shows for one child.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildStatus {
+    pub name: String,
+    pub transport: &'static str,
+    pub state: State,
+    pub restarts: u32,
+    pub last_error: Option<String>,
+    pub protocol_version: Option<String>,
+    pub tools: usize,
+    pub calls: u64,
+    pub failed_calls: u64,
+    pub p50_ms: Option<f64>,
+}
+
+#[derive(Debug)]
+struct Stats {
+    state: State,
+    restarts: u32,
+    last_error: Option<String>,
+    protocol_version: Option<String>,
+    calls: u64,
+    failed_calls: u64,
+    latencies: Vec<f64>,
+    next_sample: usize,
+    /// Set once the first connection attempt has finished, either way.
+    settled: bool,
+}
+
+pub struct Child {
+    pub config: McpServerConfig,
+    stats: Mutex<Stats>,
+    peer: RwLock<Option<Peer<RoleClient>>>,
+    lists: RwLock<ChildLists>,
+    settled: tokio::sync::Notify,
+}
+
+impl Child {
+    pub fn new(config: McpServerConfig) -> Self {
+        Self {
+            config,
+            stats: Mutex::new(Stats {
+                state: State::Connecting,
+                restarts: 0,
+                last_error: None,
+                protocol_version: None,
+                calls: 0,
+                failed_calls: 0,
+                latencies: Vec::new(),
+                next_sample: 0,
+                settled: false,
+            }),
+            peer: RwLock::new(None),
+            lists: RwLock::new(ChildLists::default()),
+            settled: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The live connection, when the child is ready.
+    pub fn peer(&self) -> Option<Peer<RoleClient>> {
+        self.peer.read().ok().and_then(|p| p.clone())
+    }
+
+    /// The child's lists as last fetched (kept while it restarts, so its tools stay listed
+    /// and answer with a clear error).
+    pub fn lists(&self) -> ChildLists {
+        self.lists.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn state(&self) -> (State, Option<String>, u32) {
+        match self.stats.lock() {
+            Ok(s) => (s.state, s.last_error.clone(), s.restarts),
+            Err(_) => (State::Failed, Some("internal state poisoned".into()), 0),
+        }
+    }
+
+    /// Waits until the first connection attempt has finished (ready or failed).
+    pub async fn settled(&self) {
+        loop {
+            let notified = self.settled.notified();
+            if self.stats.lock().map(|s| s.settled).unwrap_or(true) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn record_call(&self, elapsed: Duration, ok: bool) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.calls += 1;
+            if !ok {
+                s.failed_calls += 1;
+            }
+            let ms = elapsed.as_secs_f64() * 1000.0;
+            if s.latencies.len() < LATENCY_SAMPLES {
+                s.latencies.push(ms);
+            } else {
+                let i = s.next_sample;
+                s.latencies[i] = ms;
+            }
+            s.next_sample = (s.next_sample + 1) % LATENCY_SAMPLES;
+        }
+    }
+
+    pub fn status(&self, tools: usize) -> ChildStatus {
+        let transport = if self.config.url.is_some() {
+            "streamable-http"
+        } else {
+            "stdio"
+        };
+        let s = match self.stats.lock() {
+            Ok(s) => s,
+            Err(_) => {
+                return ChildStatus {
+                    name: self.config.name.clone(),
+                    transport,
+                    state: State::Failed,
+                    restarts: 0,
+                    last_error: Some("internal state poisoned".into()),
+                    protocol_version: None,
+                    tools,
+                    calls: 0,
+                    failed_calls: 0,
+                    p50_ms: None,
+                };
+            }
+        };
+        let mut sorted = s.latencies.clone();
+        sorted.sort_by(f64::total_cmp);
+        ChildStatus {
+            name: self.config.name.clone(),
+            transport,
+            state: s.state,
+            restarts: s.restarts,
+            last_error: s.last_error.clone(),
+            protocol_version: s.protocol_version.clone(),
+            tools,
+            calls: s.calls,
+            failed_calls: s.failed_calls,
+            p50_ms: sorted
+                .get(sorted.len() / 2)
+                .map(|v| (v * 1000.0).round() / 1000.0),
+        }
+    }
+
+    fn set_state(&self, state: State, error: Option<String>) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.state = state;
+            if error.is_some() {
+                s.last_error = error;
+            }
+            if state != State::Connecting && !s.settled {
+                s.settled = true;
+                self.settled.notify_waiters();
+            }
+        }
+    }
+
+    /// Fetches every list the child offers; capabilities it lacks give empty lists.
+    pub async fn refresh_lists(&self) -> Result<(), String> {
+        let Some(peer) = self.peer() else {
+            return Err("not connected".into());
+        };
+        let lists = fetch_lists(&peer, &self.config).await?;
+        if let Ok(mut current) = self.lists.write() {
+            *current = lists;
+        }
+        Ok(())
+    }
+}
+
+async fn fetch_lists(
+    peer: &Peer<RoleClient>,
+    config: &McpServerConfig,
+) -> Result<ChildLists, String> {
+    let info = peer.peer_info();
+    let caps = info
+        .as_ref()
+        .map(|i| i.capabilities.clone())
+        .unwrap_or_default();
+    let failed = |what: &str, e: rmcp::ServiceError| format!("listing {what} failed: {e}");
+    let mut lists = ChildLists::default();
+    if caps.tools.is_some() {
+        let filter = super::filter::ToolNameFilter::new(&config.tools);
+        lists.tools = peer
+            .list_all_tools()
+            .await
+            .map_err(|e| failed("tools", e))?
+            .into_iter()
+            .filter(|t| filter.allows(&t.name))
+            .collect();
+    }
+    if caps.prompts.is_some() {
+        lists.prompts = peer
+            .list_all_prompts()
+            .await
+            .map_err(|e| failed("prompts", e))?;
+    }
+    if caps.resources.is_some() {
+        lists.resources = peer
+            .list_all_resources()
+            .await
+            .map_err(|e| failed("resources", e))?;
+        lists.templates = peer
+            .list_all_resource_templates()
+            .await
+            .map_err(|e| failed("resource templates", e))?;
+    }
+    Ok(lists)
+}
+
+type Running = RunningService<RoleClient, ChildClient>;
+
+/// Opens a connection to the child: spawn the process or reach the URL, then the handshake
+/// (the newest protocol, falling back to `initialize` for classic servers).
+async fn connect(config: &McpServerConfig, handler: ChildClient) -> Result<Running, String> {
+    let lifecycle = ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: None,
+    };
+    if let Some(url) = &config.url {
+        let mut headers = HashMap::new();
+        for (name, value) in &config.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| format!("header `{name}`: {e}"))?;
+            let value = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|e| format!("header `{name}`: {e}"))?;
+            headers.insert(name, value);
+        }
+        let mut transport_config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+        transport_config.custom_headers = headers;
+        transport_config.reinit_on_expired_session = true;
+        let transport = StreamableHttpClientTransport::from_config(transport_config);
+        return serve_client_with_lifecycle(handler, transport, lifecycle)
+            .await
+            .map_err(|e| format!("handshake with {url} failed: {e}"));
+    }
+    let program = config.command.as_deref().unwrap_or_default();
+    let mut command = tokio::process::Command::new(program);
+    command.args(&config.args).envs(&config.env);
+    if let Some(cwd) = &config.cwd {
+        command.current_dir(cwd);
+    }
+    let transport =
+        TokioChildProcess::new(command).map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    serve_client_with_lifecycle(handler, transport, lifecycle)
+        .await
+        .map_err(|e| format!("handshake with `{program}` failed: {e}"))
+}
+
+/// Keeps one child connected until `shutdown`: connect, serve, watch, restart.
+pub async fn supervise(
+    child: Arc<Child>,
+    hub: Weak<HubInner>,
+    startup_timeout: Duration,
+    ping_interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut failures: u32 = 0;
+    let mut connected_before = false;
+    loop {
+        let handler = ChildClient::new(child.name().to_owned(), hub.clone());
+        let attempt = tokio::select! {
+            result = tokio::time::timeout(startup_timeout, connect(&child.config, handler)) => {
+                result.unwrap_or_else(|_| Err(format!("no handshake within {startup_timeout:?}")))
+            }
+            () = shutdown.cancelled() => return,
+        };
+        match attempt {
+            Ok(running) => {
+                let started = Instant::now();
+                let peer = running.peer().clone();
+                if let Ok(mut s) = child.stats.lock() {
+                    s.protocol_version = peer.peer_info().map(|i| i.protocol_version.to_string());
+                }
+                if let Ok(mut slot) = child.peer.write() {
+                    *slot = Some(peer.clone());
+                }
+                let fetched = child.refresh_lists().await;
+                if let Err(e) = &fetched {
+                    tracing::warn!(server = %child.name(), "{e}");
+                }
+                // The catalog first: a listing waiting for this child must see its items.
+                let hub_now = hub.upgrade();
+                let changes = hub_now.as_ref().map(|h| h.rebuild_catalog());
+                child.set_state(State::Ready, None);
+                tracing::info!(server = %child.name(), "MCP child ready");
+                if let (Some(hub), Some(changes)) = (hub_now, changes) {
+                    // Clients that listed before this child arrived (or came back) re-list.
+                    hub.notify_lists_changed(changes).await;
+                }
+                connected_before = true;
+                let reason = watch(running, &peer, ping_interval, &shutdown).await;
+                if let Ok(mut slot) = child.peer.write() {
+                    *slot = None;
+                }
+                let Some(reason) = reason else { return };
+                tracing::warn!(server = %child.name(), "MCP child stopped: {reason}; restarting");
+                if started.elapsed() >= STABLE_AFTER {
+                    failures = 0;
+                }
+                failures += 1;
+                if let Ok(mut s) = child.stats.lock() {
+                    s.restarts += 1;
+                }
+                child.set_state(State::Restarting, Some(reason));
+            }
+            Err(reason) => {
+                failures += 1;
+                tracing::warn!(server = %child.name(), attempt = failures, "MCP child did not start: {reason}");
+                let state = if connected_before {
+                    State::Restarting
+                } else {
+                    State::Connecting
+                };
+                child.set_state(state, Some(reason));
+                // The first attempt is over: start-up no longer waits for this child.
+                if let Ok(mut s) = child.stats.lock()
+                    && !s.settled
+                {
+                    s.settled = true;
+                    child.settled.notify_waiters();
+                }
+            }
+        }
+        if failures >= CRASH_LOOP_LIMIT {
+            let (_, error, _) = child.state();
+            child.set_state(
+                State::Failed,
+                Some(format!(
+                    "gave up after {failures} failed starts in a row; last error: {}",
+                    error.unwrap_or_default()
+                )),
+            );
+            tracing::error!(server = %child.name(), "MCP child given up after {failures} failures");
+            return;
+        }
+        let backoff = FIRST_BACKOFF
+            .saturating_mul(1 << (failures - 1).min(16))
+            .min(MAX_BACKOFF);
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Serves a connected child until it exits, stops answering pings, or Fusion shuts down
+/// (`None`). The reason it stopped otherwise.
+async fn watch(
+    running: Running,
+    peer: &Peer<RoleClient>,
+    ping_interval: Duration,
+    shutdown: &CancellationToken,
+) -> Option<String> {
+    let stop = running.cancellation_token();
+    let mut exited = tokio::spawn(running.waiting());
+    let mut tick = tokio::time::interval(ping_interval);
+    tick.tick().await;
+    let mut misses = 0;
+    loop {
+        tokio::select! {
+            quit = &mut exited => {
+                return Some(match quit {
+                    Ok(reason) => format!("connection closed ({reason:?})"),
+                    Err(e) => format!("connection task failed: {e}"),
+                });
+            }
+            _ = tick.tick() => {
+                match tokio::time::timeout(ping_interval, peer.send_request(
+                    rmcp::model::ClientRequest::PingRequest(Default::default()),
+                )).await {
+                    // Any answer, even "method not found" from a 2026-era child, means alive.
+                    Ok(Ok(_)) | Ok(Err(rmcp::ServiceError::McpError(_))) => misses = 0,
+                    Ok(Err(e)) => {
+                        misses += 1;
+                        tracing::debug!("ping failed: {e}");
+                    }
+                    Err(_) => misses += 1,
+                }
+                if misses >= PING_MISSES {
+                    stop.cancel();
+                    let _ = exited.await;
+                    return Some(format!("no answer to {misses} pings"));
+                }
+            }
+            () = shutdown.cancelled() => {
+                stop.cancel();
+                let _ = exited.await;
+                return None;
+            }
+        }
+    }
+}

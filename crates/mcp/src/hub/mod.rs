@@ -1,0 +1,234 @@
+//! The hub: Fusion's child MCP servers behind one catalog. It starts every child in parallel
+//! (none blocks another or the server), keeps the merged catalog current as children come, go
+//! and change their lists, and tells connected clients when it changes. Routing of calls lives
+//! in `route`, relaying of child-initiated messages in `relay`, one child's life in `child`.
+
+mod catalog;
+mod child;
+mod filter;
+mod relay;
+mod route;
+mod template;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use fusion_core::config::{CatalogMode, McpConfig};
+use rmcp::service::{Peer, RoleServer};
+use tokio_util::sync::CancellationToken;
+
+pub use catalog::{Catalog, Changes, ChildLists, Naming, Target, exposed_name};
+use child::Child;
+pub use child::{ChildStatus, State};
+use relay::Relay;
+
+use crate::search::ToolIndex;
+
+/// Handle to the hub; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+pub struct HubInner {
+    mode: CatalogMode,
+    naming: Naming,
+    children: Vec<Arc<Child>>,
+    catalog: RwLock<Arc<Catalog>>,
+    /// The search index and the catalog it was built from.
+    index: Mutex<Option<(Arc<Catalog>, Arc<ToolIndex>)>>,
+    relay: Relay,
+    shutdown: CancellationToken,
+    supervisors: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Hub {
+    /// Starts a supervisor for every enabled child and returns at once. `reserved_names` and
+    /// `reserved_uris` are Fusion's own tools, prompts and resources, never given to a child.
+    pub fn start(
+        config: &McpConfig,
+        reserved_names: HashSet<String>,
+        reserved_uris: HashSet<String>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let children: Vec<Arc<Child>> = config
+            .servers
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| Arc::new(Child::new(s.clone())))
+            .collect();
+        let inner = Arc::new(HubInner {
+            mode: config.mode,
+            naming: Naming {
+                separator: config.separator.clone(),
+                passthrough: config.mode == CatalogMode::Passthrough,
+                reserved_names,
+                reserved_uris,
+            },
+            children,
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            index: Mutex::new(None),
+            relay: Relay::default(),
+            shutdown: shutdown.clone(),
+            supervisors: Mutex::new(Vec::new()),
+        });
+        let handles: Vec<_> = inner
+            .children
+            .iter()
+            .map(|child| {
+                tokio::spawn(child::supervise(
+                    Arc::clone(child),
+                    Arc::downgrade(&inner),
+                    config.startup_timeout,
+                    config.ping_interval,
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
+        if let Ok(mut supervisors) = inner.supervisors.lock() {
+            *supervisors = handles;
+        }
+        Self { inner }
+    }
+
+    /// Waits until every child's first connection attempt is over, at most `timeout`.
+    pub async fn wait_started(&self, timeout: Duration) {
+        let all = futures_join(self.inner.children.iter().map(|c| c.settled()));
+        let _ = tokio::time::timeout(timeout, all).await;
+    }
+
+    pub fn mode(&self) -> CatalogMode {
+        self.inner.mode
+    }
+
+    pub fn has_children(&self) -> bool {
+        !self.inner.children.is_empty()
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.inner.catalog()
+    }
+
+    /// The full-text index of `catalog`'s tools, built once per catalog.
+    pub fn tool_index(&self, catalog: &Arc<Catalog>) -> Result<Arc<ToolIndex>, String> {
+        let mut cached = self
+            .inner
+            .index
+            .lock()
+            .map_err(|_| "search index lock poisoned".to_owned())?;
+        if let Some((built_from, index)) = cached.as_ref()
+            && Arc::ptr_eq(built_from, catalog)
+        {
+            return Ok(Arc::clone(index));
+        }
+        let tools: Vec<rmcp::model::Tool> = catalog.tools().map(|(_, t)| t.clone()).collect();
+        let index =
+            Arc::new(ToolIndex::build(&tools).map_err(|e| format!("cannot index the tools: {e}"))?);
+        *cached = Some((Arc::clone(catalog), Arc::clone(&index)));
+        Ok(index)
+    }
+
+    /// Remembers a connected client session for notifications (list changes, logs).
+    pub fn add_session(&self, peer: Peer<RoleServer>) {
+        self.inner.relay.add_session(peer);
+    }
+
+    pub fn status(&self) -> Vec<ChildStatus> {
+        let catalog = self.catalog();
+        self.inner
+            .children
+            .iter()
+            .map(|c| c.status(catalog.tool_count(c.name())))
+            .collect()
+    }
+
+    /// Stops every child (stdio processes are closed, then killed) and waits for that, at
+    /// most `timeout`.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.inner.shutdown.cancel();
+        let handles = match self.inner.supervisors.lock() {
+            Ok(mut handles) => std::mem::take(&mut *handles),
+            Err(_) => Vec::new(),
+        };
+        let all = async {
+            for handle in handles {
+                let _ = handle.await;
+            }
+        };
+        if tokio::time::timeout(timeout, all).await.is_err() {
+            tracing::warn!("MCP children did not stop within {timeout:?}");
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<HubInner> {
+        &self.inner
+    }
+}
+
+impl HubInner {
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .map(|c| Arc::clone(&c))
+            .unwrap_or_default()
+    }
+
+    fn child(&self, name: &str) -> Option<&Arc<Child>> {
+        self.children.iter().find(|c| c.name() == name)
+    }
+
+    /// Rebuilds the catalog from every child's last known lists; says which lists changed.
+    pub fn rebuild_catalog(&self) -> Changes {
+        let lists: Vec<(String, ChildLists)> = self
+            .children
+            .iter()
+            .map(|c| (c.name().to_owned(), c.lists()))
+            .collect();
+        let catalog = Arc::new(Catalog::build(&self.naming, &lists));
+        let Ok(mut slot) = self.catalog.write() else {
+            return Changes::default();
+        };
+        let changes = slot.changes_to(&catalog);
+        *slot = catalog;
+        changes
+    }
+
+    /// Tells every connected client which of tools, prompts and resources changed.
+    pub async fn notify_lists_changed(&self, changes: Changes) {
+        if !changes.any() {
+            return;
+        }
+        for peer in self.relay.sessions() {
+            if changes.tools {
+                let _ = peer.notify_tool_list_changed().await;
+            }
+            if changes.prompts {
+                let _ = peer.notify_prompt_list_changed().await;
+            }
+            if changes.resources {
+                let _ = peer.notify_resource_list_changed().await;
+            }
+        }
+    }
+
+    /// A child said its lists changed: refetch them, rebuild, tell the clients what changed.
+    pub async fn child_lists_changed(&self, server: &str) {
+        let Some(child) = self.child(server) else {
+            return;
+        };
+        if let Err(e) = child.refresh_lists().await {
+            tracing::warn!(server, "refetching lists after list_changed failed: {e}");
+            return;
+        }
+        let changes = self.rebuild_catalog();
+        self.notify_lists_changed(changes).await;
+    }
+}
+
+/// Awaits every future (a small join without pulling in `futures` here).
+async fn futures_join<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    for future in futures {
+        future.await;
+    }
+}

@@ -1,0 +1,301 @@
+//! Routing a client's request to the child that owns it: `tools/call`, `prompts/get`,
+//! `resources/read`, `completion/complete` and `logging/setLevel`. Each forwarded request gets
+//! the child's own name for the item, the child's call timeout, progress relayed back under the
+//! client's token, and — when the client cancels — a `notifications/cancelled` to the child.
+//! A child that is down answers with a clear error naming it and its state.
+// Logging is deprecated by the newest protocol (SEP-2577) but classic clients and children use it.
+#![allow(deprecated)]
+
+use std::time::Instant;
+
+use rmcp::ErrorData;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
+    ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, ReadResourceRequestParams, ReadResourceResponse, Reference, Request,
+    ServerResult, SetLevelRequestParams,
+};
+use rmcp::service::{PeerRequestOptions, RequestContext, RoleServer};
+use serde_json::json;
+
+use super::child::{Child, State};
+use super::{Hub, HubInner};
+
+/// Why a forwarded request did not produce a child's answer.
+enum Failure {
+    /// The child is not connected now.
+    Down(String),
+    /// The client cancelled; the child was told.
+    Cancelled,
+    /// The child answered with a JSON-RPC error: passed on as it is.
+    Child(ErrorData),
+    /// Transport trouble or timeout.
+    Broken(String),
+}
+
+impl Failure {
+    fn into_error(self) -> ErrorData {
+        match self {
+            Failure::Down(message) | Failure::Broken(message) => {
+                ErrorData::internal_error(message, None)
+            }
+            Failure::Cancelled => {
+                ErrorData::internal_error("the request was cancelled by the client", None)
+            }
+            Failure::Child(error) => error,
+        }
+    }
+}
+
+fn down_message(child: &Child) -> String {
+    let (state, error, restarts) = child.state();
+    let mut message = format!(
+        "MCP server `{}` is {} (restarts: {restarts})",
+        child.name(),
+        state.as_str()
+    );
+    if let Some(error) = error {
+        message.push_str(&format!("; last error: {error}"));
+    }
+    if state == State::Failed {
+        message.push_str("; fix it and restart Fusion");
+    }
+    message
+}
+
+impl HubInner {
+    /// Sends `request` to `child` on behalf of the client request `context`.
+    async fn forward(
+        &self,
+        child: &Child,
+        request: ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, Failure> {
+        let Some(peer) = child.peer() else {
+            return Err(Failure::Down(down_message(child)));
+        };
+        let options = PeerRequestOptions::with_timeout(child.config.timeout);
+        let handle = peer
+            .send_cancellable_request(request, options)
+            .await
+            .map_err(|e| Failure::Broken(format!("MCP server `{}`: {e}", child.name())))?;
+        let id = handle.id.clone();
+        let _tracked = self.relay.track(
+            child.name(),
+            handle.progress_token.clone(),
+            context.peer.clone(),
+            context.meta.get_progress_token(),
+        );
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            response = handle.await_response() => Some(response),
+            () = context.ct.cancelled() => None,
+        };
+        let result = match outcome {
+            None => {
+                let cancel = CancelledNotificationParam::new(
+                    Some(id),
+                    Some("cancelled by the client".into()),
+                );
+                if let Err(e) = peer.notify_cancelled(cancel).await {
+                    tracing::debug!(server = %child.name(), "cancellation not delivered: {e}");
+                }
+                Err(Failure::Cancelled)
+            }
+            Some(Ok(result)) => Ok(result),
+            Some(Err(rmcp::ServiceError::McpError(error))) => Err(Failure::Child(error)),
+            Some(Err(rmcp::ServiceError::Timeout { timeout })) => Err(Failure::Broken(format!(
+                "MCP server `{}` did not answer within {timeout:?}",
+                child.name()
+            ))),
+            Some(Err(e)) => Err(Failure::Broken(format!(
+                "MCP server `{}` failed: {e}",
+                child.name()
+            ))),
+        };
+        let ok = matches!(result, Ok(_) | Err(Failure::Child(_)));
+        child.record_call(started.elapsed(), ok);
+        result
+    }
+
+    fn owner(&self, server: &str) -> Result<&Child, ErrorData> {
+        self.child(server).map(AsRef::as_ref).ok_or_else(|| {
+            ErrorData::internal_error(format!("no MCP server named `{server}`"), None)
+        })
+    }
+}
+
+fn unexpected(server: &str) -> ErrorData {
+    ErrorData::internal_error(
+        format!("MCP server `{server}` answered with the wrong result type"),
+        None,
+    )
+}
+
+impl Hub {
+    /// Calls the catalog tool `exposed`. A child that is down or broken gives a tool error
+    /// (`isError`), so the calling model sees what happened.
+    pub async fn call_tool(
+        &self,
+        exposed: &str,
+        mut params: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let hub = self.inner();
+        let catalog = hub.catalog();
+        let Some((target, _)) = catalog.tool(exposed) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{exposed}`"),
+                Some(json!({ "tool": exposed })),
+            ));
+        };
+        let child = hub.owner(&target.server)?;
+        params.name = target.name.clone().into();
+        params.meta = None;
+        let request = ClientRequest::CallToolRequest(Request::new(params));
+        match hub.forward(child, request, context).await {
+            Ok(ServerResult::CallToolResult(result)) => Ok(CallToolResponse::Complete(result)),
+            Ok(ServerResult::InputRequiredResult(result)) => {
+                Ok(CallToolResponse::InputRequired(result))
+            }
+            Ok(_) => Err(unexpected(&target.server)),
+            Err(Failure::Down(message) | Failure::Broken(message)) => {
+                Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                    ContentBlock::text(message),
+                ])))
+            }
+            Err(other) => Err(other.into_error()),
+        }
+    }
+
+    pub async fn get_prompt(
+        &self,
+        mut params: GetPromptRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let hub = self.inner();
+        let catalog = hub.catalog();
+        let Some((target, _)) = catalog.prompt(&params.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown prompt `{}`", params.name),
+                Some(json!({ "prompt": params.name })),
+            ));
+        };
+        let child = hub.owner(&target.server)?;
+        params.name = target.name.clone();
+        params.meta = None;
+        let request = ClientRequest::GetPromptRequest(Request::new(params));
+        match hub.forward(child, request, context).await {
+            Ok(ServerResult::GetPromptResult(result)) => Ok(GetPromptResponse::Complete(result)),
+            Ok(ServerResult::InputRequiredResult(result)) => {
+                Ok(GetPromptResponse::InputRequired(result))
+            }
+            Ok(_) => Err(unexpected(&target.server)),
+            Err(failure) => Err(failure.into_error()),
+        }
+    }
+
+    /// Reads a child's resource; `None` when no child owns `uri`.
+    pub async fn read_resource(
+        &self,
+        mut params: ReadResourceRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Result<ReadResourceResponse, ErrorData>> {
+        let hub = self.inner();
+        let target = hub.catalog().resource_target(&params.uri)?;
+        let exposed = params.uri.clone();
+        let child = match hub.owner(&target.server) {
+            Ok(child) => child,
+            Err(e) => return Some(Err(e)),
+        };
+        params.uri = target.name.clone();
+        params.meta = None;
+        let request = ClientRequest::ReadResourceRequest(Request::new(params));
+        Some(match hub.forward(child, request, context).await {
+            Ok(ServerResult::ReadResourceResult(mut result)) => {
+                // Contents carry the child's URI; show the one the client asked for.
+                for contents in &mut result.contents {
+                    set_uri(contents, &target.name, &exposed);
+                }
+                Ok(ReadResourceResponse::Complete(result))
+            }
+            Ok(ServerResult::InputRequiredResult(result)) => {
+                Ok(ReadResourceResponse::InputRequired(result))
+            }
+            Ok(_) => Err(unexpected(&target.server)),
+            Err(failure) => Err(failure.into_error()),
+        })
+    }
+
+    /// Completion for a child's prompt or resource template; `None` when no child owns it.
+    pub async fn complete(
+        &self,
+        mut params: CompleteRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Result<CompleteResult, ErrorData>> {
+        let hub = self.inner();
+        let catalog = hub.catalog();
+        let server = match &mut params.r#ref {
+            Reference::Prompt(prompt) => {
+                let (target, _) = catalog.prompt(&prompt.name)?;
+                prompt.name = target.name.clone();
+                target.server.clone()
+            }
+            Reference::Resource(resource) => {
+                let target = catalog.template_target(&resource.uri)?;
+                resource.uri = target.name.clone();
+                target.server.clone()
+            }
+            _ => return None,
+        };
+        let child = match hub.owner(&server) {
+            Ok(child) => child,
+            Err(e) => return Some(Err(e)),
+        };
+        params.meta = None;
+        let request = ClientRequest::CompleteRequest(Request::new(params));
+        Some(match hub.forward(child, request, context).await {
+            Ok(ServerResult::CompleteResult(result)) => Ok(result),
+            Ok(_) => Err(unexpected(&server)),
+            Err(failure) => Err(failure.into_error()),
+        })
+    }
+
+    /// Passes a log level to every ready child that offers logging.
+    pub async fn set_level(
+        &self,
+        params: SetLevelRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) {
+        let hub = self.inner();
+        for child in &hub.children {
+            let offers_logging = child
+                .peer()
+                .and_then(|p| p.peer_info())
+                .is_some_and(|i| i.capabilities.logging.is_some());
+            if !offers_logging {
+                continue;
+            }
+            let request = ClientRequest::SetLevelRequest(Request::new(SetLevelRequestParams::new(
+                params.level,
+            )));
+            if let Err(Failure::Broken(e) | Failure::Down(e)) =
+                hub.forward(child, request, context).await
+            {
+                tracing::debug!(server = %child.name(), "setLevel not passed on: {e}");
+            }
+        }
+    }
+}
+
+fn set_uri(contents: &mut rmcp::model::ResourceContents, child_uri: &str, exposed: &str) {
+    use rmcp::model::ResourceContents;
+    let uri = match contents {
+        ResourceContents::TextResourceContents { uri, .. }
+        | ResourceContents::BlobResourceContents { uri, .. } => uri,
+        _ => return,
+    };
+    if uri == child_uri {
+        *uri = exposed.to_owned();
+    }
+}
