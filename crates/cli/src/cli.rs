@@ -49,12 +49,14 @@ pub enum Command {
     /// listening; stops gracefully on SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Serve MCP over stdio: the `fusion_ask` tool (progress per panel member, judge and
-    /// synthesizer; cancellable) and the resources fusion://status and fusion://councils.
+    /// synthesizer; cancellable), the resources fusion://status and fusion://councils, and
+    /// every tool, prompt and resource of the child MCP servers in [[mcp.servers]] as
+    /// `<server>__<name>` (plus `find_tools`).
     ///
     /// Stdout carries only MCP messages; logs go to stderr. Speaks both protocol eras: the
     /// `initialize` handshake and the stateless 2026-07-28 `server/discover`. Ends when the
     /// client closes stdin. `fusion serve` offers the same server over HTTP at /mcp.
-    Mcp,
+    Mcp(McpArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -93,6 +95,33 @@ pub struct ServeArgs {
     /// saturated.
     #[arg(long, env = "FUSION_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    #[command(subcommand)]
+    pub command: Option<McpCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Start the configured child MCP servers, report each one's transport, state, tools and
+    /// last error, and stop them. Exit 1 when any child is not ready.
+    Status {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import MCP servers from a desktop client's config file (`{"mcpServers": {...}}` of
+    /// Claude Desktop, Cursor, Cline, Windsurf; VS Code's `{"servers": {...}}`): prints them as
+    /// `[[mcp.servers]]` TOML, or appends them to the config file with --write.
+    Import {
+        /// The JSON file to import.
+        file: PathBuf,
+        /// Append to the config file (--config, else ./fusion.toml) instead of printing.
+        #[arg(long)]
+        write: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

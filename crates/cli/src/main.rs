@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Ask(args) => commands::ask::run(cli.config.as_deref(), args).await,
             Command::Serve(args) => commands::serve::run(cli.config.as_deref(), args).await,
-            Command::Mcp => commands::mcp::run(cli.config.as_deref()).await,
+            Command::Mcp(args) => commands::mcp::run(cli.config.as_deref(), args).await,
             Command::Config(ConfigCommand::Check) => {
                 commands::config::check(cli.config.as_deref()).await
             }

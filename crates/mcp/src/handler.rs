@@ -182,7 +182,7 @@ impl ServerHandler for FusionMcp {
                 Ok(lazy::find(hub, request.arguments).into())
             }
             (lazy::CALL_TOOL, Some(hub)) if is_own => lazy::call(hub, request, &context).await,
-            (name, Some(hub)) if !is_own && hub.catalog().tool(name).is_some() => {
+            (name, Some(hub)) if !is_own && hub.knows_tool(name) => {
                 let name = name.to_owned();
                 hub.call_tool(&name, request, &context).await
             }

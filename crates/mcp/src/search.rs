@@ -391,35 +391,21 @@ mod tests {
     }
 
     fn names(index: &ToolIndex, query: &str, limit: usize) -> Vec<String> {
-        index
-            .search(query, limit)
-            .unwrap()
-            .into_iter()
-            .map(|hit| hit.name)
-            .collect()
+        let hits = index.search(query, limit).unwrap();
+        hits.into_iter().map(|hit| hit.name).collect()
     }
 
     #[test]
     fn a_name_match_ranks_above_a_description_only_match() {
         let index = ToolIndex::build(&[
-            plain(
-                "jira__new_ticket",
-                "Create an issue in the Jira project backlog.",
-            ),
-            plain(
-                "github__create_issue",
-                "Opens a new ticket in a repository.",
-            ),
+            plain("jira__new_ticket", "Create an issue in the backlog."),
+            plain("github__create_issue", "Opens a new ticket."),
             plain("fs__read_file", "Reads a file from disk."),
         ])
         .unwrap();
         let hits = index.search("create issue", 10).unwrap();
         let order: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
-        assert_eq!(
-            order,
-            ["github__create_issue", "jira__new_ticket"],
-            "{hits:?}"
-        );
+        assert_eq!(order, ["github__create_issue", "jira__new_ticket"]);
         assert!(hits[0].score > hits[1].score, "{hits:?}");
     }
 
@@ -541,13 +527,8 @@ mod tests {
         assert!(index.search(" \t\n ", 10).unwrap().is_empty());
         assert!(index.search("--__..", 10).unwrap().is_empty());
         assert!(index.search("b", 0).unwrap().is_empty());
-        assert!(
-            ToolIndex::build(&[])
-                .unwrap()
-                .search("b", 10)
-                .unwrap()
-                .is_empty()
-        );
+        let empty = ToolIndex::build(&[]).unwrap();
+        assert!(empty.search("b", 10).unwrap().is_empty());
     }
 
     #[test]
@@ -557,10 +538,8 @@ mod tests {
             plain("github__create_issue", "Opens a ticket for the project."),
         ])
         .unwrap();
-        assert_eq!(
-            names(&index, "a tool to create an issue for me", 10),
-            ["github__create_issue"]
-        );
+        let hits = names(&index, "a tool to create an issue for me", 10);
+        assert_eq!(hits, ["github__create_issue"]);
         assert_eq!(names(&index, "for", 10), ["github__create_issue"]);
     }
 
@@ -611,15 +590,7 @@ mod tests {
 
     #[test]
     fn identifiers_split_at_humps_digits_and_punctuation() {
-        let words = |text: &str| {
-            let mut analyzer = TextAnalyzer::builder(IdentTokenizer).build();
-            let mut stream = analyzer.token_stream(text);
-            let mut out = Vec::new();
-            while let Some(token) = stream.next() {
-                out.push(token.text.clone());
-            }
-            out
-        };
+        let words = |text: &str| analyze(&mut TextAnalyzer::builder(IdentTokenizer).build(), text);
         assert_eq!(words("github__create_issue"), ["github", "create", "issue"]);
         assert_eq!(words("createIssue"), ["create", "Issue", "createIssue"]);
         assert_eq!(words("HTTPServer"), ["HTTP", "Server", "HTTPServer"]);

@@ -1,22 +1,34 @@
-//! `fusion mcp`: Fusion's MCP server on stdin/stdout, until the client closes stdin.
+//! `fusion mcp`: Fusion's MCP server on stdin/stdout until the client closes stdin; `fusion mcp
+//! status` (the child servers' health, then exit) and `fusion mcp import` (desktop clients'
+//! `mcpServers` files as `[[mcp.servers]]`).
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use fusion_core::providers::ProviderRegistry;
+use fusion_mcp::hub::{ChildStatus, State};
 use fusion_mcp::{Fusion, FusionMcp};
-
 use tokio_util::sync::CancellationToken;
 
 use super::resolve;
+use crate::cli::{McpArgs, McpCommand};
 
 /// How long the children get to stop when the client goes away.
 const CHILDREN_STOP: Duration = Duration::from_secs(5);
 
-pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        None => serve(config_path).await,
+        Some(McpCommand::Status { json }) => status(config_path, *json).await,
+        Some(McpCommand::Import { file, write }) => import(config_path, file, *write),
+    }
+}
+
+async fn serve(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let resolved = resolve(config_path).await?;
     let registry = ProviderRegistry::from_config(&resolved.config)?;
     let hub = fusion_mcp::start_hub(&resolved.config, CancellationToken::new());
@@ -25,5 +37,122 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let served = fusion_mcp::serve_stdio(FusionMcp::new(fusion).with_hub(hub.clone())).await;
     hub.shutdown(CHILDREN_STOP).await;
     served.context("MCP over stdio failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(config_path: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    let loaded = fusion_core::config::load(config_path)?.context(
+        "no config file: `fusion mcp status` reports the [[mcp.servers]] of fusion.toml",
+    )?;
+    let config = loaded.config;
+    if config.mcp.servers.iter().all(|s| !s.enabled) {
+        bail!(
+            "{}: no enabled [[mcp.servers]] to report on",
+            loaded.source.display()
+        );
+    }
+    let hub = fusion_mcp::start_hub(&config, CancellationToken::new());
+    hub.wait_started(config.mcp.startup_timeout).await;
+    let report = hub.status();
+    hub.shutdown(CHILDREN_STOP).await;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "servers": report }))?;
+        writeln!(out)?;
+    } else {
+        print_table(&mut out, &report)?;
+    }
+    let all_ready = report.iter().all(|s| s.state == State::Ready);
+    Ok(if all_ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_table(out: &mut impl Write, report: &[ChildStatus]) -> std::io::Result<()> {
+    let width = report
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "{:width$}  {:15}  {:10}  {:>5}  {:10}  error",
+        "name", "transport", "state", "tools", "protocol"
+    )?;
+    for s in report {
+        writeln!(
+            out,
+            "{:width$}  {:15}  {:10}  {:>5}  {:10}  {}",
+            s.name,
+            s.transport,
+            s.state.as_str(),
+            s.tools,
+            s.protocol_version.as_deref().unwrap_or("-"),
+            s.last_error.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+fn import(config_path: Option<&Path>, file: &Path, write: bool) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let existing = fusion_core::config::load(config_path)?;
+    let (names, separator) = match &existing {
+        Some(loaded) => (
+            loaded
+                .config
+                .mcp
+                .servers
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+            loaded.config.mcp.separator.clone(),
+        ),
+        None => (
+            Vec::new(),
+            fusion_core::config::McpConfig::default().separator,
+        ),
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let imported = fusion_core::config::import_mcp_servers(&text, &names, &separator)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    for warning in &imported.warnings {
+        eprintln!("fusion: {}: {warning}", file.display());
+    }
+    if imported.servers.is_empty() {
+        bail!("{}: no MCP servers to import", file.display());
+    }
+    let toml = fusion_core::config::render_mcp_servers(&imported.servers)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if !write {
+        let mut out = std::io::stdout().lock();
+        write!(out, "{toml}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let target = match (&existing, config_path) {
+        (Some(loaded), _) => loaded.source.clone(),
+        (None, Some(path)) => path.to_owned(),
+        (None, None) => std::path::PathBuf::from("fusion.toml"),
+    };
+    let mut current = std::fs::read_to_string(&target).unwrap_or_default();
+    if !current.is_empty() && !current.ends_with('\n') {
+        current.push('\n');
+    }
+    current.push('\n');
+    current.push_str(&toml);
+    // Check the result before touching the file: a bad merge must not lose the old config.
+    fusion_core::config::check_toml(&current, &target)
+        .map_err(|e| anyhow::anyhow!("the merged config would be invalid: {e}"))?;
+    std::fs::write(&target, current)
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    eprintln!(
+        "fusion: added {} MCP server(s) to {}",
+        imported.servers.len(),
+        target.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
+pub mod mcp_session;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 

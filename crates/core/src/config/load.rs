@@ -75,6 +75,16 @@ fn load_file_with(path: &Path, env: EnvLookup<'_>) -> Result<LoadedConfig, Confi
     })
 }
 
+/// Parses and validates `fusion.toml` text as if it were the file `source` (for checking an
+/// edit before it is written). Variables unset here count as set: the file may be meant for
+/// another environment, and loading it there reports any that are missing.
+pub fn check_toml(text: &str, source: &Path) -> Result<Config, ConfigError> {
+    let lenient = |name: &str| expand::process_env(name).or_else(|| Some("unset".to_owned()));
+    let config = parse_toml(text, source, &lenient)?;
+    config.validate(source)?;
+    Ok(config)
+}
+
 fn is_legacy_json(path: &Path, text: &str) -> bool {
     path.extension()
         .is_some_and(|ext| ext.eq_ignore_ascii_case("json"))

@@ -5,6 +5,7 @@
 mod discovery;
 pub(crate) mod duration;
 mod expand;
+mod import;
 mod legacy;
 mod load;
 mod mcp;
@@ -17,7 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use discovery::{DiscoveredServer, Discovery, ProbeTarget, default_probe_targets, discover};
-pub use load::{LoadedConfig, load, load_file};
+pub use import::{Imported, import_mcp_servers, render_mcp_servers};
+pub use load::{LoadedConfig, check_toml, load, load_file};
 pub use mcp::{CatalogMode, McpConfig, McpServerConfig, ToolFilter, is_name_char};
 pub use render::render_masked;
 

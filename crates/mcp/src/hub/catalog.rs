@@ -26,6 +26,9 @@ pub struct Target {
 /// One child's lists, as the child reported them (tools already filtered by allow/deny).
 #[derive(Debug, Clone, Default)]
 pub struct ChildLists {
+    /// The child is down: its tools are not listed, but calls to them are recognised (and
+    /// answered with the child's state); its names stay reserved so nothing is renamed.
+    pub down: bool,
     pub tools: Vec<Tool>,
     pub prompts: Vec<Prompt>,
     pub resources: Vec<Resource>,
@@ -61,6 +64,8 @@ impl Changes {
 #[derive(Debug, Default)]
 pub struct Catalog {
     tools: BTreeMap<String, (Target, Tool)>,
+    /// Tools of children that are down, by exposed name.
+    down_tools: BTreeMap<String, Target>,
     prompts: BTreeMap<String, (Target, Prompt)>,
     resources: BTreeMap<String, (Target, Resource)>,
     templates: Vec<(String, Target, ResourceTemplate, UriTemplate)>,
@@ -80,7 +85,11 @@ impl Catalog {
                     server: server.clone(),
                     name: tool.name.to_string(),
                 };
-                catalog.tools.insert(exposed, (target, shown));
+                if lists.down {
+                    catalog.down_tools.insert(exposed, target);
+                } else {
+                    catalog.tools.insert(exposed, (target, shown));
+                }
             }
         }
         let mut taken: HashSet<String> = naming.reserved_names.clone();
@@ -93,7 +102,9 @@ impl Catalog {
                     server: server.clone(),
                     name: prompt.name.clone(),
                 };
-                catalog.prompts.insert(exposed, (target, shown));
+                if !lists.down {
+                    catalog.prompts.insert(exposed, (target, shown));
+                }
             }
         }
         // A URI used by more than one child (or by Fusion) is rewritten for every child.
@@ -106,7 +117,7 @@ impl Catalog {
                 }
             }
         }
-        for (server, lists) in children {
+        for (server, lists) in children.iter().filter(|(_, l)| !l.down) {
             for resource in &lists.resources {
                 let shared = uri_owners.get(resource.uri.as_str()).copied().unwrap_or(0) > 1
                     || naming.reserved_uris.contains(&resource.uri);
@@ -124,7 +135,7 @@ impl Catalog {
                 catalog.resources.entry(exposed).or_insert((target, shown));
             }
         }
-        for (server, lists) in children {
+        for (server, lists) in children.iter().filter(|(_, l)| !l.down) {
             for template in &lists.templates {
                 let target = Target {
                     server: server.clone(),
@@ -168,6 +179,11 @@ impl Catalog {
 
     pub fn tool(&self, exposed: &str) -> Option<&(Target, Tool)> {
         self.tools.get(exposed)
+    }
+
+    /// The owner of a tool whose child is down now.
+    pub fn down_tool(&self, exposed: &str) -> Option<&Target> {
+        self.down_tools.get(exposed)
     }
 
     pub fn prompt(&self, exposed: &str) -> Option<&(Target, Prompt)> {
@@ -416,6 +432,20 @@ mod tests {
         assert_eq!(names.len(), 1);
         assert_ne!(names[0], "fusion_ask");
         assert!(valid(names[0]));
+    }
+
+    #[test]
+    fn a_down_childs_tools_are_unlisted_but_known_and_keep_their_names() {
+        let mut down = lists(&["echo"]);
+        down.down = true;
+        let catalog = Catalog::build(
+            &naming(),
+            &[("a".into(), down), ("b".into(), lists(&["x"]))],
+        );
+        assert!(catalog.tool("a__echo").is_none());
+        assert_eq!(catalog.down_tool("a__echo").unwrap().server, "a");
+        let names: Vec<&str> = catalog.tools().map(|(_, t)| t.name.as_ref()).collect();
+        assert_eq!(names, ["b__x"]);
     }
 
     #[test]

@@ -123,7 +123,9 @@ impl Child {
     /// The child's lists as last fetched (kept while it restarts, so its tools stay listed
     /// and answer with a clear error).
     pub fn lists(&self) -> ChildLists {
-        self.lists.read().map(|l| l.clone()).unwrap_or_default()
+        let mut lists = self.lists.read().map(|l| l.clone()).unwrap_or_default();
+        lists.down = self.peer().is_none();
+        lists
     }
 
     pub fn state(&self) -> (State, Option<String>, u32) {
@@ -355,6 +357,11 @@ pub async fn supervise(
                 }
                 let Some(reason) = reason else { return };
                 tracing::warn!(server = %child.name(), "MCP child stopped: {reason}; restarting");
+                // Its items leave the listings until it is back.
+                if let Some(hub) = hub.upgrade() {
+                    let changes = hub.rebuild_catalog();
+                    hub.notify_lists_changed(changes).await;
+                }
                 if started.elapsed() >= STABLE_AFTER {
                     failures = 0;
                 }

@@ -110,6 +110,12 @@ impl Hub {
         self.inner.catalog()
     }
 
+    /// Whether `name` is a child's tool, listed now or belonging to a child that is down.
+    pub fn knows_tool(&self, name: &str) -> bool {
+        let catalog = self.catalog();
+        catalog.tool(name).is_some() || catalog.down_tool(name).is_some()
+    }
+
     /// The full-text index of `catalog`'s tools, built once per catalog.
     pub fn tool_index(&self, catalog: &Arc<Catalog>) -> Result<Arc<ToolIndex>, String> {
         let mut cached = self

@@ -13,7 +13,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
     ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams,
     GetPromptResponse, ReadResourceRequestParams, ReadResourceResponse, Reference, Request,
-    ServerResult, SetLevelRequestParams,
+    ResultType, ServerResult, SetLevelRequestParams,
 };
 use rmcp::service::{PeerRequestOptions, RequestContext, RoleServer};
 use serde_json::json;
@@ -143,6 +143,17 @@ impl Hub {
     ) -> Result<CallToolResponse, ErrorData> {
         let hub = self.inner();
         let catalog = hub.catalog();
+        if catalog.tool(exposed).is_none()
+            && let Some(target) = catalog.down_tool(exposed)
+        {
+            let message = match hub.child(&target.server) {
+                Some(child) => down_message(child),
+                None => format!("MCP server `{}` is not available", target.server),
+            };
+            return Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                ContentBlock::text(message),
+            ])));
+        }
         let Some((target, _)) = catalog.tool(exposed) else {
             return Err(ErrorData::invalid_params(
                 format!("unknown tool `{exposed}`"),
@@ -154,7 +165,11 @@ impl Hub {
         params.meta = None;
         let request = ClientRequest::CallToolRequest(Request::new(params));
         match hub.forward(child, request, context).await {
-            Ok(ServerResult::CallToolResult(result)) => Ok(CallToolResponse::Complete(result)),
+            Ok(ServerResult::CallToolResult(mut result)) => {
+                // Classic children omit it; newest-protocol clients require it.
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(CallToolResponse::Complete(result))
+            }
             Ok(ServerResult::InputRequiredResult(result)) => {
                 Ok(CallToolResponse::InputRequired(result))
             }
@@ -186,7 +201,10 @@ impl Hub {
         params.meta = None;
         let request = ClientRequest::GetPromptRequest(Request::new(params));
         match hub.forward(child, request, context).await {
-            Ok(ServerResult::GetPromptResult(result)) => Ok(GetPromptResponse::Complete(result)),
+            Ok(ServerResult::GetPromptResult(mut result)) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(GetPromptResponse::Complete(result))
+            }
             Ok(ServerResult::InputRequiredResult(result)) => {
                 Ok(GetPromptResponse::InputRequired(result))
             }
@@ -213,6 +231,7 @@ impl Hub {
         let request = ClientRequest::ReadResourceRequest(Request::new(params));
         Some(match hub.forward(child, request, context).await {
             Ok(ServerResult::ReadResourceResult(mut result)) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
                 // Contents carry the child's URI; show the one the client asked for.
                 for contents in &mut result.contents {
                     set_uri(contents, &target.name, &exposed);

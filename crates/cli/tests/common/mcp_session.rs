@@ -1,0 +1,123 @@
+//! A live MCP session driven by `clients/mcp_session.py` (the official Python SDK): commands go
+//! in as JSON lines, one JSON answer comes back per command.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const DRIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/mcp_session.py");
+
+pub fn peer(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run scripts/install-peers.sh and export what it prints (scripts/test.sh does)")
+    })
+}
+
+pub struct Session {
+    child: Child,
+    stdin: ChildStdin,
+    lines: tokio::io::Lines<BufReader<ChildStdout>>,
+    /// The handshake answer.
+    pub connect: Value,
+}
+
+impl Session {
+    /// `fusion mcp --config CONFIG` over stdio, plus driver options (`--mode legacy`, ...).
+    pub async fn stdio(config: &std::path::Path, options: &[&str]) -> Self {
+        let fusion = env!("CARGO_BIN_EXE_fusion");
+        let mut args = vec!["--transport", "stdio", "--command", fusion];
+        for a in ["mcp", "--config", config.to_str().unwrap()] {
+            args.push("--arg");
+            args.push(a);
+        }
+        args.extend_from_slice(options);
+        Self::start(&args).await
+    }
+
+    /// A Streamable HTTP endpoint, plus driver options.
+    pub async fn http(url: &str, options: &[&str]) -> Self {
+        let mut args = vec!["--transport", "http", "--url", url];
+        args.extend_from_slice(options);
+        Self::start(&args).await
+    }
+
+    async fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(peer("FUSION_PEERS_PYTHON"))
+            .arg(DRIVER)
+            .args(args)
+            .args(["--timeout", "60"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the Python MCP driver");
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut session = Self {
+            child,
+            stdin,
+            lines,
+            connect: Value::Null,
+        };
+        session.connect = session.read(Duration::from_secs(90)).await;
+        assert_eq!(
+            session.connect["ok"], true,
+            "handshake failed: {}",
+            session.connect
+        );
+        session
+    }
+
+    async fn read(&mut self, limit: Duration) -> Value {
+        let line = tokio::time::timeout(limit, self.lines.next_line())
+            .await
+            .expect("the driver answers in time")
+            .expect("read the driver's stdout")
+            .expect("the driver is still running");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {line}"))
+    }
+
+    /// Sends one command (`{"op": ..., ...}`) and returns its answer.
+    pub async fn run(&mut self, command: Value) -> Value {
+        let mut line = command.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+        self.read(Duration::from_secs(120)).await
+    }
+
+    /// Like `run`, asserting the command succeeded.
+    pub async fn ok(&mut self, command: Value) -> Value {
+        let answer = self.run(command.clone()).await;
+        assert_eq!(answer["ok"], true, "{command} failed: {answer}");
+        answer
+    }
+
+    pub async fn tool_names(&mut self) -> Vec<String> {
+        let listed = self.ok(json!({"op": "list_tools"})).await;
+        listed["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// A JSON resource's parsed text.
+    pub async fn read_json(&mut self, uri: &str) -> Value {
+        let read = self.ok(json!({"op": "read", "uri": uri})).await;
+        serde_json::from_str(read["contents"][0]["text"].as_str().unwrap()).unwrap()
+    }
+
+    pub async fn quit(mut self) {
+        let answer = self.run(json!({"op": "quit"})).await;
+        assert_eq!(answer["closed"], true, "{answer}");
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
+    }
+}
