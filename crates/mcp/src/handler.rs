@@ -101,6 +101,7 @@ impl ServerHandler for FusionMcp {
                 .enable_tool_list_changed()
                 .enable_resources()
                 .enable_resources_list_changed()
+                .enable_resources_subscribe()
                 .enable_prompts()
                 .enable_prompts_list_changed()
                 .enable_completions()
@@ -182,7 +183,7 @@ impl ServerHandler for FusionMcp {
                 Ok(lazy::find(hub, request.arguments).into())
             }
             (lazy::CALL_TOOL, Some(hub)) if is_own => lazy::call(hub, request, &context).await,
-            (name, Some(hub)) if !is_own && hub.knows_tool(name) => {
+            (name, Some(hub)) if !is_own && hub.routes_tool(name) => {
                 let name = name.to_owned();
                 hub.call_tool(&name, request, &context).await
             }
@@ -307,6 +308,41 @@ impl ServerHandler for FusionMcp {
             return result;
         }
         Ok(CompleteResult::default())
+    }
+
+    // resources/subscribe is legacy-only (the newest protocol uses subscriptions/listen).
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        match &self.hub {
+            Some(hub) => match hub.subscription(&request.uri, true, &context).await {
+                Some(result) => result,
+                None => Err(resources::not_found(&request.uri)),
+            },
+            None => Err(ErrorData::method_not_found::<
+                rmcp::model::SubscribeRequestMethod,
+            >()),
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        match &self.hub {
+            Some(hub) => match hub.subscription(&request.uri, false, &context).await {
+                Some(result) => result,
+                None => Err(resources::not_found(&request.uri)),
+            },
+            None => Err(ErrorData::method_not_found::<
+                rmcp::model::UnsubscribeRequestMethod,
+            >()),
+        }
     }
 
     #[allow(deprecated)]

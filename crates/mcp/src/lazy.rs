@@ -130,7 +130,7 @@ pub async fn call(
         Ok(input) => input,
         Err(message) => return Ok(tool_error(message).into()),
     };
-    if !hub.knows_tool(&input.name) {
+    if !hub.routes_tool(&input.name) {
         return Ok(tool_error(format!(
             "no tool named `{}`; use {FIND_TOOLS} to find one",
             input.name

@@ -88,6 +88,8 @@ pub struct Child {
     peer: RwLock<Option<Peer<RoleClient>>>,
     lists: RwLock<ChildLists>,
     settled: tokio::sync::Notify,
+    /// Asks the supervisor to drop the connection and connect again.
+    reconnect: tokio::sync::Notify,
 }
 
 impl Child {
@@ -108,6 +110,7 @@ impl Child {
             peer: RwLock::new(None),
             lists: RwLock::new(ChildLists::default()),
             settled: tokio::sync::Notify::new(),
+            reconnect: tokio::sync::Notify::new(),
         }
     }
 
@@ -144,6 +147,12 @@ impl Child {
             }
             notified.await;
         }
+    }
+
+    /// The connection looks broken (a call timed out or its transport failed): connect anew.
+    /// Servers that forget sessions without answering 404 would otherwise hang every call.
+    pub fn reconnect(&self) {
+        self.reconnect.notify_one();
     }
 
     pub fn record_call(&self, elapsed: Duration, ok: bool) {
@@ -351,7 +360,7 @@ pub async fn supervise(
                     hub.notify_lists_changed(changes).await;
                 }
                 connected_before = true;
-                let reason = watch(running, &peer, ping_interval, &shutdown).await;
+                let reason = watch(running, &child, &peer, ping_interval, &shutdown).await;
                 if let Ok(mut slot) = child.peer.write() {
                     *slot = None;
                 }
@@ -415,6 +424,7 @@ pub async fn supervise(
 /// (`None`). The reason it stopped otherwise.
 async fn watch(
     running: Running,
+    child: &Child,
     peer: &Peer<RoleClient>,
     ping_interval: Duration,
     shutdown: &CancellationToken,
@@ -449,6 +459,11 @@ async fn watch(
                     let _ = exited.await;
                     return Some(format!("no answer to {misses} pings"));
                 }
+            }
+            () = child.reconnect.notified() => {
+                stop.cancel();
+                let _ = exited.await;
+                return Some("a call failed on this connection; reconnecting".to_owned());
             }
             () = shutdown.cancelled() => {
                 stop.cancel();

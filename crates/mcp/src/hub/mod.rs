@@ -110,10 +110,13 @@ impl Hub {
         self.inner.catalog()
     }
 
-    /// Whether `name` is a child's tool, listed now or belonging to a child that is down.
-    pub fn knows_tool(&self, name: &str) -> bool {
+    /// Whether a call of `name` goes to a child: a child's tool (listed now, or of a child
+    /// that is down), or any name at all in passthrough mode (the one child decides).
+    pub fn routes_tool(&self, name: &str) -> bool {
         let catalog = self.catalog();
-        catalog.tool(name).is_some() || catalog.down_tool(name).is_some()
+        self.inner.passthrough_child().is_some()
+            || catalog.tool(name).is_some()
+            || catalog.down_tool(name).is_some()
     }
 
     /// The full-text index of `catalog`'s tools, built once per catalog.
@@ -182,6 +185,22 @@ impl HubInner {
 
     fn child(&self, name: &str) -> Option<&Arc<Child>> {
         self.children.iter().find(|c| c.name() == name)
+    }
+
+    /// In passthrough mode, the one child: names it does not list still go to it.
+    fn passthrough_child(&self) -> Option<&Arc<Child>> {
+        match (self.mode, self.children.as_slice()) {
+            (CatalogMode::Passthrough, [only]) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// The target of an unknown name in passthrough mode: the one child, the name unchanged.
+    fn passthrough_target(&self, name: &str) -> Option<Target> {
+        self.passthrough_child().map(|child| Target {
+            server: child.name().to_owned(),
+            name: name.to_owned(),
+        })
     }
 
     /// Rebuilds the catalog from every child's last known lists; says which lists changed.

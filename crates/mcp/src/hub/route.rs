@@ -13,7 +13,8 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
     ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams,
     GetPromptResponse, ReadResourceRequestParams, ReadResourceResponse, Reference, Request,
-    ResultType, ServerResult, SetLevelRequestParams,
+    ResultType, ServerResult, SetLevelRequestParams, SubscribeRequestParams,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{PeerRequestOptions, RequestContext, RoleServer};
 use serde_json::json;
@@ -113,8 +114,14 @@ impl HubInner {
                 child.name()
             ))),
         };
-        let ok = matches!(result, Ok(_) | Err(Failure::Child(_)));
+        let ok = matches!(
+            result,
+            Ok(_) | Err(Failure::Child(_)) | Err(Failure::Cancelled)
+        );
         child.record_call(started.elapsed(), ok);
+        if !ok {
+            child.reconnect();
+        }
         result
     }
 
@@ -154,7 +161,11 @@ impl Hub {
                 ContentBlock::text(message),
             ])));
         }
-        let Some((target, _)) = catalog.tool(exposed) else {
+        let Some(target) = catalog
+            .tool(exposed)
+            .map(|(target, _)| target.clone())
+            .or_else(|| hub.passthrough_target(exposed))
+        else {
             return Err(ErrorData::invalid_params(
                 format!("unknown tool `{exposed}`"),
                 Some(json!({ "tool": exposed })),
@@ -190,7 +201,11 @@ impl Hub {
     ) -> Result<GetPromptResponse, ErrorData> {
         let hub = self.inner();
         let catalog = hub.catalog();
-        let Some((target, _)) = catalog.prompt(&params.name) else {
+        let Some(target) = catalog
+            .prompt(&params.name)
+            .map(|(target, _)| target.clone())
+            .or_else(|| hub.passthrough_target(&params.name))
+        else {
             return Err(ErrorData::invalid_params(
                 format!("unknown prompt `{}`", params.name),
                 Some(json!({ "prompt": params.name })),
@@ -220,7 +235,10 @@ impl Hub {
         context: &RequestContext<RoleServer>,
     ) -> Option<Result<ReadResourceResponse, ErrorData>> {
         let hub = self.inner();
-        let target = hub.catalog().resource_target(&params.uri)?;
+        let target = hub
+            .catalog()
+            .resource_target(&params.uri)
+            .or_else(|| hub.passthrough_target(&params.uri))?;
         let exposed = params.uri.clone();
         let child = match hub.owner(&target.server) {
             Ok(child) => child,
@@ -256,14 +274,20 @@ impl Hub {
         let catalog = hub.catalog();
         let server = match &mut params.r#ref {
             Reference::Prompt(prompt) => {
-                let (target, _) = catalog.prompt(&prompt.name)?;
-                prompt.name = target.name.clone();
-                target.server.clone()
+                let target = catalog
+                    .prompt(&prompt.name)
+                    .map(|(target, _)| target.clone())
+                    .or_else(|| hub.passthrough_target(&prompt.name))?;
+                prompt.name = target.name;
+                target.server
             }
             Reference::Resource(resource) => {
-                let target = catalog.template_target(&resource.uri)?;
-                resource.uri = target.name.clone();
-                target.server.clone()
+                let target = catalog
+                    .template_target(&resource.uri)
+                    .cloned()
+                    .or_else(|| hub.passthrough_target(&resource.uri))?;
+                resource.uri = target.name;
+                target.server
             }
             _ => return None,
         };
@@ -278,6 +302,38 @@ impl Hub {
             Ok(_) => Err(unexpected(&server)),
             Err(failure) => Err(failure.into_error()),
         })
+    }
+
+    /// `resources/subscribe` (or `unsubscribe`) for a child's resource; `None` when no child
+    /// owns `uri`. Updates come back through the relay to every session.
+    pub async fn subscription(
+        &self,
+        uri: &str,
+        subscribe: bool,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Result<(), ErrorData>> {
+        let hub = self.inner();
+        let target = hub
+            .catalog()
+            .resource_target(uri)
+            .or_else(|| hub.passthrough_target(uri))?;
+        let child = match hub.owner(&target.server) {
+            Ok(child) => child,
+            Err(e) => return Some(Err(e)),
+        };
+        let request = if subscribe {
+            ClientRequest::SubscribeRequest(Request::new(SubscribeRequestParams::new(target.name)))
+        } else {
+            ClientRequest::UnsubscribeRequest(Request::new(UnsubscribeRequestParams::new(
+                target.name,
+            )))
+        };
+        Some(
+            hub.forward(child, request, context)
+                .await
+                .map(|_| ())
+                .map_err(Failure::into_error),
+        )
     }
 
     /// Passes a log level to every ready child that offers logging.
