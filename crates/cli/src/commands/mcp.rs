@@ -3,7 +3,7 @@
 //! `mcpServers` files as `[[mcp.servers]]`).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,24 +98,24 @@ fn print_table(out: &mut impl Write, report: &[ChildStatus]) -> std::io::Result<
 }
 
 fn import(config_path: Option<&Path>, file: &Path, write: bool) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let existing = fusion_core::config::load(config_path)?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    // The config the servers join: --config, else ./fusion.toml (it may not exist yet).
+    let target = config_path.map_or_else(|| PathBuf::from("fusion.toml"), Path::to_path_buf);
+    let current = std::fs::read_to_string(&target).ok();
+    let existing = match &current {
+        Some(current) => Some(
+            fusion_core::config::check_toml(current, &target)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+        None => None,
+    };
     let (names, separator) = match &existing {
-        Some(loaded) => (
-            loaded
-                .config
-                .mcp
-                .servers
-                .iter()
-                .map(|s| s.name.clone())
-                .collect(),
-            loaded.config.mcp.separator.clone(),
+        Some(config) => (
+            config.mcp.servers.iter().map(|s| s.name.clone()).collect(),
+            config.mcp.separator.clone(),
         ),
-        None => (
-            Vec::new(),
-            fusion_core::config::McpConfig::default().separator,
-        ),
+        None => (Vec::new(), fusion_core::config::McpConfig::default().separator),
     };
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let imported = fusion_core::config::import_mcp_servers(&text, &names, &separator)
@@ -133,21 +133,16 @@ fn import(config_path: Option<&Path>, file: &Path, write: bool) -> anyhow::Resul
         write!(out, "{toml}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let target = match (&existing, config_path) {
-        (Some(loaded), _) => loaded.source.clone(),
-        (None, Some(path)) => path.to_owned(),
-        (None, None) => std::path::PathBuf::from("fusion.toml"),
-    };
-    let mut current = std::fs::read_to_string(&target).unwrap_or_default();
-    if !current.is_empty() && !current.ends_with('\n') {
-        current.push('\n');
+    let mut merged = current.unwrap_or_default();
+    if !merged.is_empty() && !merged.ends_with('\n') {
+        merged.push('\n');
     }
-    current.push('\n');
-    current.push_str(&toml);
+    merged.push('\n');
+    merged.push_str(&toml);
     // Check the result before touching the file: a bad merge must not lose the old config.
-    fusion_core::config::check_toml(&current, &target)
+    fusion_core::config::check_toml(&merged, &target)
         .map_err(|e| anyhow::anyhow!("the merged config would be invalid: {e}"))?;
-    std::fs::write(&target, current)
+    std::fs::write(&target, merged)
         .with_context(|| format!("cannot write {}", target.display()))?;
     eprintln!(
         "fusion: added {} MCP server(s) to {}",
