@@ -189,6 +189,34 @@ async fn progress_and_log_messages_of_a_child_reach_the_client() {
 }
 
 #[tokio::test]
+async fn a_cancelled_call_to_a_child_ends_at_once_and_the_session_goes_on() {
+    let (_h, config) = setup(|_| everything()).await;
+    let mut s = Session::stdio(&config, &["--mode", "legacy"]).await;
+    let cancelled = s
+        .ok(
+            json!({"op": "cancel_call", "tool": "everything__trigger-long-running-operation",
+                   "args": {"duration": 30, "steps": 30}, "after_s": 1.5}),
+        )
+        .await;
+    assert_eq!(cancelled["cancelled"], true, "{cancelled}");
+    assert!(
+        !cancelled["progress"].as_array().unwrap().is_empty(),
+        "progress arrived before the cancel: {cancelled}"
+    );
+    let echo = s
+        .ok(json!({"op": "call", "tool": "everything__echo", "args": {"message": "next"}}))
+        .await;
+    assert_eq!(text(&echo), "Echo: next");
+    let servers = s.read_json("fusion://mcp/servers").await;
+    assert_eq!(servers["servers"][0]["state"], "ready", "{servers}");
+    assert_eq!(
+        servers["servers"][0]["restarts"], 0,
+        "a cancel is not a failure: {servers}"
+    );
+    s.quit().await;
+}
+
+#[tokio::test]
 async fn a_childs_sampling_request_is_answered_by_the_client() {
     let (_h, config) = setup(|_| everything()).await;
     let mut s = Session::stdio(

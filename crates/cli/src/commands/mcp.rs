@@ -98,8 +98,8 @@ fn print_table(out: &mut impl Write, report: &[ChildStatus]) -> std::io::Result<
 }
 
 fn import(config_path: Option<&Path>, file: &Path, write: bool) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     // The config the servers join: --config, else ./fusion.toml (it may not exist yet).
     let target = config_path.map_or_else(|| PathBuf::from("fusion.toml"), Path::to_path_buf);
     let current = std::fs::read_to_string(&target).ok();
@@ -115,7 +115,10 @@ fn import(config_path: Option<&Path>, file: &Path, write: bool) -> anyhow::Resul
             config.mcp.servers.iter().map(|s| s.name.clone()).collect(),
             config.mcp.separator.clone(),
         ),
-        None => (Vec::new(), fusion_core::config::McpConfig::default().separator),
+        None => (
+            Vec::new(),
+            fusion_core::config::McpConfig::default().separator,
+        ),
     };
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let imported = fusion_core::config::import_mcp_servers(&text, &names, &separator)
