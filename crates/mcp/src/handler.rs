@@ -189,7 +189,7 @@ impl ServerHandler for FusionMcp {
             }
             (unknown, _) => {
                 let known: Vec<String> = own.iter().map(|t| t.name.to_string()).collect();
-                let more = if self.hub.is_some() {
+                let more = if self.mode().is_some() {
                     " and the tools of the MCP servers it aggregates (tools/list)"
                 } else {
                     ""
@@ -248,7 +248,7 @@ impl ServerHandler for FusionMcp {
         let after = cursor(&request);
         let passthrough = self.mode() == Some(CatalogMode::Passthrough);
         let mut items = if after.is_none() && !passthrough {
-            resources::list(self.hub.is_some())
+            resources::list(self.mode().is_some())
         } else {
             Vec::new()
         };
@@ -283,7 +283,7 @@ impl ServerHandler for FusionMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let passthrough = self.mode() == Some(CatalogMode::Passthrough);
-        if !passthrough && resources::is_own(&request.uri, self.hub.is_some()) {
+        if !passthrough && resources::is_own(&request.uri, self.mode().is_some()) {
             return resources::read(&self.fusion, self.hub.as_ref(), &request.uri)
                 .await
                 .map(Into::into);

@@ -92,6 +92,10 @@ impl HubInner {
             response = handle.await_response() => Some(response),
             () = context.ct.cancelled() => None,
         };
+        // rmcp hands each notification to a task of its own, spawned before the response is
+        // delivered; without this the call's last progress could find the call gone.
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
         let result = match outcome {
             None => {
                 let cancel = CancelledNotificationParam::new(
