@@ -203,17 +203,7 @@ async fn python_sdk_over_stdio_initialize_handshake_lists_asks_reads_cancels_and
 }
 
 async fn serve(h: &Harness, config: &std::path::Path) -> FusionServer {
-    FusionServer::start(
-        h.dir.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-    )
-    .await
+    FusionServer::with_config(h.dir.path(), config).await
 }
 
 #[tokio::test]

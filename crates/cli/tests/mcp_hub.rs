@@ -401,17 +401,7 @@ async fn lazy_mode_shows_two_tools_that_find_and_call_every_child_tool() {
 #[tokio::test]
 async fn the_http_front_door_serves_the_same_catalog_in_both_protocol_eras() {
     let (h, config) = setup(|_| format!("{}{}", everything(), time())).await;
-    let server = common::FusionServer::start(
-        h.dir.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-    )
-    .await;
+    let server = common::FusionServer::with_config(h.dir.path(), &config).await;
     let url = format!("{}/mcp", server.url);
     for mode in ["default", "legacy"] {
         let mut s = Session::http(&url, &["--mode", mode]).await;

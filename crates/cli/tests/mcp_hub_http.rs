@@ -177,17 +177,7 @@ async fn no_conformance_scenario_passes_directly_and_fails_through_fusion_in_pas
         ),
     )
     .await;
-    let server = FusionServer::start(
-        h.dir.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-    )
-    .await;
+    let server = FusionServer::with_config(h.dir.path(), &config).await;
     let through = conformance(
         &format!("{}/mcp", server.url),
         &h.dir.path().join("through"),

@@ -260,6 +260,12 @@ impl FusionServer {
         }
     }
 
+    /// `fusion serve --config CONFIG --listen 127.0.0.1:0` in `dir`.
+    pub async fn with_config(dir: &Path, config: &Path) -> Self {
+        let config = config.to_str().expect("utf-8 config path");
+        Self::start(dir, &["--config", config, "--listen", "127.0.0.1:0"], &[]).await
+    }
+
     /// What the server wrote to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
