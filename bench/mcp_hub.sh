@@ -51,7 +51,9 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 busy() { # prints why the machine is busy, or nothing
   local l; l=$(load1)
   if awk -v l="$l" -v q="$QUIET_LOAD" 'BEGIN { exit !(l >= q) }'; then echo "load average $l"; return; fi
-  if pgrep -x rustc > /dev/null || pgrep -x cargo > /dev/null; then echo "rustc/cargo running"; fi
+  if pgrep -x rustc > /dev/null || pgrep -x cargo > /dev/null || pgrep -x cargo-nextest > /dev/null; then
+    echo "rustc/cargo running"
+  fi
 }
 under_load=false
 waited=0

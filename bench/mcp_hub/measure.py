@@ -181,8 +181,7 @@ class Raw:
 
     def __init__(self, argv: list[str], errlog: str) -> None:
         self.errf = open(errlog, "a")
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errf,
-                                  bufsize=0)  # fmt: skip
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errf)
         self.out = self.p.stdout
         self.next_id = 1
         init = self.request("initialize", {"protocolVersion": LEGACY_VERSION, "capabilities": {},
@@ -191,8 +190,12 @@ class Raw:
             raise RuntimeError(f"initialize failed: {init}")
         self.notify("notifications/initialized")
 
+    def send(self, data: bytes) -> None:
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
     def notify(self, method: str) -> None:
-        self.p.stdin.write(json.dumps({"jsonrpc": "2.0", "method": method}).encode() + b"\n")
+        self.send(json.dumps({"jsonrpc": "2.0", "method": method}).encode() + b"\n")
 
     def request(self, method: str, params: Json | None = None) -> Json:
         rid = self.next_id
@@ -200,7 +203,7 @@ class Raw:
         msg: Json = {"jsonrpc": "2.0", "id": rid, "method": method}
         if params is not None:
             msg["params"] = params
-        self.p.stdin.write(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+        self.send(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
         while True:
             line = self.out.readline()
             if not line:
@@ -210,7 +213,7 @@ class Raw:
                 return reply
             if "method" in reply and "id" in reply:  # a request from the server (roots/list): refuse it
                 err = {"jsonrpc": "2.0", "id": reply["id"], "error": {"code": -32601, "message": "no"}}
-                self.p.stdin.write(json.dumps(err).encode() + b"\n")
+                self.send(json.dumps(err).encode() + b"\n")
 
     def timed(self, method: str, params: Json | None, check) -> float:
         """Milliseconds from writing the request to having read its whole answer line (parsing and
@@ -220,11 +223,14 @@ class Raw:
         data = json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}},
                           separators=(",", ":")).encode() + b"\n"  # fmt: skip
         t0 = time.perf_counter_ns()
-        self.p.stdin.write(data)
+        self.send(data)
         line = self.out.readline()
         t1 = time.perf_counter_ns()
         reply = json.loads(line)
         while reply.get("id") != rid or "method" in reply:  # a notification slipped in: keep reading
+            if "method" in reply and "id" in reply:  # a request from the server: refuse it
+                err = {"jsonrpc": "2.0", "id": reply["id"], "error": {"code": -32601, "message": "no"}}
+                self.send(json.dumps(err).encode() + b"\n")
             line = self.out.readline()
             t1 = time.perf_counter_ns()
             reply = json.loads(line)
@@ -353,9 +359,17 @@ async def cold_once(t: Target, expected: dict[str, int], limit_s: float = 20.0) 
         if getattr(message, "method", None) == "notifications/tools/list_changed":
             changed.set()
 
-    params = StdioServerParameters(command=t.argv[0], args=t.argv[1:], env=dict(os.environ))
-    with open(t.errlog, "a") as errlog:
+    tag = os.urandom(8).hex()
+    env = dict(os.environ, MCP_HUB_BENCH_TAG=tag)  # finds the server process among this one's children
+    fusion_log = None
+    if t.argv[1:2] == ["mcp"]:  # Fusion: log each child's "ready" (INFO) to a file of this run's own
+        env["FUSION_LOG"] = "info"
+        fusion_log = f"{t.errlog}.cold"
+    params = StdioServerParameters(command=t.argv[0], args=t.argv[1:], env=env)
+    with open(fusion_log or t.errlog, "w" if fusion_log else "a") as errlog:
+        wall0 = time.time()
         t0 = time.perf_counter()
+        self0 = os.times()
         client = Client(stdio_client(params, errlog=errlog), mode="legacy", cache=None,
                         read_timeout_seconds=60, message_handler=on_message)  # fmt: skip
         async with client:
@@ -375,15 +389,55 @@ async def cold_once(t: Target, expected: dict[str, int], limit_s: float = 20.0) 
                 with anyio.move_on_after(0.05):
                     await changed.wait()
             t_done = time.perf_counter()
+            self1 = os.times()
+            pid = tagged_child(tag)
+            server_cpu = cpu_s(pid) if pid else None
+            kids_cpu = sum(cpu_s(p) for p in tree(pid) if p != pid) if pid else None
         t_closed = time.perf_counter()
-    return {"ready_s": t_done - t0, "init_s": t_init - t0, "first_list_s": t_first - t0,
-            "first_list_tools": first_count, "tools": len(names), "lists": lists,
-            "close_s": t_closed - t_done}  # fmt: skip
+    out = {"ready_s": t_done - t0, "init_s": t_init - t0, "first_list_s": t_first - t0,
+           "first_list_tools": first_count, "tools": len(names), "lists": lists,
+           "close_s": t_closed - t_done, "server_cpu_s": server_cpu, "children_cpu_s": kids_cpu,
+           "client_cpu_s": self1.user + self1.system - self0.user - self0.system}  # fmt: skip
+    if fusion_log:
+        ready = children_ready(fusion_log)
+        if len(ready) == len(expected):
+            out["last_child_ready_s"] = max(ready.values()) - wall0
+            out["first_child_ready_s"] = min(ready.values()) - wall0
+    return out
+
+
+def tagged_child(tag: str) -> int | None:
+    """The child of this process whose environment carries MCP_HUB_BENCH_TAG=tag."""
+    needle = f"MCP_HUB_BENCH_TAG={tag}".encode()
+    for pid in children_of(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+def children_ready(path: str) -> dict[str, float]:
+    """Wall-clock time of each child's "MCP child ready" line in a Fusion log (first one only)."""
+    import datetime
+
+    ready: dict[str, float] = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+            m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z .*MCP child ready.*server=\"?([\w-]+)", line)
+            if m and m.group(2) not in ready:
+                stamp = datetime.datetime.fromisoformat(m.group(1)[:26]).replace(tzinfo=datetime.timezone.utc)
+                ready[m.group(2)] = stamp.timestamp()
+    return ready
 
 
 async def cold_parallel(targets: list[Target], expected: dict[str, int]) -> Json:
     """Each target started at once by this client, each listed once: time until all are done."""
     t0 = time.perf_counter()
+    self0 = os.times()
     done: list[Json] = []
 
     async def one(t: Target) -> None:
@@ -393,11 +447,19 @@ async def cold_parallel(targets: list[Target], expected: dict[str, int]) -> Json
         for t in targets:
             tg.start_soon(one, t)
     # cold_once includes closing; the slowest ready time is what a client would wait for.
+    self1 = os.times()
     return {"ready_s": max(d["ready_s"] for d in done), "wall_with_close_s": time.perf_counter() - t0,
-            "tools": sum(d["tools"] for d in done), "lists": max(d["lists"] for d in done)}  # fmt: skip
+            "tools": sum(d["tools"] for d in done), "lists": max(d["lists"] for d in done),
+            "server_cpu_s": None, "children_cpu_s": sum(d["server_cpu_s"] or 0 for d in done),
+            "client_cpu_s": self1.user + self1.system - self0.user - self0.system}  # fmt: skip
 
 
 # ---------------------------------------------------------------- run
+
+
+def loadavg() -> float:
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
 
 
 def rotate(items: list, k: int) -> list:
@@ -451,6 +513,7 @@ async def run(spec_path: str, out: str) -> None:
     for r in range(rounds):
         for name, fn in rotate(echo_targets, r):
             res = await fn()
+            res["load1"] = loadavg()
             results["echo"].setdefault(name, []).append(res)
             d = res["dist"]
             log(f"echo round {r + 1} {name}: p50 {d['p50']:.3f} p99 {d['p99']:.3f} max {d['max']:.3f} ms, "
@@ -471,6 +534,7 @@ async def run(spec_path: str, out: str) -> None:
     for r in range(rounds):
         for name, fn in rotate(list_targets, r):
             res = await fn()
+            res["load1"] = loadavg()
             results["list"].setdefault(name, []).append(res)
             d = res["dist"]
             log(f"list round {r + 1} {name}: {res['tools']} tools, p50 {d['p50']:.3f} p99 {d['p99']:.3f} ms")
@@ -487,7 +551,7 @@ async def run(spec_path: str, out: str) -> None:
         for i in range(cold_runs):
             for name, fn in rotate(cold_targets, r + i):
                 res = await fn()
-                res["round"] = r + 1
+                res["round"], res["load1"] = r + 1, loadavg()
                 results["cold"].setdefault(name, []).append(res)
                 log(f"cold round {r + 1} run {i + 1} {name}: {res['ready_s'] * 1000:.0f} ms "
                     f"({res['tools']} tools, {res['lists']} list call(s))")  # fmt: skip
@@ -531,6 +595,11 @@ def report(out: str, md_path: str) -> None:
                  f"{' **Measured under load** (the machine did not become quiet).' if meta.get('under_load') else ''}")
         L.append(f"{meta.get('rounds')} rounds; {meta.get('calls')} calls after {meta.get('warmup')} warm-up; "
                  f"{meta.get('lists')} lists; {meta.get('cold_runs')} cold starts per target per round.\n")
+    loads = [r["load1"] for phase in ("echo", "list", "cold") for runs in res[phase].values() for r in runs
+             if "load1" in r]
+    if loads:
+        L.append(f"1-minute load average after each run: {min(loads):.2f}–{max(loads):.2f} (median "
+                 f"{med(loads):.2f}; the measurement itself keeps one core busy).\n")
     c = res["counts"]
     L.append(f"server-everything lists {c['direct']} tools to the Python client and {c['per_child_via_fusion']} to "
              f"Fusion (which declares roots, sampling and elicitation, so the child adds its tools for those); "
@@ -552,8 +621,8 @@ def report(out: str, md_path: str) -> None:
         d = m["dist"]
         base = e["raw-direct"] if key.startswith("raw") else e["direct"]
         is_base = key in ("direct", "raw-direct")
-        ap = "—" if is_base else f"+{f3(added(e[key], base, 'p50'))}"
-        a99 = "—" if is_base else f"+{f3(added(e[key], base, 'p99'))}"
+        ap = "—" if is_base else f"{added(e[key], base, 'p50'):+.3f}"
+        a99 = "—" if is_base else f"{added(e[key], base, 'p99'):+.3f}"
         rss = f"{m['rss_kib'] / 1024:.1f} MiB" + ("" if is_base else f" (+ child {m['children_rss_kib'] / 1024:.0f} MiB)")
         L.append(f"| {names[key]} | {m['protocol']} | {f3(d['p50'])} | {f3(d['p90'])} | {f3(d['p99'])} | "
                  f"{f3(d['max'])} | {ap} | {a99} | {m['cpu_us_per_call']:.0f} µs | {rss} |")  # fmt: skip
@@ -588,8 +657,10 @@ def report(out: str, md_path: str) -> None:
     L.append("Wall time from spawning the server to having a `tools/list` that holds every child's settled tool "
              "set. Median of each round's runs, then the median round; in brackets the fastest and slowest run "
              "of all rounds.\n")  # fmt: skip
-    L.append("| target | ready (median) | range | to initialize answered | tools | list calls needed |")
-    L.append("|---|---|---|---|---|---|")
+    L.append("| target | ready (median) | range | to initialize answered | slowest child ready (Fusion's log) | "
+             "ready − slowest child | CPU to ready: server / its children / client | tools | list calls needed | "
+             "exit after the client closes |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
     for key in ["fusion10", "fusion1", "direct1", "direct10"]:
         if key not in co:
             continue
@@ -602,9 +673,20 @@ def report(out: str, md_path: str) -> None:
         init = med([r["init_s"] for r in runs if "init_s" in r]) if any("init_s" in r for r in runs) else None
         lo, hi = min(r["ready_s"] for r in runs), max(r["ready_s"] for r in runs)
         lists = sorted({r["lists"] for r in runs})
+        close = med([r["close_s"] for r in runs]) if all("close_s" in r for r in runs) else None
+        def cpu(k: str) -> str:
+            vals = [r[k] for r in runs if r.get(k) is not None]
+            return f"{med(vals) * 1000:.0f}" if vals else "—"
+
+        cpus = f"{cpu('server_cpu_s')} / {cpu('children_cpu_s')} / {cpu('client_cpu_s')} ms"
+        logged = [r for r in runs if "last_child_ready_s" in r]
+        slowest = f"{med([r['last_child_ready_s'] for r in logged]) * 1000:.0f} ms" if logged else "—"
+        after = (f"{med([(r['ready_s'] - r['last_child_ready_s']) * 1000 for r in logged]):.0f} ms "
+                 f"(max {max((r['ready_s'] - r['last_child_ready_s']) * 1000 for r in logged):.0f})"
+                 if logged else "—")  # fmt: skip
         L.append(f"| {cnames[key]} | **{ready * 1000:.0f} ms** | {lo * 1000:.0f}–{hi * 1000:.0f} ms | "
-                 f"{'—' if init is None else f'{init * 1000:.0f} ms'} | {runs[0]['tools']} | "
-                 f"{'/'.join(map(str, lists))} |")  # fmt: skip
+                 f"{'—' if init is None else f'{init * 1000:.0f} ms'} | {slowest} | {after} | {cpus} | {runs[0]['tools']} | "
+                 f"{'/'.join(map(str, lists))} | {'—' if close is None else f'{close * 1000:.0f} ms'} |")  # fmt: skip
     L.append("\nPer round (median ready, ms): " + "; ".join(
         f"{cnames[k]}: " + ", ".join(
             f"{med([r['ready_s'] for r in co[k] if r['round'] == n]) * 1000:.0f}"

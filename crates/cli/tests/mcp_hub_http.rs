@@ -192,3 +192,48 @@ async fn no_conformance_scenario_passes_directly_and_fails_through_fusion_in_pas
     server.stop().await;
     child.stop().await;
 }
+
+#[tokio::test]
+async fn each_client_session_gets_its_own_session_with_a_stateful_http_child() {
+    let h = Harness::start(healthy_script()).await;
+    let child = HttpEverything::start(free_port()).await;
+    let config = config_with(
+        &h,
+        &format!(
+            "[[mcp.servers]]\nname = \"remote\"\nurl = \"{}\"\n",
+            child.url()
+        ),
+    )
+    .await;
+    let server = FusionServer::with_config(h.dir.path(), &config).await;
+    let url = format!("{}/mcp", server.url);
+    let mut a = Session::http(&url, &["--mode", "legacy"]).await;
+    let mut b = Session::http(&url, &["--mode", "legacy"]).await;
+    for s in [&mut a, &mut b] {
+        let echo = s
+            .ok(json!({"op": "call", "tool": "remote__echo", "args": {"message": "mine"}}))
+            .await;
+        assert_eq!(echo["text"], "Echo: mine", "{echo}");
+    }
+    let b_seen = b.ok(json!({"op": "notifications", "since_seq": 0})).await["last_seq"]
+        .as_i64()
+        .unwrap_or(0);
+
+    // Simulated logging is state of the child's session: switched on by A, it talks to A only
+    // (one message at once, then one every 5 s: B listens for longer than that).
+    a.ok(json!({"op": "set_level", "level": "debug"})).await;
+    a.ok(json!({"op": "call", "tool": "remote__toggle-simulated-logging", "args": {}}))
+        .await;
+    let heard = a
+        .ok(json!({"op": "wait_notification", "method": "notifications/message", "after_seq": 0, "timeout_s": 30}))
+        .await;
+    assert_eq!(heard["found"], true, "{heard}");
+    let b_heard = b
+        .ok(json!({"op": "wait_notification", "method": "notifications/message", "after_seq": b_seen, "timeout_s": 8}))
+        .await;
+    assert_eq!(b_heard["found"], false, "B heard A's session: {b_heard}");
+    a.quit().await;
+    b.quit().await;
+    server.stop().await;
+    child.stop().await;
+}

@@ -18,7 +18,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use serde_json::json;
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Session};
 use crate::{Fusion, ask, lazy, resources};
 
 /// Page sizes of the merged lists (most clients follow cursors; tools pages are large because
@@ -35,11 +35,26 @@ const FIRST_LIST_WAIT: Duration = Duration::from_secs(5);
 pub struct FusionMcp {
     fusion: Fusion,
     hub: Option<Hub>,
+    /// This client session's own connections to HTTP children (HTTP sessions only).
+    session: Option<Session>,
 }
 
 impl FusionMcp {
     pub fn new(fusion: Fusion) -> Self {
-        Self { fusion, hub: None }
+        Self {
+            fusion,
+            hub: None,
+            session: None,
+        }
+    }
+
+    /// A handler for one new client session (the HTTP transport makes one per session), with
+    /// its own sessions with stateful HTTP children; they close when the session ends.
+    pub fn for_session(&self) -> Self {
+        Self {
+            session: Some(Session::default()),
+            ..self.clone()
+        }
     }
 
     /// Serves the hub's children as well.
@@ -182,10 +197,13 @@ impl ServerHandler for FusionMcp {
             (lazy::FIND_TOOLS, Some(hub)) if is_own => {
                 Ok(lazy::find(hub, request.arguments).into())
             }
-            (lazy::CALL_TOOL, Some(hub)) if is_own => lazy::call(hub, request, &context).await,
+            (lazy::CALL_TOOL, Some(hub)) if is_own => {
+                lazy::call(hub, request, &context, self.session.as_ref()).await
+            }
             (name, Some(hub)) if !is_own && hub.routes_tool(name) => {
                 let name = name.to_owned();
-                hub.call_tool(&name, request, &context).await
+                hub.call_tool(&name, request, &context, self.session.as_ref())
+                    .await
             }
             (unknown, _) => {
                 let known: Vec<String> = own.iter().map(|t| t.name.to_string()).collect();
@@ -228,7 +246,10 @@ impl ServerHandler for FusionMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         match &self.hub {
-            Some(hub) => hub.get_prompt(request, &context).await,
+            Some(hub) => {
+                hub.get_prompt(request, &context, self.session.as_ref())
+                    .await
+            }
             None => Err(ErrorData::invalid_params(
                 format!(
                     "unknown prompt `{}`: Fusion has no prompts of its own",
@@ -290,7 +311,9 @@ impl ServerHandler for FusionMcp {
         }
         let uri = request.uri.clone();
         if let Some(hub) = &self.hub
-            && let Some(result) = hub.read_resource(request, &context).await
+            && let Some(result) = hub
+                .read_resource(request, &context, self.session.as_ref())
+                .await
         {
             return result;
         }
@@ -303,7 +326,7 @@ impl ServerHandler for FusionMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         if let Some(hub) = &self.hub
-            && let Some(result) = hub.complete(request, &context).await
+            && let Some(result) = hub.complete(request, &context, self.session.as_ref()).await
         {
             return result;
         }
@@ -318,7 +341,10 @@ impl ServerHandler for FusionMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         match &self.hub {
-            Some(hub) => match hub.subscription(&request.uri, true, &context).await {
+            Some(hub) => match hub
+                .subscription(&request.uri, true, &context, self.session.as_ref())
+                .await
+            {
                 Some(result) => result,
                 None => Err(resources::not_found(&request.uri)),
             },
@@ -335,7 +361,10 @@ impl ServerHandler for FusionMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         match &self.hub {
-            Some(hub) => match hub.subscription(&request.uri, false, &context).await {
+            Some(hub) => match hub
+                .subscription(&request.uri, false, &context, self.session.as_ref())
+                .await
+            {
                 Some(result) => result,
                 None => Err(resources::not_found(&request.uri)),
             },
@@ -353,7 +382,8 @@ impl ServerHandler for FusionMcp {
     ) -> Result<(), ErrorData> {
         match &self.hub {
             Some(hub) if hub.has_children() => {
-                hub.set_level(request, &context).await;
+                hub.set_level(request, &context, self.session.as_ref())
+                    .await;
                 Ok(())
             }
             _ => Err(ErrorData::method_not_found::<

@@ -58,7 +58,7 @@ pub fn http_service(server: FusionMcp, options: HttpOptions) -> McpHttpService {
         .with_max_request_body_bytes(options.max_body_bytes)
         .with_cancellation_token(options.shutdown);
     StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(server.for_session()),
         Arc::new(LocalSessionManager::default()),
         config,
     )

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Session};
 
 pub const FIND_TOOLS: &str = "find_tools";
 pub const CALL_TOOL: &str = "call_tool";
@@ -125,6 +125,7 @@ pub async fn call(
     hub: &Hub,
     request: CallToolRequestParams,
     context: &RequestContext<RoleServer>,
+    session: Option<&Session>,
 ) -> Result<CallToolResponse, ErrorData> {
     let input: CallInput = match parse(CALL_TOOL, request.arguments.clone()) {
         Ok(input) => input,
@@ -141,5 +142,5 @@ pub async fn call(
     params.arguments = input.arguments;
     params.input_responses = request.input_responses;
     params.request_state = request.request_state;
-    hub.call_tool(&input.name, params, context).await
+    hub.call_tool(&input.name, params, context, session).await
 }

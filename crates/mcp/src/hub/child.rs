@@ -85,7 +85,8 @@ struct Stats {
 pub struct Child {
     pub config: McpServerConfig,
     stats: Mutex<Stats>,
-    peer: RwLock<Option<Peer<RoleClient>>>,
+    /// The shared connection and its number (see `ChildClient`).
+    peer: RwLock<Option<(Peer<RoleClient>, u64)>>,
     lists: RwLock<ChildLists>,
     settled: tokio::sync::Notify,
     /// Asks the supervisor to drop the connection and connect again.
@@ -120,7 +121,16 @@ impl Child {
 
     /// The live connection, when the child is ready.
     pub fn peer(&self) -> Option<Peer<RoleClient>> {
+        self.connection().map(|(peer, _)| peer)
+    }
+
+    /// The live shared connection and its number.
+    pub fn connection(&self) -> Option<(Peer<RoleClient>, u64)> {
         self.peer.read().ok().and_then(|p| p.clone())
+    }
+
+    pub fn is_http(&self) -> bool {
+        self.config.url.is_some()
     }
 
     /// The child's lists as last fetched (kept while it restarts, so its tools stay listed
@@ -279,11 +289,14 @@ async fn fetch_lists(
     Ok(lists)
 }
 
-type Running = RunningService<RoleClient, ChildClient>;
+pub(super) type Running = RunningService<RoleClient, ChildClient>;
 
 /// Opens a connection to the child: spawn the process or reach the URL, then the handshake
 /// (the newest protocol, falling back to `initialize` for classic servers).
-async fn connect(config: &McpServerConfig, handler: ChildClient) -> Result<Running, String> {
+pub(super) async fn connect(
+    config: &McpServerConfig,
+    handler: ChildClient,
+) -> Result<Running, String> {
     let lifecycle = ClientLifecycleMode::Auto {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
         legacy_version: None,
@@ -329,7 +342,8 @@ pub async fn supervise(
     let mut failures: u32 = 0;
     let mut connected_before = false;
     loop {
-        let handler = ChildClient::new(child.name().to_owned(), hub.clone());
+        let handler = ChildClient::new(child.name().to_owned(), hub.clone(), None);
+        let conn = handler.conn();
         let attempt = tokio::select! {
             result = tokio::time::timeout(startup_timeout, connect(&child.config, handler)) => {
                 result.unwrap_or_else(|_| Err(format!("no handshake within {startup_timeout:?}")))
@@ -344,7 +358,7 @@ pub async fn supervise(
                     s.protocol_version = peer.peer_info().map(|i| i.protocol_version.to_string());
                 }
                 if let Ok(mut slot) = child.peer.write() {
-                    *slot = Some(peer.clone());
+                    *slot = Some((peer.clone(), conn));
                 }
                 let fetched = child.refresh_lists().await;
                 if let Err(e) = &fetched {

@@ -8,6 +8,7 @@ mod child;
 mod filter;
 mod relay;
 mod route;
+mod session;
 mod template;
 
 use std::collections::HashSet;
@@ -22,6 +23,7 @@ pub use catalog::{Catalog, Changes, ChildLists, Naming, Target, exposed_name};
 use child::Child;
 pub use child::{ChildStatus, State};
 use relay::Relay;
+pub use session::{Session, SessionChildren};
 
 use crate::search::ToolIndex;
 
@@ -33,6 +35,7 @@ pub struct Hub {
 
 pub struct HubInner {
     mode: CatalogMode,
+    startup_timeout: Duration,
     naming: Naming,
     children: Vec<Arc<Child>>,
     catalog: RwLock<Arc<Catalog>>,
@@ -60,6 +63,7 @@ impl Hub {
             .collect();
         let inner = Arc::new(HubInner {
             mode: config.mode,
+            startup_timeout: config.startup_timeout,
             naming: Naming {
                 separator: config.separator.clone(),
                 passthrough: config.mode == CatalogMode::Passthrough,

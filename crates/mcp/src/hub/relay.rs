@@ -9,6 +9,7 @@
 #![allow(deprecated)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -32,18 +33,18 @@ struct InFlight {
     started: Instant,
 }
 
-/// Calls in flight (keyed by the child and the progress token Fusion gave the child) and the
-/// client sessions that can receive notifications outside a call.
+/// Calls in flight (keyed by the child connection and the progress token Fusion gave the
+/// child on it) and the client sessions that can receive notifications outside a call.
 #[derive(Default)]
 pub struct Relay {
-    calls: Mutex<HashMap<(String, ProgressToken), InFlight>>,
+    calls: Mutex<HashMap<(u64, ProgressToken), InFlight>>,
     sessions: Mutex<Vec<Peer<RoleServer>>>,
 }
 
 /// Removes its call from the relay when dropped (the call ended, failed or was cancelled).
 pub struct CallGuard<'a> {
     relay: &'a Relay,
-    key: (String, ProgressToken),
+    key: (u64, ProgressToken),
 }
 
 impl Drop for CallGuard<'_> {
@@ -55,15 +56,17 @@ impl Drop for CallGuard<'_> {
 }
 
 impl Relay {
-    /// Records a call forwarded to `server` under the child-side progress token `child_token`.
+    /// Records a call forwarded to `server` on connection `conn` under the child-side progress
+    /// token `child_token`.
     pub fn track(
         &self,
+        conn: u64,
         server: &str,
         child_token: ProgressToken,
         peer: Peer<RoleServer>,
         token: Option<ProgressToken>,
     ) -> CallGuard<'_> {
-        let key = (server.to_owned(), child_token);
+        let key = (conn, child_token);
         if let Ok(mut calls) = self.calls.lock() {
             calls.insert(
                 key.clone(),
@@ -99,11 +102,11 @@ impl Relay {
 
     fn progress_target(
         &self,
-        server: &str,
+        conn: u64,
         child_token: &ProgressToken,
     ) -> Option<(Peer<RoleServer>, ProgressToken)> {
         let calls = self.calls.lock().ok()?;
-        let call = calls.get(&(server.to_owned(), child_token.clone()))?;
+        let call = calls.get(&(conn, child_token.clone()))?;
         Some((call.peer.clone(), call.token.clone()?))
     }
 
@@ -126,16 +129,41 @@ impl Relay {
     }
 }
 
+/// Numbers child connections, so progress tokens of different connections never mix.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+
 /// The client handler of one child connection.
 #[derive(Clone)]
 pub struct ChildClient {
     server: String,
     hub: Weak<HubInner>,
+    conn: u64,
+    /// The client session a per-session connection belongs to: everything the child starts
+    /// goes to it alone.
+    owner: Option<Peer<RoleServer>>,
 }
 
 impl ChildClient {
-    pub fn new(server: String, hub: Weak<HubInner>) -> Self {
-        Self { server, hub }
+    pub fn new(server: String, hub: Weak<HubInner>, owner: Option<Peer<RoleServer>>) -> Self {
+        let conn = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        Self {
+            server,
+            hub,
+            conn,
+            owner,
+        }
+    }
+
+    pub fn conn(&self) -> u64 {
+        self.conn
+    }
+
+    /// Who hears what this child starts: its session's client, else the relay's audience.
+    fn audience(&self, hub: &HubInner) -> Vec<Peer<RoleServer>> {
+        match &self.owner {
+            Some(owner) => vec![owner.clone()],
+            None => hub.relay.audience(&self.server),
+        }
     }
 
     fn hub(&self) -> Option<Arc<HubInner>> {
@@ -148,19 +176,15 @@ impl ChildClient {
         let hub = self
             .hub()
             .ok_or_else(|| ErrorData::internal_error("Fusion is stopping", None))?;
-        hub.relay
-            .audience(&self.server)
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                ErrorData::internal_error(
-                    format!(
-                        "no client is connected to Fusion to answer `{}`'s request",
-                        self.server
-                    ),
-                    None,
-                )
-            })
+        self.audience(&hub).into_iter().next().ok_or_else(|| {
+            ErrorData::internal_error(
+                format!(
+                    "no client is connected to Fusion to answer `{}`'s request",
+                    self.server
+                ),
+                None,
+            )
+        })
     }
 }
 
@@ -224,9 +248,7 @@ impl rmcp::ClientHandler for ChildClient {
         _context: NotificationContext<RoleClient>,
     ) {
         let Some(hub) = self.hub() else { return };
-        let Some((peer, token)) = hub
-            .relay
-            .progress_target(&self.server, &params.progress_token)
+        let Some((peer, token)) = hub.relay.progress_target(self.conn, &params.progress_token)
         else {
             return;
         };
@@ -249,7 +271,7 @@ impl rmcp::ClientHandler for ChildClient {
             Some(logger) => format!("{}/{logger}", self.server),
             None => self.server.clone(),
         });
-        for peer in hub.relay.audience(&self.server) {
+        for peer in self.audience(&hub) {
             if let Err(e) = peer.notify_logging_message(params.clone()).await {
                 tracing::debug!(server = %self.server, "log message not relayed: {e}");
             }

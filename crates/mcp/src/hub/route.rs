@@ -6,20 +6,22 @@
 // Logging is deprecated by the newest protocol (SEP-2577) but classic clients and children use it.
 #![allow(deprecated)]
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
     ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, ReadResourceRequestParams, ReadResourceResponse, Reference, Request,
-    ResultType, ServerResult, SetLevelRequestParams, SubscribeRequestParams,
+    GetPromptResponse, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, Reference,
+    Request, ResultType, ServerResult, SetLevelRequestParams, SubscribeRequestParams,
     UnsubscribeRequestParams,
 };
 use rmcp::service::{PeerRequestOptions, RequestContext, RoleServer};
 use serde_json::json;
 
 use super::child::{Child, State};
+use super::session::Session;
 use super::{Hub, HubInner};
 
 /// Why a forwarded request did not produce a child's answer.
@@ -67,13 +69,35 @@ fn down_message(child: &Child) -> String {
 impl HubInner {
     /// Sends `request` to `child` on behalf of the client request `context`.
     async fn forward(
-        &self,
+        self: &Arc<Self>,
         child: &Child,
         request: ClientRequest,
         context: &RequestContext<RoleServer>,
+        session: Option<&Session>,
     ) -> Result<ServerResult, Failure> {
-        let Some(peer) = child.peer() else {
+        let Some((shared, shared_conn)) = child.connection() else {
             return Err(Failure::Down(down_message(child)));
+        };
+        // A classic client session gets its own session with a stateful HTTP child.
+        // (The newest protocol has no sessions: its requests share the hub's connection.)
+        let in_session = context
+            .protocol_version()
+            .is_some_and(|v| v.as_str() < ProtocolVersion::V_2026_07_28.as_str());
+        let own = match session {
+            Some(session) if child.is_http() && in_session => Some(session),
+            _ => None,
+        };
+        let (peer, conn) = match own {
+            Some(session) => session
+                .connection(
+                    Arc::downgrade(self),
+                    child,
+                    &context.peer,
+                    self.startup_timeout,
+                )
+                .await
+                .map_err(Failure::Broken)?,
+            None => (shared, shared_conn),
         };
         let options = PeerRequestOptions::with_timeout(child.config.timeout);
         let handle = peer
@@ -82,6 +106,7 @@ impl HubInner {
             .map_err(|e| Failure::Broken(format!("MCP server `{}`: {e}", child.name())))?;
         let id = handle.id.clone();
         let _tracked = self.relay.track(
+            conn,
             child.name(),
             handle.progress_token.clone(),
             context.peer.clone(),
@@ -124,7 +149,10 @@ impl HubInner {
         );
         child.record_call(started.elapsed(), ok);
         if !ok {
-            child.reconnect();
+            match own {
+                Some(session) => session.drop_connection(child.name()).await,
+                None => child.reconnect(),
+            }
         }
         result
     }
@@ -151,6 +179,7 @@ impl Hub {
         exposed: &str,
         mut params: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
+        session: Option<&Session>,
     ) -> Result<CallToolResponse, ErrorData> {
         let hub = self.inner();
         let catalog = hub.catalog();
@@ -179,7 +208,7 @@ impl Hub {
         params.name = target.name.clone().into();
         params.meta = None;
         let request = ClientRequest::CallToolRequest(Request::new(params));
-        match hub.forward(child, request, context).await {
+        match hub.forward(child, request, context, session).await {
             Ok(ServerResult::CallToolResult(mut result)) => {
                 // Classic children omit it; newest-protocol clients require it.
                 result.result_type.get_or_insert(ResultType::COMPLETE);
@@ -202,6 +231,7 @@ impl Hub {
         &self,
         mut params: GetPromptRequestParams,
         context: &RequestContext<RoleServer>,
+        session: Option<&Session>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let hub = self.inner();
         let catalog = hub.catalog();
@@ -219,7 +249,7 @@ impl Hub {
         params.name = target.name.clone();
         params.meta = None;
         let request = ClientRequest::GetPromptRequest(Request::new(params));
-        match hub.forward(child, request, context).await {
+        match hub.forward(child, request, context, session).await {
             Ok(ServerResult::GetPromptResult(mut result)) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(GetPromptResponse::Complete(result))
@@ -237,6 +267,7 @@ impl Hub {
         &self,
         mut params: ReadResourceRequestParams,
         context: &RequestContext<RoleServer>,
+        session: Option<&Session>,
     ) -> Option<Result<ReadResourceResponse, ErrorData>> {
         let hub = self.inner();
         let target = hub
@@ -251,7 +282,7 @@ impl Hub {
         params.uri = target.name.clone();
         params.meta = None;
         let request = ClientRequest::ReadResourceRequest(Request::new(params));
-        Some(match hub.forward(child, request, context).await {
+        Some(match hub.forward(child, request, context, session).await {
             Ok(ServerResult::ReadResourceResult(mut result)) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 // Contents carry the child's URI; show the one the client asked for.
@@ -273,6 +304,7 @@ impl Hub {
         &self,
         mut params: CompleteRequestParams,
         context: &RequestContext<RoleServer>,
+        session: Option<&Session>,
     ) -> Option<Result<CompleteResult, ErrorData>> {
         let hub = self.inner();
         let catalog = hub.catalog();
@@ -301,7 +333,7 @@ impl Hub {
         };
         params.meta = None;
         let request = ClientRequest::CompleteRequest(Request::new(params));
-        Some(match hub.forward(child, request, context).await {
+        Some(match hub.forward(child, request, context, session).await {
             Ok(ServerResult::CompleteResult(result)) => Ok(result),
             Ok(_) => Err(unexpected(&server)),
             Err(failure) => Err(failure.into_error()),
@@ -315,6 +347,7 @@ impl Hub {
         uri: &str,
         subscribe: bool,
         context: &RequestContext<RoleServer>,
+        session: Option<&Session>,
     ) -> Option<Result<(), ErrorData>> {
         let hub = self.inner();
         let target = hub
@@ -333,7 +366,7 @@ impl Hub {
             )))
         };
         Some(
-            hub.forward(child, request, context)
+            hub.forward(child, request, context, session)
                 .await
                 .map(|_| ())
                 .map_err(Failure::into_error),
@@ -345,6 +378,7 @@ impl Hub {
         &self,
         params: SetLevelRequestParams,
         context: &RequestContext<RoleServer>,
+        session: Option<&Session>,
     ) {
         let hub = self.inner();
         for child in &hub.children {
@@ -359,7 +393,7 @@ impl Hub {
                 params.level,
             )));
             if let Err(Failure::Broken(e) | Failure::Down(e)) =
-                hub.forward(child, request, context).await
+                hub.forward(child, request, context, session).await
             {
                 tracing::debug!(server = %child.name(), "setLevel not passed on: {e}");
             }
