@@ -4,7 +4,8 @@
 # as the client (bench/mcp_hub/measure.py):
 #   1. `tools/call` echo latency (p50/p90/p99/max) directly to the child vs through Fusion with
 #      that one child: SDK in legacy (initialize) mode for both, Fusion also in the SDK's default
-#      (2026-07-28) mode, and a raw stdio client for both; Fusion's RSS and CPU per call;
+#      (2026-07-28) mode and with one runtime worker (TOKIO_WORKER_THREADS=1), and a raw stdio
+#      client (no SDK) for both; Fusion's RSS and CPU per call;
 #   2. `tools/list` latency through Fusion with 10 children (e0..e9);
 #   3. cold start to a complete `tools/list` with 10 children, against one child alone and 10
 #      children started directly at once.
@@ -15,7 +16,7 @@
 #
 # Installs the peers when missing (scripts/install-peers.sh), builds fusion in release mode,
 # prints a Markdown report and writes it to bench/results/mcp-hub-latest.md (raw figures go to
-# ~/.cache/fusion-peers/mcp-hub-bench-last/). About 5 minutes once built and quiet.
+# ~/.cache/fusion-peers/mcp-hub-bench-last/). About 8 minutes once built and quiet.
 # Usage: bench/mcp_hub.sh. Environment: BENCH_ROUNDS (3), BENCH_CALLS (echo calls per run, 1000),
 # BENCH_WARMUP (100), BENCH_LISTS (tools/list calls per run, 500), BENCH_COLD_RUNS (cold starts per
 # target per round, 5), BENCH_QUIET_WAIT (1200), BENCH_QUIET_LOAD (0.5).
@@ -37,23 +38,24 @@ FUSION_MCP_EVERYTHING=$(sed -n 's/^FUSION_MCP_EVERYTHING=//p' <<<"$peers")
 cargo build --release --locked -p fusion-cli >&2
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+monitor=
+trap 'if [[ -n $monitor ]]; then kill "$monitor" 2> /dev/null || true; fi; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 # --- configs: only [[mcp.servers]] (no providers or councils are needed for the hub) -----------
 child() { printf '[[mcp.servers]]\nname = "%s"\ncommand = "%s"\nargs = ["stdio"]\n\n' "$1" "$FUSION_MCP_EVERYTHING"; }
 child e1 > "$work/one.toml"
 for i in $(seq 0 9); do child "e$i"; done > "$work/ten.toml"
-"$FUSION" config check --config "$work/ten.toml" > /dev/null
+"$FUSION" config check --config "$work/ten.toml" > /dev/null 2>&1 ||
+  { "$FUSION" config check --config "$work/ten.toml" >&2; exit 1; }
 
 # --- wait for a quiet machine -------------------------------------------------------------------
 load1() { cut -d' ' -f1 /proc/loadavg; }
+building() { pgrep -x rustc > /dev/null || pgrep -x cargo > /dev/null || pgrep -x cargo-nextest > /dev/null; }
 busy() { # prints why the machine is busy, or nothing
   local l; l=$(load1)
   if awk -v l="$l" -v q="$QUIET_LOAD" 'BEGIN { exit !(l >= q) }'; then echo "load average $l"; return; fi
-  if pgrep -x rustc > /dev/null || pgrep -x cargo > /dev/null || pgrep -x cargo-nextest > /dev/null; then
-    echo "rustc/cargo running"
-  fi
+  if building; then echo "rustc/cargo running"; fi
 }
 under_load=false
 waited=0
@@ -85,13 +87,19 @@ json.dump({"fusion": fusion, "everything": everything,
 PY
 
 log "measuring (fusion $rev, $ROUNDS rounds, load $load_before)"
+# Meanwhile, note every 2 s whether a build or test run started (the report says so).
+( while :; do if building; then date +%s; fi; sleep 2; done ) > "$work/builds.txt" 2> /dev/null &
+monitor=$!
 "$FUSION_PEERS_PYTHON" "$ROOT/bench/mcp_hub/measure.py" run "$work/spec.json" "$work"
+kill "$monitor" 2> /dev/null || true
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+builds_seen=$(wc -l < "$work/builds.txt")
+if (( builds_seen > 0 )); then log "rustc/cargo ran during $((builds_seen * 2)) s of the measurement"; fi
 
 "$FUSION_PEERS_PYTHON" - "$work/meta.json" "$work/spec.json" "$rev" "$everything_dir" "$load_before" \
-  "$load_after" "$under_load" <<'PY'
+  "$load_after" "$under_load" "$builds_seen" <<'PY'
 import importlib.metadata, json, os, platform, re, subprocess, sys, time
-out, spec, rev, everything_dir, before, after, under_load = sys.argv[1:8]
+out, spec, rev, everything_dir, before, after, under_load, builds_seen = sys.argv[1:9]
 spec = json.load(open(spec))
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
@@ -104,6 +112,7 @@ json.dump({"date": time.strftime("%Y-%m-%d", time.gmtime()), "fusion_rev": rev,
            "cpus": os.cpu_count(), "cpu_model": cpu, "mem_gib": round(mem / 2**20),
            "os": osr.get("PRETTY_NAME", "?"), "kernel": platform.release(),
            "load_before": before, "load_after": after, "under_load": under_load == "true",
+           "build_seconds_during_run": 2 * int(builds_seen),
            **{k: spec[k] for k in ("rounds", "calls", "warmup", "lists", "cold_runs")}}, open(out, "w"))
 PY
 

@@ -14,8 +14,9 @@ client does; all calls are sequential on that one session):
   echo  `tools/call` of server-everything's `echo` ({"message": "hello"}): directly to the child,
         and through `fusion mcp` with that one child (`e1__echo`). Official Python client in
         legacy mode (initialize, 2025-11-25) for both; Fusion also in the client's default mode
-        (2026-07-28). Plus a raw stdio client (one JSON line out, one line in, no SDK) for both,
-        which shows the added latency without the Python SDK's own ~0.4 ms per call.
+        (2026-07-28), and with one tokio worker (TOKIO_WORKER_THREADS=1; `fusion mcp` otherwise
+        runs one per core). Plus a raw stdio client (one JSON line out, one line in, no SDK) for
+        both, which shows the added latency without the Python SDK's own ~0.2 ms per call.
   list  `tools/list` (every page) through Fusion with 10 children, SDK legacy and default mode,
         and raw; the direct child's own `tools/list` as a reference.
   cold  Wall time from spawning the server to a complete `tools/list`: Fusion with 10 children
@@ -142,13 +143,15 @@ def dist(samples_ms: list[float]) -> Json:
 class Target:
     """One way of reaching server-everything: a command line, a protocol mode, a tool prefix."""
 
-    def __init__(self, name: str, argv: list[str], mode: str, prefix: str, errlog: str) -> None:
+    def __init__(self, name: str, argv: list[str], mode: str, prefix: str, errlog: str,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
         self.name, self.argv, self.mode, self.prefix, self.errlog = name, argv, mode, prefix, errlog
+        self.env = dict(os.environ, **(env or {}))
 
     @contextlib.asynccontextmanager
     async def session(self):
         """An entered `mcp.Client` on a freshly spawned server, and the server's pid."""
-        params = StdioServerParameters(command=self.argv[0], args=self.argv[1:], env=dict(os.environ))
+        params = StdioServerParameters(command=self.argv[0], args=self.argv[1:], env=self.env)
         with open(self.errlog, "a") as errlog:
             before = children_of(os.getpid())
             client = Client(
@@ -179,9 +182,9 @@ class Raw:
     """A minimal stdio JSON-RPC client: initialize, then one request line out, read lines until
     the answer with that id. No SDK, no validation: it shows what the server side costs."""
 
-    def __init__(self, argv: list[str], errlog: str) -> None:
+    def __init__(self, argv: list[str], errlog: str, env: dict[str, str] | None = None) -> None:
         self.errf = open(errlog, "a")
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errf)
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errf, env=env)
         self.out = self.p.stdout
         self.next_id = 1
         init = self.request("initialize", {"protocolVersion": LEGACY_VERSION, "capabilities": {},
@@ -282,7 +285,7 @@ def raw_echo(t: Target, calls: int, warmup: int) -> Json:
     tool = t.prefix + "echo"
     params = {"name": tool, "arguments": {"message": "hello"}}
     check = echo_ok("hello")
-    r = Raw(t.argv, t.errlog)
+    r = Raw(t.argv, t.errlog, t.env)
     try:
         if t.prefix:  # Fusion: its first answers wait for the child; settle before timing
             time.sleep(1.0)
@@ -316,7 +319,7 @@ async def sdk_list(t: Target, lists: int, warmup: int, expect: int) -> Json:
 
 
 def raw_list(t: Target, lists: int, warmup: int, expect: int) -> Json:
-    r = Raw(t.argv, t.errlog)
+    r = Raw(t.argv, t.errlog, t.env)
     seen = {}
 
     def check(reply: Json) -> None:
@@ -360,7 +363,7 @@ async def cold_once(t: Target, expected: dict[str, int], limit_s: float = 20.0) 
             changed.set()
 
     tag = os.urandom(8).hex()
-    env = dict(os.environ, MCP_HUB_BENCH_TAG=tag)  # finds the server process among this one's children
+    env = dict(t.env, MCP_HUB_BENCH_TAG=tag)  # finds the server process among this one's children
     fusion_log = None
     if t.argv[1:2] == ["mcp"]:  # Fusion: log each child's "ready" (INFO) to a file of this run's own
         env["FUSION_LOG"] = "info"
@@ -501,14 +504,22 @@ async def run(spec_path: str, out: str) -> None:
     # 1. echo latency
     direct = Target("direct", [everything, "stdio"], "legacy", "", err("direct"))
     f1 = [fusion, "mcp", "--config", one_cfg]
+    # `fusion mcp` runs tokio's default multi-thread runtime (one worker per core); tokio reads
+    # TOKIO_WORKER_THREADS, which shows what a single worker (like `fusion serve`'s default) would do.
+    one_worker = {"TOKIO_WORKER_THREADS": "1"}
     echo_targets = [
         ("direct", lambda: sdk_echo(direct, calls, warmup)),
         ("fusion", lambda: sdk_echo(Target("fusion", f1, "legacy", "e1__", err("fusion-one")), calls, warmup)),
         ("fusion-modern", lambda: sdk_echo(Target("fusion-modern", f1, "auto", "e1__", err("fusion-one")), calls,
                                            warmup)),
+        ("fusion-1w", lambda: sdk_echo(Target("fusion-1w", f1, "legacy", "e1__", err("fusion-one"), one_worker),
+                                       calls, warmup)),
         ("raw-direct", lambda: anyio.to_thread.run_sync(lambda: raw_echo(direct, calls, warmup))),
         ("raw-fusion", lambda: anyio.to_thread.run_sync(
             lambda: raw_echo(Target("raw-fusion", f1, "legacy", "e1__", err("fusion-one")), calls, warmup))),
+        ("raw-fusion-1w", lambda: anyio.to_thread.run_sync(
+            lambda: raw_echo(Target("raw-fusion-1w", f1, "legacy", "e1__", err("fusion-one"), one_worker), calls,
+                             warmup))),
     ]  # fmt: skip
     for r in range(rounds):
         for name, fn in rotate(echo_targets, r):
@@ -592,7 +603,9 @@ def report(out: str, md_path: str) -> None:
                  f"{meta.get('python_version')}, mcp SDK {meta.get('mcp_version')}, server-everything "
                  f"{meta.get('everything_version')}, Node {meta.get('node_version')}.")  # fmt: skip
         L.append(f"Load average before measuring: {meta.get('load_before')}; after: {meta.get('load_after')}."
-                 f"{' **Measured under load** (the machine did not become quiet).' if meta.get('under_load') else ''}")
+                 f"{' **Measured under load** (the machine did not become quiet).' if meta.get('under_load') else ''}"
+                 + (f" **rustc/cargo ran during ~{meta['build_seconds_during_run']} s of the measurement.**"
+                    if meta.get("build_seconds_during_run") else " No rustc/cargo ran during the measurement."))
         L.append(f"{meta.get('rounds')} rounds; {meta.get('calls')} calls after {meta.get('warmup')} warm-up; "
                  f"{meta.get('lists')} lists; {meta.get('cold_runs')} cold starts per target per round.\n")
     loads = [r["load1"] for phase in ("echo", "list", "cold") for runs in res[phase].values() for r in runs
@@ -607,14 +620,16 @@ def report(out: str, md_path: str) -> None:
 
     e = res["echo"]
     names = {"direct": "direct to the child (SDK, legacy)", "fusion": "through Fusion (SDK, legacy)",
-             "fusion-modern": "through Fusion (SDK, default mode)", "raw-direct": "direct, raw stdio client",
-             "raw-fusion": "through Fusion, raw stdio client"}  # fmt: skip
+             "fusion-modern": "through Fusion (SDK, default mode)",
+             "fusion-1w": "through Fusion, 1 runtime worker (SDK, legacy)", "raw-direct": "direct, raw stdio client",
+             "raw-fusion": "through Fusion, raw stdio client",
+             "raw-fusion-1w": "through Fusion, 1 runtime worker, raw"}  # fmt: skip
     L.append("## 1. `tools/call` echo latency, one session, sequential calls\n")
     L.append("Median run (by p50) of the rounds; \"added\" is the median over rounds of (target − its direct "
              "baseline) measured in the same round.\n")
     L.append("| target | protocol | p50 | p90 | p99 | max | added p50 | added p99 | server CPU / call | server RSS |")
     L.append("|---|---|---|---|---|---|---|---|---|---|")
-    for key in ["direct", "fusion", "fusion-modern", "raw-direct", "raw-fusion"]:
+    for key in ["direct", "fusion", "fusion-modern", "fusion-1w", "raw-direct", "raw-fusion", "raw-fusion-1w"]:
         if key not in e:
             continue
         m = median_run(e[key])
@@ -676,7 +691,7 @@ def report(out: str, md_path: str) -> None:
         close = med([r["close_s"] for r in runs]) if all("close_s" in r for r in runs) else None
         def cpu(k: str) -> str:
             vals = [r[k] for r in runs if r.get(k) is not None]
-            return f"{med(vals) * 1000:.0f}" if vals else "—"
+            return f"{max(0.0, med(vals)) * 1000:.0f}" if vals else "—"
 
         cpus = f"{cpu('server_cpu_s')} / {cpu('children_cpu_s')} / {cpu('client_cpu_s')} ms"
         logged = [r for r in runs if "last_child_ready_s" in r]
