@@ -4,6 +4,7 @@
 //! state and call statistics the status resource reports.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -89,8 +90,11 @@ pub struct Child {
     peer: RwLock<Option<(Peer<RoleClient>, u64)>>,
     lists: RwLock<ChildLists>,
     settled: tokio::sync::Notify,
-    /// Asks the supervisor to drop the connection and connect again.
+    /// Asks the supervisor to drop the connection numbered `reconnect_conn` and connect again.
     reconnect: tokio::sync::Notify,
+    /// The connection a failed call asked to replace (0: none). A request for a connection
+    /// that is already gone is ignored, so a late failure never tears down its successor.
+    reconnect_conn: AtomicU64,
 }
 
 impl Child {
@@ -112,6 +116,7 @@ impl Child {
             lists: RwLock::new(ChildLists::default()),
             settled: tokio::sync::Notify::new(),
             reconnect: tokio::sync::Notify::new(),
+            reconnect_conn: AtomicU64::new(0),
         }
     }
 
@@ -159,10 +164,14 @@ impl Child {
         }
     }
 
-    /// The connection looks broken (a call timed out or its transport failed): connect anew.
-    /// Servers that forget sessions without answering 404 would otherwise hang every call.
-    pub fn reconnect(&self) {
-        self.reconnect.notify_one();
+    /// Connection `conn` looks broken (a call on it timed out or its transport failed):
+    /// connect anew, unless it has already been replaced. Servers that forget sessions
+    /// without answering 404 would otherwise hang every call.
+    pub fn reconnect(&self, conn: u64) {
+        if self.connection().is_some_and(|(_, live)| live == conn) {
+            self.reconnect_conn.store(conn, Ordering::SeqCst);
+            self.reconnect.notify_one();
+        }
     }
 
     pub fn record_call(&self, elapsed: Duration, ok: bool) {
@@ -374,7 +383,7 @@ pub async fn supervise(
                     hub.notify_lists_changed(changes).await;
                 }
                 connected_before = true;
-                let reason = watch(running, &child, &peer, ping_interval, &shutdown).await;
+                let reason = watch(running, &child, conn, ping_interval, &shutdown).await;
                 if let Ok(mut slot) = child.peer.write() {
                     *slot = None;
                 }
@@ -439,11 +448,12 @@ pub async fn supervise(
 async fn watch(
     running: Running,
     child: &Child,
-    peer: &Peer<RoleClient>,
+    conn: u64,
     ping_interval: Duration,
     shutdown: &CancellationToken,
 ) -> Option<String> {
     let stop = running.cancellation_token();
+    let peer = running.peer().clone();
     let mut exited = tokio::spawn(running.waiting());
     let mut tick = tokio::time::interval(ping_interval);
     tick.tick().await;
@@ -475,6 +485,10 @@ async fn watch(
                 }
             }
             () = child.reconnect.notified() => {
+                // A permit left by a request for an earlier connection is not for this one.
+                if child.reconnect_conn.load(Ordering::SeqCst) != conn {
+                    continue;
+                }
                 stop.cancel();
                 let _ = exited.await;
                 return Some("a call failed on this connection; reconnecting".to_owned());

@@ -151,7 +151,7 @@ impl HubInner {
         if !ok {
             match own {
                 Some(session) => session.drop_connection(child.name()).await,
-                None => child.reconnect(),
+                None => child.reconnect(conn),
             }
         }
         result
