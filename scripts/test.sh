@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README and .ci/run call exactly this): installs the real peers the tests
-# use into ~/.cache/fusion-peers (first time only), then runs every test of the workspace.
+# use into ~/.cache/fusion-peers (first time only), starts PostgreSQL for the store tests
+# (scripts/postgres.sh, stopped again on exit), then runs every test of the workspace.
 # Extra arguments go to the test runner, e.g. `scripts/test.sh council_degradation`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fusion-target}"
 while IFS='=' read -r name value; do
   export "$name=$value"
 done < <(scripts/install-peers.sh)
+
+# A PostgreSQL server for the store tests (the same tests run on SQLite and on PostgreSQL):
+# postgres.sh prints FUSION_TEST_POSTGRES_URL=...; the server is stopped when this script exits.
+trap 'scripts/postgres.sh stop || true' EXIT
+while IFS='=' read -r name value; do
+  export "$name=$value"
+done < <(scripts/postgres.sh)
+: "${FUSION_TEST_POSTGRES_URL:?scripts/postgres.sh did not start PostgreSQL (see its log above)}"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"

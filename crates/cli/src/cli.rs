@@ -57,9 +57,129 @@ pub enum Command {
     /// `initialize` handshake and the stateless 2026-07-28 `server/discover`. Ends when the
     /// client closes stdin. `fusion serve` offers the same server over HTTP at /mcp.
     Mcp(McpArgs),
+    /// Show (or run) a routing decision: which model `router/<priority>` would send TASK to,
+    /// every candidate with why it ranked where it did or was rejected, and the estimates
+    /// (tokens, complexity, category) it used.
+    ///
+    /// Exit codes: 0 routed (and answered, with --run), 1 no model qualifies or every routed
+    /// call failed, 2 usage or config error.
+    Route(RouteArgs),
+    /// List every model the registry knows (configured, discovered from the providers, synced
+    /// from catalogs) with tier, context window, price, health and p50 latency; `fusion models
+    /// sync NAME` imports a provider's catalog (OpenRouter-style `/models` with pricing).
+    Models(ModelsArgs),
+    /// Show what the model calls cost: totals by model, by provider and by day, from the
+    /// usage ledger in the store.
+    Usage(UsageArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// The task to route. Read from stdin when absent or `-`.
+    pub task: Option<String>,
+
+    /// Tokens of context the task carries (default: counted from TASK).
+    #[arg(long, value_name = "N")]
+    pub context_length: Option<u64>,
+
+    /// Tokens the answer is expected to need (default: estimated from the category).
+    #[arg(long, value_name = "N")]
+    pub expected_output: Option<u64>,
+
+    /// How hard the task is, 0 to 1 (default: estimated from TASK).
+    #[arg(long, value_name = "X", value_parser = parse_unit)]
+    pub complexity: Option<f64>,
+
+    /// What kind of task it is (default: estimated from TASK).
+    #[arg(long, value_enum)]
+    pub category: Option<CategoryArg>,
+
+    /// What to optimise for (default: router.priority from the config, else balanced).
+    #[arg(long, short = 'p', value_enum)]
+    pub priority: Option<PriorityArg>,
+
+    /// Print the whole decision as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also send TASK to the chosen model (falling back along the ranking) and print the answer.
+    #[arg(long)]
+    pub run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PriorityArg {
+    Cost,
+    Balanced,
+    Quality,
+    Speed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CategoryArg {
+    Code,
+    Reasoning,
+    Writing,
+    Summarization,
+    Chat,
+}
+
+fn parse_unit(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{text}` is not a number between 0 and 1")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub command: Option<ModelsCommand>,
+
+    /// Print the providers and models as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Import the catalog of provider NAME (`GET {base_url}/models`, OpenRouter's shape with
+    /// `pricing` and `context_length`) into the store: zero-priced models become tier free,
+    /// the others keep the provider's tier with their prices. Replaces that provider's
+    /// previous sync.
+    Sync {
+        /// A configured provider (`[[providers]] name`).
+        name: String,
+        /// Keep only the free models.
+        #[arg(long)]
+        free_only: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Only calls of the last DURATION (`24h`, `7d`, `30m`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<std::time::Duration>,
+
+    /// Only calls of this model.
+    #[arg(long, value_name = "ID")]
+    pub model: Option<String>,
+
+    /// Only calls through this provider.
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+
+    /// Print the report as JSON (the same document as GET /api/usage).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e} (write it like 24h or 7d)"))
 }
 
 #[derive(Debug, Args)]

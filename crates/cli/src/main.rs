@@ -40,6 +40,9 @@ fn main() -> ExitCode {
             Command::Ask(args) => commands::ask::run(cli.config.as_deref(), args).await,
             Command::Serve(args) => commands::serve::run(cli.config.as_deref(), args).await,
             Command::Mcp(args) => commands::mcp::run(cli.config.as_deref(), args).await,
+            Command::Route(args) => commands::route::run(cli.config.as_deref(), args).await,
+            Command::Models(args) => commands::models::run(cli.config.as_deref(), args).await,
+            Command::Usage(args) => commands::usage::run(cli.config.as_deref(), args).await,
             Command::Config(ConfigCommand::Check) => {
                 commands::config::check(cli.config.as_deref()).await
             }

@@ -51,8 +51,16 @@ pub enum ErrorKind {
     Request { provider: String, message: String },
     #[error("no model server answered; probed {probed}. {hint}")]
     NoModelServer { probed: String, hint: String },
+    /// Routing found no model to send the task to.
+    #[error("no model can take this request: {reason}")]
+    NoRoute { reason: String },
+    /// Every routed candidate failed; `last` is the final failure.
+    #[error("every routed model failed (tried {tried}); last error: {last}")]
+    RouteExhausted { tried: String, last: Box<Error> },
     #[error("{0}")]
     Invalid(String),
+    #[error("store: {0}")]
+    Store(String),
 }
 
 impl Error {
@@ -76,12 +84,13 @@ impl Error {
     /// The HTTP status a front door should answer with.
     pub fn status_code(&self) -> u16 {
         match &*self.kind {
-            ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } => 500,
+            ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } | ErrorKind::Store(_) => 500,
             ErrorKind::UnknownModel { .. } => 404,
             ErrorKind::Invalid(_) => 400,
             ErrorKind::Timeout { .. } => 504,
             ErrorKind::UpstreamStatus { status: 429, .. } | ErrorKind::QueueFull { .. } => 429,
-            ErrorKind::NoModelServer { .. } => 503,
+            ErrorKind::NoModelServer { .. } | ErrorKind::NoRoute { .. } => 503,
+            ErrorKind::RouteExhausted { last, .. } => last.status_code(),
             _ => 502,
         }
     }
@@ -104,7 +113,10 @@ impl Error {
             ErrorKind::Exec { .. } => "exec",
             ErrorKind::Request { .. } => "request",
             ErrorKind::NoModelServer { .. } => "no_model_server",
+            ErrorKind::NoRoute { .. } => "no_route",
+            ErrorKind::RouteExhausted { last, .. } => last.class(),
             ErrorKind::Invalid(_) => "invalid",
+            ErrorKind::Store(_) => "store",
         }
     }
 

@@ -6,6 +6,8 @@ pub mod config;
 pub mod council;
 pub mod error;
 pub mod providers;
+pub mod router;
+pub mod store;
 pub mod tokens;
 pub mod transcript;
 

@@ -22,6 +22,7 @@ fn setup(base_url: &str) -> (ProviderRegistry, CouncilConfig) {
         model: None,
         context_window: None,
         price: None,
+        quality: None,
     };
     let config = Config {
         providers: vec![provider],

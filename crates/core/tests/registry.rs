@@ -25,6 +25,7 @@ fn registry(base_url: &str, max_concurrency: usize, retries: u32) -> ProviderReg
             model: Some("upstream-name".into()),
             context_window: None,
             price: None,
+            quality: None,
         }],
         ..Config::default()
     };

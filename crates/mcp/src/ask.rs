@@ -102,12 +102,15 @@ pub async fn call(
         let total = council_config.panel.len() + 2;
         tokio::spawn(report_progress(context.peer.clone(), token, total, rx))
     });
-    let run = council::run(
-        fusion.registry(),
-        &name,
-        council_config,
-        &input.prompt,
-        Some(tx),
+    let run = fusion_core::providers::as_caller(
+        fusion_core::store::Caller::Mcp,
+        council::run(
+            fusion.registry(),
+            &name,
+            council_config,
+            &input.prompt,
+            Some(tx),
+        ),
     );
     // Dropping the council future drops every in-flight model call with it.
     let outcome = tokio::select! {

@@ -19,7 +19,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use serde_json::json;
 
 use crate::hub::{Hub, Session};
-use crate::{Fusion, ask, lazy, resources};
+use crate::{Fusion, ask, lazy, resources, route};
 
 /// Page sizes of the merged lists (most clients follow cursors; tools pages are large because
 /// some do not).
@@ -65,10 +65,16 @@ impl FusionMcp {
 
     /// Names and URIs of Fusion's own items (a child never gets them).
     pub fn reserved() -> (HashSet<String>, HashSet<String>) {
-        let names = [ask::NAME, lazy::FIND_TOOLS, lazy::CALL_TOOL]
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let names = [
+            ask::NAME,
+            route::PREEMPTIVE,
+            route::COST,
+            lazy::FIND_TOOLS,
+            lazy::CALL_TOOL,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
         let uris = resources::OWN.iter().map(|u| (*u).to_owned()).collect();
         (names, uris)
     }
@@ -89,12 +95,16 @@ impl FusionMcp {
 
     /// Fusion's own tools as this mode shows them.
     fn own_tools(&self) -> Vec<Tool> {
+        let mut tools = match self.mode() {
+            Some(CatalogMode::Passthrough) => return Vec::new(),
+            _ => vec![ask::tool(), route::preemptive_tool(), route::cost_tool()],
+        };
         match self.mode() {
-            None => vec![ask::tool()],
-            Some(CatalogMode::Namespaced) => vec![ask::tool(), lazy::find_tools()],
-            Some(CatalogMode::Lazy) => vec![ask::tool(), lazy::find_tools(), lazy::call_tool()],
-            Some(CatalogMode::Passthrough) => Vec::new(),
+            Some(CatalogMode::Namespaced) => tools.push(lazy::find_tools()),
+            Some(CatalogMode::Lazy) => tools.extend([lazy::find_tools(), lazy::call_tool()]),
+            None | Some(CatalogMode::Passthrough) => {}
         }
+        tools
     }
 }
 
@@ -194,6 +204,10 @@ impl ServerHandler for FusionMcp {
             (ask::NAME, _) if is_own => ask::call(&self.fusion, request.arguments, context)
                 .await
                 .map(Into::into),
+            (route::PREEMPTIVE, _) if is_own => {
+                Ok(route::preemptive(&self.fusion, request.arguments).into())
+            }
+            (route::COST, _) if is_own => Ok(route::cost(&self.fusion, request.arguments).into()),
             (lazy::FIND_TOOLS, Some(hub)) if is_own => {
                 Ok(lazy::find(hub, request.arguments).into())
             }

@@ -10,6 +10,7 @@ mod http;
 pub mod hub;
 mod lazy;
 mod resources;
+mod route;
 mod search;
 
 use std::sync::Arc;

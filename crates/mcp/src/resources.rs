@@ -1,6 +1,7 @@
 //! Fusion's own MCP resources, as JSON text: `fusion://status` (version, providers and whether
 //! each is reachable right now), `fusion://councils` (the configured councils and members) and,
-//! with child servers, `fusion://mcp/servers` (each child's transport, state and statistics).
+//! with child servers, `fusion://mcp/servers` (each child's transport, state and statistics);
+//! `fusion://usage` (the usage ledger's totals by model, provider and day, as `GET /api/usage`).
 
 use std::time::Duration;
 
@@ -15,8 +16,9 @@ use crate::hub::Hub;
 pub const STATUS: &str = "fusion://status";
 pub const COUNCILS: &str = "fusion://councils";
 pub const SERVERS: &str = "fusion://mcp/servers";
+pub const USAGE: &str = "fusion://usage";
 /// Every URI Fusion itself serves.
-pub const OWN: [&str; 3] = [STATUS, COUNCILS, SERVERS];
+pub const OWN: [&str; 4] = [STATUS, COUNCILS, SERVERS, USAGE];
 const JSON: &str = "application/json";
 
 /// How long a status read waits for each provider to answer its probe.
@@ -24,7 +26,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether `uri` is one of Fusion's own resources (the servers one only with a hub).
 pub fn is_own(uri: &str, with_hub: bool) -> bool {
-    uri == STATUS || uri == COUNCILS || (with_hub && uri == SERVERS)
+    uri == STATUS || uri == COUNCILS || uri == USAGE || (with_hub && uri == SERVERS)
 }
 
 pub fn not_found(uri: &str) -> ErrorData {
@@ -47,6 +49,13 @@ pub fn list(with_hub: bool) -> Vec<Resource> {
             .with_description(
                 "The configured councils: panel members, judge, synthesizer; pass a name as \
                  `council` to fusion_ask",
+            )
+            .with_mime_type(JSON),
+        Resource::new(USAGE, "usage")
+            .with_title("Fusion usage")
+            .with_description(
+                "Model calls recorded in the usage ledger: calls, tokens (estimated ones \
+                 counted), cost and latency, totalled and by model, provider and day",
             )
             .with_mime_type(JSON),
     ];
@@ -73,6 +82,7 @@ pub async fn read(
         (STATUS, _) => status(fusion).await,
         (COUNCILS, _) => councils(fusion.config()),
         (SERVERS, Some(hub)) => json!({ "servers": hub.status() }),
+        (USAGE, _) => usage(fusion).await?,
         _ => return Err(not_found(uri)),
     };
     let text = serde_json::to_string_pretty(&body)
@@ -107,6 +117,28 @@ async fn status(fusion: &Fusion) -> Value {
         "models": config.models.iter().map(|m| &m.id).collect::<Vec<_>>(),
         "councils": config.councils.keys().collect::<Vec<_>>(),
     })
+}
+
+async fn usage(fusion: &Fusion) -> Result<Value, ErrorData> {
+    let Some(ledger) = fusion.registry().ledger() else {
+        return Err(ErrorData::internal_error(
+            "this Fusion runs without a store: no usage is recorded",
+            None,
+        ));
+    };
+    // Rows still queued for the writer belong in the report.
+    let report = async {
+        ledger.flush().await?;
+        ledger
+            .store()
+            .usage_report(&fusion_core::store::UsageFilter::default())
+            .await
+    };
+    let report = report
+        .await
+        .map_err(|e| ErrorData::internal_error(format!("cannot read usage: {e}"), None))?;
+    serde_json::to_value(report)
+        .map_err(|e| ErrorData::internal_error(format!("cannot encode usage: {e}"), None))
 }
 
 fn councils(config: &Config) -> Value {

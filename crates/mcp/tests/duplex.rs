@@ -128,8 +128,11 @@ fn ask(arguments: Value) -> CallToolRequestParams {
 async fn asks_and_gets_answer_trace_and_progress(era: &str) {
     let s = setup(era, 0).await;
     let tools = s.client.list_all_tools().await.unwrap();
-    assert_eq!(tools.len(), 1);
-    assert_eq!(tools[0].name, "fusion_ask");
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        ["fusion_ask", "preemptive_route_task", "get_cost_estimate"]
+    );
     assert!(tools[0].output_schema.is_some());
 
     let result = s
@@ -285,7 +288,10 @@ async fn resources_describe_status_and_councils() {
     let s = setup("legacy", 0).await;
     let listed = s.client.list_all_resources().await.unwrap();
     let uris: Vec<&str> = listed.iter().map(|r| r.uri.as_str()).collect();
-    assert_eq!(uris, ["fusion://status", "fusion://councils"]);
+    assert_eq!(
+        uris,
+        ["fusion://status", "fusion://councils", "fusion://usage"]
+    );
 
     let read = |uri: &str| {
         let params = ReadResourceRequestParams::new(uri);

@@ -34,7 +34,7 @@ use std::{
 
 use tokio::{net::TcpListener, task::JoinHandle};
 
-pub use script::{Failure, ModelScript, Reply, Script, ScriptError};
+pub use script::{Failure, ModelScript, Pricing, Reply, Script, ScriptError};
 
 use conn::{ConnHandle, ResettableListener};
 use state::Shared;

@@ -117,6 +117,20 @@ pub struct ModelScript {
     pub cut_after_chunks: Option<usize>,
     /// Streaming: words per content chunk (0 is treated as 1).
     pub chunk_words: usize,
+    /// Listed in `/v1/models` as `context_length` (OpenRouter's catalog shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u32>,
+    /// Listed in `/v1/models` as `pricing` (USD per token, as strings, like OpenRouter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+}
+
+/// A catalog price: USD per token, written as decimal strings as OpenRouter does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    pub prompt: String,
+    pub completion: String,
 }
 
 impl Default for ModelScript {
@@ -130,6 +144,8 @@ impl Default for ModelScript {
             chunk_delay_ms: 0,
             cut_after_chunks: None,
             chunk_words: 1,
+            context_length: None,
+            pricing: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP surface: `POST /v1/chat/completions` (records the request, then plays the model's
-//! script), `GET /v1/models` and `GET /health`, and the errors for requests it cannot serve.
+//! script), `GET /v1/models` (with OpenRouter-style `context_length` and `pricing` when scripted),
+//! Ollama's `GET /api/tags`, `GET /health`, and the errors for requests it cannot serve.
 
 use std::{
     sync::Arc,
@@ -43,6 +44,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(list_models))
+        .route("/api/tags", get(list_tags))
         .route("/health", get(health))
         .with_state(shared)
 }
@@ -56,12 +58,14 @@ async fn list_models(State(shared): State<Arc<Shared>>) -> Response {
     let data = active
         .script
         .models
-        .keys()
-        .map(|id| ModelEntry {
+        .iter()
+        .map(|(id, model)| ModelEntry {
             id,
             object: "model",
             created: shared.started,
             owned_by: "mock",
+            context_length: model.context_length,
+            pricing: model.pricing.as_ref(),
         })
         .collect();
     wire::json_response(
@@ -71,6 +75,18 @@ async fn list_models(State(shared): State<Arc<Shared>>) -> Response {
             data,
         },
     )
+}
+
+/// Ollama's native listing of the same models.
+async fn list_tags(State(shared): State<Arc<Shared>>) -> Response {
+    let active = shared.active();
+    let models = active
+        .script
+        .models
+        .keys()
+        .map(|name| wire::Tag { name, model: name })
+        .collect();
+    wire::json_response(StatusCode::OK, &wire::Tags { models })
 }
 
 /// The fields of a chat request the mock reads; borrowed from the parsed body.

@@ -96,6 +96,23 @@ pub(crate) struct ModelEntry<'a> {
     pub object: &'static str,
     pub created: u64,
     pub owned_by: &'static str,
+    /// OpenRouter-style catalog fields, when the script gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<&'a crate::script::Pricing>,
+}
+
+/// Ollama's `GET /api/tags` listing.
+#[derive(Serialize)]
+pub(crate) struct Tags<'a> {
+    pub models: Vec<Tag<'a>>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Tag<'a> {
+    pub name: &'a str,
+    pub model: &'a str,
 }
 
 /// An OpenAI-shaped error: `{"error": {"message", "type", "param", "code"}}`.

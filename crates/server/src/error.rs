@@ -76,6 +76,11 @@ impl ApiError {
         .code("invalid_api_key")
     }
 
+    /// 503: a part of Fusion this request needs is not available.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message).code("unavailable")
+    }
+
     /// 404 for a path.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message).code("not_found")
@@ -135,7 +140,10 @@ impl From<fusion_core::Error> for ApiError {
             ErrorKind::Timeout { .. } => {
                 Self::new(status, "upstream_error", message).code("upstream_timeout")
             }
-            ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } => {
+            ErrorKind::NoRoute { .. } => {
+                Self::new(status, "server_error", message).code("no_route")
+            }
+            ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } | ErrorKind::Store(_) => {
                 Self::new(status, "server_error", message).code(err.class())
             }
             _ => Self::new(status, "upstream_error", message).code(err.class()),

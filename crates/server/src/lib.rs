@@ -1,7 +1,8 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
-//! API under `/v1`, MCP Streamable HTTP at `/mcp`, `/health`, `/ready` and `/metrics` — and `serve` runs it with TCP_NODELAY and
-//! graceful shutdown. Handlers are thin: every model call goes through the core's registry.
+//! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api`, `/health`,
+//! `/ready` and `/metrics` — and `serve` runs it with TCP_NODELAY and graceful shutdown. Handlers are thin: every model call goes through the core's registry.
 
+mod api;
 mod auth;
 mod error;
 mod health;
@@ -25,6 +26,7 @@ pub fn app(state: AppState) -> Router {
         .route_service("/mcp", mcp::service(&state))
         .layer(axum::middleware::from_fn(mcp::parse_errors));
     let protected = openai::routes()
+        .merge(api::routes())
         .route("/metrics", get(metrics::render))
         .merge(mcp)
         .route_layer(axum::middleware::from_fn_with_state(

@@ -28,7 +28,7 @@ impl AppState {
     /// `server.api_keys_env`; unset or empty variables add no key.
     pub fn new(
         config: Config,
-        registry: ProviderRegistry,
+        registry: impl Into<Arc<ProviderRegistry>>,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
         let keys = config
@@ -44,7 +44,7 @@ impl AppState {
     /// Like `new`, with the accepted keys given directly.
     pub fn with_keys(
         config: Config,
-        registry: ProviderRegistry,
+        registry: impl Into<Arc<ProviderRegistry>>,
         keys: Vec<String>,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
@@ -53,7 +53,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 config: Arc::new(config),
-                registry: Arc::new(registry),
+                registry: registry.into(),
                 keys,
                 metrics,
                 shutdown,
@@ -66,7 +66,7 @@ impl AppState {
         &self.inner.config
     }
 
-    pub fn registry(&self) -> &ProviderRegistry {
+    pub fn registry(&self) -> &Arc<ProviderRegistry> {
         &self.inner.registry
     }
 

@@ -7,10 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use fusion_core::council;
-use fusion_core::providers::ProviderRegistry;
 use fusion_types::CouncilStatus;
 
-use super::resolve;
+use super::{Engine, resolve};
 use crate::cli::AskArgs;
 use crate::progress;
 
@@ -26,7 +25,7 @@ pub async fn run(config_path: Option<&Path>, args: &AskArgs) -> anyhow::Result<E
         .map_err(|e| anyhow::anyhow!("{e} (choose with --council)"))?
         .to_owned();
     let council_config = &resolved.config.councils[&name];
-    let registry = ProviderRegistry::from_config(&resolved.config)?;
+    let engine = Engine::start(&resolved.config).await?;
 
     let (tx, display) = if args.quiet {
         (None, None)
@@ -34,7 +33,8 @@ pub async fn run(config_path: Option<&Path>, args: &AskArgs) -> anyhow::Result<E
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (Some(tx), Some(tokio::spawn(progress::render(rx))))
     };
-    let result = council::run(&registry, &name, council_config, &prompt, tx).await;
+    let result = council::run(&engine.registry, &name, council_config, &prompt, tx).await;
+    engine.close().await;
     if let Some(display) = display {
         // The sender was moved into the council and dropped with it: the display ends.
         let _ = display.await;
@@ -69,7 +69,7 @@ pub async fn run(config_path: Option<&Path>, args: &AskArgs) -> anyhow::Result<E
     })
 }
 
-fn read_prompt(arg: Option<&str>) -> anyhow::Result<String> {
+pub fn read_prompt(arg: Option<&str>) -> anyhow::Result<String> {
     let prompt = match arg {
         Some(text) if text != "-" => text.to_owned(),
         _ => {

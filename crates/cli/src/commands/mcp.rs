@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use fusion_core::providers::ProviderRegistry;
 use fusion_mcp::hub::{ChildStatus, State};
 use fusion_mcp::{Fusion, FusionMcp};
 use tokio_util::sync::CancellationToken;
 
-use super::resolve;
+use super::{Engine, resolve};
 use crate::cli::{McpArgs, McpCommand};
 
 /// How long the children get to stop when the client goes away.
@@ -30,12 +29,15 @@ pub async fn run(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<E
 
 async fn serve(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let resolved = resolve(config_path).await?;
-    let registry = ProviderRegistry::from_config(&resolved.config)?;
+    let engine = Engine::start(&resolved.config).await?;
+    let health = engine.registry.spawn_health_checks();
     let hub = fusion_mcp::start_hub(&resolved.config, CancellationToken::new());
-    let fusion = Fusion::new(Arc::new(resolved.config), Arc::new(registry));
+    let fusion = Fusion::new(Arc::new(resolved.config), engine.registry.clone());
     tracing::info!("serving MCP on stdio");
     let served = fusion_mcp::serve_stdio(FusionMcp::new(fusion).with_hub(hub.clone())).await;
+    health.abort();
     hub.shutdown(CHILDREN_STOP).await;
+    engine.close().await;
     served.context("MCP over stdio failed")?;
     Ok(ExitCode::SUCCESS)
 }

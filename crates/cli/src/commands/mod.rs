@@ -4,13 +4,19 @@
 pub mod ask;
 pub mod config;
 pub mod mcp;
+pub mod models;
+pub mod route;
 pub mod serve;
+pub mod usage;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use fusion_core::config::{self as cfg, Config, DiscoveredServer};
+use fusion_core::providers::ProviderRegistry;
+use fusion_core::store::{Ledger, Store};
 
 /// How long zero-config discovery waits for local model servers.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_millis(800);
@@ -44,4 +50,47 @@ pub async fn resolve(path: Option<&Path>) -> anyhow::Result<Resolved> {
         config: discovery.config,
         origin: Origin::Discovered(discovery.servers),
     })
+}
+
+/// The provider registry over the store: every model call it makes goes to the usage ledger,
+/// and the models synced into the store join the configured ones.
+pub struct Engine {
+    pub registry: Arc<ProviderRegistry>,
+    pub ledger: Ledger,
+}
+
+impl Engine {
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let store = open_store(config).await?;
+        let synced = store
+            .synced_models()
+            .await
+            .context("reading synced models from the store")?;
+        let ledger = Ledger::start(store);
+        let registry = ProviderRegistry::from_config(config)?.with_ledger(ledger.clone());
+        registry.add_synced(&synced);
+        Ok(Self {
+            registry: Arc::new(registry),
+            ledger,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        self.ledger.store()
+    }
+
+    /// Writes every usage row still queued, then closes the store.
+    pub async fn close(&self) {
+        if let Err(e) = self.ledger.shutdown().await {
+            tracing::error!("usage ledger: {e}");
+        }
+        self.ledger.store().close().await;
+    }
+}
+
+/// The store named by `storage.url` (default: SQLite in the user data dir).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(config.storage.url.as_deref())
+        .await
+        .context("cannot open the store (storage.url)")
 }

@@ -6,10 +6,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use fusion_core::providers::ProviderRegistry;
 use fusion_server::AppState;
 
-use super::resolve;
+use super::{Engine, resolve};
 use crate::cli::ServeArgs;
 
 pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -19,9 +18,10 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen: `{listen}` is not an address like 127.0.0.1:8787"))?;
-    let registry = ProviderRegistry::from_config(&config)?;
+    let engine = Engine::start(&config).await?;
+    let health = engine.registry.spawn_health_checks();
     let grace = config.server.shutdown_grace;
-    let state = AppState::new(config, registry, fusion_server::prometheus());
+    let state = AppState::new(config, engine.registry.clone(), fusion_server::prometheus());
     fusion_server::check_exposure(addr, !state.keys().is_empty(), args.allow_unauthenticated)
         .map_err(|e| anyhow!(e))?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -41,7 +41,11 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
          Ctrl-C stops"
     )?;
     drop(err);
-    fusion_server::run(listener, state, stop_signal()?, grace).await?;
+    let served = fusion_server::run(listener, state, stop_signal()?, grace).await;
+    health.abort();
+    // Every usage row of the calls just finished is written before the process ends.
+    engine.close().await;
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -226,6 +226,7 @@ fn build_config(servers: &[DiscoveredServer]) -> Config {
             model: Some(model.to_owned()),
             context_window: None,
             price: None,
+            quality: None,
         });
         chosen.push((id, base_url));
     }

@@ -238,6 +238,7 @@ impl<'f> Converter<'f> {
             model: Some(identity.1.clone()),
             context_window: None,
             price: None,
+            quality: None,
         });
         self.models.push((identity, id.clone()));
         id

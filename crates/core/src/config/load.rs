@@ -319,8 +319,8 @@ synthesizer = { model = "qwen-coder" }
         assert!(err.file.ends_with("fusion.toml"), "{err}");
         assert_eq!(err.key, "providers[1].api_kee");
         assert!(err.reason.contains("unknown field `api_kee`"), "{err}");
-        let err = load_text("[router]\npriority = \"cost\"\n").unwrap_err();
-        assert_eq!(err.key, "router");
+        let err = load_text("[router]\npriorty = \"cost\"\n").unwrap_err();
+        assert_eq!(err.key, "router.priorty");
     }
 
     #[test]

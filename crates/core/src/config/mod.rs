@@ -10,6 +10,7 @@ mod legacy;
 mod load;
 mod mcp;
 mod render;
+mod router;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub use import::{Imported, import_mcp_servers, render_mcp_servers};
 pub use load::{LoadedConfig, check_toml, load, load_file};
 pub use mcp::{CatalogMode, McpConfig, McpServerConfig, ToolFilter, is_name_char};
 pub use render::render_masked;
+pub use router::{Category, Priority, QualityPriors, RouterConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -37,6 +39,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     #[serde(default)]
     pub councils: BTreeMap<String, CouncilConfig>,
+    #[serde(default)]
+    pub router: RouterConfig,
     #[serde(default)]
     pub mcp: McpConfig,
 }
@@ -119,6 +123,16 @@ pub enum Tier {
     Local,
     Free,
     Paid,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Free => "free",
+            Self::Paid => "paid",
+        }
+    }
 }
 
 /// How an `exec` provider receives the prompt.
@@ -233,6 +247,10 @@ pub struct ModelConfig {
     pub context_window: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
+    /// Quality priors per task category (0–1), used by the router until measured scores
+    /// exist: `quality = { default = 0.6, code = 0.8 }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityPriors>,
 }
 
 impl ModelConfig {
@@ -407,6 +425,14 @@ impl Config {
                     format!("no provider named `{}`", m.provider),
                 );
             }
+            if let Some(priors) = &m.quality
+                && let Err((key, reason)) = router::validate_priors(priors)
+            {
+                return err(format!("models[{i}].quality.{key}"), reason);
+            }
+        }
+        if let Err((key, reason)) = router::validate(&self.router) {
+            return err(key, reason);
         }
         for (name, council) in &self.councils {
             let seats = council

@@ -2,11 +2,15 @@
 //! every model call; the backends (`openai`, `anthropic`, `exec`) only translate one request
 //! into one upstream call and classify what comes back.
 
+mod accounting;
 pub mod anthropic;
 pub mod exec;
+pub mod health;
+mod models;
 pub mod openai;
 mod registry;
 mod retry;
+mod routed;
 
 use std::pin::Pin;
 
@@ -17,14 +21,18 @@ use serde_json::Value;
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::{Error, ErrorKind, Result};
 
-pub use registry::{Completion, ModelEntry, ProviderRegistry};
+pub use accounting::{as_caller, call_cost, current_caller};
+pub use models::{ModelStatus, ProviderStatus};
+pub use openai::ListedModel;
+pub use registry::{Completion, ModelEntry, ModelSource, ProviderRegistry};
+pub use routed::{FailedAttempt, Routed};
 
 /// A stream of parsed chunks from an upstream; ends after the last chunk (`[DONE]`).
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk>> + Send>>;
 
 /// One configured upstream, speaking its own protocol.
 pub(crate) enum Backend {
-    OpenAi(openai::OpenAiBackend),
+    OpenAi(Box<openai::OpenAiBackend>),
     Anthropic(anthropic::AnthropicBackend),
     Exec(exec::ExecBackend),
 }
@@ -32,7 +40,7 @@ pub(crate) enum Backend {
 impl Backend {
     pub(crate) fn new(config: &ProviderConfig) -> Result<Self> {
         Ok(match config.kind {
-            ProviderKind::Openai => Self::OpenAi(openai::OpenAiBackend::new(config)?),
+            ProviderKind::Openai => Self::OpenAi(Box::new(openai::OpenAiBackend::new(config)?)),
             ProviderKind::Anthropic => Self::Anthropic(anthropic::AnthropicBackend::new(config)?),
             ProviderKind::Exec => Self::Exec(exec::ExecBackend::new(config)?),
         })
@@ -53,6 +61,14 @@ impl Backend {
             Self::OpenAi(b) => b.probe().await,
             Self::Anthropic(b) => b.probe().await,
             Self::Exec(b) => b.probe().await,
+        }
+    }
+
+    /// The models the upstream lists (only OpenAI-compatible servers list theirs).
+    pub(crate) async fn list_models(&self) -> Result<Vec<openai::ListedModel>> {
+        match self {
+            Self::OpenAi(b) => b.list_models().await,
+            Self::Anthropic(_) | Self::Exec(_) => Ok(Vec::new()),
         }
     }
 

@@ -5,6 +5,7 @@
 use eventsource_stream::{EventStreamError, Eventsource};
 use fusion_types::{ChatChunk, ChatRequest, ChatResponse};
 use futures::StreamExt;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::ChunkStream;
@@ -18,6 +19,44 @@ pub struct OpenAiBackend {
     /// Parsed once: reqwest would otherwise parse (and IDNA-check) the URL on every call.
     endpoint: reqwest::Url,
     models_url: reqwest::Url,
+    /// Ollama's native listing (`/api/tags` beside `/v1`), tried when `/models` is missing.
+    tags_url: Option<reqwest::Url>,
+}
+
+/// One entry of a provider's model listing. OpenRouter-style catalogs add the context length
+/// and prices (USD per token, as strings); plain servers give only the id.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ListedModel {
+    #[serde(alias = "name")]
+    pub id: String,
+    #[serde(default)]
+    pub context_length: Option<u32>,
+    #[serde(default)]
+    pub pricing: Option<ListedPricing>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ListedPricing {
+    #[serde(default, deserialize_with = "per_token")]
+    pub prompt: Option<f64>,
+    #[serde(default, deserialize_with = "per_token")]
+    pub completion: Option<f64>,
+}
+
+/// A price per token given as a string (`"0.0000025"`) or a number.
+fn per_token<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    Ok(match value {
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(Value::Number(n)) => n.as_f64(),
+        _ => None,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct Listing {
+    #[serde(default, alias = "models")]
+    data: Vec<ListedModel>,
 }
 
 impl OpenAiBackend {
@@ -33,11 +72,16 @@ impl OpenAiBackend {
                 ))
             })
         };
+        let tags_url = base
+            .trim_end_matches('/')
+            .strip_suffix("/v1")
+            .and_then(|root| reqwest::Url::parse(&format!("{root}/api/tags")).ok());
         Ok(Self {
             config: config.clone(),
             client: super::http_client(config)?,
             endpoint: url("chat/completions")?,
             models_url: url("models")?,
+            tags_url,
         })
     }
 
@@ -126,6 +170,33 @@ impl OpenAiBackend {
             .map(drop)
     }
 
+    /// The models the server lists: `GET {base}/models` (OpenAI and OpenRouter shape), else
+    /// Ollama's `GET /api/tags` when `/models` answers 404.
+    pub async fn list_models(&self) -> Result<Vec<ListedModel>> {
+        let response = match self.execute(self.client.get(self.models_url.clone())).await {
+            Ok(response) => response,
+            Err(err) => match (&self.tags_url, err.kind()) {
+                (Some(tags), ErrorKind::UpstreamStatus { status: 404, .. }) => {
+                    self.execute(self.client.get(tags.clone())).await?
+                }
+                _ => return Err(err),
+            },
+        };
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Error::from_reqwest(&self.config.name, &e, self.config.timeout))?;
+        let listing: Listing =
+            serde_json::from_slice(&bytes).map_err(|e| ErrorKind::InvalidResponse {
+                provider: self.config.name.clone(),
+                message: format!(
+                    "model listing: {e}; body starts with: {}",
+                    super::snippet(&bytes)
+                ),
+            })?;
+        Ok(listing.data)
+    }
+
     async fn send(&self, body: &ChatRequest) -> Result<reqwest::Response> {
         self.execute(self.client.post(self.endpoint.clone()).json(body))
             .await
@@ -180,6 +251,27 @@ fn parse_chunk(provider: &str, data: &str) -> Result<ChatChunk> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_of_openai_openrouter_and_ollama_shapes_parse() {
+        let openai: Listing =
+            serde_json::from_str(r#"{"object":"list","data":[{"id":"gpt-x","object":"model"}]}"#)
+                .unwrap();
+        assert_eq!(openai.data[0].id, "gpt-x");
+        let router: Listing = serde_json::from_str(
+            r#"{"data":[{"id":"a/b:free","context_length":131072,
+                "pricing":{"prompt":"0","completion":"0"}},
+               {"id":"c/d","context_length":8192,"pricing":{"prompt":"0.000003","completion":0.000015}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(router.data[0].context_length, Some(131_072));
+        let paid = router.data[1].pricing.as_ref().unwrap();
+        assert_eq!(paid.prompt, Some(0.000003));
+        assert_eq!(paid.completion, Some(0.000015));
+        let ollama: Listing =
+            serde_json::from_str(r#"{"models":[{"name":"qwen2.5:7b","size":1}]}"#).unwrap();
+        assert_eq!(ollama.data[0].id, "qwen2.5:7b");
+    }
 
     #[test]
     fn error_events_inside_a_stream_become_upstream_errors() {

@@ -1,23 +1,28 @@
 //! `ProviderRegistry`: the one path for every model call. It maps Fusion's model ids to
 //! providers and owns, per provider, the concurrency slots, the per-call timeout and the retry
 //! loop; every call comes back as a `Completion` with latency and token usage (estimated and
-//! marked when the upstream reported none).
+//! marked when the upstream reported none), feeds the model's health and goes to the usage
+//! ledger. The model table is copy-on-write, so discovery can add models while calls run.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use fusion_types::{ChatChunk, ChatRequest, ChatResponse, Usage};
 use futures::StreamExt;
+use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::accounting::{CallOutcome, CallRecord};
+use super::health::{ModelHealth, ProviderHealth};
 use super::{Backend, ChunkStream, retry};
-use crate::config::{Config, Price, ProviderConfig, Tier};
+use crate::config::{Config, Price, ProviderConfig, QualityPriors, RouterConfig, Tier};
+use crate::store::Ledger;
 use crate::{ErrorKind, Result};
 
 /// A model as the registry knows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelEntry {
     /// Fusion's name for the model.
     pub id: String,
@@ -27,7 +32,29 @@ pub struct ModelEntry {
     pub tier: Tier,
     pub context_window: Option<u32>,
     pub price: Option<Price>,
+    pub quality: QualityPriors,
+    pub source: ModelSource,
 }
+
+/// Where the registry learnt of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelSource {
+    /// `[[models]]` in the config.
+    Config,
+    /// Listed by its provider (`/v1/models`, Ollama's `/api/tags`).
+    Discovered,
+    /// Synced from a provider's catalog into the store (`fusion models sync`).
+    Catalog,
+}
+
+/// A model and its passive health.
+pub(super) struct ModelSlot {
+    pub(super) entry: ModelEntry,
+    pub(super) health: ModelHealth,
+}
+
+pub(super) type ModelTable = BTreeMap<String, Arc<ModelSlot>>;
 
 /// The outcome of one successful model call.
 #[derive(Debug, Clone)]
@@ -50,25 +77,29 @@ impl Completion {
     }
 }
 
-struct ProviderHandle {
-    config: ProviderConfig,
-    backend: Backend,
+pub(super) struct ProviderHandle {
+    pub(super) config: ProviderConfig,
+    pub(super) backend: Backend,
     slots: Arc<Semaphore>,
     /// Calls waiting for a slot now.
     waiting: AtomicUsize,
+    pub(super) health: ProviderHealth,
 }
 
-/// All configured providers and models.
+/// All configured providers and every model known for them.
 pub struct ProviderRegistry {
-    providers: HashMap<String, Arc<ProviderHandle>>,
-    models: BTreeMap<String, ModelEntry>,
+    pub(super) providers: HashMap<String, Arc<ProviderHandle>>,
+    /// Replaced whole when models are added; readers take the `Arc` and let go of the lock.
+    pub(super) models: RwLock<Arc<ModelTable>>,
+    pub(super) router: RouterConfig,
+    ledger: Option<Ledger>,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderRegistry")
             .field("providers", &self.providers.keys().collect::<Vec<_>>())
-            .field("models", &self.models.keys().collect::<Vec<_>>())
+            .field("models", &self.table().keys().cloned().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -83,6 +114,7 @@ impl ProviderRegistry {
                 slots: Arc::new(Semaphore::new(p.concurrency())),
                 waiting: AtomicUsize::new(0),
                 config: p.clone(),
+                health: ProviderHealth::default(),
             };
             providers.insert(p.name.clone(), Arc::new(handle));
         }
@@ -102,22 +134,82 @@ impl ProviderRegistry {
                 tier: provider.config.tier,
                 context_window: m.context_window,
                 price: m.price,
+                quality: m.quality.clone().unwrap_or_default(),
+                source: ModelSource::Config,
             };
-            models.insert(m.id.clone(), entry);
+            let slot = ModelSlot {
+                entry,
+                health: ModelHealth::default(),
+            };
+            models.insert(m.id.clone(), Arc::new(slot));
         }
-        Ok(Self { providers, models })
+        Ok(Self {
+            providers,
+            models: RwLock::new(Arc::new(models)),
+            router: config.router.clone(),
+            ledger: None,
+        })
     }
 
-    /// Every configured model, ordered by id.
-    pub fn models(&self) -> impl Iterator<Item = &ModelEntry> {
-        self.models.values()
+    /// Every call from now on is written to `ledger`.
+    pub fn with_ledger(mut self, ledger: Ledger) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
-    pub fn model(&self, id: &str) -> Option<&ModelEntry> {
-        self.models.get(id)
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
     }
 
-    /// Probes every provider concurrently, each bounded by `timeout`; sorted by name.
+    /// The `[router]` settings this registry was built with.
+    pub fn router_config(&self) -> &RouterConfig {
+        &self.router
+    }
+
+    /// The current model table (a snapshot; cheap).
+    pub(super) fn table(&self) -> Arc<ModelTable> {
+        match self.models.read() {
+            Ok(table) => Arc::clone(&table),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Adds models not known yet (by id); returns how many were added.
+    pub(super) fn add_models(&self, entries: Vec<ModelEntry>) -> usize {
+        let mut guard = match self.models.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut table = ModelTable::clone(&guard);
+        let mut added = 0;
+        for entry in entries {
+            if table.contains_key(&entry.id) || !self.providers.contains_key(&entry.provider) {
+                continue;
+            }
+            let slot = ModelSlot {
+                entry,
+                health: ModelHealth::default(),
+            };
+            table.insert(slot.entry.id.clone(), Arc::new(slot));
+            added += 1;
+        }
+        if added > 0 {
+            *guard = Arc::new(table);
+        }
+        added
+    }
+
+    /// Every known model, ordered by id.
+    pub fn models(&self) -> Vec<ModelEntry> {
+        self.table().values().map(|s| s.entry.clone()).collect()
+    }
+
+    pub fn model(&self, id: &str) -> Option<ModelEntry> {
+        self.table().get(id).map(|s| s.entry.clone())
+    }
+
+    /// Probes every provider concurrently, each bounded by `timeout`; sorted by name. Each
+    /// outcome becomes the provider's active health.
     pub async fn probe_all(&self, timeout: Duration) -> Vec<(String, Result<()>)> {
         let probes = self.providers.iter().map(|(name, handle)| async move {
             let outcome = match tokio::time::timeout(timeout, handle.backend.probe()).await {
@@ -128,6 +220,9 @@ impl ProviderRegistry {
                 }
                 .into()),
             };
+            handle
+                .health
+                .record(outcome.as_ref().map(drop).map_err(ToString::to_string));
             (name.clone(), outcome)
         });
         let mut results = futures::future::join_all(probes).await;
@@ -135,27 +230,38 @@ impl ProviderRegistry {
         results
     }
 
-    fn resolve(&self, model_id: &str) -> Result<(&ModelEntry, &Arc<ProviderHandle>)> {
-        let entry = self
-            .models
+    pub(super) fn resolve(&self, model_id: &str) -> Result<(Arc<ModelSlot>, &Arc<ProviderHandle>)> {
+        let table = self.table();
+        let slot = table
             .get(model_id)
+            .cloned()
             .ok_or_else(|| ErrorKind::UnknownModel {
                 model: model_id.to_owned(),
-                known: self.models.keys().cloned().collect::<Vec<_>>().join(", "),
+                known: table.keys().cloned().collect::<Vec<_>>().join(", "),
             })?;
         let handle = self
             .providers
-            .get(&entry.provider)
+            .get(&slot.entry.provider)
             .ok_or_else(|| ErrorKind::Invalid(format!("model `{model_id}` has no provider")))?;
-        Ok((entry, handle))
+        Ok((slot, handle))
+    }
+
+    fn record(&self, slot: &Arc<ModelSlot>) -> CallRecord {
+        CallRecord::start(
+            Arc::clone(slot),
+            self.ledger.clone(),
+            self.router.failure_threshold,
+        )
     }
 
     /// One non-streamed call to `model_id`, with queueing, timeout and retries.
     pub async fn chat(&self, model_id: &str, mut request: ChatRequest) -> Result<Completion> {
-        let (entry, handle) = self.resolve(model_id)?;
+        let (slot, handle) = self.resolve(model_id)?;
+        let mut record = self.record(&slot);
+        let entry = &slot.entry;
         request.model.clone_from(&entry.upstream_model);
         let config = &handle.config;
-        let started = Instant::now();
+        let started = record.started;
         let mut attempt = 0u32;
         loop {
             let result = {
@@ -172,6 +278,7 @@ impl ProviderRegistry {
                     });
                     let latency_ms = elapsed_ms(started);
                     record_success(entry, &usage, started);
+                    record.finish(CallOutcome::Ok(&usage));
                     tracing::debug!(model = model_id, provider = %entry.provider, latency_ms,
                         attempts = attempt + 1, "model call finished");
                     return Ok(Completion {
@@ -192,6 +299,7 @@ impl ProviderRegistry {
                 }
                 Err(err) => {
                     record_failure(entry, &err);
+                    record.finish(CallOutcome::Failed(&err));
                     tracing::info!(model = model_id, provider = %entry.provider, class = err.class(),
                         error = %err, "model call failed");
                     return Err(err);
@@ -209,13 +317,14 @@ impl ProviderRegistry {
         model_id: &str,
         mut request: ChatRequest,
     ) -> Result<ChunkStream> {
-        let (entry, handle) = self.resolve(model_id)?;
+        let (slot, handle) = self.resolve(model_id)?;
+        let mut record = self.record(&slot);
+        let entry = &slot.entry;
         request.model.clone_from(&entry.upstream_model);
         let config = &handle.config;
-        let call_started = Instant::now();
         let mut attempt = 0u32;
         loop {
-            let slot = acquire(handle).await?;
+            let permit = acquire(handle).await?;
             let started =
                 match tokio::time::timeout(config.timeout, handle.backend.chat_stream(&request))
                     .await
@@ -225,16 +334,10 @@ impl ProviderRegistry {
                 };
             match started {
                 Ok(stream) => {
-                    return Ok(guarded(
-                        stream,
-                        slot,
-                        config.clone(),
-                        entry.clone(),
-                        call_started,
-                    ));
+                    return Ok(guarded(stream, permit, config.clone(), record));
                 }
                 Err(err) if err.is_retryable() && attempt < config.retries => {
-                    drop(slot);
+                    drop(permit);
                     let wait = retry::backoff(attempt, err.retry_after());
                     tracing::info!(model = model_id, attempt = attempt + 1, error = %err,
                         "retrying stream start");
@@ -243,6 +346,7 @@ impl ProviderRegistry {
                 }
                 Err(err) => {
                     record_failure(entry, &err);
+                    record.finish(CallOutcome::Failed(&err));
                     return Err(err);
                 }
             }
@@ -311,51 +415,52 @@ fn elapsed_ms(started: Instant) -> u64 {
 }
 
 /// Holds the provider slot for the life of the stream, bounds the gap between chunks, and
-/// counts the call (with the usage the stream reported) when it ends.
+/// reports the call (with the usage the stream reported) when it ends — or as cancelled when
+/// the stream is dropped first.
 fn guarded(
     stream: ChunkStream,
-    slot: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     config: ProviderConfig,
-    entry: ModelEntry,
-    started: Instant,
+    record: CallRecord,
 ) -> ChunkStream {
     struct Open {
         stream: ChunkStream,
-        _slot: OwnedSemaphorePermit,
+        _permit: OwnedSemaphorePermit,
         config: ProviderConfig,
-        entry: ModelEntry,
-        started: Instant,
-        usage: Usage,
+        record: CallRecord,
+    }
+    impl Open {
+        fn fail(mut self, err: crate::Error) -> Option<(Result<ChatChunk>, Option<Open>)> {
+            record_failure(self.record.entry(), &err);
+            self.record.finish(CallOutcome::Failed(&err));
+            Some((Err(err), None))
+        }
     }
     let open = Open {
         stream,
-        _slot: slot,
+        _permit: permit,
         config,
-        entry,
-        started,
-        usage: Usage::default(),
+        record,
     };
     Box::pin(futures::stream::unfold(Some(open), |state| async move {
         let mut open = state?;
         match tokio::time::timeout(open.config.timeout, open.stream.next()).await {
             Ok(Some(Ok(chunk))) => {
-                if let Some(usage) = chunk.usage {
-                    open.usage = usage;
+                if let Some(usage) = &chunk.usage {
+                    open.record.usage = *usage;
                 }
                 Some((Ok::<ChatChunk, _>(chunk), Some(open)))
             }
-            Ok(Some(Err(err))) => {
-                record_failure(&open.entry, &err);
-                Some((Err(err), None))
-            }
+            Ok(Some(Err(err))) => open.fail(err),
             Ok(None) => {
-                record_success(&open.entry, &open.usage, open.started);
+                let usage = std::mem::take(&mut open.record.usage);
+                record_success(open.record.entry(), &usage, open.record.started);
+                open.record.finish(CallOutcome::Ok(&usage));
                 None
             }
             Err(_) => {
                 let err = timeout_error(&open.config);
-                record_failure(&open.entry, &err);
-                Some((Err(err), None))
+                open.fail(err)
             }
         }
     }))

@@ -56,9 +56,10 @@ pub async fn complete(
         .unwrap_or(false);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let name = name.to_owned();
-    let task = AbortOnDropHandle::new(tokio::spawn(async move {
-        council::run_streaming(state.registry(), &name, &config, &prompt, Some(tx)).await
-    }));
+    let task = AbortOnDropHandle::new(tokio::spawn(fusion_core::providers::as_caller(
+        fusion_core::store::Caller::Http,
+        async move { council::run_streaming(state.registry(), &name, &config, &prompt, Some(tx)).await },
+    )));
     let chunk = ChunkFactory { id, model };
     let events = async_stream(move |mut send| async move {
         send(data(

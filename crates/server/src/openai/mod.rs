@@ -5,12 +5,16 @@
 mod council;
 mod models;
 mod request;
+mod routed;
 mod stream;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+
+use fusion_core::providers::as_caller;
+use fusion_core::store::Caller;
 
 use crate::{ApiError, AppState};
 
@@ -23,15 +27,24 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/models", get(models::list))
 }
 
+/// Every model call made for the request is attributed to the HTTP front door.
 async fn chat_completions(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    as_caller(Caller::Http, complete(state, request)).await
+}
+
+async fn complete(state: AppState, request: Request) -> Result<Response, ApiError> {
     let body = request::read_body(request, state.config().server.max_body_bytes).await?;
     let chat = request::parse(&body)?;
     if let Some(council) = chat.model.strip_prefix(COUNCIL_PREFIX) {
         let council = council.to_owned();
         return council::complete(state, &council, chat).await;
+    }
+    if let Some(name) = chat.model.strip_prefix(routed::ROUTER_PREFIX) {
+        let name = name.to_owned();
+        return routed::complete(state, &name, chat).await;
     }
     if chat.stream == Some(true) {
         return stream::relay(&state, chat).await;

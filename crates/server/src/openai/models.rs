@@ -1,4 +1,5 @@
-//! `GET /v1/models`: every configured model, then every council as `fusion/<name>`.
+//! `GET /v1/models`: every known model (configured, discovered, synced), the router's
+//! `router/<priority>` names, then every council as `fusion/<name>`.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,12 +9,17 @@ use super::COUNCIL_PREFIX;
 use crate::AppState;
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let models = state
-        .registry()
-        .models()
-        .map(|m| json!({ "id": m.id, "object": "model", "created": 0, "owned_by": m.provider }));
+    let models =
+        state.registry().models().into_iter().map(
+            |m| json!({ "id": m.id, "object": "model", "created": 0, "owned_by": m.provider }),
+        );
     let councils = state.config().councils.keys().map(|name| {
         json!({ "id": format!("{COUNCIL_PREFIX}{name}"), "object": "model", "created": 0, "owned_by": "fusion" })
     });
-    Json(json!({ "object": "list", "data": models.chain(councils).collect::<Vec<_>>() }))
+    let routers = ["auto", "cost", "balanced", "quality", "speed"].map(|p| {
+        json!({ "id": format!("router/{p}"), "object": "model", "created": 0, "owned_by": "fusion" })
+    });
+    Json(
+        json!({ "object": "list", "data": models.chain(routers).chain(councils).collect::<Vec<_>>() }),
+    )
 }

@@ -1,0 +1,279 @@
+//! `[router]`: how requests for `router/auto` are routed — the default priority, the three
+//! thresholds kept from the routing server Fusion replaces, the retry budget, and the health
+//! policy (active probe interval, circuit breaker) the registry applies to every model.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration;
+
+/// What a routing decision optimises for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// The cheapest model that meets the quality bar; local and free first.
+    Cost,
+    /// Cheap first, but a clearly better model wins when its cost stays under the cost
+    /// threshold.
+    #[default]
+    Balanced,
+    /// The best model whose estimated cost stays under the cost threshold.
+    Quality,
+    /// The lowest measured latency among models that meet the quality bar.
+    Speed,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Self::Cost, Self::Balanced, Self::Quality, Self::Speed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cost => "cost",
+            Self::Balanced => "balanced",
+            Self::Quality => "quality",
+            Self::Speed => "speed",
+        }
+    }
+
+    /// Parses `cost`, `balanced`, `quality`, `speed` (and `auto` = the configured default).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Priority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of work a task is; models carry a quality prior per category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Writing, fixing or reviewing code.
+    Code,
+    /// Analysis, maths, planning, multi-step argument.
+    Reasoning,
+    /// Prose: documents, emails, stories.
+    Writing,
+    /// Condensing or extracting from a given text.
+    Summarization,
+    /// Short questions and conversation.
+    Chat,
+}
+
+impl Category {
+    pub const ALL: [Category; 5] = [
+        Self::Code,
+        Self::Reasoning,
+        Self::Writing,
+        Self::Summarization,
+        Self::Chat,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::Reasoning => "reasoning",
+            Self::Writing => "writing",
+            Self::Summarization => "summarization",
+            Self::Chat => "chat",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Quality priors of one model (0–1): one value for every category not listed. (No
+/// `deny_unknown_fields`: the flattened map already rejects any key that is not a category.)
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct QualityPriors {
+    /// For categories without their own value; when absent, a default by tier applies
+    /// (local 0.5, free 0.6, paid 0.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<f64>,
+    #[serde(default, flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_category: BTreeMap<Category, f64>,
+}
+
+/// `[router]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// The priority of `router/auto` and of requests that name none.
+    #[serde(default)]
+    pub priority: Priority,
+    /// Tasks whose input plus expected output exceed this many tokens prefer local and free
+    /// models (a paid model is chosen for them only when no cheaper one meets the quality bar).
+    #[serde(default = "default_token_threshold")]
+    pub token_threshold: u32,
+    /// The most one call may cost (USD, estimated) under `cost`, `balanced` and `quality`;
+    /// dearer candidates are rejected.
+    #[serde(default = "default_cost_threshold")]
+    pub cost_threshold: f64,
+    /// The quality (0–1) a task of full complexity needs; simpler tasks need proportionally
+    /// less (see README, "Routing").
+    #[serde(default = "default_quality_threshold")]
+    pub quality_threshold: f64,
+    /// Further candidates tried, in ranked order, after the chosen one fails.
+    #[serde(default = "default_retry_budget")]
+    pub retry_budget: u32,
+    /// Route only to local and free models.
+    #[serde(default)]
+    pub free_only: bool,
+    /// Ask every provider for its models (`/v1/models`, Ollama's `/api/tags`) at start-up
+    /// and on each health probe, adding the ones not configured.
+    #[serde(default = "default_true")]
+    pub discover: bool,
+    /// How often each provider is probed (active health).
+    #[serde(default = "default_health_interval", with = "duration")]
+    pub health_interval: Duration,
+    /// Consecutive failed calls that open a model's circuit (passive health).
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// How long an open circuit keeps a model out of routing before one trial call.
+    #[serde(default = "default_cooldown", with = "duration")]
+    pub cooldown: Duration,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            priority: Priority::default(),
+            token_threshold: default_token_threshold(),
+            cost_threshold: default_cost_threshold(),
+            quality_threshold: default_quality_threshold(),
+            retry_budget: default_retry_budget(),
+            free_only: false,
+            discover: true,
+            health_interval: default_health_interval(),
+            failure_threshold: default_failure_threshold(),
+            cooldown: default_cooldown(),
+        }
+    }
+}
+
+fn default_token_threshold() -> u32 {
+    1500
+}
+
+fn default_cost_threshold() -> f64 {
+    0.02
+}
+
+fn default_quality_threshold() -> f64 {
+    0.7
+}
+
+fn default_retry_budget() -> u32 {
+    2
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_health_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_failure_threshold() -> u32 {
+    3
+}
+
+fn default_cooldown() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Checks ranges; `(key, reason)` of the first problem.
+pub(super) fn validate(router: &RouterConfig) -> Result<(), (String, String)> {
+    if !(0.0..=1.0).contains(&router.quality_threshold) {
+        return Err((
+            "router.quality_threshold".into(),
+            "must be between 0 and 1".into(),
+        ));
+    }
+    if !router.cost_threshold.is_finite() || router.cost_threshold < 0.0 {
+        return Err((
+            "router.cost_threshold".into(),
+            "must be a non-negative number of US dollars".into(),
+        ));
+    }
+    if router.failure_threshold == 0 {
+        return Err((
+            "router.failure_threshold".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if router.health_interval.is_zero() {
+        return Err(("router.health_interval".into(), "must be positive".into()));
+    }
+    Ok(())
+}
+
+/// Checks a model's priors; `(key suffix, reason)` of the first problem.
+pub(super) fn validate_priors(priors: &QualityPriors) -> Result<(), (String, String)> {
+    let values = priors
+        .default
+        .iter()
+        .map(|v| ("default".to_owned(), *v))
+        .chain(
+            priors
+                .by_category
+                .iter()
+                .map(|(c, v)| (c.as_str().to_owned(), *v)),
+        );
+    for (key, value) in values {
+        if !(0.0..=1.0).contains(&value) {
+            return Err((key, "a quality prior must be between 0 and 1".into()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_thresholds_of_the_replaced_router() {
+        let r: RouterConfig = toml::from_str("").unwrap();
+        assert_eq!(r.token_threshold, 1500);
+        assert_eq!(r.cost_threshold, 0.02);
+        assert_eq!(r.quality_threshold, 0.7);
+        assert_eq!(r.priority, Priority::Balanced);
+    }
+
+    #[test]
+    fn priors_read_a_default_and_named_categories() {
+        let p: QualityPriors = toml::from_str("default = 0.6\ncode = 0.9").unwrap();
+        assert_eq!(p.default, Some(0.6));
+        assert_eq!(p.by_category.get(&Category::Code), Some(&0.9));
+        assert!(toml::from_str::<QualityPriors>("cooking = 0.9").is_err());
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected_with_their_key() {
+        let r = RouterConfig {
+            quality_threshold: 1.5,
+            ..RouterConfig::default()
+        };
+        assert_eq!(validate(&r).unwrap_err().0, "router.quality_threshold");
+        let p = QualityPriors {
+            default: Some(-0.1),
+            ..QualityPriors::default()
+        };
+        assert_eq!(validate_priors(&p).unwrap_err().0, "default");
+    }
+}

@@ -1,0 +1,190 @@
+//! Routed calls: the router decides over the registry's live model views, then the chosen
+//! model is called through the registry like any other; when it fails, the next ranked models
+//! are tried within `router.retry_budget`. A model whose circuit is half-open gets exactly one
+//! trial call at a time.
+
+use std::sync::Arc;
+
+use fusion_types::ChatRequest;
+use serde::Serialize;
+
+use super::health::Admission;
+use super::registry::ModelSlot;
+use super::{ChunkStream, Completion, ProviderRegistry};
+use crate::router::{Decision, RouteInput};
+use crate::{Error, ErrorKind, Result};
+
+/// A routed call's value with the decision that placed it.
+#[derive(Debug)]
+pub struct Routed<T> {
+    pub decision: Decision,
+    /// The model that answered.
+    pub model: String,
+    /// Models tried first that failed, with their errors, in order.
+    pub failed: Vec<FailedAttempt>,
+    pub value: T,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedAttempt {
+    pub model: String,
+    pub error: String,
+}
+
+/// Releases a reserved trial call however the attempt ends (success and failure have already
+/// settled the circuit by then; this covers errors that say nothing about health and drops).
+struct Trial(Option<Arc<ModelSlot>>);
+
+impl Drop for Trial {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.0 {
+            slot.health.release_trial();
+        }
+    }
+}
+
+impl ProviderRegistry {
+    /// The routing decision for `input` over every known model, without calling any.
+    pub fn route(&self, input: &RouteInput) -> Decision {
+        crate::router::decide(input, &self.model_views(), &self.router)
+    }
+
+    /// Routes `request` and calls the chosen model, falling back in ranked order.
+    pub async fn chat_routed(
+        &self,
+        input: &RouteInput,
+        request: ChatRequest,
+    ) -> Result<Routed<Completion>> {
+        let decision = self.route(input);
+        let mut failed = Vec::new();
+        for model in candidates(&decision)? {
+            let Some(_trial) = self.admit(&model, &mut failed) else {
+                continue;
+            };
+            match self.chat(&model, request.clone()).await {
+                Ok(value) => {
+                    return Ok(Routed {
+                        decision,
+                        model,
+                        failed,
+                        value,
+                    });
+                }
+                Err(err) if falls_back(&err) => {
+                    tracing::info!(model = %model, error = %err, "routed call failed; trying the next model");
+                    failed.push(FailedAttempt {
+                        model,
+                        error: err.to_string(),
+                    });
+                    if failed.len() > self.router.retry_budget as usize {
+                        return Err(exhausted(&failed, err));
+                    }
+                    continue;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(no_attempt_left(&decision, &failed))
+    }
+
+    /// Routes a streamed request; falls back only while no chunk has been sent.
+    pub async fn chat_stream_routed(
+        &self,
+        input: &RouteInput,
+        request: ChatRequest,
+    ) -> Result<Routed<ChunkStream>> {
+        let decision = self.route(input);
+        let mut failed = Vec::new();
+        for model in candidates(&decision)? {
+            let Some(_trial) = self.admit(&model, &mut failed) else {
+                continue;
+            };
+            match self.chat_stream(&model, request.clone()).await {
+                Ok(value) => {
+                    return Ok(Routed {
+                        decision,
+                        model,
+                        failed,
+                        value,
+                    });
+                }
+                Err(err) if falls_back(&err) => {
+                    failed.push(FailedAttempt {
+                        model,
+                        error: err.to_string(),
+                    });
+                    if failed.len() > self.router.retry_budget as usize {
+                        return Err(exhausted(&failed, err));
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(no_attempt_left(&decision, &failed))
+    }
+
+    /// Checks the model's circuit: `None` (skipped, noted in `failed`) when it is open or a
+    /// trial is already running.
+    fn admit(&self, model: &str, failed: &mut Vec<FailedAttempt>) -> Option<Trial> {
+        let slot = self.table().get(model).cloned()?;
+        match slot.health.admit(self.router.cooldown) {
+            Admission::Open => Some(Trial(None)),
+            Admission::Trial => Some(Trial(Some(slot))),
+            Admission::Refused { retry_in } => {
+                failed.push(FailedAttempt {
+                    model: model.to_owned(),
+                    error: format!("circuit open (retry in {} ms)", retry_in.as_millis()),
+                });
+                None
+            }
+        }
+    }
+}
+
+/// The chosen model and its fallbacks, or why there are none.
+fn candidates(decision: &Decision) -> Result<Vec<String>> {
+    let Some(chosen) = &decision.chosen else {
+        return Err(ErrorKind::NoRoute {
+            reason: decision.summary.clone(),
+        }
+        .into());
+    };
+    Ok(std::iter::once(chosen.clone())
+        .chain(decision.fallbacks.iter().cloned())
+        .collect())
+}
+
+/// Whether another model may do better: not when the request itself was refused.
+fn falls_back(err: &Error) -> bool {
+    !matches!(
+        err.kind(),
+        ErrorKind::UpstreamStatus {
+            status: 400 | 413 | 422,
+            ..
+        } | ErrorKind::Invalid(_)
+    )
+}
+
+fn exhausted(failed: &[FailedAttempt], last: Error) -> Error {
+    ErrorKind::RouteExhausted {
+        tried: failed
+            .iter()
+            .map(|f| f.model.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        last: Box::new(last),
+    }
+    .into()
+}
+
+fn no_attempt_left(decision: &Decision, failed: &[FailedAttempt]) -> Error {
+    let tried = failed
+        .iter()
+        .map(|f| format!("{}: {}", f.model, f.error))
+        .collect::<Vec<_>>()
+        .join("; ");
+    ErrorKind::NoRoute {
+        reason: format!("{}; {tried}", decision.summary),
+    }
+    .into()
+}

@@ -1,0 +1,353 @@
+//! The routing policy: given a task and the models the registry can reach, decide which model
+//! gets the task, which ones are the fallbacks, and explain every verdict. The decision is pure
+//! and fast — no I/O, no async, no model calls; the registry builds the [`ModelView`]s and
+//! executes the [`Decision`].
+//!
+//! # Semantics
+//!
+//! **Estimation** ([`estimate`], in `estimate.rs`). Anything the caller does not give is
+//! estimated once per decision and marked `*_estimated`:
+//! - input tokens: counted from `text` with the `cl100k_base` tokenizer
+//!   ([`crate::tokens::estimate_text`]) — only when `context_tokens` is `None`;
+//! - category: keyword and shape heuristics — code fences, code-shaped lines, language names,
+//!   "function", "bug", "refactor" → code; "prove", "why", "analyze", "plan", arithmetic →
+//!   reasoning; "summar…", "tl;dr" → summarization (stronger on long pasted text); "write / draft
+//!   an email, essay, story…" → writing; otherwise chat. The highest score wins; ties go to code,
+//!   then reasoning, summarization, writing;
+//! - complexity (0–1): a base by category (chat 0.1 … reasoning 0.35) plus input length (log
+//!   scale, full at 4096 tokens), requirements/steps (list items, "must", "then", "each"…),
+//!   reasoning words and code size, clamped;
+//! - output tokens: by category (chat 256, summarization 384, writing and reasoning 768, code
+//!   1024) × (0.5 + complexity).
+//!
+//! **Filters** (`rank.rs`). A model is rejected, with one sentence saying why (the first that
+//! applies, in this order), when: it is paid and `free_only` is set; input + output tokens exceed
+//! its known context window; its quality for the category is below the required quality; its
+//! estimated cost is over `cost_threshold` (priorities `cost`, `balanced`, `quality`; not
+//! `speed`); its circuit is open (the sentence says when it retries) or its last probe failed.
+//! `Healthy`, `Unknown` (not probed yet) and `HalfOpen` (one trial call) are routable.
+//!
+//! **Required quality** = `quality_threshold × complexity`, but at least `0.2 ×
+//! quality_threshold`: with the default 0.7 a complexity-1 task needs 0.7, a complexity-0.5 one
+//! 0.35, a trivial one 0.14. A model's quality is its prior for the category, else its `default`,
+//! else by tier (local 0.5, free 0.6, paid 0.8) — see [`quality_for`].
+//!
+//! **Cost** ([`cost_usd`]): 0 for local and free tiers; `price × tokens / 1e6` for paid; unknown
+//! for a paid model without a price, which is never rejected by the cost threshold but ranks
+//! after every model whose cost is known (its reason says "no price configured").
+//!
+//! **Ranking** of the models that pass:
+//! - `cost`: tier (local, free, paid), then estimated cost, then higher quality, then lower p50;
+//! - `balanced`: the `cost` order, except that when the cheapest passing model clears the bar
+//!   by less than 0.15 (it is only just good enough), the first model in that order whose
+//!   quality beats it by ≥ 0.15 and whose known cost is within `cost_threshold` moves to the top;
+//! - `quality`: known cost first, then highest quality, then cheaper, then tier;
+//! - `speed`: lowest known p50 latency (unknown latency after known ones), then tier, then cheaper.
+//!
+//! When input + output tokens exceed `token_threshold`, local and free models rank ahead of paid
+//! ones under every priority except `quality` (a paid model is still chosen when nothing cheaper
+//! passes); the reasons say so. At equal keys Healthy ranks before Unknown before HalfOpen, and
+//! the model id breaks the remaining ties, so a decision is deterministic. The first ranked model
+//! is chosen; the next ones, at most `retry_budget`, are the fallbacks.
+
+mod estimate;
+mod rank;
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Write as _;
+
+use fusion_types::ChatMessage;
+use serde::Serialize;
+
+use crate::config::{Category, Price, Priority, QualityPriors, RouterConfig, Tier};
+
+pub use estimate::estimate;
+use rank::{CLEARLY_BETTER, Cost, Ms, Q, Ranking, Rejection, Usd, tier_str};
+
+/// What the router is asked to place.
+#[derive(Debug, Clone, Default)]
+pub struct RouteInput {
+    /// The task, or the messages' text joined.
+    pub text: String,
+    /// Given by the caller; else counted from `text` with [`crate::tokens::estimate_text`].
+    pub context_tokens: Option<u64>,
+    /// Else estimated by category, scaled by complexity.
+    pub expected_output_tokens: Option<u64>,
+    /// 0–1; else estimated from the text.
+    pub complexity: Option<f64>,
+    /// Else estimated from the text.
+    pub category: Option<Category>,
+    /// Else `config.priority`.
+    pub priority: Option<Priority>,
+}
+
+impl RouteInput {
+    /// The text content of the messages, one per line, with their token count
+    /// ([`crate::tokens::estimate_messages`]) as the context size.
+    pub fn from_messages(messages: &[ChatMessage]) -> Self {
+        let mut text = String::new();
+        for message in messages {
+            let content = message.text_content();
+            if content.is_empty() {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&content);
+        }
+        Self {
+            text,
+            context_tokens: Some(crate::tokens::estimate_messages(messages)),
+            ..Self::default()
+        }
+    }
+}
+
+/// Health as routing sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Health {
+    Healthy,
+    /// Not probed yet: routable.
+    Unknown,
+    /// Cooldown over, one trial call allowed: routable.
+    HalfOpen,
+    /// Too many consecutive failures; out of routing until the cooldown ends.
+    CircuitOpen {
+        retry_in_ms: u64,
+    },
+    /// The last active probe failed.
+    Unreachable,
+}
+
+impl Health {
+    /// Whether a model in this state may be chosen.
+    pub fn is_routable(self) -> bool {
+        matches!(self, Self::Healthy | Self::Unknown | Self::HalfOpen)
+    }
+}
+
+/// One model as the router sees it (built by the registry).
+#[derive(Debug, Clone)]
+pub struct ModelView {
+    pub id: String,
+    pub provider: String,
+    pub tier: Tier,
+    pub context_window: Option<u32>,
+    pub price: Option<Price>,
+    pub quality: QualityPriors,
+    pub health: Health,
+    pub latency_p50_ms: Option<f64>,
+}
+
+/// What the router assumed about the task; `*_estimated` marks values it guessed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    pub input_tokens: u64,
+    pub input_tokens_estimated: bool,
+    pub output_tokens: u64,
+    pub output_tokens_estimated: bool,
+    pub complexity: f64,
+    pub complexity_estimated: bool,
+    pub category: Category,
+    pub category_estimated: bool,
+}
+
+/// What the router made of one model.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Verdict {
+    /// Routable; `rank` 1 is the chosen model.
+    Ranked {
+        rank: u32,
+        reason: String,
+    },
+    Rejected {
+        reason: String,
+    },
+}
+
+/// One model in a decision, with the numbers the verdict was based on.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateReport {
+    pub model: String,
+    pub provider: String,
+    pub tier: Tier,
+    pub quality: f64,
+    /// `None`: a paid model without a price.
+    pub estimated_cost_usd: Option<f64>,
+    pub latency_p50_ms: Option<f64>,
+    pub health: Health,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// A routing decision and its explanation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// `None`: nothing qualifies (then `summary` says why).
+    pub chosen: Option<String>,
+    /// The next ranked models, at most `config.retry_budget`.
+    pub fallbacks: Vec<String>,
+    pub priority: Priority,
+    pub required_quality: f64,
+    pub estimate: Estimate,
+    /// Every model: ranked ones in rank order, then rejected ones (by id).
+    pub candidates: Vec<CandidateReport>,
+    /// One human sentence.
+    pub summary: String,
+}
+
+/// Ranks `models` for `input` under `config` (see the module doc for the rules).
+pub fn decide(input: &RouteInput, models: &[ModelView], config: &RouterConfig) -> Decision {
+    let priority = input.priority.unwrap_or(config.priority);
+    let estimate = estimate(input);
+    let required = required_quality(config.quality_threshold, estimate.complexity);
+    let ranking = rank::rank(&estimate, models, config, priority, required);
+    let summary = summary(&ranking, &estimate, config, models.len());
+    let chosen = ranking.ranked.first().map(|e| e.model.id.clone());
+    let fallbacks = ranking
+        .ranked
+        .iter()
+        .skip(1)
+        .take(usize::try_from(config.retry_budget).unwrap_or(usize::MAX))
+        .map(|e| e.model.id.clone())
+        .collect();
+    let candidates = ranking.reports(&estimate, config);
+    Decision {
+        chosen,
+        fallbacks,
+        priority,
+        required_quality: required,
+        estimate,
+        candidates,
+        summary,
+    }
+}
+
+/// The quality a task of this complexity needs: `quality_threshold × complexity`, but at least
+/// `0.2 × quality_threshold`.
+pub fn required_quality(quality_threshold: f64, complexity: f64) -> f64 {
+    (quality_threshold * complexity).max(0.2 * quality_threshold)
+}
+
+/// Estimated USD of one call: 0 for local and free tiers; price × tokens / 1e6 for paid; None
+/// for a paid model without a price.
+pub fn cost_usd(model: &ModelView, input_tokens: u64, output_tokens: u64) -> Option<f64> {
+    match model.tier {
+        Tier::Local | Tier::Free => Some(0.0),
+        Tier::Paid => model.price.map(|p| {
+            (p.input_per_mtok * input_tokens as f64 + p.output_per_mtok * output_tokens as f64)
+                / 1e6
+        }),
+    }
+}
+
+/// The model's quality for a category: its prior for the category, else its `default`, else by
+/// tier (local 0.5, free 0.6, paid 0.8).
+pub fn quality_for(model: &ModelView, category: Category) -> f64 {
+    model
+        .quality
+        .by_category
+        .get(&category)
+        .copied()
+        .or(model.quality.default)
+        .unwrap_or(match model.tier {
+            Tier::Local => 0.5,
+            Tier::Free => 0.6,
+            Tier::Paid => 0.8,
+        })
+}
+
+/// The decision in one sentence.
+fn summary(ranking: &Ranking<'_>, est: &Estimate, config: &RouterConfig, offered: usize) -> String {
+    let Some(first) = ranking.ranked.first() else {
+        return no_choice_summary(ranking, offered);
+    };
+    let mut out = String::with_capacity(160);
+    let threshold = Usd(config.cost_threshold);
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        "chose {} ({}, quality {} ≥ {}, {}) — ",
+        first.model.id,
+        tier_str(first.model.tier),
+        Q(first.quality),
+        Q(ranking.required),
+        Cost(first.cost),
+    );
+    let _ = match ranking.priority {
+        Priority::Cost => write!(out, "cheapest that meets the bar"),
+        Priority::Balanced => match ranking.upgraded_over() {
+            Some(base) => write!(
+                out,
+                "clearly better (+{}) than the cheapest passing model {} and within the cost \
+                 threshold {threshold}",
+                Q(first.quality - base.quality),
+                base.model.id
+            ),
+            None => write!(
+                out,
+                "cheapest that meets the bar (with room to spare, or none clearly better \
+                 (+{CLEARLY_BETTER}) within {threshold})"
+            ),
+        },
+        Priority::Quality => write!(out, "highest quality within the cost threshold {threshold}"),
+        Priority::Speed => match first.latency() {
+            Some(ms) => write!(out, "fastest measured p50 ({})", Ms(ms)),
+            None => write!(out, "no latency measured yet, so cheapest tier first"),
+        },
+    };
+    if first.cost.is_none() {
+        out.push_str("; no price configured, so its cost is unknown");
+    }
+    if ranking.cheap_first {
+        let tokens = est.input_tokens.saturating_add(est.output_tokens);
+        if first.model.tier == Tier::Paid {
+            let _ = write!(
+                out,
+                "; no local or free model qualifies for this {tokens}-token task"
+            );
+        } else if ranking.ranked.iter().any(|e| e.model.tier == Tier::Paid) {
+            let _ = write!(
+                out,
+                "; {tokens} tokens > token_threshold {}, so local and free first",
+                config.token_threshold
+            );
+        }
+    }
+    let budget = usize::try_from(config.retry_budget).unwrap_or(usize::MAX);
+    let fallbacks = ranking.ranked.len().saturating_sub(1).min(budget);
+    if fallbacks > 0 {
+        let plural = if fallbacks == 1 { "" } else { "s" };
+        let _ = write!(out, "; {fallbacks} fallback{plural}");
+    }
+    out
+}
+
+/// Why nothing was chosen: how many models each filter removed.
+fn no_choice_summary(ranking: &Ranking<'_>, offered: usize) -> String {
+    if offered == 0 {
+        return "no model qualifies: the registry offered no models (none configured or \
+                discovered)"
+            .to_owned();
+    }
+    let mut counts = [0usize; Rejection::KINDS];
+    for (_, rejection) in &ranking.rejected {
+        counts[rejection.kind()] += 1;
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(kind, n)| format!("{n} {}", Rejection::kind_label(kind, ranking)))
+        .collect();
+    let all = if offered == 1 {
+        "the only model was rejected".to_owned()
+    } else {
+        format!("all {offered} models were rejected")
+    };
+    format!("no model qualifies: {all} — {}", parts.join(", "))
+}

@@ -1,0 +1,396 @@
+//! The usage ledger: the request path hands rows to `record`, which never blocks; a bounded
+//! channel carries them to one writer task that batches them (up to `BATCH_ROWS` rows or
+//! `BATCH_WINDOW`, whichever first) into one transaction. Nothing is lost: a full channel
+//! hands the row to a task that waits for space, a failed write is retried with backoff and the
+//! rows kept, rows recorded after shutdown are written directly, and whatever still cannot be
+//! written is logged with its count. `flush` waits for every row recorded before it.
+//!
+//! Every row gets a sequence number when recorded; `Progress::watermark` is the first number
+//! not yet written, so "every row before the call is in the store" is `watermark >= target`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Mutex, Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::usage::UsageRecord;
+use super::{Store, store_error};
+use crate::error::ErrorKind;
+
+/// Rows written per transaction, at most.
+const BATCH_ROWS: usize = 512;
+/// How long the writer waits for a batch to fill.
+const BATCH_WINDOW: Duration = Duration::from_millis(100);
+/// Rows the channel holds before `record` falls back to a waiting task.
+const CHANNEL_CAPACITY: usize = 8192;
+/// Waits between the attempts of one write (so 1 + this many attempts).
+const RETRY_BACKOFF: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+];
+/// After a write failed every attempt, the writer waits this long (doubling) before trying again.
+const COOLDOWN_START: Duration = Duration::from_secs(1);
+const COOLDOWN_MAX: Duration = Duration::from_secs(30);
+
+/// The usage ledger. Cheap to clone; every clone feeds the same writer.
+#[derive(Clone)]
+pub struct Ledger {
+    tx: mpsc::Sender<Queued>,
+    shared: Arc<Shared>,
+}
+
+struct Queued {
+    seq: u64,
+    row: UsageRecord,
+}
+
+struct Shared {
+    store: Store,
+    /// The next row's sequence number; also the count of rows ever recorded.
+    next_seq: AtomicU64,
+    /// The highest `flush` target asked for: the writer skips its batch window until reached.
+    flush_target: AtomicU64,
+    progress: watch::Sender<Progress>,
+    /// A flush is waiting.
+    nudge: Notify,
+    /// Shutdown asked the writer to stop.
+    stop: Notify,
+    writer: Mutex<WriterState>,
+    runtime: tokio::runtime::Handle,
+}
+
+enum WriterState {
+    Running(JoinHandle<Result<(), String>>),
+    Stopped(Result<(), String>),
+}
+
+/// Which rows are done (written, or given up on).
+#[derive(Debug, Default)]
+struct Progress {
+    /// Every row numbered below this is done.
+    watermark: u64,
+    /// Done rows numbered above the watermark (rows finish slightly out of order).
+    ahead: BTreeSet<u64>,
+    /// The writer's rows failed every attempt; it keeps them and tries again later.
+    failing: Option<String>,
+    /// Rows given up on: the lowest such number, how many, and why.
+    lost: Option<(u64, u64, String)>,
+}
+
+impl Progress {
+    fn finish(&mut self, seqs: &mut [u64]) {
+        seqs.sort_unstable();
+        for &seq in seqs.iter() {
+            if seq == self.watermark {
+                self.watermark += 1;
+                while self.ahead.remove(&self.watermark) {
+                    self.watermark += 1;
+                }
+            } else if seq > self.watermark {
+                self.ahead.insert(seq);
+            }
+        }
+    }
+
+    fn lose(&mut self, seqs: &mut [u64], error: &str) {
+        let lowest = seqs.iter().copied().min().unwrap_or(u64::MAX);
+        let count = seqs.len() as u64;
+        self.lost = Some(match self.lost.take() {
+            Some((low, n, _)) => (low.min(lowest), n + count, error.to_owned()),
+            None => (lowest, count, error.to_owned()),
+        });
+        self.finish(seqs);
+    }
+}
+
+impl Ledger {
+    /// Spawns the writer on the current tokio runtime.
+    pub fn start(store: Store) -> Ledger {
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (progress, _) = watch::channel(Progress::default());
+        let runtime = tokio::runtime::Handle::current();
+        let shared = Arc::new(Shared {
+            store,
+            next_seq: AtomicU64::new(0),
+            flush_target: AtomicU64::new(0),
+            progress,
+            nudge: Notify::new(),
+            stop: Notify::new(),
+            writer: Mutex::new(WriterState::Stopped(Ok(()))),
+            runtime: runtime.clone(),
+        });
+        let handle = runtime.spawn(writer(shared.clone(), rx));
+        // Nothing else can hold the lock yet (the writer task never takes it).
+        if let Ok(mut state) = shared.writer.try_lock() {
+            *state = WriterState::Running(handle);
+        }
+        Ledger { tx, shared }
+    }
+
+    /// Never blocks and never loses a row: when the channel is full, a spawned task waits for
+    /// space; after shutdown, a spawned task writes the row directly (or logs it on failure).
+    pub fn record(&self, row: UsageRecord) {
+        let seq = self.shared.next_seq.fetch_add(1, Ordering::SeqCst);
+        match self.tx.try_send(Queued { seq, row }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(queued)) => {
+                metrics::counter!("fusion_ledger_overflow_total").increment(1);
+                let tx = self.tx.clone();
+                let shared = self.shared.clone();
+                self.spawn(async move {
+                    if let Err(mpsc::error::SendError(queued)) = tx.send(queued).await {
+                        write_directly(&shared, queued).await;
+                    }
+                });
+            }
+            Err(TrySendError::Closed(queued)) => {
+                let shared = self.shared.clone();
+                self.spawn(async move { write_directly(&shared, queued).await });
+            }
+        }
+    }
+
+    /// Resolves once every row recorded before the call is in the store, or returns the write
+    /// error that keeps them out.
+    pub async fn flush(&self) -> crate::Result<()> {
+        let target = self.shared.next_seq.load(Ordering::SeqCst);
+        let mut progress = self.shared.progress.subscribe();
+        self.shared.flush_target.fetch_max(target, Ordering::SeqCst);
+        self.shared.nudge.notify_one();
+        loop {
+            {
+                let p = progress.borrow_and_update();
+                if p.watermark >= target {
+                    return match &p.lost {
+                        Some((lowest, count, error)) if *lowest < target => Err(store_error(
+                            format!("{count} usage rows could not be written: {error}"),
+                        )),
+                        _ => Ok(()),
+                    };
+                }
+                if let Some(error) = &p.failing {
+                    return Err(store_error(format!(
+                        "usage rows are waiting to be written: {error}"
+                    )));
+                }
+            }
+            // The sender lives in `shared`, which we hold: `changed` cannot fail.
+            if progress.changed().await.is_err() {
+                return Err(store_error("the usage ledger is gone".to_owned()));
+            }
+        }
+    }
+
+    /// Flushes, then stops the writer (it writes whatever is left first). Idempotent: later
+    /// calls return the first call's result. Rows recorded afterwards are written directly.
+    pub async fn shutdown(&self) -> crate::Result<()> {
+        let mut state = self.shared.writer.lock().await;
+        let result = match &mut *state {
+            WriterState::Stopped(result) => result.clone(),
+            WriterState::Running(handle) => {
+                // A flush error is not final: the writer tries the rows once more as it stops.
+                let _ = self.flush().await;
+                self.shared.stop.notify_one();
+                let mut result = match handle.await {
+                    Ok(result) => result,
+                    Err(err) => Err(format!("the ledger writer failed: {err}")),
+                };
+                // Rows that raced the stop were handed to direct writes: wait for those too.
+                if let Err(err) = self.flush().await
+                    && result.is_ok()
+                {
+                    result = Err(match err.kind() {
+                        ErrorKind::Store(message) => message.clone(),
+                        _ => err.to_string(),
+                    });
+                }
+                *state = WriterState::Stopped(result.clone());
+                result
+            }
+        };
+        result.map_err(store_error)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(task)),
+            Err(_) => drop(self.shared.runtime.spawn(task)),
+        }
+    }
+}
+
+/// The writer task: batches rows from the channel into transactions until told to stop, then
+/// closes the channel, drains it and writes the rest.
+async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(), String> {
+    let mut pending: Vec<Queued> = Vec::with_capacity(BATCH_ROWS);
+    let mut cooldown = COOLDOWN_START;
+    let mut stopping = false;
+    while !stopping {
+        if pending.is_empty() {
+            tokio::select! {
+                biased;
+                () = shared.stop.notified() => break,
+                queued = rx.recv() => match queued {
+                    Some(queued) => pending.push(queued),
+                    // Every sender is gone: nothing more can come.
+                    None => break,
+                },
+            }
+        }
+        let deadline = Instant::now() + BATCH_WINDOW;
+        loop {
+            while pending.len() < BATCH_ROWS {
+                match rx.try_recv() {
+                    Ok(queued) => pending.push(queued),
+                    Err(_) => break,
+                }
+            }
+            if pending.len() >= BATCH_ROWS || flush_waiting(&shared) {
+                break;
+            }
+            tokio::select! {
+                biased;
+                () = shared.stop.notified() => {
+                    stopping = true;
+                    break;
+                }
+                () = shared.nudge.notified() => {}
+                queued = rx.recv() => match queued {
+                    Some(queued) => pending.push(queued),
+                    None => {
+                        stopping = true;
+                        break;
+                    }
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        match write_with_retries(&shared.store, &pending).await {
+            Ok(()) => {
+                written(&shared, &pending);
+                pending.clear();
+                cooldown = COOLDOWN_START;
+            }
+            Err(error) => {
+                tracing::error!(
+                    rows = pending.len(),
+                    retry_in = %humantime::format_duration(cooldown),
+                    "usage ledger: write failed, keeping the rows: {error}"
+                );
+                shared
+                    .progress
+                    .send_modify(|p| p.failing = Some(error.clone()));
+                tokio::select! {
+                    biased;
+                    () = shared.stop.notified() => stopping = true,
+                    () = tokio::time::sleep(cooldown) => {}
+                }
+                cooldown = (cooldown * 2).min(COOLDOWN_MAX);
+            }
+        }
+    }
+
+    // Stop: no new rows enter the channel (later `record`s write directly); drain what is in it.
+    rx.close();
+    while let Some(queued) = rx.recv().await {
+        pending.push(queued);
+    }
+    let mut result = Ok(());
+    for chunk in pending.chunks(BATCH_ROWS * 8) {
+        match write_with_retries(&shared.store, chunk).await {
+            Ok(()) => written(&shared, chunk),
+            Err(error) => {
+                tracing::error!(
+                    rows = chunk.len(),
+                    "usage ledger: giving up on usage rows at shutdown, they are lost: {error}"
+                );
+                metrics::counter!("fusion_ledger_rows_lost_total").increment(chunk.len() as u64);
+                let mut seqs: Vec<u64> = chunk.iter().map(|q| q.seq).collect();
+                shared.progress.send_modify(|p| {
+                    p.failing = None;
+                    p.lose(&mut seqs, &error);
+                });
+                result = Err(format!(
+                    "{} usage rows could not be written: {error}",
+                    chunk.len()
+                ));
+            }
+        }
+    }
+    result
+}
+
+/// Whether a flush waits for rows not yet written.
+fn flush_waiting(shared: &Shared) -> bool {
+    shared.flush_target.load(Ordering::SeqCst) > shared.progress.borrow().watermark
+}
+
+/// Marks the rows written.
+fn written(shared: &Shared, rows: &[Queued]) {
+    metrics::counter!("fusion_ledger_rows_written_total").increment(rows.len() as u64);
+    let mut seqs: Vec<u64> = rows.iter().map(|q| q.seq).collect();
+    shared.progress.send_modify(|p| {
+        p.failing = None;
+        p.finish(&mut seqs);
+    });
+}
+
+/// Writes the rows in one transaction, retrying with backoff; the last error on failure.
+async fn write_with_retries(store: &Store, rows: &[Queued]) -> Result<(), String> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let records: Vec<UsageRecord> = rows.iter().map(|q| q.row.clone()).collect();
+    let mut attempt = 0;
+    loop {
+        match store.insert_usage(&records).await {
+            Ok(()) => return Ok(()),
+            Err(err) => {
+                metrics::counter!("fusion_ledger_write_errors_total").increment(1);
+                let Some(wait) = RETRY_BACKOFF.get(attempt) else {
+                    return Err(match err.kind() {
+                        ErrorKind::Store(message) => message.clone(),
+                        _ => err.to_string(),
+                    });
+                };
+                tracing::warn!(
+                    rows = rows.len(),
+                    attempt = attempt + 1,
+                    "usage ledger: write failed, retrying in {}: {err}",
+                    humantime::format_duration(*wait)
+                );
+                tokio::time::sleep(*wait).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// A row that missed the writer (recorded after it stopped): written on its own.
+async fn write_directly(shared: &Shared, queued: Queued) {
+    let rows = [queued];
+    match write_with_retries(&shared.store, &rows).await {
+        Ok(()) => written(shared, &rows),
+        Err(error) => {
+            let [queued] = rows;
+            tracing::error!(
+                row = ?queued.row,
+                "usage ledger: a usage row recorded after shutdown could not be written: {error}"
+            );
+            metrics::counter!("fusion_ledger_rows_lost_total").increment(1);
+            shared
+                .progress
+                .send_modify(|p| p.lose(&mut [queued.seq], &error));
+        }
+    }
+}

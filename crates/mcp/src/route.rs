@@ -1,0 +1,307 @@
+//! The router's MCP tools, named as in the routing server Fusion replaces:
+//! `preemptive_route_task` (the routing decision for a task, no model call) and
+//! `get_cost_estimate` (what a call would cost on a named model or on the routed choice; local
+//! and free models cost 0). Arguments accept that server's camelCase names too.
+
+use fusion_core::config::{Category, Priority};
+use fusion_core::providers::call_cost;
+use fusion_core::router::RouteInput;
+use rmcp::handler::server::common::{schema_for_input, schema_for_type};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::Fusion;
+
+pub const PREEMPTIVE: &str = "preemptive_route_task";
+pub const COST: &str = "get_cost_estimate";
+
+/// What to optimise for.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PriorityArg {
+    Cost,
+    Balanced,
+    Quality,
+    Speed,
+}
+
+/// The kind of task.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CategoryArg {
+    Code,
+    Reasoning,
+    Writing,
+    Summarization,
+    Chat,
+}
+
+/// A task to place.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTaskInput {
+    /// The task, as the model would receive it.
+    pub task: String,
+    /// Tokens of context the task carries (default: counted from `task`).
+    #[serde(default, alias = "contextLength")]
+    pub context_length: Option<u64>,
+    /// Tokens the answer is expected to need (default: estimated).
+    #[serde(default, alias = "expectedOutputLength")]
+    pub expected_output_length: Option<u64>,
+    /// How hard the task is, 0 to 1 (default: estimated from the text).
+    #[serde(default)]
+    pub complexity: Option<f64>,
+    /// The kind of task (default: estimated from the text).
+    #[serde(default)]
+    pub category: Option<CategoryArg>,
+    /// What to optimise for (default: the configured router priority).
+    #[serde(default)]
+    pub priority: Option<PriorityArg>,
+}
+
+/// What to price: a named model, or the router's choice for a task.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostInput {
+    /// Tokens sent to the model.
+    #[serde(alias = "contextLength")]
+    pub context_length: u64,
+    /// Tokens expected back (default for a named model: `context_length`, at most 1024; when
+    /// routing: the router's estimate for the task).
+    #[serde(default, alias = "outputLength", alias = "expectedOutputLength")]
+    pub output_length: Option<u64>,
+    /// A model id (see `/v1/models`); when absent, the routed choice is priced.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The task, for routing (category and complexity estimates) when no model is named.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// How hard the task is, 0 to 1, when routing.
+    #[serde(default)]
+    pub complexity: Option<f64>,
+    /// What to optimise for, when routing.
+    #[serde(default)]
+    pub priority: Option<PriorityArg>,
+}
+
+fn schema<T: JsonSchema + 'static>() -> std::sync::Arc<JsonObject> {
+    schema_for_input::<T>().unwrap_or_else(|_| schema_for_type::<T>())
+}
+
+fn read_only() -> ToolAnnotations {
+    ToolAnnotations::new()
+        .read_only(true)
+        .destructive(false)
+        .idempotent(true)
+        .open_world(false)
+}
+
+pub fn preemptive_tool() -> Tool {
+    Tool::new(
+        PREEMPTIVE,
+        "Decide which model a task should go to, without calling any: the cheapest model good \
+         enough for it (local, then free, then paid) by context fit, health, quality for the \
+         task's category and estimated cost. Returns the chosen model, the fallbacks and every \
+         candidate with its rank or the reason it was rejected.",
+        schema::<RouteTaskInput>(),
+    )
+    .with_title("Route a task (decision only)")
+    .with_annotations(read_only())
+}
+
+pub fn cost_tool() -> Tool {
+    Tool::new(
+        COST,
+        "Estimate what a call costs in US dollars: on a named model, or on the model the router \
+         would choose. Local and free models cost 0.",
+        schema::<CostInput>(),
+    )
+    .with_title("Estimate a call's cost")
+    .with_annotations(read_only())
+}
+
+fn parse<T: DeserializeOwned>(tool: &str, arguments: Option<JsonObject>) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
+        .map_err(|e| format!("invalid arguments for `{tool}`: {e}"))
+}
+
+fn check_complexity(tool: &str, complexity: Option<f64>) -> Result<(), String> {
+    match complexity {
+        Some(c) if !(0.0..=1.0).contains(&c) => Err(format!(
+            "invalid arguments for `{tool}`: `complexity` must be between 0 and 1"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+fn structured(text: String, value: serde_json::Value) -> CallToolResult {
+    let mut out = CallToolResult::success(vec![ContentBlock::text(text)]);
+    out.structured_content = Some(value);
+    out
+}
+
+pub fn preemptive(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolResult {
+    let input: RouteTaskInput = match parse(PREEMPTIVE, arguments) {
+        Ok(input) => input,
+        Err(message) => return tool_error(message),
+    };
+    if input.task.trim().is_empty() {
+        return tool_error(format!(
+            "invalid arguments for `{PREEMPTIVE}`: `task` is empty"
+        ));
+    }
+    if let Err(message) = check_complexity(PREEMPTIVE, input.complexity) {
+        return tool_error(message);
+    }
+    let route = RouteInput {
+        text: input.task,
+        context_tokens: input.context_length,
+        expected_output_tokens: input.expected_output_length,
+        complexity: input.complexity,
+        category: input.category.map(category),
+        priority: input.priority.map(priority),
+    };
+    let decision = fusion.registry().route(&route);
+    let value = match serde_json::to_value(&decision) {
+        Ok(value) => value,
+        Err(e) => return tool_error(format!("cannot encode the decision: {e}")),
+    };
+    if decision.chosen.is_none() {
+        let mut out = tool_error(format!("no model can take this task: {}", decision.summary));
+        out.structured_content = Some(value);
+        return out;
+    }
+    structured(decision.summary.clone(), value)
+}
+
+pub fn cost(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolResult {
+    let input: CostInput = match parse(COST, arguments) {
+        Ok(input) => input,
+        Err(message) => return tool_error(message),
+    };
+    if let Err(message) = check_complexity(COST, input.complexity) {
+        return tool_error(message);
+    }
+    let registry = fusion.registry();
+    let (model, output_tokens, routed) = match &input.model {
+        Some(id) => match registry.model(id) {
+            Some(model) => (
+                model,
+                input
+                    .output_length
+                    .unwrap_or(input.context_length.min(1024)),
+                false,
+            ),
+            None => {
+                let known: Vec<String> = registry.models().into_iter().map(|m| m.id).collect();
+                return tool_error(format!(
+                    "unknown model `{id}`; known models: {}",
+                    known.join(", ")
+                ));
+            }
+        },
+        None => {
+            let route = RouteInput {
+                text: input.task.clone().unwrap_or_default(),
+                context_tokens: Some(input.context_length),
+                expected_output_tokens: input.output_length,
+                complexity: input.complexity,
+                category: None,
+                priority: input.priority.map(priority),
+            };
+            let decision = registry.route(&route);
+            let Some(chosen) = decision.chosen.as_deref().and_then(|id| registry.model(id)) else {
+                return tool_error(format!("no model can take this task: {}", decision.summary));
+            };
+            (chosen, decision.estimate.output_tokens, true)
+        }
+    };
+    let cost = call_cost(&model, input.context_length, output_tokens);
+    let priced = model.tier != fusion_core::config::Tier::Paid || model.price.is_some();
+    let text = if priced {
+        format!(
+            "{}: ${cost:.6} for {} tokens in and {output_tokens} out ({})",
+            model.id,
+            input.context_length,
+            model.tier.as_str()
+        )
+    } else {
+        format!(
+            "{}: no price configured for this paid model; set [[models]] price or run `fusion models sync`",
+            model.id
+        )
+    };
+    structured(
+        text,
+        json!({
+            "model": model.id,
+            "provider": model.provider,
+            "tier": model.tier,
+            "routed": routed,
+            "input_tokens": input.context_length,
+            "output_tokens": output_tokens,
+            "cost_usd": priced.then_some(cost),
+            "free": model.tier != fusion_core::config::Tier::Paid,
+        }),
+    )
+}
+
+fn priority(p: PriorityArg) -> Priority {
+    match p {
+        PriorityArg::Cost => Priority::Cost,
+        PriorityArg::Balanced => Priority::Balanced,
+        PriorityArg::Quality => Priority::Quality,
+        PriorityArg::Speed => Priority::Speed,
+    }
+}
+
+fn category(c: CategoryArg) -> Category {
+    match c {
+        CategoryArg::Code => Category::Code,
+        CategoryArg::Reasoning => Category::Reasoning,
+        CategoryArg::Writing => Category::Writing,
+        CategoryArg::Summarization => Category::Summarization,
+        CategoryArg::Chat => Category::Chat,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_tools_derive_object_schemas_and_accept_the_replaced_servers_names() {
+        assert!(schema_for_input::<RouteTaskInput>().is_ok());
+        assert!(schema_for_input::<CostInput>().is_ok());
+        let args = json!({"task": "x", "contextLength": 10, "expectedOutputLength": 5});
+        let input: RouteTaskInput = serde_json::from_value(args).unwrap();
+        assert_eq!(input.context_length, Some(10));
+        assert_eq!(input.expected_output_length, Some(5));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_priorities_are_refused_naming_them() {
+        let err = parse::<RouteTaskInput>(
+            PREEMPTIVE,
+            json!({"task": "x", "budget": 1}).as_object().cloned(),
+        )
+        .unwrap_err();
+        assert!(err.contains("budget"), "{err}");
+        let err = parse::<RouteTaskInput>(
+            PREEMPTIVE,
+            json!({"task": "x", "priority": "cheapest"})
+                .as_object()
+                .cloned(),
+        )
+        .unwrap_err();
+        assert!(err.contains("cheapest"), "{err}");
+        assert!(check_complexity(PREEMPTIVE, Some(1.5)).is_err());
+    }
+}
