@@ -1,8 +1,9 @@
-//! What every handler shares: the configuration, the provider registry, the accepted keys, the
-//! metrics handle, the hub of child MCP servers and the token that ends MCP sessions (and
-//! children) at shutdown. Cheap to clone (one `Arc`).
+//! What every handler shares: the configuration and provider registry (swapped whole by a
+//! reload; a request keeps the pair it started with), the accepted keys, the metrics handle,
+//! the hub of child MCP servers and the token that ends MCP sessions (and children) at
+//! shutdown. Cheap to clone (one `Arc`).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use fusion_core::config::Config;
 use fusion_core::providers::ProviderRegistry;
@@ -14,9 +15,15 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// A configuration and the registry built from it, replaced together.
+struct Live {
     config: Arc<Config>,
     registry: Arc<ProviderRegistry>,
+}
+
+struct Inner {
+    /// Held only to clone the `Arc`s out, never across an await.
+    live: RwLock<Arc<Live>>,
     keys: Vec<String>,
     metrics: Option<PrometheusHandle>,
     shutdown: CancellationToken,
@@ -52,8 +59,10 @@ impl AppState {
         let hub = fusion_mcp::start_hub(&config, shutdown.clone());
         Self {
             inner: Arc::new(Inner {
-                config: Arc::new(config),
-                registry: registry.into(),
+                live: RwLock::new(Arc::new(Live {
+                    config: Arc::new(config),
+                    registry: registry.into(),
+                })),
                 keys,
                 metrics,
                 shutdown,
@@ -62,12 +71,35 @@ impl AppState {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.inner.config
+    fn live(&self) -> Arc<Live> {
+        match self.inner.live.read() {
+            Ok(live) => Arc::clone(&live),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
-    pub fn registry(&self) -> &Arc<ProviderRegistry> {
-        &self.inner.registry
+    /// The configuration now (a reload swaps it; hold the `Arc` for one request).
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.live().config)
+    }
+
+    /// The provider registry now.
+    pub fn registry(&self) -> Arc<ProviderRegistry> {
+        Arc::clone(&self.live().registry)
+    }
+
+    /// Swaps in a new configuration and its registry at once. Requests in flight finish on
+    /// the pair they started with; the next ones see the new pair. Keys, the listen address
+    /// and the child MCP servers stay as they were started.
+    pub fn reload(&self, config: Config, registry: Arc<ProviderRegistry>) {
+        let next = Arc::new(Live {
+            config: Arc::new(config),
+            registry,
+        });
+        match self.inner.live.write() {
+            Ok(mut live) => *live = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
     }
 
     /// Accepted bearer keys; empty means no authentication.
@@ -81,10 +113,8 @@ impl AppState {
 
     /// Configuration and registry for the MCP handler (shared, not copied).
     pub fn fusion(&self) -> fusion_mcp::Fusion {
-        fusion_mcp::Fusion::new(
-            Arc::clone(&self.inner.config),
-            Arc::clone(&self.inner.registry),
-        )
+        let live = self.live();
+        fusion_mcp::Fusion::new(Arc::clone(&live.config), Arc::clone(&live.registry))
     }
 
     /// The child MCP servers behind `/mcp`.

@@ -5,6 +5,7 @@ pub mod ask;
 pub mod config;
 pub mod mcp;
 pub mod models;
+pub mod reload;
 pub mod route;
 pub mod serve;
 pub mod usage;

@@ -14,6 +14,10 @@ use crate::cli::ServeArgs;
 pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let resolved = resolve(config_path).await?;
     let config = resolved.config;
+    let config_file = match resolved.origin {
+        super::Origin::File(path) => Some(path),
+        super::Origin::Discovered(_) => None,
+    };
     let listen = args.listen.as_deref().unwrap_or(&config.server.listen);
     let addr: SocketAddr = listen
         .parse()
@@ -22,6 +26,14 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     let health = engine.registry.spawn_health_checks();
     let grace = config.server.shutdown_grace;
     let state = AppState::new(config, engine.registry.clone(), fusion_server::prometheus());
+    let watcher = match config_file {
+        Some(path) => {
+            super::reload::Reloader::new(path, state.clone(), engine.ledger.clone(), health)
+                .spawn()?
+        }
+        // Nothing to watch: the health checks run on their own.
+        None => health,
+    };
     fusion_server::check_exposure(addr, !state.keys().is_empty(), args.allow_unauthenticated)
         .map_err(|e| anyhow!(e))?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -42,7 +54,7 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     )?;
     drop(err);
     let served = fusion_server::run(listener, state, stop_signal()?, grace).await;
-    health.abort();
+    watcher.abort();
     // Every usage row of the calls just finished is written before the process ends.
     engine.close().await;
     served?;

@@ -66,6 +66,7 @@ impl Store {
             .map_err(err)?;
         for chunk in unique.chunks(MAX_BIND_PARAMS / CATALOG_COLUMN_COUNT) {
             let sql = insert_sql(
+                self.kind(),
                 "synced_models",
                 CATALOG_COLUMNS,
                 CATALOG_COLUMN_COUNT,

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::Store;
+use super::{Store, StoreKind};
 
 /// Columns of `usage_events`, in insert order.
 const USAGE_COLUMNS: &str = "at_ms, day, caller, provider, model, tokens_in, tokens_out, \
@@ -138,6 +138,7 @@ impl Store {
             .map_err(|e| self.query_error(doing, &e))?;
         for chunk in rows.chunks(MAX_BIND_PARAMS / USAGE_COLUMN_COUNT) {
             let sql = insert_sql(
+                self.kind(),
                 "usage_events",
                 USAGE_COLUMNS,
                 USAGE_COLUMN_COUNT,
@@ -326,8 +327,16 @@ fn by_cost(mut groups: Vec<UsageGroup>) -> Vec<UsageGroup> {
     groups
 }
 
-/// `INSERT INTO table (columns) VALUES ($1, ..), (..)` for `rows` rows.
-pub(crate) fn insert_sql(table: &str, columns: &str, width: usize, rows: usize) -> String {
+/// `INSERT INTO table (columns) VALUES ($1, ..), (..)` for `rows` rows. SQLite gets anonymous
+/// `?` placeholders: it resolves numbered ones by a linear search per parameter, which makes a
+/// statement with thousands of them quadratic (a 512-row insert took 0.3 s in a debug build).
+pub(crate) fn insert_sql(
+    kind: StoreKind,
+    table: &str,
+    columns: &str,
+    width: usize,
+    rows: usize,
+) -> String {
     let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
     let mut n = 0;
     for row in 0..rows {
@@ -340,8 +349,13 @@ pub(crate) fn insert_sql(table: &str, columns: &str, width: usize, rows: usize) 
                 sql.push_str(", ");
             }
             n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
+            match kind {
+                StoreKind::Sqlite => sql.push('?'),
+                StoreKind::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
+            }
         }
         sql.push(')');
     }
@@ -385,8 +399,12 @@ mod tests {
     #[test]
     fn insert_sql_numbers_placeholders_across_rows() {
         assert_eq!(
-            insert_sql("t", "a, b", 2, 2),
+            insert_sql(StoreKind::Postgres, "t", "a, b", 2, 2),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
+        assert_eq!(
+            insert_sql(StoreKind::Sqlite, "t", "a", 1, 2),
+            "INSERT INTO t (a) VALUES (?), (?)"
         );
     }
 

@@ -44,7 +44,7 @@ pub async fn complete(
     let id = format!("fusion-{}", now_nanos());
     let model = format!("{COUNCIL_PREFIX}{name}");
     if chat.stream != Some(true) {
-        let result = council::run(state.registry(), name, &config, &prompt, None).await;
+        let result = council::run(&state.registry(), name, &config, &prompt, None).await;
         return respond(id, model, result);
     }
 
@@ -58,7 +58,9 @@ pub async fn complete(
     let name = name.to_owned();
     let task = AbortOnDropHandle::new(tokio::spawn(fusion_core::providers::as_caller(
         fusion_core::store::Caller::Http,
-        async move { council::run_streaming(state.registry(), &name, &config, &prompt, Some(tx)).await },
+        async move {
+            council::run_streaming(&state.registry(), &name, &config, &prompt, Some(tx)).await
+        },
     )));
     let chunk = ChunkFactory { id, model };
     let events = async_stream(move |mut send| async move {

@@ -13,7 +13,8 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
         state.registry().models().into_iter().map(
             |m| json!({ "id": m.id, "object": "model", "created": 0, "owned_by": m.provider }),
         );
-    let councils = state.config().councils.keys().map(|name| {
+    let config = state.config();
+    let councils = config.councils.keys().map(|name| {
         json!({ "id": format!("{COUNCIL_PREFIX}{name}"), "object": "model", "created": 0, "owned_by": "fusion" })
     });
     let routers = ["auto", "cost", "balanced", "quality", "speed"].map(|p| {
