@@ -456,7 +456,7 @@ async fn synced_models_are_replaced_per_provider(backend: Backend) {
         .await
         .unwrap();
     store
-        .replace_synced_models("groq", &[groq.clone()])
+        .replace_synced_models("groq", std::slice::from_ref(&groq))
         .await
         .unwrap();
     // Ordered by provider, then model; every field round-trips.
@@ -587,10 +587,13 @@ async fn an_unreachable_postgres_is_a_clear_store_error_with_the_masked_url() {
 }
 
 #[tokio::test]
-async fn the_display_url_masks_the_password_of_an_open_store() {
+async fn a_postgresql_url_opens_and_its_display_url_masks_the_password() {
     let pg = PgDatabase::create().await;
     // The test server trusts loopback, so any password is accepted — and must not be shown.
-    let with_password = pg.url.replacen("postgres@", "postgres:hunter2@", 1);
+    // The `postgresql://` scheme is accepted too.
+    let with_password =
+        pg.url
+            .replacen("postgres://postgres@", "postgresql://postgres:hunter2@", 1);
     assert_ne!(with_password, pg.url, "the test URL names its user");
     let store = Store::open(Some(&with_password)).await.unwrap();
     let shown = store.display_url();

@@ -37,7 +37,8 @@ impl Priority {
         }
     }
 
-    /// Parses `cost`, `balanced`, `quality`, `speed` (and `auto` = the configured default).
+    /// Parses `cost`, `balanced`, `quality`, `speed`; `auto` (the configured default) is the
+    /// caller's to resolve.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == text)
     }
