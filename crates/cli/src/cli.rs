@@ -42,14 +42,18 @@ pub enum Command {
     /// 2 usage or config error (including: no model server reachable).
     Ask(AskArgs),
     /// Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models), MCP Streamable HTTP
-    /// (/mcp), /health, /ready and /metrics.
+    /// (/mcp), the REST API (/api/usage, /api/models), /health, /ready and /metrics.
     ///
-    /// Model names: any configured model id (passed through to its provider, streaming
-    /// included) or `fusion/<council>`. Prints `FUSION_LISTEN_URL=http://ADDR` on stdout once
-    /// listening; stops gracefully on SIGINT or SIGTERM.
+    /// Model names: any known model id (passed through to its provider, streaming included),
+    /// `fusion/<council>`, or `router/auto` / `router/<cost|balanced|quality|speed>` (routed to
+    /// the cheapest adequate model; the decision in the `fusion` field and the x-fusion-route
+    /// header). Prints `FUSION_LISTEN_URL=http://ADDR` on stdout once listening; reloads the
+    /// config file on SIGHUP and when it changes; stops gracefully on SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Serve MCP over stdio: the `fusion_ask` tool (progress per panel member, judge and
-    /// synthesizer; cancellable), the resources fusion://status and fusion://councils, and
+    /// synthesizer; cancellable), the router's `preemptive_route_task` and
+    /// `get_cost_estimate`, the resources fusion://status, fusion://councils and
+    /// fusion://usage, and
     /// every tool, prompt and resource of the child MCP servers in [[mcp.servers]] as
     /// `<server>__<name>` (plus `find_tools`).
     ///

@@ -522,7 +522,12 @@ fn fresh_postgres_database() -> String {
             .subsec_nanos()
     );
     let status = std::process::Command::new("psql")
-        .args([base.as_str(), "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .args([
+            base.as_str(),
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
         .status()
         .expect("psql runs");
     assert!(status.success(), "CREATE DATABASE {name} failed");
@@ -550,4 +555,19 @@ async fn on_postgresql_the_ledger_counts_every_call_and_synced_models_persist() 
     assert_eq!(report["by_model"][0]["key"], "small", "{report}");
     // Nothing went to the SQLite default: the store is the configured one.
     assert!(!h.dir.path().join("xdg-data/fusion/fusion.db").exists());
+    drop_postgres_database(&url);
+}
+
+fn drop_postgres_database(url: &str) {
+    let (server, name) = url.rsplit_once('/').unwrap();
+    let status = std::process::Command::new("psql")
+        .args([
+            format!("{server}/postgres").as_str(),
+            "-q",
+            "-c",
+            &format!("DROP DATABASE {name} WITH (FORCE)"),
+        ])
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "DROP DATABASE {name} failed");
 }
