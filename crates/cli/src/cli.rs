@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use fusion_core::config::{Category, Priority};
 
 /// Fusion: a local-first gateway between AI clients and the models and tools they call.
 ///
@@ -97,13 +98,15 @@ pub struct RouteArgs {
     #[arg(long, value_name = "X", value_parser = parse_unit)]
     pub complexity: Option<f64>,
 
-    /// What kind of task it is (default: estimated from TASK).
-    #[arg(long, value_enum)]
-    pub category: Option<CategoryArg>,
+    /// What kind of task it is: code, reasoning, writing, summarization or chat (default:
+    /// estimated from TASK).
+    #[arg(long, value_name = "CATEGORY", value_parser = parse_category)]
+    pub category: Option<Category>,
 
-    /// What to optimise for (default: router.priority from the config, else balanced).
-    #[arg(long, short = 'p', value_enum)]
-    pub priority: Option<PriorityArg>,
+    /// What to optimise for: cost, balanced, quality or speed (default: router.priority from
+    /// the config, else balanced).
+    #[arg(long, short = 'p', value_name = "PRIORITY", value_parser = parse_priority)]
+    pub priority: Option<Priority>,
 
     /// Print the whole decision as JSON.
     #[arg(long)]
@@ -114,21 +117,15 @@ pub struct RouteArgs {
     pub run: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PriorityArg {
-    Cost,
-    Balanced,
-    Quality,
-    Speed,
+fn parse_priority(text: &str) -> Result<Priority, String> {
+    Priority::parse(text)
+        .ok_or_else(|| format!("`{text}` is not one of cost, balanced, quality, speed"))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CategoryArg {
-    Code,
-    Reasoning,
-    Writing,
-    Summarization,
-    Chat,
+fn parse_category(text: &str) -> Result<Category, String> {
+    Category::parse(text).ok_or_else(|| {
+        format!("`{text}` is not one of code, reasoning, writing, summarization, chat")
+    })
 }
 
 fn parse_unit(text: &str) -> Result<f64, String> {

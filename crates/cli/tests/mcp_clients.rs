@@ -105,7 +105,10 @@ async fn full_session(h: &Harness, target: &[String], mode: &str, expected_proto
         .iter()
         .map(|r| r["uri"].as_str().unwrap())
         .collect();
-    assert_eq!(uris, ["fusion://status", "fusion://councils"]);
+    assert_eq!(
+        uris,
+        ["fusion://status", "fusion://councils", "fusion://usage"]
+    );
 
     // The SDK checks structuredContent against the outputSchema before returning it.
     let asked = python(

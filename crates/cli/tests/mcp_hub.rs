@@ -371,12 +371,21 @@ async fn a_child_that_never_starts_is_reported_and_blocks_nothing() {
 }
 
 #[tokio::test]
-async fn lazy_mode_shows_two_tools_that_find_and_call_every_child_tool() {
+async fn lazy_mode_shows_only_fusions_tools_with_find_and_call_for_every_child_tool() {
     let (_h, config) =
         setup(|dir| format!("[mcp]\nmode = \"lazy\"\n{}{}", everything(), memory(dir))).await;
     let mut s = Session::stdio(&config, &[]).await;
     let tools = s.tool_names().await;
-    assert_eq!(tools, ["fusion_ask", "find_tools", "call_tool"]);
+    assert_eq!(
+        tools,
+        [
+            "fusion_ask",
+            "preemptive_route_task",
+            "get_cost_estimate",
+            "find_tools",
+            "call_tool"
+        ]
+    );
     let found = s
         .ok(json!({"op": "call", "tool": "find_tools", "args": {"query": "echo a message back"}}))
         .await;

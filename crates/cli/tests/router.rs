@@ -297,6 +297,16 @@ async fn the_ledger_counts_every_call_and_loses_none_at_shutdown() {
         .unwrap();
     assert_eq!(report["total"]["calls"], 16, "{report}");
     assert_eq!(report["total"]["failed_calls"], 1, "{report}");
+    // Each call is attributed to the front door that made it.
+    for (caller, calls) in [("http", 16), ("cli", 0), ("mcp", 0)] {
+        let report: Value = reqwest::get(format!("{}/api/usage?caller={caller}", server.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(report["total"]["calls"], calls, "{caller}: {report}");
+    }
     // SIGTERM right after a burst: every row is written before the process exits.
     for i in 0..20 {
         chat(&server, ask("small", &format!("late {i}"))).await;

@@ -107,7 +107,7 @@ async fn preemptive_route_task_decides_without_calling_any_model() {
     let result = call(
         &s,
         "preemptive_route_task",
-        json!({"task": "review", "contextLength": 50000, "priority": "cost"}),
+        json!({"task": "review", "contextLength": 5000, "priority": "cost"}),
     )
     .await;
     let decision = result.structured_content.clone().unwrap();

@@ -5,12 +5,11 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use fusion_core::config::{Category, Priority};
 use fusion_core::router::{Decision, RouteInput, Verdict};
 use fusion_types::ChatRequest;
 
 use super::{Engine, resolve};
-use crate::cli::{CategoryArg, PriorityArg, RouteArgs};
+use crate::cli::RouteArgs;
 
 pub async fn run(config_path: Option<&Path>, args: &RouteArgs) -> anyhow::Result<ExitCode> {
     let task = super::ask::read_prompt(args.task.as_deref())?;
@@ -33,8 +32,8 @@ async fn decide_and_run(engine: &Engine, task: &str, args: &RouteArgs) -> anyhow
         context_tokens: args.context_length,
         expected_output_tokens: args.expected_output,
         complexity: args.complexity,
-        category: args.category.map(category),
-        priority: args.priority.map(priority),
+        category: args.category,
+        priority: args.priority,
     };
     let mut out = std::io::stdout().lock();
     if !args.run {
@@ -131,23 +130,4 @@ fn print_decision(out: &mut impl Write, d: &Decision) -> std::io::Result<()> {
         )?;
     }
     Ok(())
-}
-
-pub fn priority(p: PriorityArg) -> Priority {
-    match p {
-        PriorityArg::Cost => Priority::Cost,
-        PriorityArg::Balanced => Priority::Balanced,
-        PriorityArg::Quality => Priority::Quality,
-        PriorityArg::Speed => Priority::Speed,
-    }
-}
-
-fn category(c: CategoryArg) -> Category {
-    match c {
-        CategoryArg::Code => Category::Code,
-        CategoryArg::Reasoning => Category::Reasoning,
-        CategoryArg::Writing => Category::Writing,
-        CategoryArg::Summarization => Category::Summarization,
-        CategoryArg::Chat => Category::Chat,
-    }
 }

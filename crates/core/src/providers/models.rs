@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::health::{HealthStats, Probe};
 use super::openai::ListedModel;
-use super::registry::{ModelEntry, ModelSource, ProviderRegistry};
+use super::registry::{ModelEntry, ModelSlot, ModelSource, ProviderRegistry};
 use crate::config::{Price, ProviderKind, Tier};
 use crate::router::{Health, ModelView};
 use crate::store::SyncedModel;
@@ -159,14 +159,9 @@ impl ProviderRegistry {
 
     /// Every model as the router sees it.
     pub fn model_views(&self) -> Vec<ModelView> {
-        let cooldown = self.router.cooldown;
         self.table()
             .values()
             .map(|slot| {
-                let reachable = self
-                    .providers
-                    .get(&slot.entry.provider)
-                    .and_then(|p| p.health.reachable());
                 let e = &slot.entry;
                 ModelView {
                     id: e.id.clone(),
@@ -175,7 +170,7 @@ impl ProviderRegistry {
                     context_window: e.context_window,
                     price: e.price,
                     quality: e.quality.clone(),
-                    health: slot.health.view(cooldown, reachable),
+                    health: self.health_of(slot),
                     latency_p50_ms: slot.health.latency_p50_ms(),
                 }
             })
@@ -185,7 +180,6 @@ impl ProviderRegistry {
     /// Providers and models with their health, for `fusion models`.
     pub fn status(&self) -> (Vec<ProviderStatus>, Vec<ModelStatus>) {
         let table = self.table();
-        let cooldown = self.router.cooldown;
         let mut providers: Vec<ProviderStatus> = self
             .providers
             .values()
@@ -203,19 +197,22 @@ impl ProviderRegistry {
         providers.sort_by(|a, b| a.name.cmp(&b.name));
         let models = table
             .values()
-            .map(|slot| {
-                let reachable = self
-                    .providers
-                    .get(&slot.entry.provider)
-                    .and_then(|p| p.health.reachable());
-                ModelStatus {
-                    entry: slot.entry.clone(),
-                    health: slot.health.view(cooldown, reachable),
-                    stats: slot.health.stats(),
-                }
+            .map(|slot| ModelStatus {
+                entry: slot.entry.clone(),
+                health: self.health_of(slot),
+                stats: slot.health.stats(),
             })
             .collect();
         (providers, models)
+    }
+
+    /// A model's health for routing: its circuit, then its provider's last probe.
+    fn health_of(&self, slot: &ModelSlot) -> Health {
+        let reachable = self
+            .providers
+            .get(&slot.entry.provider)
+            .and_then(|p| p.health.reachable());
+        slot.health.view(self.router.cooldown, reachable)
     }
 
     /// Probes every provider (and rediscovers models, when `router.discover`) now and then

@@ -55,13 +55,39 @@ impl ProviderRegistry {
         input: &RouteInput,
         request: ChatRequest,
     ) -> Result<Routed<Completion>> {
+        self.routed(input, |model| {
+            let request = request.clone();
+            async move { self.chat(&model, request).await }
+        })
+        .await
+    }
+
+    /// Routes a streamed request; falls back only while no chunk has been sent.
+    pub async fn chat_stream_routed(
+        &self,
+        input: &RouteInput,
+        request: ChatRequest,
+    ) -> Result<Routed<ChunkStream>> {
+        self.routed(input, |model| {
+            let request = request.clone();
+            async move { self.chat_stream(&model, request).await }
+        })
+        .await
+    }
+
+    /// Decides, then makes `call` on the chosen model and on the fallbacks while it fails.
+    async fn routed<T, F, Fut>(&self, input: &RouteInput, call: F) -> Result<Routed<T>>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let decision = self.route(input);
         let mut failed = Vec::new();
         for model in candidates(&decision)? {
             let Some(_trial) = self.admit(&model, &mut failed) else {
                 continue;
             };
-            match self.chat(&model, request.clone()).await {
+            match call(model.clone()).await {
                 Ok(value) => {
                     return Ok(Routed {
                         decision,
@@ -72,43 +98,6 @@ impl ProviderRegistry {
                 }
                 Err(err) if falls_back(&err) => {
                     tracing::info!(model = %model, error = %err, "routed call failed; trying the next model");
-                    failed.push(FailedAttempt {
-                        model,
-                        error: err.to_string(),
-                    });
-                    if failed.len() > self.router.retry_budget as usize {
-                        return Err(exhausted(&failed, err));
-                    }
-                    continue;
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Err(no_attempt_left(&decision, &failed))
-    }
-
-    /// Routes a streamed request; falls back only while no chunk has been sent.
-    pub async fn chat_stream_routed(
-        &self,
-        input: &RouteInput,
-        request: ChatRequest,
-    ) -> Result<Routed<ChunkStream>> {
-        let decision = self.route(input);
-        let mut failed = Vec::new();
-        for model in candidates(&decision)? {
-            let Some(_trial) = self.admit(&model, &mut failed) else {
-                continue;
-            };
-            match self.chat_stream(&model, request.clone()).await {
-                Ok(value) => {
-                    return Ok(Routed {
-                        decision,
-                        model,
-                        failed,
-                        value,
-                    });
-                }
-                Err(err) if falls_back(&err) => {
                     failed.push(FailedAttempt {
                         model,
                         error: err.to_string(),
