@@ -109,7 +109,11 @@ PY
 set -- # measured together with direct, alternating run by run
 if [[ " $TARGETS " == *" direct "* ]]; then set -- "$@" direct "$mock_url" fixed "$mock" ""; fi
 if [[ " $TARGETS " == *" fusion "* ]]; then
+  # The usage ledger is on (it always is): every call is written to this SQLite store.
   cat > "$work/fusion.toml" <<TOML
+[storage]
+url = "sqlite://$work/fusion.db"
+
 [[providers]]
 name = "mock"
 kind = "openai"
@@ -133,6 +137,10 @@ if [[ $# -gt 0 ]]; then
   sleep 1
   log "measuring $(printf '%s\n' "$@" | awk 'NR % 5 == 1' | xargs), $ROUNDS rounds"
   measure "$ROUNDS" "$@"
+  if [[ -f "$work/fusion.toml" ]]; then
+    # Every request fusion relayed is a ledger row: the count shows it kept up.
+    log "usage ledger: $("$BIN/fusion" usage --config "$work/fusion.toml" | head -n 1)"
+  fi
 fi
 
 # --- LiteLLM (started only now, so its start-up and idle work don't disturb the others) -------
