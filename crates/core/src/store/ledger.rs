@@ -1,6 +1,9 @@
 //! The usage ledger: the request path hands rows to `record`, which never blocks; a bounded
-//! channel carries them to one writer task that batches them (up to `BATCH_ROWS` rows or
-//! `BATCH_WINDOW`, whichever first) into one transaction. Nothing is lost: a full channel
+//! channel carries them to one writer that wakes once per `BATCH_WINDOW` (not once per row)
+//! and writes what has gathered, up to `BATCH_ROWS` rows, in one transaction. On SQLite the
+//! writer runs on its own thread (the statement work and the driver's worker then stay off the
+//! request path's tokio workers); on PostgreSQL it is a task of the runtime that opened the
+//! store (its pooled connections belong to that runtime's I/O driver). Nothing is lost: a full channel
 //! hands the row to a task that waits for space, a failed write is retried with backoff and the
 //! rows kept, rows recorded after shutdown are written directly, and whatever still cannot be
 //! written is logged with its count. `flush` waits for every row recorded before it.
@@ -14,18 +17,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Mutex, Notify, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{Mutex, Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::usage::UsageRecord;
-use super::{Store, store_error};
+use super::{Store, StoreKind, store_error};
 use crate::error::ErrorKind;
 
 /// Rows written per transaction, at most.
-const BATCH_ROWS: usize = 512;
-/// How long the writer waits for a batch to fill.
-const BATCH_WINDOW: Duration = Duration::from_millis(100);
+const BATCH_ROWS: usize = 4096;
+/// How long the writer lets a batch gather after its first row (a flush cuts it short).
+const BATCH_WINDOW: Duration = Duration::from_millis(200);
 /// Rows the channel holds before `record` falls back to a waiting task.
 const CHANNEL_CAPACITY: usize = 8192;
 /// Waits between the attempts of one write (so 1 + this many attempts).
@@ -66,7 +68,8 @@ struct Shared {
 }
 
 enum WriterState {
-    Running(JoinHandle<Result<(), String>>),
+    /// The writer's result arrives here when it stops.
+    Running(oneshot::Receiver<Result<(), String>>),
     Stopped(Result<(), String>),
 }
 
@@ -110,7 +113,8 @@ impl Progress {
 }
 
 impl Ledger {
-    /// Spawns the writer on the current tokio runtime.
+    /// Starts the writer: on its own thread for SQLite, on the current tokio runtime for
+    /// PostgreSQL.
     pub fn start(store: Store) -> Ledger {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (progress, _) = watch::channel(Progress::default());
@@ -125,10 +129,20 @@ impl Ledger {
             writer: Mutex::new(WriterState::Stopped(Ok(()))),
             runtime: runtime.clone(),
         });
-        let handle = runtime.spawn(writer(shared.clone(), rx));
-        // Nothing else can hold the lock yet (the writer task never takes it).
+        let (done, result) = oneshot::channel();
+        let run = {
+            let shared = shared.clone();
+            async move {
+                let _ = done.send(writer(shared, rx).await);
+            }
+        };
+        match shared.store.kind() {
+            StoreKind::Sqlite => spawn_writer_thread(run, &runtime),
+            StoreKind::Postgres => drop(runtime.spawn(run)),
+        }
+        // Nothing else can hold the lock yet (the writer never takes it).
         if let Ok(mut state) = shared.writer.try_lock() {
-            *state = WriterState::Running(handle);
+            *state = WriterState::Running(result);
         }
         Ledger { tx, shared }
     }
@@ -193,13 +207,13 @@ impl Ledger {
         let mut state = self.shared.writer.lock().await;
         let result = match &mut *state {
             WriterState::Stopped(result) => result.clone(),
-            WriterState::Running(handle) => {
+            WriterState::Running(done) => {
                 // A flush error is not final: the writer tries the rows once more as it stops.
                 let _ = self.flush().await;
                 self.shared.stop.notify_one();
-                let mut result = match handle.await {
+                let mut result = match done.await {
                     Ok(result) => result,
-                    Err(err) => Err(format!("the ledger writer failed: {err}")),
+                    Err(_) => Err("the ledger writer stopped without a result".to_owned()),
                 };
                 // Rows that raced the stop were handed to direct writes: wait for those too.
                 if let Err(err) = self.flush().await
@@ -229,10 +243,37 @@ impl Ledger {
     }
 }
 
-/// The writer task: batches rows from the channel into transactions until told to stop, then
-/// closes the channel, drains it and writes the rest.
+/// Runs the writer on a thread of its own with a single-threaded runtime, or on `fallback`
+/// when that runtime cannot be built. If the thread cannot be started the writer is dropped
+/// with its channel: rows are then written one by one (`record` sees a closed channel).
+fn spawn_writer_thread(
+    run: impl std::future::Future<Output = ()> + Send + 'static,
+    fallback: &tokio::runtime::Handle,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::warn!("usage ledger: no runtime of its own ({err}); using the main one");
+            drop(fallback.spawn(run));
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("fusion-ledger".to_owned())
+        .spawn(move || runtime.block_on(run));
+    if let Err(err) = spawned {
+        tracing::error!("usage ledger: cannot start its writer thread, writing row by row: {err}");
+    }
+}
+
+/// The writer: waits for a first row, lets the batch gather for `BATCH_WINDOW` (woken early
+/// only by a flush or the stop, never by each row), writes what came in one transaction, and
+/// so on until told to stop; then it closes the channel, drains it and writes the rest.
 async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(), String> {
-    let mut pending: Vec<Queued> = Vec::with_capacity(BATCH_ROWS);
+    let mut pending: Vec<Queued> = Vec::new();
     let mut cooldown = COOLDOWN_START;
     let mut stopping = false;
     while !stopping {
@@ -246,33 +287,19 @@ async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(
                     None => break,
                 },
             }
+            if !flush_waiting(&shared) {
+                tokio::select! {
+                    biased;
+                    () = shared.stop.notified() => stopping = true,
+                    () = shared.nudge.notified() => {}
+                    () = tokio::time::sleep_until(Instant::now() + BATCH_WINDOW) => {}
+                }
+            }
         }
-        let deadline = Instant::now() + BATCH_WINDOW;
-        loop {
-            while pending.len() < BATCH_ROWS {
-                match rx.try_recv() {
-                    Ok(queued) => pending.push(queued),
-                    Err(_) => break,
-                }
-            }
-            if pending.len() >= BATCH_ROWS || flush_waiting(&shared) {
-                break;
-            }
-            tokio::select! {
-                biased;
-                () = shared.stop.notified() => {
-                    stopping = true;
-                    break;
-                }
-                () = shared.nudge.notified() => {}
-                queued = rx.recv() => match queued {
-                    Some(queued) => pending.push(queued),
-                    None => {
-                        stopping = true;
-                        break;
-                    }
-                },
-                () = tokio::time::sleep_until(deadline) => break,
+        while pending.len() < BATCH_ROWS {
+            match rx.try_recv() {
+                Ok(queued) => pending.push(queued),
+                Err(_) => break,
             }
         }
         match write_with_retries(&shared.store, &pending).await {
