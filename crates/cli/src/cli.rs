@@ -53,8 +53,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve MCP over stdio: the `fusion_ask` tool (progress per panel member, judge and
     /// synthesizer; cancellable), the router's `preemptive_route_task` and
-    /// `get_cost_estimate`, the resources fusion://status, fusion://councils and
-    /// fusion://usage, and
+    /// `get_cost_estimate`, code search's `code_index` and `code_search` (stdio only), the
+    /// resources fusion://status, fusion://councils and fusion://usage, and
     /// every tool, prompt and resource of the child MCP servers in [[mcp.servers]] as
     /// `<server>__<name>` (plus `find_tools`).
     ///
@@ -76,6 +76,28 @@ pub enum Command {
     /// Show what the model calls cost: totals by model, by provider and by day, from the
     /// usage ledger in the store.
     Usage(UsageArgs),
+    /// Build or update the code-search index of each PATH (one index per directory).
+    ///
+    /// Indexes live in the user data dir (`$FUSION_DATA_DIR/fusion/code-index`). .gitignore and
+    /// .ignore are honoured, hidden, binary and large files skipped, files split into
+    /// overlapping line chunks. Only changed files are re-read; deleted ones leave the index.
+    /// Options not given keep the index's previous values.
+    Index(IndexArgs),
+    /// Search the code index: ranked chunks with path, line range, score and matching lines.
+    ///
+    /// BM25 ranking; identifiers match across styles (`parseConfig` finds `parse_config`).
+    ///
+    /// Exit codes: 0 matches found, 1 no match, 2 usage error or no index.
+    Search(SearchArgs),
+    /// The durable task queue in the store: list tasks, show one (jobs, decision, result),
+    /// cancel one. Tasks are submitted by `route_task` / `fusion_ask` with `async` over MCP or
+    /// `POST /api/tasks`, and run by the worker pool of any `fusion serve` or `fusion mcp`
+    /// sharing the store.
+    ///
+    /// Exit codes: 0 done, 1 no such task (or it has already ended, for cancel), 2 usage or
+    /// store error.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -222,6 +244,12 @@ pub struct ServeArgs {
 pub struct McpArgs {
     #[command(subcommand)]
     pub command: Option<McpCommand>,
+
+    /// Re-index, every DURATION (`10m`, `1h`), the code roots this server knows: the indexed
+    /// one enclosing its working directory and those indexed or searched through it. Off by
+    /// default.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub reindex_every: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,4 +277,130 @@ pub enum McpCommand {
 pub enum ConfigCommand {
     /// Validate the configuration and print it resolved (env expanded, secrets masked).
     Check,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Directories to index (each its own index).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Leave out files matching GLOB (gitignore syntax, relative to PATH; repeatable). Given
+    /// at all, the list replaces the index's previous one.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Lines per chunk (default 60).
+    #[arg(long, value_name = "N")]
+    pub chunk_lines: Option<usize>,
+
+    /// Lines shared by consecutive chunks (default 10).
+    #[arg(long, value_name = "N")]
+    pub overlap: Option<usize>,
+
+    /// Skip files larger than this many bytes (default 1048576).
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_bytes: Option<u64>,
+
+    /// BM25 k1, term-frequency saturation (default 1.2); kept with the index for searches.
+    #[arg(long, value_name = "K1")]
+    pub bm25_k1: Option<f32>,
+
+    /// BM25 b, length normalization from 0 to 1 (default 0.75); kept with the index.
+    #[arg(long, value_name = "B")]
+    pub bm25_b: Option<f32>,
+
+    /// Rebuild from scratch (options not given take their defaults).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress bar on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for: identifiers in any style, or words.
+    pub query: String,
+
+    /// The indexed directory to search (default: the one enclosing the current directory); a
+    /// subdirectory of an indexed one searches only under it.
+    #[arg(long, value_name = "PATH")]
+    pub root: Option<PathBuf>,
+
+    /// Most hits to show.
+    #[arg(long, short = 'n', default_value_t = 10, value_name = "N")]
+    pub limit: usize,
+
+    /// Only paths matching GLOB (`src/**/*.rs`; without `/` also file names: `*.py`), or a
+    /// directory or file path (`crates/mcp`).
+    #[arg(long, value_name = "GLOB")]
+    pub path: Option<String>,
+
+    /// Only files of this language (`rust`, `python`, ... or an extension: `rs`, `py`).
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<String>,
+
+    /// Print the hits as JSON (match ranges as character offsets, no highlighting).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Tasks, newest first.
+    List(TasksListArgs),
+    /// One task: state, progress, queue position, jobs, routing decision and result.
+    Show {
+        /// The task id (`task_...`).
+        id: String,
+        /// Print the task as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a task: a queued one at once; a running one is stopped by the process running
+    /// it (within its lease renewal, a few seconds).
+    Cancel {
+        /// The task id (`task_...`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TasksListArgs {
+    /// Only tasks in this state.
+    #[arg(long, value_enum)]
+    pub status: Option<TaskStateArg>,
+    /// Only tasks that ran on (or were routed to) this provider.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Only tasks that ran on (or were routed to) this model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only tasks whose id, request or result contains this text.
+    #[arg(long, short = 'q')]
+    pub query: Option<String>,
+    /// Page to show, from 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page: u32,
+    /// Tasks per page.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub page_size: u32,
+    /// Print the page as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TaskStateArg {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
 }

@@ -43,6 +43,9 @@ fn main() -> ExitCode {
             Command::Route(args) => commands::route::run(cli.config.as_deref(), args).await,
             Command::Models(args) => commands::models::run(cli.config.as_deref(), args).await,
             Command::Usage(args) => commands::usage::run(cli.config.as_deref(), args).await,
+            Command::Index(args) => commands::index::run(args),
+            Command::Search(args) => commands::search::run(args),
+            Command::Tasks(command) => commands::tasks::run(cli.config.as_deref(), command).await,
             Command::Config(ConfigCommand::Check) => {
                 commands::config::check(cli.config.as_deref()).await
             }

@@ -382,6 +382,8 @@ async fn lazy_mode_shows_only_fusions_tools_with_find_and_call_for_every_child_t
             "fusion_ask",
             "preemptive_route_task",
             "get_cost_estimate",
+            "code_index",
+            "code_search",
             "find_tools",
             "call_tool"
         ]

@@ -518,37 +518,11 @@ async fn models_lists_discovered_models_and_sync_imports_a_catalog_marking_free_
     );
 }
 
-/// A fresh database on the test PostgreSQL server (scripts/postgres.sh), through `psql`.
-fn fresh_postgres_database() -> String {
-    let base = std::env::var("FUSION_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!("FUSION_TEST_POSTGRES_URL is not set: run scripts/test.sh (it starts PostgreSQL through scripts/postgres.sh)")
-    });
-    let name = format!(
-        "fusion_e2e_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let status = std::process::Command::new("psql")
-        .args([
-            base.as_str(),
-            "-q",
-            "-c",
-            &format!("CREATE DATABASE {name}"),
-        ])
-        .status()
-        .expect("psql runs");
-    assert!(status.success(), "CREATE DATABASE {name} failed");
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn on_postgresql_the_ledger_counts_every_call_and_synced_models_persist() {
     let h = Harness::start(script()).await;
-    let url = fresh_postgres_database();
+    let db = common::PgDatabase::create();
+    let url = &db.url;
     let text = format!("[storage]\nurl = \"{url}\"\n\n{}", config(&h, "", ""));
     let server = serve(&h, &text).await;
     for i in 0..12 {
@@ -565,19 +539,4 @@ async fn on_postgresql_the_ledger_counts_every_call_and_synced_models_persist() 
     assert_eq!(report["by_model"][0]["key"], "small", "{report}");
     // Nothing went to the SQLite default: the store is the configured one.
     assert!(!h.dir.path().join("xdg-data/fusion/fusion.db").exists());
-    drop_postgres_database(&url);
-}
-
-fn drop_postgres_database(url: &str) {
-    let (server, name) = url.rsplit_once('/').unwrap();
-    let status = std::process::Command::new("psql")
-        .args([
-            format!("{server}/postgres").as_str(),
-            "-q",
-            "-c",
-            &format!("DROP DATABASE {name} WITH (FORCE)"),
-        ])
-        .status()
-        .expect("psql runs");
-    assert!(status.success(), "DROP DATABASE {name} failed");
 }

@@ -61,6 +61,21 @@ pub enum ErrorKind {
     Invalid(String),
     #[error("store: {0}")]
     Store(String),
+    /// No task has this id.
+    #[error("no task with id `{id}`")]
+    TaskNotFound { id: String },
+    /// No job has this id.
+    #[error("no job with id `{id}`")]
+    JobNotFound { id: String },
+    /// The task already ended (`completed`, `failed` or `cancelled`); it cannot be cancelled.
+    #[error("task `{id}` is already {state}; only queued or running tasks can be cancelled")]
+    TaskFinished { id: String, state: String },
+    /// The job already ended; it cannot be cancelled.
+    #[error("job `{id}` is already {state}; only queued or running jobs can be cancelled")]
+    JobFinished { id: String, state: String },
+    /// The work was cancelled on purpose (`reason` says by what, e.g. "cancelled by cancel_job").
+    #[error("{reason}")]
+    Cancelled { reason: String },
 }
 
 impl Error {
@@ -85,7 +100,12 @@ impl Error {
     pub fn status_code(&self) -> u16 {
         match &*self.kind {
             ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } | ErrorKind::Store(_) => 500,
-            ErrorKind::UnknownModel { .. } => 404,
+            ErrorKind::UnknownModel { .. }
+            | ErrorKind::TaskNotFound { .. }
+            | ErrorKind::JobNotFound { .. } => 404,
+            ErrorKind::TaskFinished { .. }
+            | ErrorKind::JobFinished { .. }
+            | ErrorKind::Cancelled { .. } => 409,
             ErrorKind::Invalid(_) => 400,
             ErrorKind::Timeout { .. } => 504,
             ErrorKind::UpstreamStatus { status: 429, .. } | ErrorKind::QueueFull { .. } => 429,
@@ -117,6 +137,11 @@ impl Error {
             ErrorKind::RouteExhausted { last, .. } => last.class(),
             ErrorKind::Invalid(_) => "invalid",
             ErrorKind::Store(_) => "store",
+            ErrorKind::TaskNotFound { .. } => "task_not_found",
+            ErrorKind::JobNotFound { .. } => "job_not_found",
+            ErrorKind::TaskFinished { .. } => "task_finished",
+            ErrorKind::JobFinished { .. } => "job_finished",
+            ErrorKind::Cancelled { .. } => "cancelled",
         }
     }
 

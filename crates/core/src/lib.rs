@@ -1,6 +1,6 @@
 //! Fusion's engine. Owns the configuration model, the provider registry (the one path for every
-//! model call) with its backends, and the council. Front doors (CLI, HTTP, MCP) are thin layers
-//! over this crate.
+//! model call) with its backends, the council, the router, durable async tasks and the store.
+//! Front doors (CLI, HTTP, MCP) are thin layers over this crate.
 
 pub mod config;
 pub mod council;
@@ -8,6 +8,7 @@ pub mod error;
 pub mod providers;
 pub mod router;
 pub mod store;
+pub mod tasks;
 pub mod tokens;
 pub mod transcript;
 

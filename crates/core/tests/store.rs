@@ -196,7 +196,10 @@ async fn open_creates_and_migrates_a_fresh_store_and_reopening_is_idempotent(bac
         .unwrap()
         .try_get("n")
         .unwrap();
-    assert_eq!(migrations, 2, "both migrations applied");
+    assert_eq!(
+        migrations, 3,
+        "every migration applied (usage, synced models, tasks)"
+    );
     let empty = report(&t.store, UsageFilter::default()).await;
     assert_eq!(empty.total, UsageTotals::default());
     assert!(empty.by_model.is_empty() && empty.by_day.is_empty());

@@ -32,20 +32,25 @@ pub struct AskInput {
     /// `default`, or the only one, when omitted.
     #[serde(default)]
     pub council: Option<String>,
+    /// Queue the council run as a background task and answer at once with its task id (poll
+    /// `get_task_status`, stop it with `cancel_task`, drop one member with `cancel_job`).
+    #[serde(default, rename = "async")]
+    pub run_async: bool,
 }
 
 /// The tool as listed by `tools/list`: schemas derived from `AskInput` and `CouncilResult`.
 pub fn tool() -> Tool {
     // `AskInput` is a struct, so the SDK's object-root check passes (a unit test holds it).
     let input = schema_for_input::<AskInput>().unwrap_or_else(|_| schema_for_type::<AskInput>());
-    let output = schema_for_output::<CouncilResult>();
+    let output = std::sync::Arc::new(output_schema());
     Tool::new(
         NAME,
         "Ask a council of models: a panel answers in parallel, a judge compares the answers \
          (consensus, contradictions, partial coverage, unique insights, blind spots) and a \
          synthesizer writes the final answer. Returns the final answer as text and the whole \
          council trace as structured content. Reports progress per panel member, judge and \
-         synthesizer; cancelling stops the model calls.",
+         synthesizer; cancelling stops the model calls. With `async: true` the run is queued \
+         as a background task and its task id comes back at once (poll get_task_status).",
         input,
     )
     .with_title("Ask the Fusion council")
@@ -57,6 +62,47 @@ pub fn tool() -> Tool {
             .idempotent(false)
             .open_world(true),
     )
+}
+
+/// The council result, or (with `async`) the queued task: `anyOf` the two, each under `$defs`.
+fn output_schema() -> JsonObject {
+    let mut council = (*schema_for_output::<CouncilResult>()).clone();
+    let mut defs = match council.remove("$defs") {
+        Some(serde_json::Value::Object(defs)) => defs,
+        _ => JsonObject::new(),
+    };
+    let dialect = council.remove("$schema");
+    defs.insert("CouncilResult".into(), serde_json::Value::Object(council));
+    defs.insert(
+        "TaskSubmitted".into(),
+        serde_json::json!({
+            "description": "With `async`: the queued council task (poll get_task_status).",
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "state": {"type": "string"},
+                "position": {"type": ["integer", "null"]},
+                "slot_group": {"type": "string"},
+                "model": {"type": ["string", "null"]},
+                "decision": {"type": ["object", "null"]}
+            },
+            "required": ["id", "state", "slot_group"]
+        }),
+    );
+    let mut root = JsonObject::new();
+    if let Some(dialect) = dialect {
+        root.insert("$schema".into(), dialect);
+    }
+    root.insert("type".into(), "object".into());
+    root.insert(
+        "anyOf".into(),
+        serde_json::json!([
+            {"$ref": "#/$defs/CouncilResult"},
+            {"$ref": "#/$defs/TaskSubmitted"}
+        ]),
+    );
+    root.insert("$defs".into(), serde_json::Value::Object(defs));
+    root
 }
 
 /// Parses the call's arguments; the error text is meant for the model that made the call.
@@ -95,6 +141,9 @@ pub async fn call(
     let Some(council_config) = config.councils.get(&name) else {
         return Ok(tool_error(format!("no council named `{name}`")));
     };
+    if input.run_async {
+        return Ok(crate::tasks::submit_council(fusion.tasks(), Some(&name), &input.prompt).await);
+    }
 
     let token = context.meta.get_progress_token();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -262,6 +311,8 @@ mod tests {
         assert_eq!(input["type"], "object");
         assert_eq!(input["required"], json!(["prompt"]));
         let output = serde_json::Value::Object((*tool.output_schema.unwrap()).clone());
+        assert_eq!(output["type"], "object");
+        let output = &output["$defs"]["CouncilResult"];
         for field in [
             "status",
             "final_answer",

@@ -19,7 +19,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use serde_json::json;
 
 use crate::hub::{Hub, Session};
-use crate::{Fusion, ask, lazy, resources, route};
+use crate::{Fusion, ask, code, lazy, resources, route, tasks};
 
 /// Page sizes of the merged lists (most clients follow cursors; tools pages are large because
 /// some do not).
@@ -37,6 +37,8 @@ pub struct FusionMcp {
     hub: Option<Hub>,
     /// This client session's own connections to HTTP children (HTTP sessions only).
     session: Option<Session>,
+    /// Code search: the roots indexed through this server (shared by its sessions).
+    code: code::CodeTools,
 }
 
 impl FusionMcp {
@@ -45,7 +47,14 @@ impl FusionMcp {
             fusion,
             hub: None,
             session: None,
+            code: code::CodeTools::default(),
         }
+    }
+
+    /// Re-indexes the code roots this server knows every `every` (needs a tokio runtime).
+    pub fn with_code_reindex(self, every: Duration) -> Self {
+        self.code.start_reindexing(every);
+        self
     }
 
     /// A handler for one new client session (the HTTP transport makes one per session), with
@@ -73,9 +82,15 @@ impl FusionMcp {
             lazy::CALL_TOOL,
         ]
         .into_iter()
+        .chain(code::NAMES)
+        .chain(tasks::NAMES)
         .map(str::to_owned)
         .collect();
-        let uris = resources::OWN.iter().map(|u| (*u).to_owned()).collect();
+        let uris = resources::OWN
+            .iter()
+            .chain(&[tasks::ACTIVE])
+            .map(|u| (*u).to_owned())
+            .collect();
         (names, uris)
     }
 
@@ -99,6 +114,13 @@ impl FusionMcp {
             Some(CatalogMode::Passthrough) => return Vec::new(),
             _ => vec![ask::tool(), route::preemptive_tool(), route::cost_tool()],
         };
+        // Code search reads local files: stdio only, never to remote (HTTP) sessions.
+        if self.session.is_none() {
+            tools.extend(code::tools());
+        }
+        if self.fusion.tasks().is_some() {
+            tools.extend(tasks::tools());
+        }
         match self.mode() {
             Some(CatalogMode::Namespaced) => tools.push(lazy::find_tools()),
             Some(CatalogMode::Lazy) => tools.extend([lazy::find_tools(), lazy::call_tool()]),
@@ -144,7 +166,10 @@ impl ServerHandler for FusionMcp {
                  models (optionally name a council; read fusion://councils for the list). \
                  fusion://status tells which model providers are reachable. Tools named \
                  <server>__<tool> belong to the MCP servers Fusion aggregates \
-                 (fusion://mcp/servers); find_tools searches them.",
+                 (fusion://mcp/servers); find_tools searches them. code_index indexes source \
+                 directories and code_search finds code in them. route_task hands off long \
+                 work (poll get_task_status; cancel_task stops it); fusion_ask with `async` \
+                 does the same for a council.",
             )
     }
 
@@ -208,6 +233,19 @@ impl ServerHandler for FusionMcp {
                 Ok(route::preemptive(&self.fusion, request.arguments).into())
             }
             (route::COST, _) if is_own => Ok(route::cost(&self.fusion, request.arguments).into()),
+            (name, _) if is_own && tasks::NAMES.contains(&name) => {
+                let name = name.to_owned();
+                Ok(tasks::call(self.fusion.tasks(), &name, request.arguments)
+                    .await
+                    .into())
+            }
+            // The aliases are not listed: they count as own when the listed names are.
+            (name, _) if code::accepts(name) && own.iter().any(|t| t.name == code::SEARCH) => {
+                let name = name.to_owned();
+                code::call(&self.code, &name, request.arguments, context)
+                    .await
+                    .map(Into::into)
+            }
             (lazy::FIND_TOOLS, Some(hub)) if is_own => {
                 Ok(lazy::find(hub, request.arguments).into())
             }
@@ -283,7 +321,11 @@ impl ServerHandler for FusionMcp {
         let after = cursor(&request);
         let passthrough = self.mode() == Some(CatalogMode::Passthrough);
         let mut items = if after.is_none() && !passthrough {
-            resources::list(self.mode().is_some())
+            let mut own = resources::list(self.mode().is_some());
+            if self.fusion.tasks().is_some() {
+                own.extend(tasks::resources());
+            }
+            own
         } else {
             Vec::new()
         };
@@ -304,11 +346,15 @@ impl ServerHandler for FusionMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         self.settle().await;
-        let templates = self
-            .hub
-            .as_ref()
-            .map(|h| h.catalog().templates())
-            .unwrap_or_default();
+        let passthrough = self.mode() == Some(CatalogMode::Passthrough);
+        let mut templates = if self.fusion.tasks().is_some() && !passthrough {
+            tasks::templates()
+        } else {
+            Vec::new()
+        };
+        if let Some(hub) = &self.hub {
+            templates.extend(hub.catalog().templates());
+        }
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
@@ -320,6 +366,11 @@ impl ServerHandler for FusionMcp {
         let passthrough = self.mode() == Some(CatalogMode::Passthrough);
         if !passthrough && resources::is_own(&request.uri, self.mode().is_some()) {
             return resources::read(&self.fusion, self.hub.as_ref(), &request.uri)
+                .await
+                .map(Into::into);
+        }
+        if !passthrough && self.fusion.tasks().is_some() && tasks::is_own(&request.uri) {
+            return tasks::read(self.fusion.tasks(), &request.uri)
                 .await
                 .map(Into::into);
         }

@@ -1,10 +1,12 @@
 //! Fusion as an MCP server, built on the official `rmcp` SDK (it owns all protocol framing,
 //! both protocol eras and sessions). This crate owns the handler (`FusionMcp`: the
-//! `fusion_ask` tool and the `fusion://` resources) and the two ways to serve it: stdio
+//! `fusion_ask` tool, the router and async task tools, code search and the `fusion://`
+//! resources) and the two ways to serve it: stdio
 //! (`serve_stdio`, for `fusion mcp`) and Streamable HTTP (`http_service`, mounted at `/mcp` by
 //! `fusion serve`).
 
 mod ask;
+mod code;
 mod handler;
 mod http;
 pub mod hub;
@@ -12,11 +14,13 @@ mod lazy;
 mod resources;
 mod route;
 mod search;
+mod tasks;
 
 use std::sync::Arc;
 
 use fusion_core::config::Config;
 use fusion_core::providers::ProviderRegistry;
+use fusion_core::tasks::TaskEngine;
 use rmcp::ServiceExt;
 
 pub use ask::{AskInput, MAX_PROMPT_BYTES};
@@ -24,16 +28,32 @@ pub use handler::FusionMcp;
 pub use http::{HttpOptions, McpHttpService, http_service};
 pub use search::{Hit, SearchError, ToolIndex};
 
-/// What the MCP handler works with: the configuration and the one provider registry.
+/// What the MCP handler works with: the configuration, the one provider registry and, with a
+/// store, the process's task engine.
 #[derive(Clone)]
 pub struct Fusion {
     config: Arc<Config>,
     registry: Arc<ProviderRegistry>,
+    tasks: Option<TaskEngine>,
 }
 
 impl Fusion {
     pub fn new(config: Arc<Config>, registry: Arc<ProviderRegistry>) -> Self {
-        Self { config, registry }
+        Self {
+            config,
+            registry,
+            tasks: None,
+        }
+    }
+
+    /// Serves the async task tools and resources through `engine`.
+    pub fn with_tasks(mut self, engine: TaskEngine) -> Self {
+        self.tasks = Some(engine);
+        self
+    }
+
+    pub fn tasks(&self) -> Option<&TaskEngine> {
+        self.tasks.as_ref()
     }
 
     pub fn config(&self) -> &Config {

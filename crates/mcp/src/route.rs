@@ -253,7 +253,7 @@ pub fn cost(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolResult {
     )
 }
 
-fn priority(p: PriorityArg) -> Priority {
+pub(crate) fn priority(p: PriorityArg) -> Priority {
     match p {
         PriorityArg::Cost => Priority::Cost,
         PriorityArg::Balanced => Priority::Balanced,
@@ -262,7 +262,7 @@ fn priority(p: PriorityArg) -> Priority {
     }
 }
 
-fn category(c: CategoryArg) -> Category {
+pub(crate) fn category(c: CategoryArg) -> Category {
     match c {
         CategoryArg::Code => Category::Code,
         CategoryArg::Reasoning => Category::Reasoning,

@@ -131,7 +131,13 @@ async fn asks_and_gets_answer_trace_and_progress(era: &str) {
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     assert_eq!(
         names,
-        ["fusion_ask", "preemptive_route_task", "get_cost_estimate"]
+        [
+            "fusion_ask",
+            "preemptive_route_task",
+            "get_cost_estimate",
+            "code_index",
+            "code_search"
+        ]
     );
     assert!(tools[0].output_schema.is_some());
 

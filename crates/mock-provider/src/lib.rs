@@ -129,6 +129,17 @@ impl MockProvider {
         self.shared.in_flight()
     }
 
+    /// The most chat requests that were in flight at the same time, since start or the last
+    /// [`MockProvider::reset_max_in_flight`]: shows whether a client kept to a concurrency limit.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight()
+    }
+
+    /// Starts [`MockProvider::max_in_flight`] again from the requests in flight now.
+    pub fn reset_max_in_flight(&self) {
+        self.shared.reset_max_in_flight();
+    }
+
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
         self.shared.clear_recorded();

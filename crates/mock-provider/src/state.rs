@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Chat requests being served now (handler running or stream body still open).
     in_flight: Arc<AtomicUsize>,
+    /// The most chat requests seen in flight at once (since start or the last reset).
+    max_in_flight: AtomicUsize,
     /// Unix seconds when the server started; the `created` of listed models.
     pub started: u64,
     /// Cancelled when the provider stops; hung and paused handlers give up on it.
@@ -48,6 +50,7 @@ impl Shared {
             recording: AtomicBool::new(true),
             next_id: AtomicU64::new(1),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: AtomicUsize::new(0),
             started: unix_now(),
             shutdown: CancellationToken::new(),
         }
@@ -67,12 +70,22 @@ impl Shared {
     /// Counts a chat request as in flight until the returned guard is dropped — which happens
     /// when the response is complete or the client went away.
     pub(crate) fn enter(&self) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         InFlight(Arc::clone(&self.in_flight))
     }
 
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Starts the high-water mark again from the requests in flight now.
+    pub(crate) fn reset_max_in_flight(&self) {
+        self.max_in_flight.store(self.in_flight(), Ordering::SeqCst);
     }
 
     pub(crate) fn is_recording(&self) -> bool {

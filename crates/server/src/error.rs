@@ -143,6 +143,12 @@ impl From<fusion_core::Error> for ApiError {
             ErrorKind::NoRoute { .. } => {
                 Self::new(status, "server_error", message).code("no_route")
             }
+            ErrorKind::TaskNotFound { .. } | ErrorKind::JobNotFound { .. } => {
+                Self::new(status, "not_found_error", message).code(err.class())
+            }
+            ErrorKind::TaskFinished { .. } | ErrorKind::JobFinished { .. } => {
+                Self::new(status, "invalid_request_error", message).code(err.class())
+            }
             ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } | ErrorKind::Store(_) => {
                 Self::new(status, "server_error", message).code(err.class())
             }

@@ -1,5 +1,5 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
-//! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api`, `/health`,
+//! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models, tasks and their event stream), `/health`,
 //! `/ready` and `/metrics` — and `serve` runs it with TCP_NODELAY and graceful shutdown. Handlers are thin: every model call goes through the core's registry.
 
 mod api;
@@ -11,6 +11,7 @@ mod metrics;
 mod openai;
 mod serve;
 mod state;
+mod tasks;
 
 use axum::Router;
 use axum::routing::get;
@@ -27,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(mcp::parse_errors));
     let protected = openai::routes()
         .merge(api::routes())
+        .merge(tasks::routes())
         .route("/metrics", get(metrics::render))
         .merge(mcp)
         .route_layer(axum::middleware::from_fn_with_state(

@@ -3,10 +3,11 @@
 //! the hub of child MCP servers and the token that ends MCP sessions (and children) at
 //! shutdown. Cheap to clone (one `Arc`).
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use fusion_core::config::Config;
 use fusion_core::providers::ProviderRegistry;
+use fusion_core::tasks::{EngineSource, TaskEngine};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -22,8 +23,11 @@ struct Live {
 }
 
 struct Inner {
-    /// Held only to clone the `Arc`s out, never across an await.
-    live: RwLock<Arc<Live>>,
+    /// Held only to clone the `Arc`s out, never across an await. Shared with the task
+    /// engine's source (so it sees reloads without holding the state).
+    live: Arc<RwLock<Arc<Live>>>,
+    /// The worker pool of async tasks, once started.
+    tasks: OnceLock<TaskEngine>,
     keys: Vec<String>,
     metrics: Option<PrometheusHandle>,
     shutdown: CancellationToken,
@@ -59,10 +63,11 @@ impl AppState {
         let hub = fusion_mcp::start_hub(&config, shutdown.clone());
         Self {
             inner: Arc::new(Inner {
-                live: RwLock::new(Arc::new(Live {
+                live: Arc::new(RwLock::new(Arc::new(Live {
                     config: Arc::new(config),
                     registry: registry.into(),
-                })),
+                }))),
+                tasks: OnceLock::new(),
                 keys,
                 metrics,
                 shutdown,
@@ -72,10 +77,28 @@ impl AppState {
     }
 
     fn live(&self) -> Arc<Live> {
-        match self.inner.live.read() {
-            Ok(live) => Arc::clone(&live),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        current(&self.inner.live)
+    }
+
+    /// The configuration and registry now, for the task engine: it asks once per task, so
+    /// tasks started after a reload run on the new pair.
+    pub fn engine_source(&self) -> EngineSource {
+        let live = Arc::clone(&self.inner.live);
+        Arc::new(move || {
+            let live = current(&live);
+            (Arc::clone(&live.config), Arc::clone(&live.registry))
+        })
+    }
+
+    /// Serves the task API (REST, events, MCP tools) through `engine`; the first call wins.
+    pub fn set_tasks(&self, engine: TaskEngine) {
+        if self.inner.tasks.set(engine).is_err() {
+            tracing::warn!("a task engine was already set; keeping the first");
         }
+    }
+
+    pub fn tasks(&self) -> Option<&TaskEngine> {
+        self.inner.tasks.get()
     }
 
     /// The configuration now (a reload swaps it; hold the `Arc` for one request).
@@ -114,7 +137,11 @@ impl AppState {
     /// Configuration and registry for the MCP handler (shared, not copied).
     pub fn fusion(&self) -> fusion_mcp::Fusion {
         let live = self.live();
-        fusion_mcp::Fusion::new(Arc::clone(&live.config), Arc::clone(&live.registry))
+        let fusion = fusion_mcp::Fusion::new(Arc::clone(&live.config), Arc::clone(&live.registry));
+        match self.tasks() {
+            Some(engine) => fusion.with_tasks(engine.clone()),
+            None => fusion,
+        }
     }
 
     /// The child MCP servers behind `/mcp`.
@@ -125,5 +152,12 @@ impl AppState {
     /// Cancelled when the server shuts down: MCP sessions and their streams end.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+}
+
+fn current(live: &RwLock<Arc<Live>>) -> Arc<Live> {
+    match live.read() {
+        Ok(live) => Arc::clone(&live),
+        Err(poisoned) => Arc::clone(&poisoned.into_inner()),
     }
 }

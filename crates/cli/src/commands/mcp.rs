@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use fusion_core::tasks::{TaskEngine, fixed_source};
 use fusion_mcp::hub::{ChildStatus, State};
 use fusion_mcp::{Fusion, FusionMcp};
 use tokio_util::sync::CancellationToken;
@@ -21,21 +22,32 @@ const CHILDREN_STOP: Duration = Duration::from_secs(5);
 
 pub async fn run(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
-        None => serve(config_path).await,
+        None => serve(config_path, args.reindex_every).await,
         Some(McpCommand::Status { json }) => status(config_path, *json).await,
         Some(McpCommand::Import { file, write }) => import(config_path, file, *write),
     }
 }
 
-async fn serve(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+async fn serve(config_path: Option<&Path>, reindex: Option<Duration>) -> anyhow::Result<ExitCode> {
     let resolved = resolve(config_path).await?;
     let engine = Engine::start(&resolved.config).await?;
     let health = engine.registry.spawn_health_checks();
     let hub = fusion_mcp::start_hub(&resolved.config, CancellationToken::new());
-    let fusion = Fusion::new(Arc::new(resolved.config), engine.registry.clone());
+    let config = Arc::new(resolved.config);
+    let tasks = TaskEngine::start(
+        engine.store().clone(),
+        fixed_source(Arc::clone(&config), engine.registry.clone()),
+        config.tasks.clone(),
+    );
+    let fusion = Fusion::new(config, engine.registry.clone()).with_tasks(tasks.clone());
     tracing::info!("serving MCP on stdio");
-    let served = fusion_mcp::serve_stdio(FusionMcp::new(fusion).with_hub(hub.clone())).await;
+    let mut server = FusionMcp::new(fusion).with_hub(hub.clone());
+    if let Some(every) = reindex {
+        server = server.with_code_reindex(every);
+    }
+    let served = fusion_mcp::serve_stdio(server).await;
     health.abort();
+    tasks.shutdown().await;
     hub.shutdown(CHILDREN_STOP).await;
     engine.close().await;
     served.context("MCP over stdio failed")?;

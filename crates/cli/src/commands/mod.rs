@@ -3,11 +3,14 @@
 
 pub mod ask;
 pub mod config;
+pub mod index;
 pub mod mcp;
 pub mod models;
 pub mod reload;
 pub mod route;
+pub mod search;
 pub mod serve;
+pub mod tasks;
 pub mod usage;
 
 use std::path::{Path, PathBuf};
@@ -87,6 +90,12 @@ impl Engine {
         }
         self.ledger.store().close().await;
     }
+}
+
+/// Where code-search indexes live: `code-index/` in Fusion's data dir (beside the default store).
+pub fn code_index_home() -> anyhow::Result<fusion_codesearch::IndexHome> {
+    let data = fusion_core::store::Store::data_dir().context("cannot place the code index")?;
+    Ok(fusion_codesearch::IndexHome::in_data_dir(&data))
 }
 
 /// The store named by `storage.url` (default: SQLite in the user data dir).

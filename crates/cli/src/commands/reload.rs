@@ -74,6 +74,7 @@ impl Reloader {
                     ("[server]", old.server == config.server),
                     ("[storage]", old.storage == config.storage),
                     ("[mcp]", old.mcp == config.mcp),
+                    ("[tasks]", old.tasks == config.tasks),
                 ] {
                     if !same {
                         tracing::warn!(

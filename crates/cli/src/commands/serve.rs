@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
+use fusion_core::tasks::TaskEngine;
 use fusion_server::AppState;
 
 use super::{Engine, resolve};
@@ -25,7 +26,10 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     let engine = Engine::start(&config).await?;
     let health = engine.registry.spawn_health_checks();
     let grace = config.server.shutdown_grace;
+    let tasks_config = config.tasks.clone();
     let state = AppState::new(config, engine.registry.clone(), fusion_server::prometheus());
+    let tasks = TaskEngine::start(engine.store().clone(), state.engine_source(), tasks_config);
+    state.set_tasks(tasks.clone());
     let watcher = match config_file {
         Some(path) => {
             super::reload::Reloader::new(path, state.clone(), engine.ledger.clone(), health)
@@ -55,6 +59,8 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     drop(err);
     let served = fusion_server::run(listener, state, stop_signal()?, grace).await;
     watcher.abort();
+    // Tasks still running are handed back to the queue (or failed, per tasks.on_interrupt).
+    tasks.shutdown().await;
     // Every usage row of the calls just finished is written before the process ends.
     engine.close().await;
     served?;

@@ -295,3 +295,56 @@ impl FusionServer {
         );
     }
 }
+
+/// A fresh database on the test PostgreSQL server (`FUSION_TEST_POSTGRES_URL`, which
+/// scripts/test.sh starts through scripts/postgres.sh), made and dropped through `psql`.
+pub struct PgDatabase {
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> Self {
+        let base = std::env::var("FUSION_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+            panic!("FUSION_TEST_POSTGRES_URL is not set: run scripts/test.sh (it starts PostgreSQL through scripts/postgres.sh)")
+        });
+        let name = format!(
+            "fusion_e2e_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let status = std::process::Command::new("psql")
+            .args([
+                base.as_str(),
+                "-q",
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .status()
+            .expect("psql runs");
+        assert!(status.success(), "CREATE DATABASE {name} failed");
+        let (server, _) = base.rsplit_once('/').unwrap();
+        Self {
+            url: format!("{server}/{name}"),
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (server, name) = self.url.rsplit_once('/').unwrap();
+        let dropped = std::process::Command::new("psql")
+            .args([
+                format!("{server}/postgres").as_str(),
+                "-q",
+                "-c",
+                &format!("DROP DATABASE {name} WITH (FORCE)"),
+            ])
+            .status();
+        if !matches!(dropped, Ok(status) if status.success()) {
+            eprintln!("DROP DATABASE {name} failed: {dropped:?}");
+        }
+    }
+}

@@ -1,6 +1,7 @@
-//! The configuration model: typed `fusion.toml` sections (providers, models, councils, mcp), their
-//! defaults and validation. Loading (file lookup, `${ENV}` expansion, the legacy JSON council
-//! format), masked rendering and zero-config discovery live in the submodules.
+//! The configuration model: typed `fusion.toml` sections (providers, models, councils, router,
+//! tasks, mcp), their defaults and validation. Loading (file lookup, `${ENV}` expansion, the
+//! legacy JSON council format), masked rendering and zero-config discovery live in the
+//! submodules.
 
 mod discovery;
 pub(crate) mod duration;
@@ -11,6 +12,7 @@ mod load;
 mod mcp;
 mod render;
 mod router;
+mod tasks;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +26,7 @@ pub use load::{LoadedConfig, check_toml, load, load_file};
 pub use mcp::{CatalogMode, McpConfig, McpServerConfig, ToolFilter, is_name_char};
 pub use render::render_masked;
 pub use router::{Category, Priority, QualityPriors, RouterConfig};
+pub use tasks::{OnInterrupt, TasksConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -41,6 +44,9 @@ pub struct Config {
     pub councils: BTreeMap<String, CouncilConfig>,
     #[serde(default)]
     pub router: RouterConfig,
+    /// `[tasks]`: the durable task queue's worker pool (see `tasks.rs`).
+    #[serde(default)]
+    pub tasks: TasksConfig,
     #[serde(default)]
     pub mcp: McpConfig,
 }
@@ -432,6 +438,9 @@ impl Config {
             }
         }
         if let Err((key, reason)) = router::validate(&self.router) {
+            return err(key, reason);
+        }
+        if let Err((key, reason)) = tasks::validate(&self.tasks, &self.providers) {
             return err(key, reason);
         }
         for (name, council) in &self.councils {

@@ -1,7 +1,9 @@
 //! The council: a panel of models answers one prompt (in parallel unless configured
 //! otherwise), a judge compares the anonymised answers into a strict-JSON analysis, and a
 //! synthesizer writes the final answer. Every failure degrades the result instead of failing
-//! it, and each degradation is recorded in the trace. Progress is reported as `CouncilEvent`s.
+//! it, and each degradation is recorded in the trace. Progress is reported as `CouncilEvent`s;
+//! a [`CallHook`] (the task engine's) may wrap every model call the council makes, to hold it
+//! until a concurrency slot is free, record it, or cancel one member without stopping the rest.
 
 mod heuristic;
 mod judge;
@@ -15,6 +17,7 @@ use fusion_types::{
     Analysis, ChatMessage, ChatRequest, CouncilResult, CouncilStatus, LabelAssignment,
     MemberResponse, Role, Timings, Usage,
 };
+use futures::future::BoxFuture;
 use rand::seq::SliceRandom;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -23,7 +26,7 @@ use crate::providers::{Completion, ProviderRegistry};
 use prompts::LabelledAnswer;
 
 pub use judge::parse_analysis;
-pub use panel::Member;
+pub use panel::{Member, members};
 
 /// What a running council reports, in order, for progress displays. Serialized (for the HTTP
 /// stream's progress lines) as `{"event": "member_finished", "member": .., ...}`.
@@ -77,6 +80,29 @@ fn emit(progress: &Progress, event: CouncilEvent) {
     }
 }
 
+/// Which seat of a council a model call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seat<'a> {
+    /// A panel member, by its unique member name.
+    Member(&'a str),
+    /// The judge (called a second time when its first output was not JSON).
+    Judge,
+    Synthesizer,
+}
+
+/// Wraps every model call of a council run (see [`run_hooked`]). `call` is the registry call,
+/// not started yet; the hook decides when to start it, may observe its outcome, and may end it
+/// early with an error instead (a cancelled member then counts as a failed one, with the
+/// error's text). The result it returns is what the council sees.
+pub trait CallHook: Send + Sync {
+    fn call<'a>(
+        &'a self,
+        seat: Seat<'a>,
+        model: &'a str,
+        call: BoxFuture<'a, crate::Result<Completion>>,
+    ) -> BoxFuture<'a, crate::Result<Completion>>;
+}
+
 /// Runs the council `name` on `prompt`. Never fails: problems are in the result.
 pub async fn run(
     registry: &ProviderRegistry,
@@ -85,7 +111,35 @@ pub async fn run(
     prompt: &str,
     progress: Progress,
 ) -> CouncilResult {
-    run_with(registry, name, council, prompt, progress, false).await
+    run_with(registry, name, council, prompt, progress, false, None).await
+}
+
+/// Like [`run`], with every model call (panel members, judge, synthesizer) going through
+/// `hook`.
+pub async fn run_hooked(
+    registry: &ProviderRegistry,
+    name: &str,
+    council: &CouncilConfig,
+    prompt: &str,
+    progress: Progress,
+    hook: &dyn CallHook,
+) -> CouncilResult {
+    run_with(registry, name, council, prompt, progress, false, Some(hook)).await
+}
+
+/// One model call of the council, through the hook when there is one.
+pub(crate) async fn ask_model(
+    registry: &ProviderRegistry,
+    hook: Option<&dyn CallHook>,
+    seat: Seat<'_>,
+    model: &str,
+    request: ChatRequest,
+) -> crate::Result<Completion> {
+    let call = registry.chat(model, request);
+    match hook {
+        Some(hook) => hook.call(seat, model, Box::pin(call)).await,
+        None => call.await,
+    }
 }
 
 /// Like [`run`], but the synthesizer is streamed and each piece of the final answer is
@@ -97,7 +151,7 @@ pub async fn run_streaming(
     prompt: &str,
     progress: Progress,
 ) -> CouncilResult {
-    run_with(registry, name, council, prompt, progress, true).await
+    run_with(registry, name, council, prompt, progress, true, None).await
 }
 
 async fn run_with(
@@ -107,6 +161,7 @@ async fn run_with(
     prompt: &str,
     progress: Progress,
     stream_synthesis: bool,
+    hook: Option<&dyn CallHook>,
 ) -> CouncilResult {
     let started = Instant::now();
     let members = panel::members(council);
@@ -133,7 +188,7 @@ async fn run_with(
             members: members.iter().map(|m| m.name.clone()).collect(),
         },
     );
-    let outcome = panel::ask(registry, council, &members, prompt, &progress).await;
+    let outcome = panel::ask(registry, hook, council, &members, prompt, &progress).await;
     result.timings.panel_ms = ms(started);
     usage.add(&outcome.usage);
     result.responses = outcome.responses;
@@ -182,7 +237,7 @@ async fn run_with(
 
     // Judge.
     let judge_started = Instant::now();
-    let verdict = judge_phase(registry, &council.judge, prompt, &labelled, &progress).await;
+    let verdict = judge_phase(registry, hook, &council.judge, prompt, &labelled, &progress).await;
     usage.add(&verdict.usage);
     result.timings.judge_ms = ms(judge_started);
     result.degradation_reasons.extend(verdict.degradations);
@@ -229,6 +284,7 @@ async fn run_with(
     );
     let synthesis = synthesis::synthesize(
         registry,
+        hook,
         &synthesizer.model,
         request,
         &progress,
@@ -275,6 +331,7 @@ struct Verdict {
 /// Asks the judge; on output that is not JSON, asks once more showing the parse error.
 async fn judge_phase(
     registry: &ProviderRegistry,
+    hook: Option<&dyn CallHook>,
     judge: &MemberConfig,
     prompt: &str,
     labelled: &[LabelledAnswer<'_>],
@@ -300,7 +357,8 @@ async fn judge_phase(
     request.temperature = Some(judge.temperature.unwrap_or(0.0));
     let mut first_error = None;
     for attempt in 0..2 {
-        let text = match registry.chat(&judge.model, request.clone()).await {
+        let asked = ask_model(registry, hook, Seat::Judge, &judge.model, request.clone());
+        let text = match asked.await {
             Ok(completion) => {
                 verdict.usage.add(&completion.usage);
                 completion.text()

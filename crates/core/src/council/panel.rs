@@ -8,7 +8,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::time::Instant;
 
-use super::{CouncilEvent, Progress, emit, member_request, non_empty};
+use super::{CallHook, CouncilEvent, Progress, Seat, ask_model, emit, member_request, non_empty};
 use crate::config::{CouncilConfig, MemberConfig};
 use crate::providers::ProviderRegistry;
 
@@ -52,6 +52,7 @@ pub(super) struct PanelOutcome {
 /// Asks every member; members unfinished at the council deadline count as failed.
 pub(super) async fn ask(
     registry: &ProviderRegistry,
+    hook: Option<&dyn CallHook>,
     council: &CouncilConfig,
     members: &[Member],
     prompt: &str,
@@ -73,8 +74,8 @@ pub(super) async fn ask(
             },
         );
         async move {
-            let outcome = registry
-                .chat(&member.seat.model, request)
+            let seat = Seat::Member(&member.name);
+            let outcome = ask_model(registry, hook, seat, &member.seat.model, request)
                 .await
                 .and_then(non_empty)
                 .map(|c| MemberResponse {

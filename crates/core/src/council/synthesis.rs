@@ -5,7 +5,7 @@ use fusion_types::{ChatRequest, Usage};
 use futures::StreamExt;
 use serde_json::json;
 
-use super::{CouncilEvent, Progress, emit, non_empty};
+use super::{CallHook, CouncilEvent, Progress, Seat, ask_model, emit, non_empty};
 use crate::providers::ProviderRegistry;
 use crate::{ErrorKind, Result};
 
@@ -18,15 +18,18 @@ pub(super) struct Synthesis {
     pub degradation: Option<String>,
 }
 
+/// The streamed form is only used without a hook (hooks wrap whole calls).
 pub(super) async fn synthesize(
     registry: &ProviderRegistry,
+    hook: Option<&dyn CallHook>,
     model: &str,
     request: ChatRequest,
     progress: &Progress,
     stream: bool,
 ) -> Synthesis {
-    if !stream {
-        return match registry.chat(model, request).await.and_then(non_empty) {
+    if !stream || hook.is_some() {
+        let asked = ask_model(registry, hook, Seat::Synthesizer, model, request).await;
+        return match asked.and_then(non_empty) {
             Ok(completion) => Synthesis {
                 answer: Ok(completion.text().trim().to_owned()),
                 usage: completion.usage,

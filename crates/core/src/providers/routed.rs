@@ -82,24 +82,44 @@ impl ProviderRegistry {
         Fut: std::future::Future<Output = Result<T>>,
     {
         let decision = self.route(input);
+        let models = candidates(&decision)?;
+        let (model, failed, value) = self
+            .in_ranked_order(&models, &decision.summary, call)
+            .await?;
+        Ok(Routed {
+            decision,
+            model,
+            failed,
+            value,
+        })
+    }
+
+    /// Makes `call` on `models` (a decision's chosen model, then its fallbacks) in order while
+    /// it fails in a way another model may not, within `router.retry_budget`, skipping models
+    /// whose circuit is open. `summary` (the decision's) explains an empty outcome. Returns the
+    /// model that answered, the attempts that failed first, and the value. Tasks call this with
+    /// the decision they stored at submit.
+    pub(crate) async fn in_ranked_order<T, F, Fut>(
+        &self,
+        models: &[String],
+        summary: &str,
+        call: F,
+    ) -> Result<(String, Vec<FailedAttempt>, T)>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let mut failed = Vec::new();
-        for model in candidates(&decision)? {
-            let Some(_trial) = self.admit(&model, &mut failed) else {
+        for model in models {
+            let Some(_trial) = self.admit(model, &mut failed) else {
                 continue;
             };
             match call(model.clone()).await {
-                Ok(value) => {
-                    return Ok(Routed {
-                        decision,
-                        model,
-                        failed,
-                        value,
-                    });
-                }
+                Ok(value) => return Ok((model.clone(), failed, value)),
                 Err(err) if falls_back(&err) => {
                     tracing::info!(model = %model, error = %err, "routed call failed; trying the next model");
                     failed.push(FailedAttempt {
-                        model,
+                        model: model.clone(),
                         error: err.to_string(),
                     });
                     if failed.len() > self.router.retry_budget as usize {
@@ -109,7 +129,7 @@ impl ProviderRegistry {
                 Err(err) => return Err(err),
             }
         }
-        Err(no_attempt_left(&decision, &failed))
+        Err(no_attempt_left(summary, &failed))
     }
 
     /// Checks the model's circuit: `None` (skipped, noted in `failed`) when it is open or a
@@ -143,7 +163,8 @@ fn candidates(decision: &Decision) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Whether another model may do better: not when the request itself was refused.
+/// Whether another model may do better: not when the request itself was refused, nor when the
+/// work was cancelled.
 fn falls_back(err: &Error) -> bool {
     !matches!(
         err.kind(),
@@ -151,6 +172,7 @@ fn falls_back(err: &Error) -> bool {
             status: 400 | 413 | 422,
             ..
         } | ErrorKind::Invalid(_)
+            | ErrorKind::Cancelled { .. }
     )
 }
 
@@ -166,14 +188,14 @@ fn exhausted(failed: &[FailedAttempt], last: Error) -> Error {
     .into()
 }
 
-fn no_attempt_left(decision: &Decision, failed: &[FailedAttempt]) -> Error {
+fn no_attempt_left(summary: &str, failed: &[FailedAttempt]) -> Error {
     let tried = failed
         .iter()
         .map(|f| format!("{}: {}", f.model, f.error))
         .collect::<Vec<_>>()
         .join("; ");
     ErrorKind::NoRoute {
-        reason: format!("{}; {tried}", decision.summary),
+        reason: format!("{summary}; {tried}"),
     }
     .into()
 }

@@ -3,10 +3,11 @@
 //! opening (URL forms, SQLite pragmas, the default location in the user data dir), migrating,
 //! and the masked URL shown in status output. Tables live in the submodules: `usage` (the usage
 //! rows and their report), `ledger` (the batched writer off the request path), `catalog`
-//! (models synced from a provider's catalog).
+//! (models synced from a provider's catalog), `tasks` (durable tasks and their jobs).
 
 pub mod catalog;
 pub mod ledger;
+pub mod tasks;
 pub mod usage;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,10 @@ use crate::error::{ErrorKind, chain_message};
 
 pub use catalog::SyncedModel;
 pub use ledger::Ledger;
+pub use tasks::{
+    CancelOutcome, GroupCount, JobView, LeaseState, NewJob, NewTask, Recovered, TaskFilter,
+    TaskKind, TaskOutcome, TaskPage, TaskState, TaskSummary, TaskView,
+};
 pub use usage::{Caller, UsageFilter, UsageGroup, UsageRecord, UsageReport, UsageTotals, now_ms};
 
 /// The schema, embedded at build time.
@@ -139,6 +144,15 @@ impl Store {
     /// `sqlite://<data dir>/fusion/fusion.db` where the data dir is `$FUSION_DATA_DIR` if set,
     /// else the user data dir (`~/.local/share` on Linux).
     pub fn default_url() -> crate::Result<String> {
+        Ok(format!(
+            "sqlite://{}",
+            Self::data_dir()?.join("fusion.db").display()
+        ))
+    }
+
+    /// Fusion's own data directory, `<data dir>/fusion` (the data dir as for
+    /// [`Store::default_url`]): the default store and the code-search indexes live there.
+    pub fn data_dir() -> crate::Result<PathBuf> {
         let dir = match std::env::var_os("FUSION_DATA_DIR").filter(|d| !d.is_empty()) {
             Some(dir) => expand_home(Path::new(&dir)),
             None => dirs::data_dir().ok_or_else(|| {
@@ -147,10 +161,7 @@ impl Store {
                 )
             })?,
         };
-        Ok(format!(
-            "sqlite://{}",
-            dir.join("fusion").join("fusion.db").display()
-        ))
+        Ok(dir.join("fusion"))
     }
 
     pub fn kind(&self) -> StoreKind {

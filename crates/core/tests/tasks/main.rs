@@ -1,0 +1,286 @@
+//! Durable tasks end to end: the task engine against the mock provider, on SQLite (a file in a
+//! tempdir) and on PostgreSQL (a fresh database per test on the server in
+//! `FUSION_TEST_POSTGRES_URL`, from scripts/postgres.sh; without it the PostgreSQL variants
+//! fail, never pass silently). The bodies live in `queue` (slots, positions, replicas,
+//! fallback, councils, lists, errors), `cancel` and `recovery` (leases, crashes, shutdown);
+//! this file holds the harness and runs each body on both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cancel;
+mod queue;
+mod recovery;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fusion_core::ErrorKind;
+use fusion_core::config::{Config, OnInterrupt, TasksConfig};
+use fusion_core::providers::ProviderRegistry;
+use fusion_core::store::{
+    Caller, Ledger, NewJob, NewTask, Store, TaskFilter, TaskKind, TaskState, UsageFilter, now_ms,
+};
+use fusion_core::tasks::{
+    CancelOutcome, TaskEngine, TaskEventKind, TaskSpec, TaskView, TaskWork, fixed_source,
+};
+use fusion_mock_provider::{Failure, MockProvider, ModelScript, Script};
+use fusion_types::{ChatMessage, Role};
+use sqlx::{Connection, Executor};
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, migrated store; its database (or directory) goes away when this is dropped.
+struct TestStore {
+    store: Store,
+    url: String,
+    _pg: Option<PgDatabase>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    async fn new(backend: Backend) -> TestStore {
+        let (url, pg, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("fusion.db").display());
+                (url, None, Some(dir))
+            }
+            Backend::Postgres => {
+                let pg = PgDatabase::create().await;
+                (pg.url.clone(), Some(pg), None)
+            }
+        };
+        let store = Store::open(Some(&url)).await.unwrap();
+        TestStore {
+            store,
+            url,
+            _pg: pg,
+            _dir: dir,
+        }
+    }
+}
+
+/// A database of its own on the test server, dropped `WITH (FORCE)` on drop.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create() -> PgDatabase {
+        let Ok(admin_url) = std::env::var("FUSION_TEST_POSTGRES_URL") else {
+            panic!(
+                "FUSION_TEST_POSTGRES_URL is not set: the PostgreSQL variants of the task tests \
+                 need a server. Run `scripts/postgres.sh` and export the \
+                 FUSION_TEST_POSTGRES_URL=... line it prints."
+            );
+        };
+        let name = format!("fusion_test_{:016x}", rand::random::<u64>());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach {admin_url} ({e}); run scripts/postgres.sh"));
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let (base, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
+        let (scheme, rest) = base.split_once("://").unwrap();
+        let authority = rest.split('/').next().unwrap();
+        let mut url = format!("{scheme}://{authority}/{name}");
+        if !query.is_empty() {
+            url = format!("{url}?{query}");
+        }
+        PgDatabase {
+            admin_url,
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                admin.execute(sql.as_str()).await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(err)) = dropped {
+            eprintln!("could not drop test database {}: {err}", self.name);
+        }
+    }
+}
+
+const JUDGE: &str = r#"{"consensus":["c"],"contradictions":[],"partial_coverage":[],"unique_insights":[],"blind_spots":[],"judge_notes":[]}"#;
+
+/// One provider `mock` of `tier` with models a, b, c, slow, m1, m2, judge, synth; councils
+/// `default` (a, b, c) and `slow` (a, slow, c).
+fn config(base_url: &str, tier: &str, tasks: TasksConfig) -> Arc<Config> {
+    let mut config: Config = toml::from_str(&format!(
+        r#"
+        [router]
+        discover = false
+
+        [[providers]]
+        name = "mock"
+        kind = "openai"
+        base_url = "{base_url}"
+        tier = "{tier}"
+        retries = 0
+        timeout = "120s"
+        max_concurrency = 64
+
+        [[models]]
+        id = "a"
+        provider = "mock"
+        [[models]]
+        id = "b"
+        provider = "mock"
+        [[models]]
+        id = "c"
+        provider = "mock"
+        [[models]]
+        id = "slow"
+        provider = "mock"
+        [[models]]
+        id = "m1"
+        provider = "mock"
+        quality = {{ default = 0.9 }}
+        [[models]]
+        id = "m2"
+        provider = "mock"
+        quality = {{ default = 0.8 }}
+        [[models]]
+        id = "judge"
+        provider = "mock"
+        [[models]]
+        id = "synth"
+        provider = "mock"
+
+        [councils.default]
+        panel = [{{ model = "a" }}, {{ model = "b" }}, {{ model = "c" }}]
+        judge = {{ model = "judge" }}
+        synthesizer = {{ model = "synth" }}
+
+        [councils.slow]
+        panel = [{{ model = "a" }}, {{ model = "slow" }}, {{ model = "c" }}]
+        judge = {{ model = "judge" }}
+        synthesizer = {{ model = "synth" }}
+        "#
+    ))
+    .unwrap();
+    config.tasks = tasks;
+    config.validate(std::path::Path::new("test.toml")).unwrap();
+    Arc::new(config)
+}
+
+/// Every model answers after `latency_ms`; `slow` hangs a minute; the judge answers JSON.
+fn script(latency_ms: u64) -> Script {
+    Script::new()
+        .with_default(ModelScript::echo().with_latency_ms(latency_ms))
+        .with_model("slow", ModelScript::echo().with_latency_ms(60_000))
+        .with_model("judge", ModelScript::fixed(JUDGE))
+        .with_model("synth", ModelScript::fixed("the final answer"))
+}
+
+fn tasks_config(local_slots: usize) -> TasksConfig {
+    TasksConfig {
+        local_slots,
+        poll_interval: Duration::from_millis(100),
+        ..TasksConfig::default()
+    }
+}
+
+/// An engine over its own registry (as a separate process would have).
+fn engine(store: &Store, config: &Arc<Config>) -> TaskEngine {
+    let registry = Arc::new(ProviderRegistry::from_config(config).unwrap());
+    let source = fixed_source(Arc::clone(config), registry);
+    TaskEngine::start(store.clone(), source, config.tasks.clone())
+}
+
+fn ask(text: &str) -> TaskSpec {
+    TaskSpec::completion(vec![ChatMessage::text(Role::User, text)])
+}
+
+/// Polls `check` every 20 ms until it holds; fails after a minute, naming `what`.
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..3000 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// The id of the task's running job labelled `label`.
+fn running_job(view: &TaskView, label: &str) -> Option<String> {
+    view.jobs
+        .iter()
+        .find(|j| j.label == label && j.state == TaskState::Running)
+        .map(|j| j.id.clone())
+}
+
+async fn wait_final(engine: &TaskEngine, id: &str) -> TaskView {
+    wait_until(&format!("task {id} ends"), || async {
+        engine.get(id).await.unwrap().task.state.is_final()
+    })
+    .await;
+    engine.get(id).await.unwrap()
+}
+
+/// Each test body, once per backend: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$module::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$module::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    queue::local_tasks_never_exceed_the_local_slot_and_positions_count_down,
+    queue::two_replicas_on_one_store_run_each_of_100_tasks_exactly_once,
+    queue::a_routed_completion_falls_back_in_ranked_order_with_one_job_per_attempt,
+    queue::a_council_task_makes_one_job_per_seat_and_reports_progress_as_the_task_caller,
+    queue::lists_filter_by_state_model_and_text_and_page_with_a_total,
+    queue::unknown_ids_invalid_specs_and_ended_tasks_are_clear_errors,
+    cancel::cancelling_a_queued_task_skips_it_and_cancelling_a_running_one_aborts_its_call,
+    cancel::cancelling_one_council_member_lets_the_council_finish_without_it,
+    cancel::a_cancel_asked_on_another_replica_stops_the_task_at_its_next_lease_renewal,
+    recovery::expired_leases_are_recovered_per_on_interrupt,
+    recovery::every_task_of_a_crashed_process_ends_after_a_restart,
+    recovery::shutdown_requeues_running_tasks_or_fails_them_per_on_interrupt,
+);

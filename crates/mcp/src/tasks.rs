@@ -1,0 +1,464 @@
+//! The async task tools, named as in the routing server Fusion replaces: `route_task` (queue a
+//! routed completion, answer at once with the task id, its queue position and the routing
+//! decision), `get_task_status` (state, progress, position, jobs, the result inline once done),
+//! `cancel_task` and `cancel_job`; and the resources `fusion://jobs/active` (the queue and every
+//! task not yet ended) and the template `fusion://tasks/{id}`. Every call goes to the process's
+//! one `TaskEngine`; tasks live in the store, so any process sharing it sees them.
+
+use fusion_core::tasks::{
+    CancelOutcome, RouteHints, TaskEngine, TaskFilter, TaskSpec, TaskState, TaskView,
+};
+use fusion_types::{ChatMessage, Role};
+use rmcp::ErrorData;
+use rmcp::handler::server::common::{schema_for_input, schema_for_type};
+use rmcp::model::{
+    CallToolResult, ContentBlock, JsonObject, ReadResourceResult, Resource, ResourceContents,
+    ResourceTemplate, Tool, ToolAnnotations,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::route::{CategoryArg, PriorityArg};
+
+pub const ROUTE_TASK: &str = "route_task";
+pub const STATUS: &str = "get_task_status";
+pub const CANCEL_TASK: &str = "cancel_task";
+pub const CANCEL_JOB: &str = "cancel_job";
+/// The tools of this module.
+pub const NAMES: [&str; 4] = [ROUTE_TASK, STATUS, CANCEL_TASK, CANCEL_JOB];
+
+pub const ACTIVE: &str = "fusion://jobs/active";
+pub const TASK_TEMPLATE: &str = "fusion://tasks/{id}";
+const TASK_PREFIX: &str = "fusion://tasks/";
+const JSON: &str = "application/json";
+/// Largest task text accepted, in bytes.
+const MAX_TASK_BYTES: usize = 4 * 1024 * 1024;
+/// Active tasks listed by `fusion://jobs/active`, at most.
+const ACTIVE_LIMIT: u32 = 200;
+
+/// A completion to run in the background.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTaskInput {
+    /// The task, as the model should receive it (the user message).
+    pub task: String,
+    /// A system prompt to go with it.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// A model id to send it to instead of routing (see `/v1/models`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// What the router optimises for (default: the configured router priority).
+    #[serde(default)]
+    pub priority: Option<PriorityArg>,
+    /// The kind of task (default: estimated from the text).
+    #[serde(default)]
+    pub category: Option<CategoryArg>,
+    /// How hard the task is, 0 to 1 (default: estimated from the text).
+    #[serde(default)]
+    pub complexity: Option<f64>,
+    /// Tokens the answer is expected to need (default: estimated).
+    #[serde(default, alias = "expectedOutputLength")]
+    pub expected_output_length: Option<u64>,
+    /// The task's place in the queue: higher runs first, -100 to 100 (default 0).
+    #[serde(default, alias = "queuePriority")]
+    pub queue_priority: Option<i64>,
+    /// Largest answer, in tokens.
+    #[serde(default, alias = "maxTokens")]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+}
+
+/// Which task.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskIdInput {
+    /// The id `route_task` (or `fusion_ask` with `async`) returned.
+    #[serde(alias = "taskId", alias = "id")]
+    pub task_id: String,
+}
+
+/// Which job.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobIdInput {
+    /// A job id, as listed in the `jobs` of `get_task_status`.
+    #[serde(alias = "jobId", alias = "id")]
+    pub job_id: String,
+}
+
+fn schema<T: JsonSchema + 'static>() -> std::sync::Arc<JsonObject> {
+    schema_for_input::<T>().unwrap_or_else(|_| schema_for_type::<T>())
+}
+
+fn annotations(read_only: bool, destructive: bool) -> ToolAnnotations {
+    ToolAnnotations::new()
+        .read_only(read_only)
+        .destructive(destructive)
+        .idempotent(read_only)
+        .open_world(!read_only)
+}
+
+pub fn tools() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            ROUTE_TASK,
+            "Hand off a long task: it is queued durably and run in the background on the \
+             cheapest model good enough for it (or on `model`). Answers at once with the task \
+             id, its queue position and the routing decision; poll get_task_status for the \
+             result, cancel_task to stop it.",
+            schema::<RouteTaskInput>(),
+        )
+        .with_title("Queue a routed task")
+        .with_annotations(annotations(false, false)),
+        Tool::new(
+            STATUS,
+            "A task's state (queued, running, completed, failed, cancelled), progress, queue \
+             position while queued, its jobs (one per model call) and, once completed, the \
+             result inline.",
+            schema::<TaskIdInput>(),
+        )
+        .with_title("Task status")
+        .with_annotations(annotations(true, false)),
+        Tool::new(
+            CANCEL_TASK,
+            "Cancel a task: a queued one at once, a running one by aborting its model calls.",
+            schema::<TaskIdInput>(),
+        )
+        .with_title("Cancel a task")
+        .with_annotations(annotations(false, true)),
+        Tool::new(
+            CANCEL_JOB,
+            "Cancel one job of a task. In a council the council goes on without that member; \
+             cancelling the job of a completion cancels the task.",
+            schema::<JobIdInput>(),
+        )
+        .with_title("Cancel a job")
+        .with_annotations(annotations(false, true)),
+    ]
+}
+
+/// Runs one of [`NAMES`]. Bad input and refused operations are tool errors the calling model
+/// can read.
+pub async fn call(
+    engine: Option<&TaskEngine>,
+    name: &str,
+    arguments: Option<JsonObject>,
+) -> CallToolResult {
+    let Some(engine) = engine else {
+        return tool_error("this Fusion runs without a task engine: start it with a store");
+    };
+    let outcome = match name {
+        ROUTE_TASK => match parse::<RouteTaskInput>(name, arguments).and_then(spec) {
+            Ok(spec) => submit(engine, spec).await,
+            Err(message) => return tool_error(message),
+        },
+        STATUS => match parse::<TaskIdInput>(name, arguments) {
+            Ok(input) => status(engine, &input.task_id).await,
+            Err(message) => return tool_error(message),
+        },
+        CANCEL_TASK => match parse::<TaskIdInput>(name, arguments) {
+            Ok(input) => engine
+                .cancel_task(&input.task_id)
+                .await
+                .map(|o| cancelled("task", &input.task_id, &o)),
+            Err(message) => return tool_error(message),
+        },
+        CANCEL_JOB => match parse::<JobIdInput>(name, arguments) {
+            Ok(input) => engine
+                .cancel_job(&input.job_id)
+                .await
+                .map(|o| cancelled("job", &input.job_id, &o)),
+            Err(message) => return tool_error(message),
+        },
+        other => return tool_error(format!("`{other}` is not a task tool")),
+    };
+    match outcome {
+        Ok((text, structured)) => {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+            result.structured_content = Some(structured);
+            result
+        }
+        Err(err) => tool_error(err.to_string()),
+    }
+}
+
+/// Queues a council run for `fusion_ask` with `async: true`.
+pub async fn submit_council(
+    engine: Option<&TaskEngine>,
+    council: Option<&str>,
+    prompt: &str,
+) -> CallToolResult {
+    let Some(engine) = engine else {
+        return tool_error("this Fusion runs without a task engine: `async` needs a store");
+    };
+    match submit(engine, TaskSpec::council(council, prompt)).await {
+        Ok((text, structured)) => {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+            result.structured_content = Some(structured);
+            result
+        }
+        Err(err) => tool_error(err.to_string()),
+    }
+}
+
+fn parse<T: DeserializeOwned>(name: &str, arguments: Option<JsonObject>) -> Result<T, String> {
+    serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
+        .map_err(|e| format!("invalid arguments for `{name}`: {e}"))
+}
+
+fn spec(input: RouteTaskInput) -> Result<TaskSpec, String> {
+    let invalid = |m: &str| format!("invalid arguments for `{ROUTE_TASK}`: {m}");
+    if input.task.trim().is_empty() {
+        return Err(invalid("`task` is empty"));
+    }
+    if input.task.len() > MAX_TASK_BYTES {
+        return Err(invalid(&format!(
+            "`task` is {} bytes; the limit is {MAX_TASK_BYTES}",
+            input.task.len()
+        )));
+    }
+    let mut messages = Vec::with_capacity(2);
+    if let Some(system) = input.system.filter(|s| !s.trim().is_empty()) {
+        messages.push(ChatMessage::text(Role::System, system));
+    }
+    messages.push(ChatMessage::text(Role::User, input.task));
+    let mut spec = TaskSpec::completion(messages).with_priority(input.queue_priority.unwrap_or(0));
+    if let Some(model) = input.model {
+        spec = spec.with_model(model);
+    }
+    if let fusion_core::tasks::TaskWork::Completion(completion) = &mut spec.work {
+        completion.route = RouteHints {
+            priority: input.priority.map(crate::route::priority),
+            category: input.category.map(crate::route::category),
+            complexity: input.complexity,
+            expected_output_tokens: input.expected_output_length,
+        };
+        completion.max_tokens = input.max_tokens;
+        completion.temperature = input.temperature;
+    }
+    Ok(spec)
+}
+
+async fn submit(engine: &TaskEngine, spec: TaskSpec) -> fusion_core::Result<(String, Value)> {
+    let submitted = engine.submit(spec).await?;
+    let mut text = format!("queued task {}", submitted.id);
+    if let Some(position) = submitted.position {
+        text.push_str(&format!(" at position {position}"));
+    }
+    if let Some(model) = &submitted.model {
+        text.push_str(&format!(" for {model}"));
+    }
+    text.push_str("; poll get_task_status with this task_id for the result");
+    let structured = serde_json::to_value(&submitted)
+        .map_err(|e| fusion_core::ErrorKind::Invalid(format!("cannot encode the task: {e}")))?;
+    Ok((text, structured))
+}
+
+async fn status(engine: &TaskEngine, id: &str) -> fusion_core::Result<(String, Value)> {
+    let view = engine.get(id).await?;
+    let structured = serde_json::to_value(&view)
+        .map_err(|e| fusion_core::ErrorKind::Invalid(format!("cannot encode the task: {e}")))?;
+    Ok((describe(&view), structured))
+}
+
+/// One line of state, then the answer when there is one.
+fn describe(view: &TaskView) -> String {
+    let task = &view.task;
+    let mut text = format!("task {} is {}", task.id, task.state);
+    match task.state {
+        TaskState::Queued => {
+            if let Some(position) = task.position {
+                text.push_str(&format!(" (position {position} in the queue)"));
+            }
+        }
+        TaskState::Running => {
+            text.push_str(&format!(" ({:.0}% done", task.progress * 100.0));
+            if let Some(message) = &task.progress_message {
+                text.push_str(&format!(": {message}"));
+            }
+            text.push(')');
+        }
+        TaskState::Completed => {
+            if let Some(model) = &task.model {
+                text.push_str(&format!(" by {model}"));
+            }
+            if let Some(answer) = view.result.as_ref().and_then(answer_text) {
+                text.push_str(":\n\n");
+                text.push_str(&answer);
+            }
+        }
+        TaskState::Failed | TaskState::Cancelled => {
+            if let Some(error) = &task.error {
+                text.push_str(&format!(": {error}"));
+            }
+        }
+    }
+    text
+}
+
+/// The answer in a task result: a completion's first choice or a council's final answer.
+fn answer_text(result: &Value) -> Option<String> {
+    let pointers = [
+        "/text",
+        "/final_answer",
+        "/response/choices/0/message/content",
+        "/choices/0/message/content",
+    ];
+    pointers
+        .iter()
+        .find_map(|p| result.pointer(p).and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+fn cancelled(what: &str, id: &str, outcome: &CancelOutcome) -> (String, Value) {
+    let text = match outcome {
+        CancelOutcome::Cancelled => format!("{what} {id} cancelled"),
+        CancelOutcome::Requested { owner } => format!(
+            "cancellation of {what} {id} requested; the process running it ({}) stops it at \
+             its next lease renewal",
+            owner.as_deref().unwrap_or("unknown")
+        ),
+    };
+    let state = match outcome {
+        CancelOutcome::Cancelled => "cancelled",
+        CancelOutcome::Requested { .. } => "cancel_requested",
+    };
+    (text, json!({ "id": id, "state": state }))
+}
+
+fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+pub fn resources() -> Vec<Resource> {
+    vec![
+        Resource::new(ACTIVE, "active-jobs")
+            .with_title("Fusion's active tasks")
+            .with_description(
+                "The task queue (per slot group: limit, in use, queued, running) and every \
+                 task queued or running, with its position and progress",
+            )
+            .with_mime_type(JSON),
+    ]
+}
+
+pub fn templates() -> Vec<ResourceTemplate> {
+    vec![
+        ResourceTemplate::new(TASK_TEMPLATE, "task")
+            .with_title("A Fusion task")
+            .with_description("One task: state, progress, jobs, decision and result")
+            .with_mime_type(JSON),
+    ]
+}
+
+/// Whether `uri` is one of this module's resources.
+pub fn is_own(uri: &str) -> bool {
+    uri == ACTIVE
+        || uri
+            .strip_prefix(TASK_PREFIX)
+            .is_some_and(|id| !id.is_empty())
+}
+
+pub async fn read(engine: Option<&TaskEngine>, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+    let Some(engine) = engine else {
+        return Err(ErrorData::internal_error(
+            "this Fusion runs without a task engine: no tasks",
+            None,
+        ));
+    };
+    let internal = |e: fusion_core::Error| ErrorData::internal_error(e.to_string(), None);
+    let body = if uri == ACTIVE {
+        let queue = engine.queue().await.map_err(internal)?;
+        let mut active = Vec::new();
+        for state in [TaskState::Running, TaskState::Queued] {
+            let filter = TaskFilter {
+                state: Some(state),
+                page_size: Some(ACTIVE_LIMIT),
+                ..TaskFilter::default()
+            };
+            active.extend(engine.list(filter).await.map_err(internal)?.tasks);
+        }
+        json!({ "queue": queue, "tasks": active })
+    } else {
+        let id = uri.strip_prefix(TASK_PREFIX).unwrap_or_default();
+        match engine.get(id).await {
+            Ok(view) => serde_json::to_value(view).map_err(|e| {
+                ErrorData::internal_error(format!("cannot encode {uri}: {e}"), None)
+            })?,
+            Err(err) if matches!(err.kind(), fusion_core::ErrorKind::TaskNotFound { .. }) => {
+                return Err(ErrorData::resource_not_found(
+                    format!("no task `{id}`"),
+                    Some(json!({ "uri": uri })),
+                ));
+            }
+            Err(err) => return Err(internal(err)),
+        }
+    };
+    let text = serde_json::to_string_pretty(&body)
+        .map_err(|e| ErrorData::internal_error(format!("cannot encode {uri}: {e}"), None))?;
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type(JSON),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(value: Value) -> Option<JsonObject> {
+        match value {
+            Value::Object(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn route_task_input_takes_the_replaced_servers_camel_case_names() {
+        let input: RouteTaskInput = parse(
+            ROUTE_TASK,
+            args(json!({"task": "t", "expectedOutputLength": 5, "queuePriority": 3})),
+        )
+        .unwrap();
+        assert_eq!(input.expected_output_length, Some(5));
+        assert_eq!(input.queue_priority, Some(3));
+    }
+
+    #[test]
+    fn route_task_refuses_an_empty_task_and_unknown_fields_naming_them() {
+        let empty: RouteTaskInput = parse(ROUTE_TASK, args(json!({"task": "  "}))).unwrap();
+        assert!(spec(empty).unwrap_err().contains("`task` is empty"));
+        let err = parse::<RouteTaskInput>(ROUTE_TASK, args(json!({"task": "t", "colour": 1})))
+            .unwrap_err();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn task_ids_are_required_and_aliases_accepted() {
+        assert!(parse::<TaskIdInput>(STATUS, args(json!({}))).is_err());
+        let input: TaskIdInput = parse(STATUS, args(json!({"taskId": "task_1"}))).unwrap();
+        assert_eq!(input.task_id, "task_1");
+    }
+
+    #[test]
+    fn the_answer_is_found_in_completion_and_council_results() {
+        let completion = json!({"response": {"choices": [{"message": {"content": "hi"}}]}});
+        assert_eq!(answer_text(&completion).as_deref(), Some("hi"));
+        assert_eq!(
+            answer_text(&json!({"final_answer": "ok"})).as_deref(),
+            Some("ok")
+        );
+        assert_eq!(answer_text(&json!({})), None);
+    }
+
+    #[test]
+    fn task_uris_are_recognised_only_with_an_id() {
+        assert!(is_own(ACTIVE));
+        assert!(is_own("fusion://tasks/task_1"));
+        assert!(!is_own("fusion://tasks/"));
+        assert!(!is_own("fusion://status"));
+    }
+}
