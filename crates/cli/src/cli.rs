@@ -43,7 +43,8 @@ pub enum Command {
     /// 2 usage or config error (including: no model server reachable).
     Ask(AskArgs),
     /// Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models), MCP Streamable HTTP
-    /// (/mcp), the REST API (/api/usage, /api/models), /health, /ready and /metrics.
+    /// (/mcp), the REST API (/api/usage, /api/models, /api/tasks, /api/queue, /api/events),
+    /// /health, /ready and /metrics; and runs a worker pool for queued tasks.
     ///
     /// Model names: any known model id (passed through to its provider, streaming included),
     /// `fusion/<council>`, or `router/auto` / `router/<cost|balanced|quality|speed>` (routed to
@@ -52,9 +53,11 @@ pub enum Command {
     /// config file on SIGHUP and when it changes; stops gracefully on SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Serve MCP over stdio: the `fusion_ask` tool (progress per panel member, judge and
-    /// synthesizer; cancellable), the router's `preemptive_route_task` and
-    /// `get_cost_estimate`, code search's `code_index` and `code_search` (stdio only), the
-    /// resources fusion://status, fusion://councils and fusion://usage, and
+    /// synthesizer; cancellable; `async` queues it), the router's `preemptive_route_task` and
+    /// `get_cost_estimate`, the task tools `route_task`, `get_task_status`, `cancel_task` and
+    /// `cancel_job`, code search's `code_index` and `code_search` (stdio only), the resources
+    /// fusion://status, fusion://councils, fusion://usage, fusion://jobs/active and
+    /// fusion://tasks/{id}, and
     /// every tool, prompt and resource of the child MCP servers in [[mcp.servers]] as
     /// `<server>__<name>` (plus `find_tools`).
     ///
