@@ -384,6 +384,16 @@ async fn lazy_mode_shows_only_fusions_tools_with_find_and_call_for_every_child_t
             "get_cost_estimate",
             "code_index",
             "code_search",
+            "route_task",
+            "get_task_status",
+            "cancel_task",
+            "cancel_job",
+            "looped_start",
+            "looped_report",
+            "looped_check_work",
+            "looped_fuse_review",
+            "looped_next",
+            "looped_status",
             "find_tools",
             "call_tool"
         ]
