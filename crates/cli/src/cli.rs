@@ -55,7 +55,9 @@ pub enum Command {
     /// Serve MCP over stdio: the `fusion_ask` tool (progress per panel member, judge and
     /// synthesizer; cancellable; `async` queues it), the router's `preemptive_route_task` and
     /// `get_cost_estimate`, the task tools `route_task`, `get_task_status`, `cancel_task` and
-    /// `cancel_job`, code search's `code_index` and `code_search` (stdio only), the resources
+    /// `cancel_job`, code search's `code_index` and `code_search` (stdio only), the loop
+    /// checker's `looped_start`, `looped_report`, `looped_check_work`, `looped_fuse_review`,
+    /// `looped_next` and `looped_status` (runs in the store), the resources
     /// fusion://status, fusion://councils, fusion://usage, fusion://jobs/active and
     /// fusion://tasks/{id}, and
     /// every tool, prompt and resource of the child MCP servers in [[mcp.servers]] as
@@ -101,9 +103,75 @@ pub enum Command {
     /// store error.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// The loop checker: one deliberation round for an agent's build loop — the Explorer,
+    /// Builder, Critic and Performance Sentinel views in parallel, then the Loop Conductor's
+    /// decision (continue, split, pause_for_human, possibly_stuck, complete) and the next
+    /// prompt. `fusion loop status|list|export` read the durable runs of the build/check gate
+    /// (the MCP `looped_*` tools).
+    ///
+    /// Exit codes: 0 a decision (also pause_for_human), 1 no such run, 2 usage, config or
+    /// store error.
+    Loop(LoopArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LoopArgs {
+    #[command(subcommand)]
+    pub command: Option<LoopCommand>,
+
+    /// What the loop must achieve. Read from stdin when absent or `-` (with --run: default
+    /// the run's frozen objective).
+    pub objective: Option<String>,
+
+    /// The loop's current step, from 1 (default: from the state, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub step: Option<u32>,
+
+    /// A JSON run-state file: heartbeat, elapsed, expected, commands, outputs, notes (the
+    /// replaced project's loopStep, recentCommands, recentMessages are read too).
+    #[arg(long, value_name = "FILE", conflicts_with = "run")]
+    pub state: Option<PathBuf>,
+
+    /// A stored run (from looped_start): its state comes from its trail and the decision joins
+    /// it.
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+
+    /// Print the whole round (state, views, health, decision) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoopCommand {
+    /// A run's state: status, frozen objective and criteria, counts, latest records, health.
+    Status {
+        /// The run id.
+        run: String,
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs, most recently updated first.
+    List {
+        /// Most runs to show.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: u32,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a run's whole trail as files into DIR: run.json, reports/NNN.json,
+    /// checks/NNN.json, reviews/NNN.json, decisions/NNN.json and a README.md summary.
+    Export {
+        /// The run id.
+        run: String,
+        /// The directory to write (created if needed).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

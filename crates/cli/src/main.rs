@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             Command::Index(args) => commands::index::run(args),
             Command::Search(args) => commands::search::run(args),
             Command::Tasks(command) => commands::tasks::run(cli.config.as_deref(), command).await,
+            Command::Loop(args) => commands::looped::run(cli.config.as_deref(), args).await,
             Command::Config(ConfigCommand::Check) => {
                 commands::config::check(cli.config.as_deref()).await
             }

@@ -76,6 +76,12 @@ pub enum ErrorKind {
     /// The work was cancelled on purpose (`reason` says by what, e.g. "cancelled by cancel_job").
     #[error("{reason}")]
     Cancelled { reason: String },
+    /// No loop run has this id.
+    #[error("no loop run with id `{id}`; start one with looped_start")]
+    LoopRunNotFound { id: String },
+    /// The loop run has ended (`complete`); it takes no more reports, checks or reviews.
+    #[error("loop run `{id}` is already {status}; start a new run with looped_start")]
+    LoopRunClosed { id: String, status: String },
 }
 
 impl Error {
@@ -102,10 +108,12 @@ impl Error {
             ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } | ErrorKind::Store(_) => 500,
             ErrorKind::UnknownModel { .. }
             | ErrorKind::TaskNotFound { .. }
-            | ErrorKind::JobNotFound { .. } => 404,
+            | ErrorKind::JobNotFound { .. }
+            | ErrorKind::LoopRunNotFound { .. } => 404,
             ErrorKind::TaskFinished { .. }
             | ErrorKind::JobFinished { .. }
-            | ErrorKind::Cancelled { .. } => 409,
+            | ErrorKind::Cancelled { .. }
+            | ErrorKind::LoopRunClosed { .. } => 409,
             ErrorKind::Invalid(_) => 400,
             ErrorKind::Timeout { .. } => 504,
             ErrorKind::UpstreamStatus { status: 429, .. } | ErrorKind::QueueFull { .. } => 429,
@@ -142,6 +150,8 @@ impl Error {
             ErrorKind::TaskFinished { .. } => "task_finished",
             ErrorKind::JobFinished { .. } => "job_finished",
             ErrorKind::Cancelled { .. } => "cancelled",
+            ErrorKind::LoopRunNotFound { .. } => "loop_run_not_found",
+            ErrorKind::LoopRunClosed { .. } => "loop_run_closed",
         }
     }
 

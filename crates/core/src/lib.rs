@@ -1,10 +1,12 @@
 //! Fusion's engine. Owns the configuration model, the provider registry (the one path for every
-//! model call) with its backends, the council, the router, durable async tasks and the store.
+//! model call) with its backends, the council, the router, durable async tasks, the loop
+//! checker and the store.
 //! Front doors (CLI, HTTP, MCP) are thin layers over this crate.
 
 pub mod config;
 pub mod council;
 pub mod error;
+pub mod looped;
 pub mod providers;
 pub mod router;
 pub mod store;

@@ -19,7 +19,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use serde_json::json;
 
 use crate::hub::{Hub, Session};
-use crate::{Fusion, ask, code, lazy, resources, route, tasks};
+use crate::{Fusion, ask, code, lazy, looped, resources, route, tasks};
 
 /// Page sizes of the merged lists (most clients follow cursors; tools pages are large because
 /// some do not).
@@ -84,6 +84,7 @@ impl FusionMcp {
         .into_iter()
         .chain(code::NAMES)
         .chain(tasks::NAMES)
+        .chain(looped::NAMES)
         .map(str::to_owned)
         .collect();
         let uris = resources::OWN
@@ -120,6 +121,9 @@ impl FusionMcp {
         }
         if self.fusion.tasks().is_some() {
             tools.extend(tasks::tools());
+        }
+        if self.fusion.store().is_some() {
+            tools.extend(looped::tools());
         }
         match self.mode() {
             Some(CatalogMode::Namespaced) => tools.push(lazy::find_tools()),
@@ -169,7 +173,9 @@ impl ServerHandler for FusionMcp {
                  (fusion://mcp/servers); find_tools searches them. code_index indexes source \
                  directories and code_search finds code in them. route_task hands off long \
                  work (poll get_task_status; cancel_task stops it); fusion_ask with `async` \
-                 does the same for a council.",
+                 does the same for a council. looped_start, looped_report, looped_check_work, \
+                 looped_fuse_review and looped_next check an executor's build loop step by \
+                 step.",
             )
     }
 
@@ -238,6 +244,12 @@ impl ServerHandler for FusionMcp {
                 Ok(tasks::call(self.fusion.tasks(), &name, request.arguments)
                     .await
                     .into())
+            }
+            (name, _) if is_own && looped::NAMES.contains(&name) => {
+                let name = name.to_owned();
+                looped::call(&self.fusion, &name, request.arguments, context)
+                    .await
+                    .map(Into::into)
             }
             // The aliases are not listed: they count as own when the listed names are.
             (name, _) if code::accepts(name) && own.iter().any(|t| t.name == code::SEARCH) => {

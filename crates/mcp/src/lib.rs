@@ -1,7 +1,7 @@
 //! Fusion as an MCP server, built on the official `rmcp` SDK (it owns all protocol framing,
 //! both protocol eras and sessions). This crate owns the handler (`FusionMcp`: the
-//! `fusion_ask` tool, the router and async task tools, code search and the `fusion://`
-//! resources) and the two ways to serve it: stdio
+//! `fusion_ask` tool, the router and async task tools, code search, the loop checker's
+//! `looped_*` gate tools and the `fusion://` resources) and the two ways to serve it: stdio
 //! (`serve_stdio`, for `fusion mcp`) and Streamable HTTP (`http_service`, mounted at `/mcp` by
 //! `fusion serve`).
 
@@ -11,6 +11,7 @@ mod handler;
 mod http;
 pub mod hub;
 mod lazy;
+mod looped;
 mod resources;
 mod route;
 mod search;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use fusion_core::config::Config;
 use fusion_core::providers::ProviderRegistry;
+use fusion_core::store::Store;
 use fusion_core::tasks::TaskEngine;
 use rmcp::ServiceExt;
 
@@ -29,12 +31,13 @@ pub use http::{HttpOptions, McpHttpService, http_service};
 pub use search::{Hit, SearchError, ToolIndex};
 
 /// What the MCP handler works with: the configuration, the one provider registry and, with a
-/// store, the process's task engine.
+/// store, the process's task engine and the loop checker's runs.
 #[derive(Clone)]
 pub struct Fusion {
     config: Arc<Config>,
     registry: Arc<ProviderRegistry>,
     tasks: Option<TaskEngine>,
+    store: Option<Store>,
 }
 
 impl Fusion {
@@ -43,7 +46,22 @@ impl Fusion {
             config,
             registry,
             tasks: None,
+            store: None,
         }
+    }
+
+    /// Serves the loop checker's tools (`looped_*`) over the runs in `store`.
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The store: the one given to `with_store`, else the one the registry's usage ledger
+    /// writes to (there is one store).
+    pub fn store(&self) -> Option<&Store> {
+        self.store
+            .as_ref()
+            .or_else(|| self.registry.ledger().map(|ledger| ledger.store()))
     }
 
     /// Serves the async task tools and resources through `engine`.

@@ -114,7 +114,8 @@ async fn status(fusion: &Fusion) -> Value {
         "name": "fusion",
         "version": env!("CARGO_PKG_VERSION"),
         "providers": providers,
-        "models": config.models.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        // Every model the registry knows: configured, discovered and synced.
+        "models": fusion.registry().models().into_iter().map(|m| m.id).collect::<Vec<_>>(),
         "councils": config.councils.keys().collect::<Vec<_>>(),
     })
 }

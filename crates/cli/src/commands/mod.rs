@@ -4,6 +4,7 @@
 pub mod ask;
 pub mod config;
 pub mod index;
+pub mod looped;
 pub mod mcp;
 pub mod models;
 pub mod reload;

@@ -1,6 +1,6 @@
 //! The configuration model: typed `fusion.toml` sections (providers, models, councils, router,
-//! tasks, mcp), their defaults and validation. Loading (file lookup, `${ENV}` expansion, the
-//! legacy JSON council format), masked rendering and zero-config discovery live in the
+//! tasks, mcp, loop), their defaults and validation. Loading (file lookup, `${ENV}` expansion,
+//! the legacy JSON council format), masked rendering and zero-config discovery live in the
 //! submodules.
 
 mod discovery;
@@ -9,6 +9,7 @@ mod expand;
 mod import;
 mod legacy;
 mod load;
+mod looped;
 mod mcp;
 mod render;
 mod router;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use discovery::{DiscoveredServer, Discovery, ProbeTarget, default_probe_targets, discover};
 pub use import::{Imported, import_mcp_servers, render_mcp_servers};
 pub use load::{LoadedConfig, check_toml, load, load_file};
+pub use looped::{COUNCIL_PREFIX, LoopConfig, LoopRoles};
 pub use mcp::{CatalogMode, McpConfig, McpServerConfig, ToolFilter, is_name_char};
 pub use render::render_masked;
 pub use router::{Category, Priority, QualityPriors, RouterConfig};
@@ -49,6 +51,9 @@ pub struct Config {
     pub tasks: TasksConfig,
     #[serde(default)]
     pub mcp: McpConfig,
+    /// `[loop]`: the loop checker's role models and gate thresholds (see `looped.rs`).
+    #[serde(default, rename = "loop")]
+    pub looped: LoopConfig,
 }
 
 /// `[server]`: where `fusion serve` listens, which bearer keys it accepts, and its limits.
@@ -468,6 +473,7 @@ impl Config {
                 );
             }
         }
+        looped::validate(self).or_else(|(key, reason)| err(key, reason))?;
         mcp::validate(&self.mcp).or_else(|(key, reason)| err(key, reason))
     }
 }

@@ -25,6 +25,7 @@ use crate::config::{CouncilConfig, MemberConfig};
 use crate::providers::{Completion, ProviderRegistry};
 use prompts::LabelledAnswer;
 
+pub(crate) use judge::extract_object;
 pub use judge::parse_analysis;
 pub use panel::{Member, members};
 

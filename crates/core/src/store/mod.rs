@@ -3,10 +3,12 @@
 //! opening (URL forms, SQLite pragmas, the default location in the user data dir), migrating,
 //! and the masked URL shown in status output. Tables live in the submodules: `usage` (the usage
 //! rows and their report), `ledger` (the batched writer off the request path), `catalog`
-//! (models synced from a provider's catalog), `tasks` (durable tasks and their jobs).
+//! (models synced from a provider's catalog), `tasks` (durable tasks and their jobs), `looped`
+//! (the loop checker's runs and their trails).
 
 pub mod catalog;
 pub mod ledger;
+pub mod looped;
 pub mod tasks;
 pub mod usage;
 
@@ -22,6 +24,7 @@ use crate::error::{ErrorKind, chain_message};
 
 pub use catalog::SyncedModel;
 pub use ledger::Ledger;
+pub use looped::{LoopRecordKind, LoopRecordRow, LoopRunRow};
 pub use tasks::{
     CancelOutcome, GroupCount, JobView, LeaseState, NewJob, NewTask, Recovered, TaskFilter,
     TaskKind, TaskOutcome, TaskPage, TaskState, TaskSummary, TaskView,

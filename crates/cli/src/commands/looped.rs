@@ -1,0 +1,250 @@
+//! `fusion loop`: one deliberation round of the loop checker over an objective and a run state
+//! (a JSON file the user gives with `--state`, or a stored run's trail with `--run`), printing
+//! the conductor's decision and the next prompt; and `fusion loop status|list|export`, which
+//! read the build/check gate's durable runs from the store.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use fusion_core::ErrorKind;
+use fusion_core::looped::{LoopRuns, Round, RunState, export_run};
+use fusion_core::providers::as_caller;
+use fusion_core::store::Caller;
+
+use super::{Engine, resolve};
+use crate::cli::{LoopArgs, LoopCommand};
+
+/// Largest objective read from stdin, and largest state file.
+const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+
+pub async fn run(config_path: Option<&Path>, args: &LoopArgs) -> anyhow::Result<ExitCode> {
+    let resolved = resolve(config_path).await?;
+    let config = resolved.config;
+    let engine = Engine::start(&config).await?;
+    let runs = LoopRuns::new(engine.store(), &engine.registry, &config);
+    let outcome = as_caller(Caller::Cli, async {
+        match &args.command {
+            Some(LoopCommand::Status { run, json }) => status(&runs, run, *json).await,
+            Some(LoopCommand::List { limit, json }) => list(&runs, *limit, *json).await,
+            Some(LoopCommand::Export { run, dir }) => export(&runs, run, dir).await,
+            None => round(&runs, args).await,
+        }
+    })
+    .await;
+    engine.close().await;
+    match outcome {
+        Err(err) => match err.downcast_ref::<fusion_core::Error>().map(|e| e.kind()) {
+            Some(ErrorKind::LoopRunNotFound { .. }) => {
+                eprintln!("fusion: {err}");
+                Ok(ExitCode::from(1))
+            }
+            _ => Err(err),
+        },
+        ok => ok,
+    }
+}
+
+async fn round(runs: &LoopRuns<'_>, args: &LoopArgs) -> anyhow::Result<ExitCode> {
+    let round = match &args.run {
+        Some(run_id) => {
+            if let Some(objective) = args.objective.as_deref().filter(|o| *o != "-") {
+                let run = runs.run(run_id).await?;
+                if objective.trim() != run.objective {
+                    bail!(
+                        "run `{run_id}` has the frozen objective {:?}; leave OBJECTIVE out with \
+                         --run",
+                        run.objective
+                    );
+                }
+            }
+            runs.deliberate(run_id, args.step).await?
+        }
+        None => {
+            let objective = read_objective(args.objective.as_deref())?;
+            let mut state = match &args.state {
+                Some(path) => read_state(path)?,
+                None => RunState::default(),
+            };
+            if args.step.is_some() {
+                state.step = args.step;
+            }
+            runs.deliberate_state(objective.trim(), state).await
+        }
+    };
+    for reason in &round.decision.degradation_reasons {
+        eprintln!("fusion: note: {reason}");
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &round)?;
+        writeln!(out)?;
+    } else {
+        print_round(&mut out, &round)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_round(out: &mut impl Write, round: &Round) -> std::io::Result<()> {
+    let decision = &round.decision;
+    writeln!(out, "status: {}", decision.status.as_str())?;
+    if let Some(health) = &decision.health {
+        writeln!(
+            out,
+            "health: {} (computed {})",
+            health.verdict.as_str(),
+            health.computed.as_str()
+        )?;
+    }
+    if let Some(run_id) = &round.run_id {
+        writeln!(
+            out,
+            "run: {run_id} (decision {})",
+            round.decision_seq.unwrap_or(0)
+        )?;
+    }
+    for (title, items) in [
+        ("reasons", &decision.reasons),
+        ("consensus", &decision.consensus),
+        ("risk flags", &decision.risk_flags),
+        ("evidence required", &decision.evidence_required),
+    ] {
+        if !items.is_empty() {
+            writeln!(out, "{title}:")?;
+            for item in items {
+                writeln!(out, "- {item}")?;
+            }
+        }
+    }
+    if !decision.stop_condition.is_empty() {
+        writeln!(out, "stop condition: {}", decision.stop_condition)?;
+    }
+    if !decision.next_prompt.is_empty() {
+        writeln!(out, "\nnext prompt:\n{}", decision.next_prompt)?;
+    }
+    Ok(())
+}
+
+fn read_objective(arg: Option<&str>) -> anyhow::Result<String> {
+    let objective = match arg {
+        Some(text) if text != "-" => text.to_owned(),
+        _ => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                bail!("no objective: pass it as an argument (fusion loop \"...\") or on stdin");
+            }
+            let mut text = String::new();
+            stdin
+                .lock()
+                .take(MAX_INPUT_BYTES + 1)
+                .read_to_string(&mut text)
+                .context("reading the objective from stdin")?;
+            if text.len() as u64 > MAX_INPUT_BYTES {
+                bail!("the objective on stdin is larger than {MAX_INPUT_BYTES} bytes");
+            }
+            text
+        }
+    };
+    if objective.trim().is_empty() {
+        bail!("the objective is empty");
+    }
+    Ok(objective)
+}
+
+fn read_state(path: &Path) -> anyhow::Result<RunState> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the state file {}", path.display()))?
+        .len();
+    if size > MAX_INPUT_BYTES {
+        bail!(
+            "the state file {} is larger than {MAX_INPUT_BYTES} bytes",
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the state file {}", path.display()))?;
+    RunState::from_json(&text)
+        .map_err(|e| anyhow::anyhow!("{}: invalid run state: {e}", path.display()))
+}
+
+async fn status(runs: &LoopRuns<'_>, run_id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let view = runs.status(run_id).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &view)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let run = &view.run;
+    writeln!(out, "run {} is {}", run.run_id, run.status)?;
+    writeln!(out, "objective: {}", run.objective)?;
+    for criterion in &run.acceptance_criteria {
+        writeln!(out, "- {criterion}")?;
+    }
+    writeln!(
+        out,
+        "{} report(s), {} check(s), {} review(s), {} decision(s); health {}",
+        view.reports,
+        view.checks,
+        view.reviews,
+        view.decisions,
+        view.health.verdict.as_str()
+    )?;
+    if let Some(check) = &view.latest_check {
+        writeln!(
+            out,
+            "latest check: {} (confidence {:.2}) → {}",
+            check.record.status.as_str(),
+            check.record.confidence,
+            check.record.recommended_route.as_str()
+        )?;
+    }
+    if let Some(next) = &view.latest_next {
+        writeln!(
+            out,
+            "latest decision: {} {}",
+            next.record.status.as_str(),
+            next.record.reason()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(runs: &LoopRuns<'_>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let list = runs.list(limit).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "runs": list }))?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        writeln!(out, "no loop runs")?;
+    }
+    for run in &list {
+        writeln!(
+            out,
+            "{}  {:15}  {}",
+            run.run_id,
+            run.status.as_str(),
+            run.objective.lines().next().unwrap_or("")
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(runs: &LoopRuns<'_>, run_id: &str, dir: &Path) -> anyhow::Result<ExitCode> {
+    let exported = export_run(runs, run_id, dir).await?;
+    eprintln!(
+        "fusion: wrote {} files of run {} to {}",
+        exported.files.len(),
+        exported.run_id,
+        exported.dir.display()
+    );
+    let mut out = std::io::stdout().lock();
+    for file in &exported.files {
+        writeln!(out, "{}", exported.dir.join(file).display())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,86 @@
+//! Reading the JSON the checker and the conductor write: the object is found and repaired as
+//! the council's judge output is (code fences, prose around it, trailing commas, a cut-off end),
+//! then its fields are read leniently — a list given as one string, items given as objects.
+
+use serde_json::{Map, Value};
+
+pub(crate) use crate::council::extract_object;
+
+/// Text of a value that should be a string but may be an object such as `{"text": ".."}`.
+pub(crate) fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Object(map) => [
+            "text",
+            "finding",
+            "issue",
+            "description",
+            "requirement",
+            "bug",
+            "gap",
+            "action",
+            "point",
+            "claim",
+        ]
+        .iter()
+        .find_map(|k| map.get(*k).and_then(text_of))
+        .or_else(|| map.values().find_map(text_of)),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The items of a field that should be a list (one value reads as a list of one).
+pub(crate) fn items(object: &Map<String, Value>, key: &str) -> Vec<Value> {
+    match object.get(key) {
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.clone()],
+    }
+}
+
+/// A list of strings.
+pub(crate) fn strings(object: &Map<String, Value>, key: &str) -> Vec<String> {
+    items(object, key).iter().filter_map(text_of).collect()
+}
+
+/// A string field ("" when absent).
+pub(crate) fn string(object: &Map<String, Value>, key: &str) -> String {
+    object.get(key).and_then(text_of).unwrap_or_default()
+}
+
+/// A number field, also when written as a string (`"0.8"`, `"80%"`).
+pub(crate) fn number(object: &Map<String, Value>, key: &str) -> Option<f64> {
+    match object.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => {
+            let s = s.trim();
+            match s.strip_suffix('%') {
+                Some(percent) => percent.trim().parse::<f64>().ok().map(|p| p / 100.0),
+                None => s.parse().ok(),
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_read_leniently() {
+        let Value::Object(map) = json!({
+            "a": "one", "b": ["x", {"finding": "y"}, 3], "c": null, "n": "80%", "m": 0.5
+        }) else {
+            panic!()
+        };
+        assert_eq!(strings(&map, "a"), vec!["one"]);
+        assert_eq!(strings(&map, "b"), vec!["x", "y", "3"]);
+        assert!(strings(&map, "c").is_empty());
+        assert_eq!(number(&map, "n"), Some(0.8));
+        assert_eq!(number(&map, "m"), Some(0.5));
+        assert_eq!(string(&map, "missing"), "");
+    }
+}
