@@ -110,7 +110,12 @@ async fn full_session(h: &Harness, target: &[String], mode: &str, expected_proto
         .collect();
     assert_eq!(
         uris,
-        ["fusion://status", "fusion://councils", "fusion://usage"]
+        [
+            "fusion://status",
+            "fusion://councils",
+            "fusion://usage",
+            "fusion://jobs/active"
+        ]
     );
 
     // The SDK checks structuredContent against the outputSchema before returning it.

@@ -148,7 +148,9 @@ async fn rest_tasks_keep_the_local_slot_at_one_report_positions_and_all_complete
     let mut positions = Vec::new();
     for i in 0..8 {
         let submitted = submit(&server, completion("slow-local", &format!("task {i}"))).await;
-        assert_eq!(submitted["state"], "queued", "{submitted}");
+        // Queued, unless a free slot let the dispatcher claim it at once.
+        let state = submitted["state"].as_str().unwrap();
+        assert!(state == "queued" || state == "running", "{submitted}");
         assert_eq!(submitted["slot_group"], "local");
         positions.push(submitted["position"].as_u64());
         ids.push(submitted["id"].as_str().unwrap().to_owned());

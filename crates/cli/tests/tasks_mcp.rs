@@ -110,8 +110,12 @@ async fn route_task_answers_at_once_and_get_task_status_brings_the_result_inline
     let submitted = &queued["structured"];
     let id = submitted["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("task_"), "{submitted}");
-    assert_eq!(submitted["state"], "queued");
-    assert_eq!(submitted["position"], 1, "{submitted}");
+    // Queued at the head of the queue (unless the dispatcher's poll claimed it already).
+    if submitted["state"] == "queued" {
+        assert_eq!(submitted["position"], 1, "{submitted}");
+    } else {
+        assert_eq!(submitted["state"], "running", "{submitted}");
+    }
     assert!(submitted["decision"]["chosen"].is_string(), "{submitted}");
     assert!(queued["text"].as_str().unwrap().contains(&id));
 

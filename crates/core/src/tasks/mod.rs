@@ -205,16 +205,16 @@ impl TaskEngine {
         self.inner
             .events
             .task(&id, TaskState::Queued, Some(0.0), "queued");
+        // Read back before waking the dispatcher, so the position is the one at submit; a
+        // process polling the store may still have claimed it already (then it is running).
+        let (state, position) = match self.inner.store.get_task(&id).await? {
+            Some(view) => (view.task.state, view.task.position),
+            None => (TaskState::Queued, None),
+        };
         self.inner.wake.notify_one();
-        let position = self
-            .inner
-            .store
-            .get_task(&id)
-            .await?
-            .and_then(|view| view.task.position);
         Ok(Submitted {
             id,
-            state: TaskState::Queued,
+            state,
             position,
             slot_group: prepared.slot_group,
             model: prepared.model,
