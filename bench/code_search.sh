@@ -13,14 +13,14 @@
 # BENCH_QUIET_LOAD and no rustc/cargo running; if it never is, it measures anyway and says so.
 # Builds release binaries, prints a Markdown report and writes it to
 # bench/results/code-search-latest.md. About 2 minutes once built and quiet.
-# Usage: bench/code_search.sh. Environment: BENCH_FILES (10500), BENCH_ROUNDS (3),
+# Usage: bench/code_search.sh. Environment: BENCH_FILES (11500), BENCH_ROUNDS (3),
 # BENCH_SEARCH_ROUNDS (20), BENCH_CLI_RUNS (20), BENCH_QUIET_WAIT (1200), BENCH_QUIET_LOAD (0.5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fusion-target}"
 FUSION="$CARGO_TARGET_DIR/release/fusion"
 BENCH="$CARGO_TARGET_DIR/release/examples/code_search_bench"
-FILES="${BENCH_FILES:-10500}"
+FILES="${BENCH_FILES:-11500}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 SEARCH_ROUNDS="${BENCH_SEARCH_ROUNDS:-20}"
 CLI_RUNS="${BENCH_CLI_RUNS:-20}"
