@@ -4,127 +4,15 @@
 //! variants fail: they never pass silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod common;
+
+use common::{Backend, PgDatabase, TestStore};
 
 use fusion_core::ErrorKind;
 use fusion_core::store::{
-    Caller, Ledger, Store, StoreKind, SyncedModel, UsageFilter, UsageRecord, UsageReport,
-    UsageTotals,
+    Caller, Ledger, Store, SyncedModel, UsageFilter, UsageRecord, UsageReport, UsageTotals,
 };
-use sqlx::{Connection, Executor, Row};
-
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A fresh, migrated store; its database (or directory) goes away when this is dropped.
-struct TestStore {
-    store: Store,
-    url: String,
-    sqlite_path: Option<PathBuf>,
-    _pg: Option<PgDatabase>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestStore {
-    async fn new(backend: Backend) -> TestStore {
-        let (url, sqlite_path, pg, dir, kind) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                // A directory that does not exist yet: open creates it.
-                let path = dir.path().join("nested/data/fusion.db");
-                let url = format!("sqlite://{}", path.display());
-                (url, Some(path), None, Some(dir), StoreKind::Sqlite)
-            }
-            Backend::Postgres => {
-                let pg = PgDatabase::create().await;
-                (pg.url.clone(), None, Some(pg), None, StoreKind::Postgres)
-            }
-        };
-        let store = Store::open(Some(&url)).await.unwrap();
-        assert_eq!(store.kind(), kind);
-        TestStore {
-            store,
-            url,
-            sqlite_path,
-            _pg: pg,
-            _dir: dir,
-        }
-    }
-}
-
-/// A database of its own on the test server (tests run in parallel processes), dropped with
-/// `WITH (FORCE)` on drop, also when the test panicked.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> PgDatabase {
-        let Ok(admin_url) = std::env::var("FUSION_TEST_POSTGRES_URL") else {
-            panic!(
-                "FUSION_TEST_POSTGRES_URL is not set: the PostgreSQL variants of the store tests \
-                 need a server. Run scripts/test.sh (it starts one through scripts/postgres.sh), \
-                 or run `scripts/postgres.sh` and export the FUSION_TEST_POSTGRES_URL=... line it \
-                 prints."
-            );
-        };
-        let name = format!("fusion_test_{:016x}", rand::random::<u64>());
-        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-            Ok(admin) => admin,
-            Err(e) => panic!("cannot reach {admin_url} ({e}); run scripts/postgres.sh"),
-        };
-        let create = format!("CREATE DATABASE {name}");
-        admin.execute(create.as_str()).await.unwrap();
-        admin.close().await.unwrap();
-        let url = with_database(&admin_url, &name);
-        PgDatabase {
-            admin_url,
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime: do the async work on a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-                admin.execute(sql.as_str()).await?;
-                admin.close().await
-            })
-        })
-        .join();
-        if let Ok(Err(err)) = dropped {
-            eprintln!("could not drop test database {}: {err}", self.name);
-        }
-    }
-}
-
-/// The URL with its database replaced: `postgres://u@h:p/postgres` → `postgres://u@h:p/NAME`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let (scheme, rest) = base.split_once("://").unwrap();
-    let authority = rest.split('/').next().unwrap();
-    let mut out = format!("{scheme}://{authority}/{name}");
-    if !query.is_empty() {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
-}
+use sqlx::Row;
 
 /// 2025-03-01T00:00:00Z.
 const DAY1: i64 = 1_740_787_200_000;

@@ -10,6 +10,10 @@ mod cancel;
 mod queue;
 mod recovery;
 
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{Backend, TestStore};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,106 +29,6 @@ use fusion_core::tasks::{
 };
 use fusion_mock_provider::{Failure, MockProvider, ModelScript, Script};
 use fusion_types::{ChatMessage, Role};
-use sqlx::{Connection, Executor};
-
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A fresh, migrated store; its database (or directory) goes away when this is dropped.
-struct TestStore {
-    store: Store,
-    url: String,
-    _pg: Option<PgDatabase>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestStore {
-    async fn new(backend: Backend) -> TestStore {
-        let (url, pg, dir) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("fusion.db").display());
-                (url, None, Some(dir))
-            }
-            Backend::Postgres => {
-                let pg = PgDatabase::create().await;
-                (pg.url.clone(), Some(pg), None)
-            }
-        };
-        let store = Store::open(Some(&url)).await.unwrap();
-        TestStore {
-            store,
-            url,
-            _pg: pg,
-            _dir: dir,
-        }
-    }
-}
-
-/// A database of its own on the test server, dropped `WITH (FORCE)` on drop.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> PgDatabase {
-        let Ok(admin_url) = std::env::var("FUSION_TEST_POSTGRES_URL") else {
-            panic!(
-                "FUSION_TEST_POSTGRES_URL is not set: the PostgreSQL variants of the task tests \
-                 need a server. Run `scripts/postgres.sh` and export the \
-                 FUSION_TEST_POSTGRES_URL=... line it prints."
-            );
-        };
-        let name = format!("fusion_test_{:016x}", rand::random::<u64>());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach {admin_url} ({e}); run scripts/postgres.sh"));
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let (base, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
-        let (scheme, rest) = base.split_once("://").unwrap();
-        let authority = rest.split('/').next().unwrap();
-        let mut url = format!("{scheme}://{authority}/{name}");
-        if !query.is_empty() {
-            url = format!("{url}?{query}");
-        }
-        PgDatabase {
-            admin_url,
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-                admin.execute(sql.as_str()).await?;
-                admin.close().await
-            })
-        })
-        .join();
-        if let Ok(Err(err)) = dropped {
-            eprintln!("could not drop test database {}: {err}", self.name);
-        }
-    }
-}
 
 const JUDGE: &str = r#"{"consensus":["c"],"contradictions":[],"partial_coverage":[],"unique_insights":[],"blind_spots":[],"judge_notes":[]}"#;
 
