@@ -317,6 +317,9 @@ fn local_provider(name: &str, base_url: &str) -> ProviderConfig {
         prompt_via: PromptVia::default(),
         env: BTreeMap::new(),
         cwd: None,
+        catalog: None,
+        catalog_refresh: super::default_catalog_refresh(),
+        max_response_bytes: None,
     }
 }
 

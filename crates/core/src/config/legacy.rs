@@ -218,6 +218,9 @@ impl<'f> Converter<'f> {
             prompt_via: PromptVia::default(),
             env: BTreeMap::new(),
             cwd: None,
+            catalog: None,
+            catalog_refresh: super::default_catalog_refresh(),
+            max_response_bytes: None,
         });
         self.providers.push((identity, name.clone()));
         name

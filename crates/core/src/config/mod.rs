@@ -207,6 +207,18 @@ pub struct ProviderConfig {
     /// `exec`: working directory for the command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<PathBuf>,
+    /// Whether the provider lists an OpenRouter-style catalog (prices and context windows per
+    /// model) that is synced at start and every `catalog_refresh`. Unset: detected from the
+    /// first listing (entries with `pricing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<bool>,
+    /// How often a catalog is synced again (default 24 h).
+    #[serde(default = "default_catalog_refresh", with = "duration")]
+    pub catalog_refresh: Duration,
+    /// Largest non-streamed upstream answer read, in bytes (default 32 MiB); a larger one
+    /// fails the call with HTTP 502 `upstream_response_too_large`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<u64>,
 }
 
 impl ProviderConfig {
@@ -224,6 +236,18 @@ impl ProviderConfig {
     pub fn queue_limit(&self) -> usize {
         self.max_queue.unwrap_or(256)
     }
+
+    /// The cap on a non-streamed upstream answer, with its default.
+    pub fn response_limit(&self) -> u64 {
+        self.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
+    }
+}
+
+/// Default cap on a non-streamed upstream answer: 32 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+
+fn default_catalog_refresh() -> Duration {
+    Duration::from_secs(24 * 60 * 60)
 }
 
 fn default_timeout() -> Duration {
