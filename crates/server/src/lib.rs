@@ -21,6 +21,12 @@ pub use metrics::prometheus;
 pub use serve::{check_exposure, run};
 pub use state::AppState;
 
+/// Parses and checks a `POST /v1/chat/completions` body exactly as the handler does (the entry
+/// point of the `openai_request` fuzz target).
+pub fn parse_chat_request(body: &[u8]) -> Result<fusion_types::ChatRequest, ApiError> {
+    openai::parse_request(body)
+}
+
 /// The whole HTTP surface. Tests call it with `tower::ServiceExt::oneshot`, no socket needed.
 pub fn app(state: AppState) -> Router {
     let mcp = Router::new()

@@ -60,19 +60,31 @@ fn load_file_with(path: &Path, env: EnvLookup<'_>) -> Result<LoadedConfig, Confi
     let source = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(&source, "-", format!("cannot read the file: {e}")))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let (config, mut warnings) = if is_legacy_json(path, text) {
-        legacy::parse_legacy(text, &source)?
-    } else {
-        (parse_toml(text, &source, env)?, Vec::new())
-    };
-    config.validate(&source)?;
+    let (config, mut warnings) = parse_text(&text, &source, env)?;
     warnings.extend(unset_env_warnings(&config, env));
     Ok(LoadedConfig {
         config,
         source,
         warnings,
     })
+}
+
+/// Parses and validates the text of the config file `source` as [`load_file`] does once it has
+/// read it (legacy JSON or TOML by the same rule), with `${ENV}` looked up through `env`; it
+/// reads no file and no environment itself (the entry point of the config fuzz targets).
+pub fn parse_text(
+    text: &str,
+    source: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<String>), ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (config, warnings) = if is_legacy_json(source, text) {
+        legacy::parse_legacy(text, source)?
+    } else {
+        (parse_toml(text, source, env)?, Vec::new())
+    };
+    config.validate(source)?;
+    Ok((config, warnings))
 }
 
 /// Parses and validates `fusion.toml` text as if it were the file `source` (for checking an

@@ -4,7 +4,7 @@
 
 use eventsource_stream::{EventStreamError, Eventsource};
 use fusion_types::{ChatChunk, ChatRequest, ChatResponse};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -113,54 +113,10 @@ impl OpenAiBackend {
         let mut body = request.clone();
         body.stream = Some(true);
         let response = self.send(&body).await?;
-        let provider = self.config.name.clone();
-        let events = response.bytes_stream().eventsource();
-        let stream = futures::stream::unfold(
-            (Box::pin(events), provider, false),
-            |(mut events, provider, done)| async move {
-                if done {
-                    return None;
-                }
-                loop {
-                    match events.next().await {
-                        None => {
-                            let err = ErrorKind::StreamCut {
-                                provider: provider.clone(),
-                                message: "the stream closed before `data: [DONE]`".into(),
-                            };
-                            return Some((Err(err.into()), (events, provider, true)));
-                        }
-                        Some(Err(EventStreamError::Transport(e))) => {
-                            let err = ErrorKind::StreamCut {
-                                provider: provider.clone(),
-                                message: crate::error::chain_message(&e),
-                            };
-                            return Some((Err(err.into()), (events, provider, true)));
-                        }
-                        Some(Err(e)) => {
-                            let err = ErrorKind::InvalidResponse {
-                                provider: provider.clone(),
-                                message: format!("bad SSE framing: {e}"),
-                            };
-                            return Some((Err(err.into()), (events, provider, true)));
-                        }
-                        Some(Ok(event)) => {
-                            let data = event.data.trim();
-                            if data.is_empty() {
-                                continue;
-                            }
-                            if data == "[DONE]" {
-                                return None;
-                            }
-                            let item = parse_chunk(&provider, data);
-                            let failed = item.is_err();
-                            return Some((item, (events, provider, failed)));
-                        }
-                    }
-                }
-            },
-        );
-        Ok(Box::pin(stream))
+        Ok(decode_sse(
+            response.bytes_stream(),
+            self.config.name.clone(),
+        ))
     }
 
     /// Whether the server answers: `GET {base}/models`.
@@ -216,6 +172,65 @@ impl OpenAiBackend {
         }
         Err(super::status_error(&self.config.name, response).await)
     }
+}
+
+/// An OpenAI-style SSE byte stream → `ChatChunk`s, ending at `data: [DONE]`. Closing before
+/// `[DONE]` ends it with `StreamCut`; bad framing, a bad chunk or an in-stream error event ends
+/// it with that error. Pure over its input: the `sse_openai` fuzz target feeds it arbitrary
+/// bytes in arbitrary pieces.
+pub fn decode_sse<S, B, E>(bytes: S, provider: String) -> ChunkStream
+where
+    S: Stream<Item = std::result::Result<B, E>> + Send + 'static,
+    B: AsRef<[u8]> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let events = bytes.eventsource();
+    let stream = futures::stream::unfold(
+        (Box::pin(events), provider, false),
+        |(mut events, provider, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match events.next().await {
+                    None => {
+                        let err = ErrorKind::StreamCut {
+                            provider: provider.clone(),
+                            message: "the stream closed before `data: [DONE]`".into(),
+                        };
+                        return Some((Err(err.into()), (events, provider, true)));
+                    }
+                    Some(Err(EventStreamError::Transport(e))) => {
+                        let err = ErrorKind::StreamCut {
+                            provider: provider.clone(),
+                            message: crate::error::chain_message(&e),
+                        };
+                        return Some((Err(err.into()), (events, provider, true)));
+                    }
+                    Some(Err(e)) => {
+                        let err = ErrorKind::InvalidResponse {
+                            provider: provider.clone(),
+                            message: format!("bad SSE framing: {e}"),
+                        };
+                        return Some((Err(err.into()), (events, provider, true)));
+                    }
+                    Some(Ok(event)) => {
+                        let data = event.data.trim();
+                        if data.is_empty() {
+                            continue;
+                        }
+                        if data == "[DONE]" {
+                            return None;
+                        }
+                        let item = parse_chunk(&provider, data);
+                        let failed = item.is_err();
+                        return Some((item, (events, provider, failed)));
+                    }
+                }
+            }
+        },
+    );
+    Box::pin(stream)
 }
 
 fn parse_chunk(provider: &str, data: &str) -> Result<ChatChunk> {

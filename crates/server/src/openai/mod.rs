@@ -18,6 +18,8 @@ use fusion_core::store::Caller;
 
 use crate::{ApiError, AppState};
 
+pub(crate) use request::parse as parse_request;
+
 /// Model names with this prefix run a council.
 pub(crate) const COUNCIL_PREFIX: &str = "fusion/";
 

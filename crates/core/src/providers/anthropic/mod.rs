@@ -21,6 +21,17 @@ use crate::{Error, ErrorKind, Result};
 const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// Translates Anthropic SSE bytes, given in the pieces they arrived in, into chunks exactly as
+/// `chat_stream` does (the entry point of the `sse_anthropic` fuzz target).
+pub fn translate_sse(pieces: Vec<Vec<u8>>, provider: &str, model: &str) -> ChunkStream {
+    let bytes = futures::stream::iter(pieces.into_iter().map(Ok::<_, std::convert::Infallible>));
+    translate_events(
+        bytes,
+        StreamTranslator::new(provider, model),
+        |never| match never {},
+    )
+}
+
 /// One Anthropic Messages API upstream.
 pub struct AnthropicBackend {
     config: ProviderConfig,
