@@ -43,6 +43,11 @@ pub enum ErrorKind {
     QueueFull { provider: String, limit: usize },
     #[error("provider `{provider}`: invalid response: {message}")]
     InvalidResponse { provider: String, message: String },
+    #[error(
+        "provider `{provider}`: the answer is larger than {limit} bytes \
+         (providers[].max_response_bytes); it was not read"
+    )]
+    ResponseTooLarge { provider: String, limit: u64 },
     #[error("provider `{provider}`: stream ended early: {message}")]
     StreamCut { provider: String, message: String },
     #[error("provider `{provider}`: command failed: {message}")]
@@ -54,6 +59,10 @@ pub enum ErrorKind {
     /// Routing found no model to send the task to.
     #[error("no model can take this request: {reason}")]
     NoRoute { reason: String },
+    /// Routing found no model now, only because providers limit the ones that fit (HTTP 429
+    /// cooldowns, used-up daily caps); `retry_after` is when the soonest may be called again.
+    #[error("no model can take this request now: {reason}; retry in {retry_after} s")]
+    RateLimited { reason: String, retry_after: u64 },
     /// Every routed candidate failed; `last` is the final failure.
     #[error("every routed model failed (tried {tried}); last error: {last}")]
     RouteExhausted { tried: String, last: Box<Error> },
@@ -116,7 +125,9 @@ impl Error {
             | ErrorKind::LoopRunClosed { .. } => 409,
             ErrorKind::Invalid(_) => 400,
             ErrorKind::Timeout { .. } => 504,
-            ErrorKind::UpstreamStatus { status: 429, .. } | ErrorKind::QueueFull { .. } => 429,
+            ErrorKind::UpstreamStatus { status: 429, .. }
+            | ErrorKind::QueueFull { .. }
+            | ErrorKind::RateLimited { .. } => 429,
             ErrorKind::NoModelServer { .. } | ErrorKind::NoRoute { .. } => 503,
             ErrorKind::RouteExhausted { last, .. } => last.status_code(),
             _ => 502,
@@ -132,11 +143,14 @@ impl Error {
             ErrorKind::Connect { .. } => "connect",
             ErrorKind::ConnectionReset { .. } => "connection_reset",
             ErrorKind::Timeout { .. } => "timeout",
-            ErrorKind::UpstreamStatus { status: 429, .. } => "rate_limited",
+            ErrorKind::UpstreamStatus { status: 429, .. } | ErrorKind::RateLimited { .. } => {
+                "rate_limited"
+            }
             ErrorKind::UpstreamStatus { status, .. } if *status >= 500 => "upstream_5xx",
             ErrorKind::UpstreamStatus { .. } => "upstream_4xx",
             ErrorKind::QueueFull { .. } => "queue_full",
             ErrorKind::InvalidResponse { .. } => "invalid_response",
+            ErrorKind::ResponseTooLarge { .. } => "upstream_response_too_large",
             ErrorKind::StreamCut { .. } => "stream_cut",
             ErrorKind::Exec { .. } => "exec",
             ErrorKind::Request { .. } => "request",
@@ -155,10 +169,13 @@ impl Error {
         }
     }
 
-    /// Seconds the upstream asked us to wait before retrying, if it said.
+    /// Seconds the upstream asked us to wait before retrying, if it said (for a routed call
+    /// that failed on every model, what the last one said).
     pub fn retry_after(&self) -> Option<u64> {
         match &*self.kind {
             ErrorKind::UpstreamStatus { retry_after, .. } => *retry_after,
+            ErrorKind::RouteExhausted { last, .. } => last.retry_after(),
+            ErrorKind::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod council;
+pub mod cpu;
 pub mod error;
 pub mod looped;
 pub mod providers;

@@ -19,7 +19,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use serde_json::json;
 
 use crate::hub::{Hub, Session};
-use crate::{Fusion, ask, code, lazy, looped, resources, route, tasks};
+use crate::{Fusion, ask, code, lazy, looped, params, resources, route, tasks};
 
 /// Page sizes of the merged lists (most clients follow cursors; tools pages are large because
 /// some do not).
@@ -42,6 +42,84 @@ pub struct FusionMcp {
 }
 
 impl FusionMcp {
+    /// `tools/call`: Fusion's own tools, then the hub's.
+    async fn call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let own = self.own_tools();
+        let is_own = own.iter().any(|t| t.name == request.name);
+        if request.name != ask::NAME {
+            self.settle().await;
+        }
+        match (request.name.as_ref(), &self.hub) {
+            (ask::NAME, _) if is_own => ask::call(&self.fusion, request.arguments, context)
+                .await
+                .map(Into::into),
+            (route::PREEMPTIVE, _) if is_own => {
+                let fusion = self.fusion.clone();
+                let bytes = argument_bytes(request.arguments.as_ref());
+                let answer = fusion_core::cpu::sized(bytes, move || {
+                    route::preemptive(&fusion, request.arguments)
+                });
+                Ok(answer.await.into())
+            }
+            (route::COST, _) if is_own => {
+                let fusion = self.fusion.clone();
+                let bytes = argument_bytes(request.arguments.as_ref());
+                let answer =
+                    fusion_core::cpu::sized(bytes, move || route::cost(&fusion, request.arguments));
+                Ok(answer.await.into())
+            }
+            (name, _) if is_own && tasks::NAMES.contains(&name) => {
+                let name = name.to_owned();
+                Ok(tasks::call(self.fusion.tasks(), &name, request.arguments)
+                    .await
+                    .into())
+            }
+            (name, _) if is_own && looped::NAMES.contains(&name) => {
+                let name = name.to_owned();
+                looped::call(&self.fusion, &name, request.arguments, context)
+                    .await
+                    .map(Into::into)
+            }
+            // The aliases are not listed: they count as own when the listed names are.
+            (name, _) if code::accepts(name) && own.iter().any(|t| t.name == code::SEARCH) => {
+                let name = name.to_owned();
+                code::call(&self.code, &name, request.arguments, context)
+                    .await
+                    .map(Into::into)
+            }
+            (lazy::FIND_TOOLS, Some(hub)) if is_own => {
+                Ok(lazy::find(hub, request.arguments).into())
+            }
+            (lazy::CALL_TOOL, Some(hub)) if is_own => {
+                lazy::call(hub, request, &context, self.session.as_ref()).await
+            }
+            (name, Some(hub)) if !is_own && hub.routes_tool(name) => {
+                let name = name.to_owned();
+                hub.call_tool(&name, request, &context, self.session.as_ref())
+                    .await
+            }
+            (unknown, _) => {
+                let known: Vec<String> = own.iter().map(|t| t.name.to_string()).collect();
+                let more = if self.mode().is_some() {
+                    " and the tools of the MCP servers it aggregates (tools/list)"
+                } else {
+                    ""
+                };
+                Err(ErrorData::invalid_params(
+                    format!(
+                        "unknown tool `{unknown}`; this server has: {}{more}",
+                        known.join(", ")
+                    ),
+                    Some(json!({ "tool": unknown })),
+                ))
+            }
+        }
+    }
+
     pub fn new(fusion: Fusion) -> Self {
         Self {
             fusion,
@@ -179,6 +257,16 @@ impl ServerHandler for FusionMcp {
             )
     }
 
+    /// The SDK hands over what it could not type: a standard method with unfit params gets
+    /// Invalid params, anything else Method not found (see `params.rs`).
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, ErrorData> {
+        Err(params::unfit(&request))
+    }
+
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         if let Some(hub) = &self.hub {
             hub.add_session(context.peer);
@@ -226,62 +314,20 @@ impl ServerHandler for FusionMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let own = self.own_tools();
-        let is_own = own.iter().any(|t| t.name == request.name);
-        if request.name != ask::NAME {
-            self.settle().await;
-        }
-        match (request.name.as_ref(), &self.hub) {
-            (ask::NAME, _) if is_own => ask::call(&self.fusion, request.arguments, context)
-                .await
-                .map(Into::into),
-            (route::PREEMPTIVE, _) if is_own => {
-                Ok(route::preemptive(&self.fusion, request.arguments).into())
-            }
-            (route::COST, _) if is_own => Ok(route::cost(&self.fusion, request.arguments).into()),
-            (name, _) if is_own && tasks::NAMES.contains(&name) => {
-                let name = name.to_owned();
-                Ok(tasks::call(self.fusion.tasks(), &name, request.arguments)
-                    .await
-                    .into())
-            }
-            (name, _) if is_own && looped::NAMES.contains(&name) => {
-                let name = name.to_owned();
-                looped::call(&self.fusion, &name, request.arguments, context)
-                    .await
-                    .map(Into::into)
-            }
-            // The aliases are not listed: they count as own when the listed names are.
-            (name, _) if code::accepts(name) && own.iter().any(|t| t.name == code::SEARCH) => {
-                let name = name.to_owned();
-                code::call(&self.code, &name, request.arguments, context)
-                    .await
-                    .map(Into::into)
-            }
-            (lazy::FIND_TOOLS, Some(hub)) if is_own => {
-                Ok(lazy::find(hub, request.arguments).into())
-            }
-            (lazy::CALL_TOOL, Some(hub)) if is_own => {
-                lazy::call(hub, request, &context, self.session.as_ref()).await
-            }
-            (name, Some(hub)) if !is_own && hub.routes_tool(name) => {
-                let name = name.to_owned();
-                hub.call_tool(&name, request, &context, self.session.as_ref())
-                    .await
-            }
-            (unknown, _) => {
-                let known: Vec<String> = own.iter().map(|t| t.name.to_string()).collect();
-                let more = if self.mode().is_some() {
-                    " and the tools of the MCP servers it aggregates (tools/list)"
-                } else {
-                    ""
-                };
-                Err(ErrorData::invalid_params(
-                    format!(
-                        "unknown tool `{unknown}`; this server has: {}{more}",
-                        known.join(", ")
-                    ),
-                    Some(json!({ "tool": unknown })),
+        use futures::FutureExt;
+        let name = request.name.to_string();
+        // A bug in a tool must answer its request (the SDK would drop it unanswered).
+        match std::panic::AssertUnwindSafe(self.call(request, context))
+            .catch_unwind()
+            .await
+        {
+            Ok(answer) => answer,
+            Err(payload) => {
+                let message = fusion_core::cpu::panic_message(payload.as_ref());
+                tracing::error!(tool = %name, panic = %message, "an MCP tool call panicked");
+                Err(ErrorData::internal_error(
+                    format!("internal error in Fusion while running `{name}`: {message}"),
+                    None,
                 ))
             }
         }
@@ -468,4 +514,16 @@ impl ServerHandler for FusionMcp {
             >()),
         }
     }
+}
+
+/// Bytes of text in a tool call's arguments: how much a routing tool may have to count.
+fn argument_bytes(arguments: Option<&rmcp::model::JsonObject>) -> usize {
+    arguments
+        .into_iter()
+        .flat_map(|map| map.values())
+        .map(|value| match value {
+            serde_json::Value::String(text) => text.len(),
+            _ => 0,
+        })
+        .sum()
 }

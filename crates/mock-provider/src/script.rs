@@ -15,11 +15,20 @@
 //!     "cut":   { "reply": { "fixed": "a b c d" }, "chunk_words": 2, "chunk_delay_ms": 20,
 //!                "cut_after_chunks": 1 },
 //!     "down":  { "failure": "reset" },
-//!     "quiet": { "usage": false }
+//!     "quiet": { "usage": false },
+//!     "capped": { "rate_limit": { "limit": 50, "window_secs": 86400 } },
+//!     "priced": { "context_length": 8192,
+//!                 "pricing": { "prompt": "0.000003", "completion": "0.000015" } }
 //!   },
-//!   "default": { "reply": "echo" }
+//!   "default": { "reply": "echo" },
+//!   "server": "llama_cpp"
 //! }
 //! ```
+//!
+//! `server` picks which local server the mock also impersonates, and so where it reports each
+//! model's `context_length`: `openai` (default; in `/v1/models`, OpenRouter-style), `llama_cpp`
+//! (`GET /props`), `ollama` (`POST /api/show`), `lm_studio` (`GET /api/v0/models`) or `vllm`
+//! (`max_model_len` in `/v1/models`).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +45,32 @@ pub struct Script {
     /// Script for every model not in `models`; `None` means unknown models are rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<ModelScript>,
+    /// The local server the mock impersonates (where context lengths are reported).
+    #[serde(skip_serializing_if = "ServerFlavor::is_openai")]
+    pub server: ServerFlavor,
+}
+
+/// Which server's model-metadata endpoints the mock serves besides the OpenAI API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerFlavor {
+    /// `context_length` (and `pricing`) in `/v1/models` entries, as OpenRouter lists them.
+    #[default]
+    Openai,
+    /// llama.cpp's `GET /props` with `default_generation_settings.n_ctx` (of the first model).
+    LlamaCpp,
+    /// Ollama's `POST /api/show` with `model_info["llama.context_length"]`.
+    Ollama,
+    /// LM Studio's `GET /api/v0/models` with `max_context_length`.
+    LmStudio,
+    /// vLLM's `max_model_len` in `/v1/models` entries.
+    Vllm,
+}
+
+impl ServerFlavor {
+    fn is_openai(&self) -> bool {
+        *self == Self::Openai
+    }
 }
 
 impl Script {
@@ -58,6 +93,12 @@ impl Script {
     /// Sets the script used for models not listed in `models`.
     pub fn with_default(mut self, model: ModelScript) -> Self {
         self.default = Some(model);
+        self
+    }
+
+    /// Impersonates `server` (see [`ServerFlavor`]).
+    pub fn with_server(mut self, server: ServerFlavor) -> Self {
+        self.server = server;
         self
     }
 
@@ -123,6 +164,21 @@ pub struct ModelScript {
     /// Listed in `/v1/models` as `pricing` (USD per token, as strings, like OpenRouter).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pricing: Option<Pricing>,
+    /// OpenRouter-style request limit: every answer carries `X-RateLimit-Limit`,
+    /// `X-RateLimit-Remaining` and `X-RateLimit-Reset`; calls beyond the limit get HTTP 429.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A request limit per window, stated in OpenRouter's headers. The window starts when the mock
+/// starts and ends `window_secs` later (`X-RateLimit-Reset`, Unix milliseconds); the mock never
+/// opens a second one. `Remaining` counts down by one per call to the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub limit: u64,
+    /// 86400 (a day) makes the 429 say `free-models-per-day`, as OpenRouter's daily cap does.
+    pub window_secs: u64,
 }
 
 /// A catalog price: USD per token, written as decimal strings as OpenRouter does.
@@ -146,6 +202,7 @@ impl Default for ModelScript {
             chunk_words: 1,
             context_length: None,
             pricing: None,
+            rate_limit: None,
         }
     }
 }
@@ -210,6 +267,27 @@ impl ModelScript {
         self
     }
 
+    /// Lists the model with this context length (where depends on [`Script::server`]).
+    pub fn with_context_length(mut self, tokens: u32) -> Self {
+        self.context_length = Some(tokens);
+        self
+    }
+
+    /// Lists the model with an OpenRouter-style price: USD per token, as decimal strings.
+    pub fn with_pricing(mut self, prompt: &str, completion: &str) -> Self {
+        self.pricing = Some(Pricing {
+            prompt: prompt.to_owned(),
+            completion: completion.to_owned(),
+        });
+        self
+    }
+
+    /// States an OpenRouter-style limit of `limit` calls per `window_secs` (see [`RateLimit`]).
+    pub fn with_rate_limit(mut self, limit: u64, window_secs: u64) -> Self {
+        self.rate_limit = Some(RateLimit { limit, window_secs });
+        self
+    }
+
     /// Fails every call with `failure`.
     pub fn with_failure(mut self, failure: Failure) -> Self {
         self.failure = Some(failure);
@@ -259,7 +337,9 @@ impl ModelScript {
 
     /// Whether this script's behaviour depends on how many calls came before.
     pub(crate) fn counts_calls(&self) -> bool {
-        self.fail_first.is_some() || matches!(self.reply, Reply::Sequence(_))
+        self.fail_first.is_some()
+            || self.rate_limit.is_some()
+            || matches!(self.reply, Reply::Sequence(_))
     }
 }
 
@@ -287,7 +367,7 @@ pub enum Reply {
 /// A scripted failure.
 ///
 /// JSON: `{"status": {"status": 429, "message": "slow down", "retry_after": 2}}`, `"hang"`,
-/// `"malformed"`, `"empty_choices"`, `"reset"`.
+/// `"malformed"`, `"empty_choices"`, `"reset"`, `"endless"`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Failure {
@@ -307,6 +387,9 @@ pub enum Failure {
     EmptyChoices,
     /// Drop the connection without any response (TCP reset).
     Reset,
+    /// 200 and a body that never ends (64 KiB chunks of JSON-looking text; streaming: one
+    /// `data:` line without end), until the client hangs up or the mock stops.
+    Endless,
 }
 
 impl Failure {
@@ -346,9 +429,13 @@ mod tests {
             "cut":   { "reply": { "fixed": "a b c d" }, "chunk_words": 2, "chunk_delay_ms": 20,
                        "cut_after_chunks": 1 },
             "down":  { "failure": "reset" },
-            "quiet": { "usage": false }
+            "quiet": { "usage": false },
+            "capped": { "rate_limit": { "limit": 50, "window_secs": 86400 } },
+            "priced": { "context_length": 8192,
+                        "pricing": { "prompt": "0.000003", "completion": "0.000015" } }
           },
-          "default": { "reply": "echo" }
+          "default": { "reply": "echo" },
+          "server": "llama_cpp"
         }"#;
         let script = Script::from_json(text).unwrap();
         assert_eq!(
@@ -362,6 +449,17 @@ mod tests {
         assert_eq!(script.models["down"], ModelScript::failing(Failure::Reset));
         assert_eq!(script.models["quiet"], ModelScript::echo().without_usage());
         assert_eq!(script.default, Some(ModelScript::echo()));
+        assert_eq!(
+            script.models["capped"],
+            ModelScript::echo().with_rate_limit(50, 86_400)
+        );
+        assert_eq!(
+            script.models["priced"],
+            ModelScript::echo()
+                .with_context_length(8192)
+                .with_pricing("0.000003", "0.000015")
+        );
+        assert_eq!(script.server, ServerFlavor::LlamaCpp);
     }
 
     #[test]

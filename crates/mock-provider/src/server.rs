@@ -1,30 +1,34 @@
 //! The HTTP surface: `POST /v1/chat/completions` (records the request, then plays the model's
-//! script), `GET /v1/models` (with OpenRouter-style `context_length` and `pricing` when scripted),
-//! Ollama's `GET /api/tags`, `GET /health`, and the errors for requests it cannot serve.
+//! script, stating its rate limit in OpenRouter's headers when it has one), the model listings
+//! and local servers' metadata endpoints (in `metadata`), `GET /health`, and the errors for
+//! requests it cannot serve.
 
 use std::{
+    io,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use axum::{
     Router,
-    body::Bytes,
+    body::{Body, Bytes},
     extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use futures::StreamExt;
 use serde_json::Value;
 
 use crate::{
     RecordedRequest,
     conn::ConnHandle,
+    metadata,
     reply::{Prompt, prompt_words, render, word_count},
-    script::{Failure, ModelScript},
+    script::{Failure, ModelScript, RateLimit},
     state::{Shared, unix_now},
     stream::{self, StreamPlan, pause},
-    wire::{self, ApiError, Choice, Completion, JSON, Message, ModelEntry, ModelList, Usage},
+    wire::{self, ApiError, Choice, Completion, JSON, Message, Usage},
 };
 
 /// Largest request body accepted.
@@ -43,50 +47,17 @@ const MALFORMED_SSE: &[u8] = b"data: {\"id\":\"chatcmpl-mock-malformed\",\"objec
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
-        .route("/v1/models", get(list_models))
-        .route("/api/tags", get(list_tags))
+        .route("/v1/models", get(metadata::list_models))
+        .route("/api/tags", get(metadata::list_tags))
+        .route("/api/show", post(metadata::show))
+        .route("/api/v0/models", get(metadata::lm_studio_models))
+        .route("/props", get(metadata::props))
         .route("/health", get(health))
         .with_state(shared)
 }
 
 async fn health() -> &'static str {
     "ok"
-}
-
-async fn list_models(State(shared): State<Arc<Shared>>) -> Response {
-    let active = shared.active();
-    let data = active
-        .script
-        .models
-        .iter()
-        .map(|(id, model)| ModelEntry {
-            id,
-            object: "model",
-            created: shared.started,
-            owned_by: "mock",
-            context_length: model.context_length,
-            pricing: model.pricing.as_ref(),
-        })
-        .collect();
-    wire::json_response(
-        StatusCode::OK,
-        &ModelList {
-            object: "list",
-            data,
-        },
-    )
-}
-
-/// Ollama's native listing of the same models.
-async fn list_tags(State(shared): State<Arc<Shared>>) -> Response {
-    let active = shared.active();
-    let models = active
-        .script
-        .models
-        .keys()
-        .map(|name| wire::Tag { name, model: name })
-        .collect();
-    wire::json_response(StatusCode::OK, &wire::Tags { models })
 }
 
 /// The fields of a chat request the mock reads; borrowed from the parsed body.
@@ -151,13 +122,75 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, request: Request) -
         call,
         "chat request"
     );
+    let Some(limit) = script.rate_limit else {
+        return play(&shared, script, call, &request, &parts, in_flight).await;
+    };
+    let stated = Stated::new(limit, call, shared.started);
+    let mut response = if stated.exceeded {
+        let message = if limit.window_secs >= 86_400 {
+            "Rate limit exceeded: free-models-per-day. Add credits to unlock more requests per day"
+        } else {
+            "Rate limit exceeded: requests per window"
+        };
+        let (kind, code) = wire::error_kind(StatusCode::TOO_MANY_REQUESTS);
+        ApiError {
+            message,
+            kind,
+            param: None,
+            code,
+        }
+        .into_response(StatusCode::TOO_MANY_REQUESTS, None)
+    } else {
+        play(&shared, script, call, &request, &parts, in_flight).await
+    };
+    stated.write(response.headers_mut());
+    response
+}
 
+/// What OpenRouter's rate-limit headers say after the call with 0-based index `call`.
+struct Stated {
+    limit: u64,
+    remaining: u64,
+    reset_ms: u64,
+    exceeded: bool,
+}
+
+impl Stated {
+    fn new(limit: RateLimit, call: u64, started: u64) -> Self {
+        Self {
+            limit: limit.limit,
+            remaining: limit.limit.saturating_sub(call + 1),
+            reset_ms: started.saturating_add(limit.window_secs).saturating_mul(1000),
+            exceeded: call >= limit.limit,
+        }
+    }
+
+    fn write(&self, headers: &mut HeaderMap) {
+        for (name, value) in [
+            ("x-ratelimit-limit", self.limit),
+            ("x-ratelimit-remaining", self.remaining),
+            ("x-ratelimit-reset", self.reset_ms),
+        ] {
+            headers.insert(name, HeaderValue::from(value));
+        }
+    }
+}
+
+/// Plays the model's script for one call: its failure, or its answer.
+async fn play(
+    shared: &Shared,
+    script: &ModelScript,
+    call: u64,
+    request: &ChatRequest<'_>,
+    parts: &axum::http::request::Parts,
+    in_flight: crate::state::InFlight,
+) -> Response {
     if let Some(failure) = script.failure_for_call(call) {
         let conn = parts
             .extensions
             .get::<ConnectInfo<ConnHandle>>()
             .map(|ConnectInfo(conn)| conn);
-        return play_failure(&shared, failure, script, &request, conn).await;
+        return play_failure(shared, failure, script, request, conn).await;
     }
 
     let prompt = Prompt::from_messages(request.messages);
@@ -318,6 +351,24 @@ async fn play_failure(
                     },
                 )
             }
+        }
+        Failure::Endless => {
+            let (prefix, content_type): (&'static [u8], _) = if request.stream {
+                (b"data: {\"choices\":[{\"delta\":{\"content\":\"", stream::EVENT_STREAM)
+            } else {
+                (b"{\"choices\":[{\"message\":{\"content\":\"", JSON)
+            };
+            let filler = Bytes::from(vec![b'a'; 64 * 1024]);
+            let shutdown = shared.shutdown.clone();
+            let body = futures::stream::once(async move { Ok::<_, io::Error>(Bytes::from_static(prefix)) })
+                .chain(futures::stream::repeat_with(move || Ok(filler.clone())))
+                .take_until(shutdown.cancelled_owned());
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, content_type)],
+                Body::from_stream(body),
+            )
+                .into_response()
         }
         Failure::Reset => match conn {
             Some(conn) => {

@@ -17,7 +17,7 @@ use crate::{
     wire::{Chunk, ChunkChoice, Delta, Usage},
 };
 
-const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+pub(crate) const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 const DONE: &[u8] = b"data: [DONE]\n\n";
 const CHUNK_OBJECT: &str = "chat.completion.chunk";

@@ -20,6 +20,8 @@ struct Details {
     code: Option<String>,
     /// A council trace attached to the error body as a top-level `fusion` field.
     trace: Option<Value>,
+    /// Seconds for a `Retry-After` header: an upstream's, passed on with its 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -31,6 +33,7 @@ impl ApiError {
             param: None,
             code: None,
             trace: None,
+            retry_after: None,
         }))
     }
 
@@ -105,6 +108,34 @@ impl ApiError {
         .code("request_too_large")
     }
 
+    /// 403: a browser page of another origin, or a `Host` this server does not answer to.
+    pub fn forbidden(message: impl Into<String>, code: &'static str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "invalid_request_error", message).code(code)
+    }
+
+    /// 415: a body on a JSON route that is not declared `application/json`.
+    pub fn unsupported_media_type(found: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            format!(
+                "the request body must be JSON, sent with `Content-Type: application/json` \
+                 (got `{found}`)"
+            ),
+        )
+        .code("unsupported_media_type")
+    }
+
+    /// 405: the path exists, the method does not.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            format!("method {method} is not allowed on {path}"),
+        )
+        .code("method_not_allowed")
+    }
+
     /// The JSON body, also used for `data:` error events inside a stream.
     pub fn body(&self) -> Value {
         let e = &self.0;
@@ -128,13 +159,23 @@ impl From<fusion_core::Error> for ApiError {
         let status =
             StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let message = err.to_string();
+        let mut api = Self::from_kind(&err, status, message);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            api.0.retry_after = err.retry_after();
+        }
+        api
+    }
+}
+
+impl ApiError {
+    fn from_kind(err: &fusion_core::Error, status: StatusCode, message: String) -> Self {
         match err.kind() {
             ErrorKind::UnknownModel { .. } => Self::unknown_model(message),
             ErrorKind::Invalid(_) => Self::bad_request(message, None),
             ErrorKind::QueueFull { .. } => {
                 Self::new(status, "rate_limit_error", message).code("queue_full")
             }
-            ErrorKind::UpstreamStatus { status: 429, .. } => {
+            ErrorKind::UpstreamStatus { status: 429, .. } | ErrorKind::RateLimited { .. } => {
                 Self::new(status, "rate_limit_error", message).code("rate_limit_exceeded")
             }
             ErrorKind::Timeout { .. } => {
@@ -163,6 +204,12 @@ impl IntoResponse for ApiError {
         if e.status.is_server_error() {
             tracing::warn!(status = e.status.as_u16(), code = ?e.code, "{}", e.message);
         }
-        (e.status, axum::Json(self.body())).into_response()
+        let mut response = (e.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = e.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -1,11 +1,13 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
 //! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models, tasks and their event stream), `/health`,
-//! `/ready` and `/metrics` — and `serve` runs it with TCP_NODELAY and graceful shutdown. Handlers are thin: every model call goes through the core's registry.
+//! `/ready` and `/metrics` — behind the browser guard (`Host`, `Origin`, JSON bodies), and `serve` runs it with TCP_NODELAY, connection limits and timeouts, and graceful shutdown. Handlers are thin: every model call goes through the core's registry.
 
 mod api;
 mod auth;
 mod error;
+mod guard;
 mod health;
+mod keys;
 mod mcp;
 mod metrics;
 mod openai;
@@ -17,6 +19,7 @@ use axum::Router;
 use axum::routing::get;
 
 pub use error::ApiError;
+pub use keys::{MIN_KEY_CHARS, keys_from_env};
 pub use metrics::prometheus;
 pub use serve::{check_exposure, run};
 pub use state::AppState;
@@ -46,6 +49,11 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check,
+        ))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
@@ -60,6 +68,10 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Respo
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
 }
 
 #[cfg(test)]

@@ -100,6 +100,19 @@ impl ChatMessage {
             _ => String::new(),
         }
     }
+
+    /// Bytes of [`Self::text_content`], without building it.
+    pub fn text_len(&self) -> usize {
+        match &self.content {
+            Some(Value::String(s)) => s.len(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .map(|t| t.len() + 1)
+                .sum(),
+            _ => 0,
+        }
+    }
 }
 
 /// Token counts of one call or a sum of calls.

@@ -3,6 +3,7 @@
 //! the legacy JSON council format), masked rendering and zero-config discovery live in the
 //! submodules.
 
+mod bounds;
 mod discovery;
 pub(crate) mod duration;
 mod expand;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use expand::EnvSourced;
 pub use discovery::{DiscoveredServer, Discovery, ProbeTarget, default_probe_targets, discover};
 pub use import::{Imported, import_mcp_servers, render_mcp_servers};
 pub use load::{LoadedConfig, check_toml, load, load_file, parse_text};
@@ -54,6 +56,10 @@ pub struct Config {
     /// `[loop]`: the loop checker's role models and gate thresholds (see `looped.rs`).
     #[serde(default, rename = "loop")]
     pub looped: LoopConfig,
+    /// The values that came from `${ENV}` expansion: dotted key → the text written in the
+    /// file. Showing the config shows that text, never the variable's value (see `render.rs`).
+    #[serde(skip)]
+    pub env_sourced: EnvSourced,
 }
 
 /// `[server]`: where `fusion serve` listens, which bearer keys it accepts, and its limits.
@@ -79,6 +85,17 @@ pub struct ServerConfig {
     /// loopback names; needed when clients reach Fusion by another name (DNS-rebinding guard).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    /// Connections served at once; past it a new connection is closed at once (default 512,
+    /// below the usual limit of 1,024 open files).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, and the longest an idle keep-alive
+    /// connection is kept (default 30 s).
+    #[serde(default = "default_header_timeout", with = "duration")]
+    pub header_timeout: Duration,
+    /// Longest pause while a request body arrives (default 60 s).
+    #[serde(default = "default_body_timeout", with = "duration")]
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -90,8 +107,23 @@ impl Default for ServerConfig {
             shutdown_grace: default_shutdown_grace(),
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            max_connections: default_max_connections(),
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
         }
     }
+}
+
+fn default_max_connections() -> usize {
+    512
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_max_body_bytes() -> usize {
@@ -498,6 +530,7 @@ impl Config {
             }
         }
         looped::validate(self).or_else(|(key, reason)| err(key, reason))?;
-        mcp::validate(&self.mcp).or_else(|(key, reason)| err(key, reason))
+        mcp::validate(&self.mcp).or_else(|(key, reason)| err(key, reason))?;
+        bounds::validate(self).or_else(|(key, reason)| err(key, reason))
     }
 }

@@ -77,7 +77,10 @@ pub(super) async fn synthesize(
             }
         }
     }
-    let usage = reported.unwrap_or_else(|| crate::tokens::estimate_usage(&messages, &text));
+    let usage = match reported {
+        Some(usage) => usage,
+        None => crate::tokens::estimate_usage_off_worker(&messages, &text).await,
+    };
     let answer = text.trim_end().to_owned();
     match broke {
         Some(err) if answer.is_empty() => Synthesis {

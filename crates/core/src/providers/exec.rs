@@ -303,7 +303,7 @@ impl ExecRun {
         if self.answer.is_empty() {
             return Err(self.fail(format!("produced no output{}", quote(&stderr))));
         }
-        let usage = crate::tokens::estimate_usage(&self.messages, &self.answer);
+        let usage = crate::tokens::estimate_usage_off_worker(&self.messages, &self.answer).await;
         let mut chunk = self.chunk(json!({}), Some("stop"));
         chunk.usage = Some(usage);
         Ok(chunk)

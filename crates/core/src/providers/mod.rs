@@ -4,8 +4,12 @@
 
 mod accounting;
 pub mod anthropic;
+mod body;
+mod catalog;
 pub mod exec;
 pub mod health;
+mod limits;
+mod local_context;
 mod models;
 pub mod openai;
 mod registry;
@@ -22,6 +26,7 @@ use crate::config::{ProviderConfig, ProviderKind};
 use crate::{Error, ErrorKind, Result};
 
 pub use accounting::{as_caller, call_cost, current_caller};
+pub use catalog::{CatalogSync, listed_price, priced_tier};
 pub use models::{ModelStatus, ProviderStatus};
 pub use openai::ListedModel;
 pub use registry::{Completion, ModelEntry, ModelSource, ProviderRegistry};
@@ -129,8 +134,8 @@ pub(crate) async fn status_error(provider: &str, response: reqwest::Response) ->
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let bytes = response.bytes().await.unwrap_or_default();
+        .and_then(|v| retry_after_secs(v, std::time::SystemTime::now()));
+    let bytes = body::read_prefix(response, body::ERROR_BODY_BYTES).await;
     let message = serde_json::from_slice::<Value>(&bytes)
         .ok()
         .and_then(|v| {
@@ -150,6 +155,17 @@ pub(crate) async fn status_error(provider: &str, response: reqwest::Response) ->
     .into()
 }
 
+/// `Retry-After` as seconds to wait: delay-seconds, or an HTTP date (rounded up; 0 when past).
+pub(crate) fn retry_after_secs(value: &str, now: std::time::SystemTime) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let wait = at.duration_since(now).unwrap_or_default();
+    Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+}
+
 /// The first ~300 characters of a body, for error messages.
 pub(crate) fn snippet(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
@@ -163,6 +179,21 @@ pub(crate) fn snippet(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(retry_after_secs("120", now), Some(120));
+        assert_eq!(
+            retry_after_secs("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(30)
+        );
+        assert_eq!(
+            retry_after_secs("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(0)
+        );
+        assert_eq!(retry_after_secs("soon", now), None);
+    }
 
     #[test]
     fn snippet_truncates_long_bodies_on_a_char_boundary() {

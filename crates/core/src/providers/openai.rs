@@ -21,18 +21,32 @@ pub struct OpenAiBackend {
     models_url: reqwest::Url,
     /// Ollama's native listing (`/api/tags` beside `/v1`), tried when `/models` is missing.
     tags_url: Option<reqwest::Url>,
+    /// The server root when `base_url` ends in `/v1`: where local servers keep their metadata
+    /// endpoints (llama.cpp `/props`, Ollama `/api/show`, LM Studio `/api/v0/models`).
+    root: Option<String>,
 }
 
 /// One entry of a provider's model listing. OpenRouter-style catalogs add the context length
-/// and prices (USD per token, as strings); plain servers give only the id.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+/// and prices (USD per token, as strings), vLLM its `max_model_len`; plain servers give only the
+/// id.
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
 pub struct ListedModel {
     #[serde(alias = "name")]
     pub id: String,
     #[serde(default)]
     pub context_length: Option<u32>,
+    /// vLLM's name for the context length.
+    #[serde(default)]
+    pub max_model_len: Option<u32>,
     #[serde(default)]
     pub pricing: Option<ListedPricing>,
+}
+
+impl ListedModel {
+    /// The context window the listing states, under either name.
+    pub fn context_window(&self) -> Option<u32> {
+        self.context_length.or(self.max_model_len)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -72,16 +86,15 @@ impl OpenAiBackend {
                 ))
             })
         };
-        let tags_url = base
-            .trim_end_matches('/')
-            .strip_suffix("/v1")
-            .and_then(|root| reqwest::Url::parse(&format!("{root}/api/tags")).ok());
+        let root = base.trim_end_matches('/').strip_suffix("/v1");
+        let tags_url = root.and_then(|root| reqwest::Url::parse(&format!("{root}/api/tags")).ok());
         Ok(Self {
             config: config.clone(),
             client: super::http_client(config)?,
             endpoint: url("chat/completions")?,
             models_url: url("models")?,
             tags_url,
+            root: root.map(str::to_owned),
         })
     }
 
@@ -90,10 +103,8 @@ impl OpenAiBackend {
         body.stream = None;
         body.stream_options = None;
         let response = self.send(&body).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::from_reqwest(&self.config.name, &e, self.config.timeout))?;
+        let bytes =
+            super::body::read_capped(&self.config, response, self.config.response_limit()).await?;
         let parsed: ChatResponse =
             serde_json::from_slice(&bytes).map_err(|e| ErrorKind::InvalidResponse {
                 provider: self.config.name.clone(),
@@ -113,10 +124,11 @@ impl OpenAiBackend {
         let mut body = request.clone();
         body.stream = Some(true);
         let response = self.send(&body).await?;
-        Ok(decode_sse(
-            response.bytes_stream(),
-            self.config.name.clone(),
-        ))
+        let capped = super::body::CappedLines::new(
+            Box::pin(response.bytes_stream()),
+            self.config.response_limit(),
+        );
+        Ok(decode_sse(capped, self.config.name.clone()))
     }
 
     /// Whether the server answers: `GET {base}/models`.
@@ -138,10 +150,8 @@ impl OpenAiBackend {
                 _ => return Err(err),
             },
         };
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::from_reqwest(&self.config.name, &e, self.config.timeout))?;
+        let bytes =
+            super::body::read_capped(&self.config, response, self.config.response_limit()).await?;
         let listing: Listing =
             serde_json::from_slice(&bytes).map_err(|e| ErrorKind::InvalidResponse {
                 provider: self.config.name.clone(),
@@ -151,6 +161,40 @@ impl OpenAiBackend {
                 ),
             })?;
         Ok(listing.data)
+    }
+
+    /// `GET` (or `POST body`) `{server root}/{path}` as JSON within `timeout`: the metadata
+    /// endpoints local servers keep beside `/v1`. An `Invalid` error when `base_url` does not end
+    /// in `/v1`.
+    pub(super) async fn root_json(
+        &self,
+        path: &str,
+        body: Option<&Value>,
+        timeout: std::time::Duration,
+    ) -> Result<Value> {
+        let Some(root) = &self.root else {
+            return Err(ErrorKind::Invalid("base_url does not end in /v1".into()).into());
+        };
+        let url = format!("{root}/{path}");
+        let builder = match body {
+            Some(body) => self.client.post(url).json(body),
+            None => self.client.get(url),
+        };
+        let request = async {
+            let response = self.execute(builder.timeout(timeout)).await?;
+            response
+                .json::<Value>()
+                .await
+                .map_err(|e| Error::from_reqwest(&self.config.name, &e, timeout))
+        };
+        match tokio::time::timeout(timeout, request).await {
+            Ok(result) => result,
+            Err(_) => Err(ErrorKind::Timeout {
+                provider: self.config.name.clone(),
+                after: timeout,
+            }
+            .into()),
+        }
     }
 
     async fn send(&self, body: &ChatRequest) -> Result<reqwest::Response> {
@@ -167,6 +211,7 @@ impl OpenAiBackend {
             .send()
             .await
             .map_err(|e| Error::from_reqwest(&self.config.name, &e, self.config.timeout))?;
+        super::limits::observe(response.headers());
         if response.status().is_success() {
             return Ok(response);
         }
@@ -201,9 +246,15 @@ where
                         return Some((Err(err.into()), (events, provider, true)));
                     }
                     Some(Err(EventStreamError::Transport(e))) => {
-                        let err = ErrorKind::StreamCut {
-                            provider: provider.clone(),
-                            message: crate::error::chain_message(&e),
+                        let err = match super::body::line_too_long(&e) {
+                            Some(limit) => ErrorKind::ResponseTooLarge {
+                                provider: provider.clone(),
+                                limit,
+                            },
+                            None => ErrorKind::StreamCut {
+                                provider: provider.clone(),
+                                message: crate::error::chain_message(&e),
+                            },
                         };
                         return Some((Err(err.into()), (events, provider, true)));
                     }

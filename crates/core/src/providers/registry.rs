@@ -4,9 +4,9 @@
 //! marked when the upstream reported none), feeds the model's health and goes to the usage
 //! ledger. The model table is copy-on-write, so discovery can add models while calls run.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use fusion_types::{ChatChunk, ChatRequest, ChatResponse, Usage};
@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::accounting::{CallOutcome, CallRecord};
 use super::health::{ModelHealth, ProviderHealth};
+use super::limits::{self, ModelLimits};
 use super::{Backend, ChunkStream, retry};
 use crate::config::{Config, Price, ProviderConfig, QualityPriors, RouterConfig, Tier};
 use crate::store::Ledger;
@@ -36,6 +37,14 @@ pub struct ModelEntry {
     pub source: ModelSource,
 }
 
+impl ModelEntry {
+    /// Neither the config nor a catalog gives this model's price, and it is not local: it may
+    /// cost anything (routing treats it as paid, at an unknown cost).
+    pub fn price_unknown(&self) -> bool {
+        self.source != ModelSource::Config && self.tier != Tier::Local && self.price.is_none()
+    }
+}
+
 /// Where the registry learnt of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,10 +57,31 @@ pub enum ModelSource {
     Catalog,
 }
 
-/// A model and its passive health.
+/// A model, its passive health and the limits its provider stated. Health and limits are
+/// shared with the slot that replaces this one when a catalog updates the entry.
 pub(super) struct ModelSlot {
     pub(super) entry: ModelEntry,
-    pub(super) health: ModelHealth,
+    pub(super) health: Arc<ModelHealth>,
+    pub(super) limits: Arc<ModelLimits>,
+}
+
+impl ModelSlot {
+    pub(super) fn new(entry: ModelEntry) -> Self {
+        Self {
+            entry,
+            health: Arc::default(),
+            limits: Arc::default(),
+        }
+    }
+
+    /// The same model (health and limits kept) under an updated entry.
+    pub(super) fn updated(&self, entry: ModelEntry) -> Self {
+        Self {
+            entry,
+            health: Arc::clone(&self.health),
+            limits: Arc::clone(&self.limits),
+        }
+    }
 }
 
 pub(super) type ModelTable = BTreeMap<String, Arc<ModelSlot>>;
@@ -84,6 +114,12 @@ pub(super) struct ProviderHandle {
     /// Calls waiting for a slot now.
     waiting: AtomicUsize,
     pub(super) health: ProviderHealth,
+    /// A listing carried prices: an OpenRouter-style catalog (when `catalog` is unset).
+    pub(super) catalog_detected: AtomicBool,
+    /// When its catalog was last synced (Unix ms; 0 = never).
+    pub(super) catalog_synced_ms: AtomicI64,
+    /// Models whose context window the local server was already asked for.
+    pub(super) context_asked: Mutex<HashSet<String>>,
 }
 
 /// All configured providers and every model known for them.
@@ -93,6 +129,10 @@ pub struct ProviderRegistry {
     pub(super) models: RwLock<Arc<ModelTable>>,
     pub(super) router: RouterConfig,
     ledger: Option<Ledger>,
+    /// Daily-usage rows are written one at a time, each with the model's latest count.
+    pub(super) daily_writer: Arc<tokio::sync::Mutex<()>>,
+    /// Daily-usage rows read from the store at start, for models added later.
+    pub(super) restored_daily: Mutex<Vec<crate::store::ModelDailyUsage>>,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
@@ -115,6 +155,9 @@ impl ProviderRegistry {
                 waiting: AtomicUsize::new(0),
                 config: p.clone(),
                 health: ProviderHealth::default(),
+                catalog_detected: AtomicBool::new(false),
+                catalog_synced_ms: AtomicI64::new(0),
+                context_asked: Mutex::new(HashSet::new()),
             };
             providers.insert(p.name.clone(), Arc::new(handle));
         }
@@ -137,17 +180,15 @@ impl ProviderRegistry {
                 quality: m.quality.clone().unwrap_or_default(),
                 source: ModelSource::Config,
             };
-            let slot = ModelSlot {
-                entry,
-                health: ModelHealth::default(),
-            };
-            models.insert(m.id.clone(), Arc::new(slot));
+            models.insert(m.id.clone(), Arc::new(ModelSlot::new(entry)));
         }
         Ok(Self {
             providers,
             models: RwLock::new(Arc::new(models)),
             router: config.router.clone(),
             ledger: None,
+            daily_writer: Arc::default(),
+            restored_daily: Mutex::default(),
         })
     }
 
@@ -172,31 +213,6 @@ impl ProviderRegistry {
             Ok(table) => Arc::clone(&table),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
-    }
-
-    /// Adds models not known yet (by id); returns how many were added.
-    pub(super) fn add_models(&self, entries: Vec<ModelEntry>) -> usize {
-        let mut guard = match self.models.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut table = ModelTable::clone(&guard);
-        let mut added = 0;
-        for entry in entries {
-            if table.contains_key(&entry.id) || !self.providers.contains_key(&entry.provider) {
-                continue;
-            }
-            let slot = ModelSlot {
-                entry,
-                health: ModelHealth::default(),
-            };
-            table.insert(slot.entry.id.clone(), Arc::new(slot));
-            added += 1;
-        }
-        if added > 0 {
-            *guard = Arc::new(table);
-        }
-        added
     }
 
     /// Every known model, ordered by id.
@@ -264,18 +280,30 @@ impl ProviderRegistry {
         let started = record.started;
         let mut attempt = 0u32;
         loop {
-            let result = {
+            let (result, stated) = {
                 let _slot = acquire(handle).await?;
-                match tokio::time::timeout(config.timeout, handle.backend.chat(&request)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(timeout_error(config)),
-                }
+                limits::observing(async {
+                    match tokio::time::timeout(config.timeout, handle.backend.chat(&request)).await
+                    {
+                        Ok(result) => result,
+                        Err(_) => Err(timeout_error(config)),
+                    }
+                })
+                .await
             };
+            self.note_answer(&slot, result.as_ref().err(), stated.as_ref());
             match result {
                 Ok(response) => {
-                    let usage = response.usage.unwrap_or_else(|| {
-                        crate::tokens::estimate_usage(&request.messages, &response.first_text())
-                    });
+                    let usage = match response.usage {
+                        Some(usage) => usage,
+                        None => {
+                            crate::tokens::estimate_usage_off_worker(
+                                &request.messages,
+                                &response.first_text(),
+                            )
+                            .await
+                        }
+                    };
                     let latency_ms = elapsed_ms(started);
                     record_success(entry, &usage, started);
                     record.finish(CallOutcome::Ok(&usage));
@@ -290,7 +318,11 @@ impl ProviderRegistry {
                         attempts: attempt + 1,
                     });
                 }
-                Err(err) if err.is_retryable() && attempt < config.retries => {
+                Err(err)
+                    if err.is_retryable()
+                        && attempt < config.retries
+                        && self.may_retry(&slot, &err) =>
+                {
                     let wait = retry::backoff(attempt, err.retry_after());
                     tracing::info!(model = model_id, provider = %entry.provider, attempt = attempt + 1,
                         wait_ms = wait.as_millis() as u64, error = %err, "retrying model call");
@@ -325,18 +357,25 @@ impl ProviderRegistry {
         let mut attempt = 0u32;
         loop {
             let permit = acquire(handle).await?;
-            let started =
+            let (started, stated) = limits::observing(async {
                 match tokio::time::timeout(config.timeout, handle.backend.chat_stream(&request))
                     .await
                 {
                     Ok(result) => result,
                     Err(_) => Err(timeout_error(config)),
-                };
+                }
+            })
+            .await;
+            self.note_answer(&slot, started.as_ref().err(), stated.as_ref());
             match started {
                 Ok(stream) => {
                     return Ok(guarded(stream, permit, config.clone(), record));
                 }
-                Err(err) if err.is_retryable() && attempt < config.retries => {
+                Err(err)
+                    if err.is_retryable()
+                        && attempt < config.retries
+                        && self.may_retry(&slot, &err) =>
+                {
                     drop(permit);
                     let wait = retry::backoff(attempt, err.retry_after());
                     tracing::info!(model = model_id, attempt = attempt + 1, error = %err,

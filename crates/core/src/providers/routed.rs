@@ -9,6 +9,7 @@ use fusion_types::ChatRequest;
 use serde::Serialize;
 
 use super::health::Admission;
+use super::limits::Block;
 use super::registry::ModelSlot;
 use super::{ChunkStream, Completion, ProviderRegistry};
 use crate::router::{Decision, RouteInput};
@@ -49,6 +50,15 @@ impl ProviderRegistry {
         crate::router::decide(input, &self.model_views(), &self.router)
     }
 
+    /// [`Self::route`], decided off the async worker when it has a large text to count.
+    pub async fn route_off_worker(&self, input: &RouteInput) -> Decision {
+        if input.counting_bytes() <= crate::cpu::INLINE_BYTES {
+            return self.route(input);
+        }
+        let (input, views, router) = (input.clone(), self.model_views(), self.router.clone());
+        crate::cpu::off_worker(move || crate::router::decide(&input, &views, &router)).await
+    }
+
     /// Routes `request` and calls the chosen model, falling back in ranked order.
     pub async fn chat_routed(
         &self,
@@ -81,7 +91,7 @@ impl ProviderRegistry {
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let decision = self.route(input);
+        let decision = self.route_off_worker(input).await;
         let models = candidates(&decision)?;
         let (model, failed, value) = self
             .in_ranked_order(&models, &decision.summary, call)
@@ -110,6 +120,7 @@ impl ProviderRegistry {
         Fut: std::future::Future<Output = Result<T>>,
     {
         let mut failed = Vec::new();
+        let mut last = None;
         for model in models {
             let Some(_trial) = self.admit(model, &mut failed) else {
                 continue;
@@ -125,17 +136,41 @@ impl ProviderRegistry {
                     if failed.len() > self.router.retry_budget as usize {
                         return Err(exhausted(&failed, err));
                     }
+                    last = Some(err);
                 }
                 Err(err) => return Err(err),
             }
         }
-        Err(no_attempt_left(summary, &failed))
+        // Every model tried failed: the answer carries the last failure (its status, and the
+        // upstream's `Retry-After` for a 429).
+        match last {
+            Some(err) => Err(exhausted(&failed, err)),
+            None => Err(no_attempt_left(summary, &failed)),
+        }
     }
 
-    /// Checks the model's circuit: `None` (skipped, noted in `failed`) when it is open or a
+    /// Checks the model's limits and circuit: `None` (skipped, noted in `failed`) while its
+    /// provider rate-limits it or its daily cap is used up, when its circuit is open, or when a
     /// trial is already running.
     fn admit(&self, model: &str, failed: &mut Vec<FailedAttempt>) -> Option<Trial> {
         let slot = self.table().get(model).cloned()?;
+        if let Some(block) = slot.limits.blocked(crate::store::now_ms()) {
+            let error = match block {
+                Block::RateLimited { retry_in } => format!(
+                    "rate-limited by its provider (HTTP 429; retry in {} ms)",
+                    retry_in.as_millis()
+                ),
+                Block::DailyCap { resets_in, .. } => format!(
+                    "daily request cap of its provider reached (resets in {} s)",
+                    resets_in.as_secs()
+                ),
+            };
+            failed.push(FailedAttempt {
+                model: model.to_owned(),
+                error,
+            });
+            return None;
+        }
         match slot.health.admit(self.router.cooldown) {
             Admission::Open => Some(Trial(None)),
             Admission::Trial => Some(Trial(Some(slot))),
@@ -150,9 +185,17 @@ impl ProviderRegistry {
     }
 }
 
-/// The chosen model and its fallbacks, or why there are none.
+/// The chosen model and its fallbacks, or why there are none (a rate limit, with when to retry,
+/// when providers' limits are all that stands in the way).
 fn candidates(decision: &Decision) -> Result<Vec<String>> {
     let Some(chosen) = &decision.chosen else {
+        if let Some(ms) = decision.retry_in_ms {
+            return Err(ErrorKind::RateLimited {
+                reason: decision.summary.clone(),
+                retry_after: ms.div_ceil(1000).max(1),
+            }
+            .into());
+        }
         return Err(ErrorKind::NoRoute {
             reason: decision.summary.clone(),
         }

@@ -21,11 +21,14 @@
 //!   1024) × (0.5 + complexity).
 //!
 //! **Filters** (`rank.rs`). A model is rejected, with one sentence saying why (the first that
-//! applies, in this order), when: it is paid and `free_only` is set; input + output tokens exceed
+//! applies, in this order), when: `free_only` is set and it is paid, or its price is unknown (a
+//! hosted model that neither the config nor a catalog prices); input + output tokens exceed
 //! its known context window; its quality for the category is below the required quality; its
 //! estimated cost is over `cost_threshold` (priorities `cost`, `balanced`, `quality`; not
-//! `speed`); its circuit is open (the sentence says when it retries) or its last probe failed.
-//! `Healthy`, `Unknown` (not probed yet) and `HalfOpen` (one trial call) are routable.
+//! `speed`); its circuit is open (the sentence says when it retries), its provider rate-limited
+//! it (HTTP 429, until `Retry-After`) or its daily cap is used up (until the reset), or its last
+//! probe failed. `Healthy`, `Unknown` (not probed yet) and `HalfOpen` (one trial call) are
+//! routable.
 //!
 //! **Required quality** = `quality_threshold × complexity`, but at least `0.2 ×
 //! quality_threshold`: with the default 0.7 a complexity-1 task needs 0.7, a complexity-0.5 one
@@ -34,7 +37,9 @@
 //!
 //! **Cost** ([`cost_usd`]): 0 for local and free tiers; `price × tokens / 1e6` for paid; unknown
 //! for a paid model without a price, which is never rejected by the cost threshold but ranks
-//! after every model whose cost is known (its reason says "no price configured").
+//! after every model whose cost is known (its reason says "no price configured"). A model whose
+//! price is unknown (`price_unknown`) ranks after every model with a known price under every
+//! priority, `speed` included.
 //!
 //! **Ranking** of the models that pass:
 //! - `cost`: tier (local, free, paid), then estimated cost, then higher quality, then lower p50;
@@ -51,9 +56,12 @@
 //! is chosen; the next ones, at most `retry_budget`, are the fallbacks.
 
 mod estimate;
+mod format;
 mod rank;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pricing;
 
 use std::fmt::Write as _;
 
@@ -63,7 +71,8 @@ use serde::Serialize;
 use crate::config::{Category, Price, Priority, QualityPriors, RouterConfig, Tier};
 
 pub use estimate::estimate;
-use rank::{CLEARLY_BETTER, Cost, Ms, Q, Ranking, Rejection, Usd, tier_str};
+use format::{Cost, Ms, Q, Usd};
+use rank::{CLEARLY_BETTER, Ranking, Rejection, tier_str};
 
 /// What the router is asked to place.
 #[derive(Debug, Clone, Default)]
@@ -103,6 +112,26 @@ impl RouteInput {
             ..Self::default()
         }
     }
+
+    /// [`Self::from_messages`], counted off the async worker when the messages are large.
+    pub async fn from_messages_off_worker(messages: &[ChatMessage]) -> Self {
+        let bytes = crate::tokens::message_bytes(messages);
+        if bytes <= crate::cpu::INLINE_BYTES {
+            return Self::from_messages(messages);
+        }
+        let owned = messages.to_vec();
+        crate::cpu::off_worker(move || Self::from_messages(&owned)).await
+    }
+
+    /// Bytes whose tokens a decision on this input may have to count.
+    pub fn counting_bytes(&self) -> usize {
+        if self.context_tokens.is_some() {
+            // Only the signal scan (bounded head and tail) remains.
+            self.text.len().min(16 * 1024)
+        } else {
+            self.text.len()
+        }
+    }
 }
 
 /// Health as routing sees it.
@@ -120,6 +149,16 @@ pub enum Health {
     },
     /// The last active probe failed.
     Unreachable,
+    /// The provider answered HTTP 429; out of routing until its `Retry-After` has passed.
+    RateLimited { retry_in_ms: u64 },
+    /// The provider's daily request cap for this model is used up until the window resets.
+    DailyCapReached {
+        /// Requests per day, when the provider stated it.
+        limit: Option<u64>,
+        /// Calls made in the window.
+        used: u64,
+        resets_in_ms: u64,
+    },
 }
 
 impl Health {
@@ -137,6 +176,9 @@ pub struct ModelView {
     pub tier: Tier,
     pub context_window: Option<u32>,
     pub price: Option<Price>,
+    /// Neither the config nor a catalog gives its price and it is not local (`tier` is then
+    /// paid and `price` none): rejected under `free_only`, ranked after every known price.
+    pub price_unknown: bool,
     pub quality: QualityPriors,
     pub health: Health,
     pub latency_p50_ms: Option<f64>,
@@ -198,6 +240,10 @@ pub struct Decision {
     pub candidates: Vec<CandidateReport>,
     /// One human sentence.
     pub summary: String,
+    /// Nothing chosen, but a model was turned away only because its provider limits it (HTTP
+    /// 429 cooldown, daily cap): the soonest one of them may be called again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
 }
 
 /// Ranks `models` for `input` under `config` (see the module doc for the rules).
@@ -216,6 +262,15 @@ pub fn decide(input: &RouteInput, models: &[ModelView], config: &RouterConfig) -
         .map(|e| e.model.id.clone())
         .collect();
     let candidates = ranking.reports(&estimate, config);
+    let retry_in_ms = if chosen.is_none() {
+        ranking
+            .rejected
+            .iter()
+            .filter_map(|(_, why)| why.retry_in_ms())
+            .min()
+    } else {
+        None
+    };
     Decision {
         chosen,
         fallbacks,
@@ -224,6 +279,7 @@ pub fn decide(input: &RouteInput, models: &[ModelView], config: &RouterConfig) -
         estimate,
         candidates,
         summary,
+        retry_in_ms,
     }
 }
 
@@ -300,7 +356,9 @@ fn summary(ranking: &Ranking<'_>, est: &Estimate, config: &RouterConfig, offered
             None => write!(out, "no latency measured yet, so cheapest tier first"),
         },
     };
-    if first.cost.is_none() {
+    if first.model.price_unknown {
+        out.push_str("; its price is unknown (not in config or catalog)");
+    } else if first.cost.is_none() {
         out.push_str("; no price configured, so its cost is unknown");
     }
     if ranking.cheap_first {

@@ -176,7 +176,17 @@ impl TaskEngine {
     /// Validates, routes (completions) and queues a task; answers at once.
     pub async fn submit(&self, spec: TaskSpec) -> Result<Submitted> {
         let (config, registry) = (self.inner.source)();
-        let prepared = spec::prepare(&spec, &config, &registry)?;
+        // Routing counts the prompt's tokens: off the async worker when the prompt is large.
+        let bytes = match &spec.work {
+            TaskWork::Completion(completion) => crate::tokens::message_bytes(&completion.messages),
+            TaskWork::Council(_) => 0,
+        };
+        let (spec, prepared) = crate::cpu::sized(bytes, move || {
+            let prepared = spec::prepare(&spec, &config, &registry);
+            (spec, prepared)
+        })
+        .await;
+        let prepared = prepared?;
         let id = new_id("task");
         let request = serde_json::to_value(&prepared.work)
             .map_err(|e| ErrorKind::Invalid(format!("task request: {e}")))?;

@@ -170,7 +170,10 @@ pub(crate) async fn run_task(engine: Arc<Engine>, task: TaskView, permit: SlotPe
     engine
         .events
         .task(&id, TaskState::Running, Some(0.0), "started");
-    let work = as_caller(Caller::Task, execute(&engine, &task, &running, permit));
+    let work = as_caller(
+        Caller::Task,
+        guarded(&running, execute(&engine, &task, &running, permit)),
+    );
     let outcome = supervise(&engine, &running, work).await;
     record(&engine, &running, outcome).await;
     {
@@ -225,6 +228,29 @@ async fn supervise(
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The work's outcome; a panic in it fails the task with the panic's message (a bug must not
+/// pass for "the process running it stopped").
+async fn guarded(running: &Running, work: impl Future<Output = TaskOutcome>) -> TaskOutcome {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let message = crate::cpu::panic_message(payload.as_ref());
+            tracing::error!(task = %running.id, panic = %message, "task work panicked");
+            TaskOutcome {
+                state: TaskState::Failed,
+                result: None,
+                error: Some(format!("internal error in Fusion: {message}")),
+                cost_usd: running.cost_usd(),
+                tokens: running.tokens(),
+                model: None,
+                provider: None,
+                message: "failed".to_owned(),
             }
         }
     }

@@ -65,7 +65,7 @@ pub async fn complete(
             Some("fusion.complexity".into()),
         ));
     }
-    let mut input = RouteInput::from_messages(&chat.messages);
+    let mut input = RouteInput::from_messages_off_worker(&chat.messages).await;
     input.priority = named.or(hints.priority);
     input.complexity = hints.complexity;
     input.category = hints.category;

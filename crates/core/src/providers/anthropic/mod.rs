@@ -53,7 +53,8 @@ impl AnthropicBackend {
 
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
         let response = self.send(&messages_request(request, false)?).await?;
-        let body = response.bytes().await.map_err(|e| self.transport(&e))?;
+        let body =
+            super::body::read_capped(&self.config, response, self.config.response_limit()).await?;
         parse_response(&body).map_err(|message| {
             ErrorKind::InvalidResponse {
                 provider: self.config.name.clone(),
@@ -67,11 +68,16 @@ impl AnthropicBackend {
         let response = self.send(&messages_request(request, true)?).await?;
         let translator = StreamTranslator::new(&self.config.name, &request.model);
         let (provider, timeout) = (self.config.name.clone(), self.config.timeout);
-        Ok(translate_events(
-            response.bytes_stream(),
-            translator,
-            move |e| Error::from_reqwest(&provider, &e, timeout),
-        ))
+        let limit = self.config.response_limit();
+        let capped = super::body::CappedLines::new(Box::pin(response.bytes_stream()), limit);
+        Ok(translate_events(capped, translator, move |e| match e {
+            super::body::CappedError::Upstream(e) => Error::from_reqwest(&provider, &e, timeout),
+            super::body::CappedError::LineTooLong(too_long) => ErrorKind::ResponseTooLarge {
+                provider: provider.clone(),
+                limit: too_long.0,
+            }
+            .into(),
+        }))
     }
 
     /// Whether the API answers with this key: `GET {base}/models`.
