@@ -235,3 +235,55 @@ async fn http_oversized_bodies_get_413_and_unknown_methods_a_json_rpc_error() {
     assert_initialize_works(&server.url, None).await;
     server.stop().await;
 }
+
+/// A `fusion mcp` session past the handshake.
+async fn initialized_stdio(h: &Harness) -> StdioServer {
+    let mut mcp = StdioServer::start(h).await;
+    mcp.send(INITIALIZE).await;
+    assert_eq!(mcp.next().await["id"], 1);
+    mcp.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    mcp
+}
+
+#[tokio::test]
+async fn stdio_tools_call_with_array_arguments_answers_invalid_params() {
+    let h = Harness::start(healthy_script()).await;
+    let mut mcp = initialized_stdio(&h).await;
+    mcp.send(
+        r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"fusion_ask","arguments":["Q?"]}}"#,
+    )
+    .await;
+    let answer = mcp.next().await;
+    assert_eq!(answer["id"], 11, "{answer}");
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`arguments` must be an object"),
+        "{answer}"
+    );
+    // Still serving.
+    mcp.send(r#"{"jsonrpc":"2.0","id":12,"method":"tools/list"}"#)
+        .await;
+    assert_eq!(mcp.next().await["id"], 12);
+}
+
+#[tokio::test]
+async fn stdio_invalid_request_replies_carry_the_request_id() {
+    let h = Harness::start(healthy_script()).await;
+    let mut mcp = initialized_stdio(&h).await;
+    // An id but neither a method nor a result: Invalid Request, answered with that id.
+    mcp.send(r#"{"jsonrpc":"2.0","id":21}"#).await;
+    let answer = mcp.next().await;
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert_eq!(answer["id"], 21, "{answer}");
+    mcp.send(r#"{"jsonrpc":"1.0","id":"req-22","method":"tools/list"}"#)
+        .await;
+    let answer = mcp.next().await;
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert_eq!(answer["id"], "req-22", "{answer}");
+    // Still serving.
+    mcp.send(r#"{"jsonrpc":"2.0","id":23,"method":"tools/list"}"#)
+        .await;
+    assert_eq!(mcp.next().await["id"], 23);
+}

@@ -2,8 +2,8 @@
 //! both protocol eras and sessions). This crate owns the handler (`FusionMcp`: the
 //! `fusion_ask` tool, the router and async task tools, code search, the loop checker's
 //! `looped_*` gate tools and the `fusion://` resources) and the two ways to serve it: stdio
-//! (`serve_stdio`, for `fusion mcp`) and Streamable HTTP (`http_service`, mounted at `/mcp` by
-//! `fusion serve`).
+//! (`serve_stdio`, for `fusion mcp`, over the transport in `stdio.rs`) and Streamable HTTP
+//! (`http_service`, mounted at `/mcp` by `fusion serve`).
 
 mod ask;
 mod code;
@@ -12,9 +12,11 @@ mod http;
 pub mod hub;
 mod lazy;
 mod looped;
+mod params;
 mod resources;
 mod route;
 mod search;
+mod stdio;
 mod tasks;
 
 use std::sync::Arc;
@@ -93,7 +95,10 @@ pub fn start_hub(config: &Config, shutdown: tokio_util::sync::CancellationToken)
 /// Serves MCP on this process's stdin/stdout until the client closes stdin. Stdout carries
 /// protocol messages only; logs belong on stderr.
 pub async fn serve_stdio(server: FusionMcp) -> Result<(), rmcp::RmcpError> {
-    let running = server.serve(rmcp::transport::stdio_pipes()).await?;
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    let running = server
+        .serve(stdio::StdioTransport::new(stdin, stdout))
+        .await?;
     let reason = running.waiting().await?;
     tracing::debug!(?reason, "MCP stdio session ended");
     Ok(())

@@ -35,24 +35,8 @@ struct Inner {
 }
 
 impl AppState {
-    /// Bearer keys are read now from the environment variables named in
-    /// `server.api_keys_env`; unset or empty variables add no key.
-    pub fn new(
-        config: Config,
-        registry: impl Into<Arc<ProviderRegistry>>,
-        metrics: Option<PrometheusHandle>,
-    ) -> Self {
-        let keys = config
-            .server
-            .api_keys_env
-            .iter()
-            .filter_map(|name| std::env::var(name).ok())
-            .filter(|key| !key.is_empty())
-            .collect();
-        Self::with_keys(config, registry, keys, metrics)
-    }
-
-    /// Like `new`, with the accepted keys given directly.
+    /// A state over `config` and `registry`, accepting `keys` as bearer keys (none: no
+    /// authentication). `fusion serve` reads them with [`crate::keys_from_env`].
     pub fn with_keys(
         config: Config,
         registry: impl Into<Arc<ProviderRegistry>>,

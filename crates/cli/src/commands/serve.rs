@@ -23,11 +23,23 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen: `{listen}` is not an address like 127.0.0.1:8787"))?;
+    // Refusals come before anything starts (store, children) and before the socket is bound.
+    let keys = fusion_server::keys_from_env(&config.server.api_keys_env, addr, |name| {
+        std::env::var(name).ok()
+    })
+    .map_err(|e| anyhow!(e))?;
+    fusion_server::check_exposure(addr, !keys.is_empty(), args.allow_unauthenticated)
+        .map_err(|e| anyhow!(e))?;
     let engine = Engine::start(&config).await?;
     let health = engine.registry.spawn_health_checks();
     let grace = config.server.shutdown_grace;
     let tasks_config = config.tasks.clone();
-    let state = AppState::new(config, engine.registry.clone(), fusion_server::prometheus());
+    let state = AppState::with_keys(
+        config,
+        engine.registry.clone(),
+        keys,
+        fusion_server::prometheus(),
+    );
     let tasks = TaskEngine::start(engine.store().clone(), state.engine_source(), tasks_config);
     state.set_tasks(tasks.clone());
     let watcher = match config_file {
@@ -38,8 +50,6 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
         // Nothing to watch: the health checks run on their own.
         None => health,
     };
-    fusion_server::check_exposure(addr, !state.keys().is_empty(), args.allow_unauthenticated)
-        .map_err(|e| anyhow!(e))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -5,6 +5,7 @@
 //! to `default` when the variable is unset or empty, and `$${` is a literal `${`. A `$` not
 //! followed by `{` is left alone.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::ConfigError;
@@ -17,35 +18,63 @@ pub(super) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Replaces `${...}` references in every string value of `value`, in place.
+/// Where each value that came from `${...}` expansion sits (dotted key, as in config errors)
+/// and its text as written in the file, so that showing the config can show the reference
+/// instead of the variable's value.
+pub type EnvSourced = BTreeMap<String, String>;
+
+/// Replaces `${...}` references in every string value of `value`, in place, and returns
+/// which values held at least one reference.
 pub(super) fn expand_env(
     value: &mut toml::Value,
     env: EnvLookup<'_>,
     file: &Path,
-) -> Result<(), ConfigError> {
-    walk(value, String::new(), env).map_err(|(key, reason)| {
+) -> Result<EnvSourced, ConfigError> {
+    let mut sourced = EnvSourced::new();
+    walk(value, String::new(), env, &mut sourced).map_err(|(key, reason)| {
         let key = if key.is_empty() { "-".to_owned() } else { key };
         ConfigError::new(file, key, reason)
-    })
+    })?;
+    Ok(sourced)
 }
 
-fn walk(value: &mut toml::Value, path: String, env: EnvLookup<'_>) -> Result<(), (String, String)> {
+fn walk(
+    value: &mut toml::Value,
+    path: String,
+    env: EnvLookup<'_>,
+    sourced: &mut EnvSourced,
+) -> Result<(), (String, String)> {
     match value {
-        toml::Value::String(text) => match expand_str(text, env) {
-            Ok(Some(expanded)) => {
-                *text = expanded;
-                Ok(())
+        toml::Value::String(text) => {
+            if !text.contains('$') {
+                return Ok(());
             }
-            Ok(None) => Ok(()),
-            Err(reason) => Err((path, reason)),
-        },
+            let pieces = pieces(text).map_err(|reason| (path.clone(), reason))?;
+            let mut expanded = String::with_capacity(text.len());
+            let mut references = 0;
+            for piece in pieces {
+                match piece {
+                    Piece::Text(literal) => expanded.push_str(&literal),
+                    Piece::Reference(reference) => {
+                        references += 1;
+                        let resolved = resolve(reference, env).map_err(|r| (path.clone(), r))?;
+                        expanded.push_str(&resolved);
+                    }
+                }
+            }
+            let written = std::mem::replace(text, expanded);
+            if references > 0 {
+                sourced.insert(path, written);
+            }
+            Ok(())
+        }
         toml::Value::Array(items) => items
             .iter_mut()
             .enumerate()
-            .try_for_each(|(i, item)| walk(item, index_key(&path, i), env)),
+            .try_for_each(|(i, item)| walk(item, index_key(&path, i), env, sourced)),
         toml::Value::Table(table) => table
             .iter_mut()
-            .try_for_each(|(key, item)| walk(item, child_key(&path, key), env)),
+            .try_for_each(|(key, item)| walk(item, child_key(&path, key), env, sourced)),
         toml::Value::Integer(_)
         | toml::Value::Float(_)
         | toml::Value::Boolean(_)
@@ -53,18 +82,24 @@ fn walk(value: &mut toml::Value, path: String, env: EnvLookup<'_>) -> Result<(),
     }
 }
 
-/// Expands one string. `Ok(None)` when it holds no `$` at all (nothing to rewrite).
-fn expand_str(text: &str, env: EnvLookup<'_>) -> Result<Option<String>, String> {
-    if !text.contains('$') {
-        return Ok(None);
-    }
-    let mut out = String::with_capacity(text.len());
+/// One part of a config string: literal text (with `$${` already turned into `${`) or the
+/// inside of a `${...}` reference.
+#[derive(Debug, PartialEq)]
+pub(super) enum Piece<'a> {
+    Text(String),
+    Reference(&'a str),
+}
+
+/// Splits a config string into literal text and `${...}` references.
+pub(super) fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
     let mut rest = text;
     while let Some(dollar) = rest.find('$') {
-        out.push_str(&rest[..dollar]);
+        literal.push_str(&rest[..dollar]);
         let after = &rest[dollar..];
         if let Some(tail) = after.strip_prefix("$${") {
-            out.push_str("${");
+            literal.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
             let Some(close) = tail.find('}') else {
@@ -72,15 +107,21 @@ fn expand_str(text: &str, env: EnvLookup<'_>) -> Result<Option<String>, String> 
                     "unterminated `${{` in `{text}` (write `$${{` for a literal `${{`)"
                 ));
             };
-            out.push_str(&resolve(&tail[..close], env)?);
+            if !literal.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(&mut literal)));
+            }
+            pieces.push(Piece::Reference(&tail[..close]));
             rest = &tail[close + 1..];
         } else {
-            out.push('$');
+            literal.push('$');
             rest = &after[1..];
         }
     }
-    out.push_str(rest);
-    Ok(Some(out))
+    literal.push_str(rest);
+    if !literal.is_empty() {
+        pieces.push(Piece::Text(literal));
+    }
+    Ok(pieces)
 }
 
 /// Resolves the inside of one `${...}`: `NAME` or `NAME:-default`.
@@ -147,7 +188,9 @@ mod tests {
     }
 
     fn expand(text: &str) -> Result<String, String> {
-        expand_str(text, &env).map(|s| s.unwrap_or_else(|| text.to_owned()))
+        let mut value = toml::Value::String(text.to_owned());
+        walk(&mut value, String::new(), &env, &mut EnvSourced::new()).map_err(|(_, r)| r)?;
+        Ok(value.as_str().unwrap().to_owned())
     }
 
     #[test]
@@ -226,5 +269,41 @@ mod tests {
         assert_eq!(child_key("headers", "x.y"), "headers.\"x.y\"");
         assert_eq!(child_key("", "server"), "server");
         assert_eq!(index_key("providers", 2), "providers[2]");
+    }
+
+    #[test]
+    fn values_from_references_are_remembered_with_their_written_text() {
+        let mut value: toml::Value = toml::from_str(
+            "[[mcp.servers]]\nname = \"a\"\nargs = [\"--plain\", \"--token=${FUSION_TEST_TOKEN}\"]\n\
+             headers = { Authorization = \"Bearer ${FUSION_TEST_TOKEN}\", X-Cost = \"$5\" }\n",
+        )
+        .unwrap();
+        let sourced = expand_env(&mut value, &env, Path::new("f.toml")).unwrap();
+        assert_eq!(
+            sourced.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    "mcp.servers[0].args[1]".to_owned(),
+                    "--token=${FUSION_TEST_TOKEN}".to_owned()
+                ),
+                (
+                    "mcp.servers[0].headers.Authorization".to_owned(),
+                    "Bearer ${FUSION_TEST_TOKEN}".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn pieces_split_literals_from_references() {
+        assert_eq!(
+            pieces("Bearer ${A}$${B}${C:-x}").unwrap(),
+            [
+                Piece::Text("Bearer ".into()),
+                Piece::Reference("A"),
+                Piece::Text("${B}".into()),
+                Piece::Reference("C:-x"),
+            ]
+        );
     }
 }

@@ -121,9 +121,11 @@ fn parse_toml(text: &str, file: &Path, env: EnvLookup<'_>) -> Result<Config, Con
     })?;
     let mut value = toml::Value::Table(table);
     reject_inline_api_keys(&value, file)?;
-    expand::expand_env(&mut value, env, file)?;
-    serde_path_to_error::deserialize::<_, Config>(value)
-        .map_err(|e| type_error(file, e.path(), e.inner().message()))
+    let env_sourced = expand::expand_env(&mut value, env, file)?;
+    let mut config = serde_path_to_error::deserialize::<_, Config>(value)
+        .map_err(|e| type_error(file, e.path(), e.inner().message()))?;
+    config.env_sourced = env_sourced;
+    Ok(config)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -205,7 +207,8 @@ fn unset_env_warnings(config: &Config, env: EnvLookup<'_>) -> Vec<String> {
         .filter(|n| unset(n))
         .map(|name| {
             format!(
-                "server: environment variable {name} (api_keys_env) is not set; it grants no key"
+                "server: environment variable {name} (api_keys_env) is not set; `fusion serve` \
+                 refuses to start until it holds a key"
             )
         });
     providers.chain(server).collect()

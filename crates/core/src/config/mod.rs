@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use expand::EnvSourced;
 pub use discovery::{DiscoveredServer, Discovery, ProbeTarget, default_probe_targets, discover};
+pub use expand::EnvSourced;
 pub use import::{Imported, import_mcp_servers, render_mcp_servers};
 pub use load::{LoadedConfig, check_toml, load, load_file, parse_text};
 pub use looped::{COUNCIL_PREFIX, LoopConfig, LoopRoles};

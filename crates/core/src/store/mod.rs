@@ -7,6 +7,7 @@
 //! (the loop checker's runs and their trails).
 
 pub mod catalog;
+mod files;
 pub mod ledger;
 pub mod looped;
 pub mod tasks;
@@ -68,10 +69,12 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating the SQLite file and its directory if needed) and migrates. `None` =
-    /// [`Store::default_url`].
+    /// Opens (creating the SQLite file and its directory if needed, private to the user: see
+    /// `files`) and migrates. `None` = [`Store::default_url`].
     pub async fn open(url: Option<&str>) -> crate::Result<Store> {
         sqlx::any::install_default_drivers();
+        // The default store lives in Fusion's own data directory, which is kept private.
+        let own_dir = url.is_none();
         let url = match url {
             Some(url) => url.trim().to_owned(),
             None => Self::default_url()?,
@@ -84,14 +87,11 @@ impl Store {
         })?;
         let (kind, connect_url, options) = match target {
             Target::SqliteFile { path, query } => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|err| {
-                        store_error(format!(
-                            "cannot create the directory {} for {display_url}: {err}",
-                            dir.display()
-                        ))
-                    })?;
-                }
+                let create = !query
+                    .split('&')
+                    .any(|kv| kv.starts_with("mode=") && kv != "mode=rwc");
+                files::prepare(&path, own_dir, create)
+                    .map_err(|err| store_error(format!("{err} (for {display_url})")))?;
                 let url = sqlite_url(&path, &query);
                 (StoreKind::Sqlite, url, sqlite_pool_options(8))
             }

@@ -61,10 +61,11 @@ fn explain(body: &[u8]) -> ApiError {
             None,
         ),
         Err(err) => {
-            let path = err.path().to_string();
+            let syntax = err.inner().is_syntax() || err.inner().is_eof();
+            // Broken JSON has no field to blame; a wrong type names the field as far as known.
+            let param = if syntax { None } else { known_path(err.path()) };
             let inner = err.into_inner();
-            let param = (path != ".").then_some(path);
-            let what = if inner.is_syntax() || inner.is_eof() {
+            let what = if syntax {
                 "the request body is not valid JSON"
             } else {
                 "the request body is not a valid chat completion request"
@@ -72,6 +73,26 @@ fn explain(body: &[u8]) -> ApiError {
             ApiError::bad_request(format!("{what}: {inner}"), param)
         }
     }
+}
+
+/// `messages[0].role`: the path up to the first segment serde could not name (never `?`);
+/// `None` when not even the first is known.
+fn known_path(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => break,
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn check(chat: ChatRequest) -> Result<ChatRequest, ApiError> {
@@ -161,5 +182,21 @@ mod tests {
                 .contains("not valid JSON")
         );
         assert_eq!(parse(b"  ").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn broken_json_names_no_param() {
+        for body in [
+            "{oops}",
+            "{\"model\": ",
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",,}]}",
+        ] {
+            let err = parse(body.as_bytes()).unwrap_err();
+            assert_eq!(
+                err.body()["error"]["param"],
+                serde_json::Value::Null,
+                "{body}"
+            );
+        }
     }
 }
