@@ -43,6 +43,7 @@ fn models() -> Vec<ModelView> {
                 tier,
                 context_window: Some(4096 << (i % 6)),
                 price,
+                price_unknown: false,
                 quality,
                 health,
                 latency_p50_ms: (i % 5 != 0).then(|| 150.0 + f64::from((i * 37) % 900)),

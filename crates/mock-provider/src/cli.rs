@@ -16,13 +16,22 @@ const SCRIPT_HELP: &str = r#"SCRIPT FORMAT (--script FILE, JSON; unknown keys ar
       "cut":   { "reply": { "fixed": "a b c d" }, "chunk_words": 2, "chunk_delay_ms": 20,
                  "cut_after_chunks": 1 },
       "down":  { "failure": "reset" },
-      "quiet": { "usage": false }
+      "quiet": { "usage": false },
+      "capped": { "rate_limit": { "limit": 50, "window_secs": 86400 } },
+      "priced": { "context_length": 8192,
+                  "pricing": { "prompt": "0.000003", "completion": "0.000015" } }
     },
-    "default": { "reply": "echo" }    // any other model; omit it to answer 404 model_not_found
+    "default": { "reply": "echo" },   // any other model; omit it to answer 404 model_not_found
+    "server": "openai"                // openai | llama_cpp | ollama | lm_studio | vllm
   }
 
   ModelScript fields (all optional): reply (default "echo"), latency_ms (0), failure,
-  fail_first, usage (true), chunk_delay_ms (0), cut_after_chunks, chunk_words (1).
+  fail_first, usage (true), chunk_delay_ms (0), cut_after_chunks, chunk_words (1),
+  context_length, pricing (USD per token as strings), rate_limit (X-RateLimit-* headers;
+  calls beyond the limit get 429).
+  server:  where context lengths are reported: /v1/models (openai: context_length; vllm:
+           max_model_len), GET /props (llama_cpp), POST /api/show (ollama),
+           GET /api/v0/models (lm_studio).
   reply:   "echo" | {"fixed": S} | {"template": S} | {"sequence": [S, ..]}
            | {"by_prompt_contains": [[NEEDLE, ANSWER], ..]}
   failure: {"status": {"status": N, "message": S, "retry_after": SECS}}

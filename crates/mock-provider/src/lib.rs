@@ -1,7 +1,8 @@
 //! A scriptable fake OpenAI-compatible model server for Fusion's end-to-end tests and
 //! benchmarks: [`MockProvider`] runs it on a local port, a [`Script`] says how each model
 //! answers (reply text, latency, failures, stream pacing and cuts), and every chat request is
-//! recorded for assertions.
+//! recorded for assertions. It can also impersonate the model-metadata endpoints of local
+//! servers (llama.cpp, Ollama, LM Studio, vLLM) and state OpenRouter-style rate limits.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -18,6 +19,7 @@
 //! ```
 
 mod conn;
+mod metadata;
 mod reply;
 mod script;
 mod server;
@@ -34,7 +36,9 @@ use std::{
 
 use tokio::{net::TcpListener, task::JoinHandle};
 
-pub use script::{Failure, ModelScript, Pricing, Reply, Script, ScriptError};
+pub use script::{
+    Failure, ModelScript, Pricing, RateLimit, Reply, Script, ScriptError, ServerFlavor,
+};
 
 use conn::{ConnHandle, ResettableListener};
 use state::Shared;

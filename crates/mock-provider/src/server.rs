@@ -160,7 +160,9 @@ impl Stated {
         Self {
             limit: limit.limit,
             remaining: limit.limit.saturating_sub(call + 1),
-            reset_ms: started.saturating_add(limit.window_secs).saturating_mul(1000),
+            reset_ms: started
+                .saturating_add(limit.window_secs)
+                .saturating_mul(1000),
             exceeded: call >= limit.limit,
         }
     }

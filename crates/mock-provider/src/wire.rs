@@ -99,6 +99,9 @@ pub(crate) struct ModelEntry<'a> {
     /// OpenRouter-style catalog fields, when the script gives them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context_length: Option<u32>,
+    /// vLLM's name for the context length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_model_len: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pricing: Option<&'a crate::script::Pricing>,
 }

@@ -67,13 +67,12 @@ pub struct Engine {
 impl Engine {
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
-        let synced = store
-            .synced_models()
-            .await
-            .context("reading synced models from the store")?;
         let ledger = Ledger::start(store);
         let registry = ProviderRegistry::from_config(config)?.with_ledger(ledger.clone());
-        registry.add_synced(&synced);
+        registry
+            .restore_from(ledger.store())
+            .await
+            .context("reading synced models and daily usage from the store")?;
         Ok(Self {
             registry: Arc::new(registry),
             ledger,

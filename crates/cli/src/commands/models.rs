@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use fusion_core::providers::ProviderRegistry;
 
 use super::{Engine, resolve};
 use crate::cli::{ModelsArgs, ModelsCommand};
@@ -76,6 +75,7 @@ async fn list(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
         let price = match e.price {
             _ if e.tier != fusion_core::config::Tier::Paid => "$0".to_owned(),
             Some(p) => format!("${}/${} per Mtok", p.input_per_mtok, p.output_per_mtok),
+            None if m.price_unknown => "price unknown".to_owned(),
             None => "no price".to_owned(),
         };
         let p50 = m
@@ -101,26 +101,13 @@ async fn list(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 async fn sync(engine: &Engine, provider: &str, free_only: bool) -> anyhow::Result<ExitCode> {
-    let listed = engine
+    let sync = engine
         .registry
-        .list_catalog(provider)
+        .sync_catalog(provider, free_only)
         .await
-        .with_context(|| format!("fetching the catalog of `{provider}`"))?;
-    let rows = ProviderRegistry::synced_rows(provider, &listed, free_only);
-    engine
-        .store()
-        .replace_synced_models(provider, &rows)
-        .await
-        .context("writing the catalog to the store")?;
+        .with_context(|| format!("syncing the catalog of `{provider}`"))?;
+    let rows = &sync.rows;
     let free = rows.iter().filter(|m| m.free).count();
-    let unpriced = listed
-        .iter()
-        .filter(|m| {
-            m.pricing
-                .as_ref()
-                .is_none_or(|p| p.prompt.is_none() || p.completion.is_none())
-        })
-        .count();
     let mut out = std::io::stdout().lock();
     write!(
         out,
@@ -132,11 +119,15 @@ async fn sync(engine: &Engine, provider: &str, free_only: bool) -> anyhow::Resul
         write!(
             out,
             "; {} priced models skipped (--free-only)",
-            listed.len() - unpriced - rows.len()
+            sync.listed - sync.unpriced - rows.len()
         )?;
     }
-    if unpriced > 0 {
-        write!(out, "; {unpriced} listed without prices, not imported")?;
+    if sync.unpriced > 0 {
+        write!(
+            out,
+            "; {} listed without prices, not imported",
+            sync.unpriced
+        )?;
     }
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)

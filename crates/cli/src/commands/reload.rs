@@ -110,13 +110,10 @@ impl Reloader {
         }
         let registry =
             ProviderRegistry::from_config(&loaded.config)?.with_ledger(self.ledger.clone());
-        let synced = self
-            .ledger
-            .store()
-            .synced_models()
+        registry
+            .restore_from(self.ledger.store())
             .await
-            .context("reading synced models from the store")?;
-        registry.add_synced(&synced);
+            .context("reading synced models and daily usage from the store")?;
         Ok((loaded.config, Arc::new(registry)))
     }
 }

@@ -37,10 +37,11 @@ pub(super) enum CallOutcome<'a> {
 }
 
 /// Whether a failure says something about the model's health. A refused request (bad
-/// parameters, unknown model) or a full local queue does not.
+/// parameters, unknown model), a full local queue, or a rate limit (HTTP 429: the model cools
+/// down for its `Retry-After` instead, see `limits`) does not.
 pub(super) fn counts_against_health(err: &Error) -> bool {
     match err.kind() {
-        ErrorKind::UpstreamStatus { status, .. } => *status == 429 || *status >= 500,
+        ErrorKind::UpstreamStatus { status, .. } => *status >= 500,
         ErrorKind::QueueFull { .. } | ErrorKind::Invalid(_) | ErrorKind::UnknownModel { .. } => {
             false
         }
@@ -124,6 +125,11 @@ impl CallRecord {
                 self.slot
                     .health
                     .on_failure(&err.to_string(), self.failure_threshold);
+            }
+            CallOutcome::Failed(err)
+                if matches!(err.kind(), ErrorKind::UpstreamStatus { status: 429, .. }) =>
+            {
+                self.slot.health.on_rate_limited(&err.to_string());
             }
             CallOutcome::Failed(_) | CallOutcome::Cancelled(_) => {}
         }

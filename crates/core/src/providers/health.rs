@@ -93,6 +93,16 @@ impl ModelHealth {
         p.trial_running = false;
     }
 
+    /// Records a call the provider refused with HTTP 429: counted and shown, but the circuit
+    /// stays as it was (the model's limits handle the cooldown).
+    pub fn on_rate_limited(&self, error: &str) {
+        let mut p = self.lock();
+        p.calls += 1;
+        p.failures += 1;
+        p.last_error = Some(error.to_owned());
+        p.trial_running = false;
+    }
+
     /// Whether routing may send a call now; `Trial` reserves the one trial call.
     pub fn admit(&self, cooldown: Duration) -> Admission {
         let mut p = self.lock();

@@ -38,7 +38,7 @@ pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk>> + Send>>;
 /// One configured upstream, speaking its own protocol.
 pub(crate) enum Backend {
     OpenAi(Box<openai::OpenAiBackend>),
-    Anthropic(anthropic::AnthropicBackend),
+    Anthropic(Box<anthropic::AnthropicBackend>),
     Exec(exec::ExecBackend),
 }
 
@@ -46,7 +46,9 @@ impl Backend {
     pub(crate) fn new(config: &ProviderConfig) -> Result<Self> {
         Ok(match config.kind {
             ProviderKind::Openai => Self::OpenAi(Box::new(openai::OpenAiBackend::new(config)?)),
-            ProviderKind::Anthropic => Self::Anthropic(anthropic::AnthropicBackend::new(config)?),
+            ProviderKind::Anthropic => {
+                Self::Anthropic(Box::new(anthropic::AnthropicBackend::new(config)?))
+            }
             ProviderKind::Exec => Self::Exec(exec::ExecBackend::new(config)?),
         })
     }

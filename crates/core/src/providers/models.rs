@@ -1,20 +1,23 @@
 //! The live side of the model table: models discovered from providers (`/v1/models`, Ollama's
-//! `/api/tags`) and synced from catalogs, the periodic health check (active probes plus
-//! rediscovery), and the views built from it — `fusion models` status and the router's
-//! `ModelView`s.
+//! `/api/tags`), priced by their listing (see `catalog`) and, for local servers, given the
+//! context window the server states (see `local_context`); the periodic health check (active
+//! probes, rediscovery, catalog syncs that are due); and the views built from it — `fusion
+//! models` status and the router's `ModelView`s.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::catalog::listed_entries;
 use super::health::{HealthStats, Probe};
+use super::limits::Block;
 use super::openai::ListedModel;
-use super::registry::{ModelEntry, ModelSlot, ModelSource, ProviderRegistry};
-use crate::config::{Price, ProviderKind, Tier};
+use super::registry::{ModelEntry, ModelSlot, ProviderHandle, ProviderRegistry};
+use super::{Backend, local_context};
+use crate::config::{ProviderKind, Tier};
 use crate::router::{Health, ModelView};
-use crate::store::SyncedModel;
+use crate::store::{Store, now_ms};
 use crate::{ErrorKind, Result};
 
 /// Longest a single probe or listing may take during the health check.
@@ -25,6 +28,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ModelStatus {
     #[serde(flatten)]
     pub entry: ModelEntry,
+    /// Neither the config nor a catalog gives its price (and it is not local).
+    pub price_unknown: bool,
     pub health: Health,
     #[serde(flatten)]
     pub stats: HealthStats,
@@ -41,10 +46,12 @@ pub struct ProviderStatus {
 }
 
 impl ProviderRegistry {
-    /// Asks every OpenAI-compatible provider of tier local or free for the models it serves
-    /// and adds the ones not known yet as `<provider>/<model>`. Paid providers are left out:
-    /// their models come from the config or from `fusion models sync`, which brings prices.
-    /// Per provider (sorted): how many models were added, or why listing failed.
+    /// Asks every OpenAI-compatible provider of tier local or free for the models it serves;
+    /// the ones not known yet join as `<provider>/<model>`, priced by the listing (a hosted
+    /// model without a stated price has an unknown one), local ones with the context window
+    /// their server states. Paid providers are left out: their models come from the config or a
+    /// catalog, which brings prices. Per provider (sorted): how many models joined, or why
+    /// listing failed.
     pub async fn discover(&self) -> Vec<(String, Result<usize>)> {
         let listings = self
             .providers
@@ -60,105 +67,87 @@ impl ProviderRegistry {
                         }
                         .into()),
                     };
-                (name.clone(), handle.config.tier, listed)
+                let outcome = match listed {
+                    Ok(models) => Ok(self.take_listing(handle, &models).await),
+                    Err(e) => Err(e),
+                };
+                (name.clone(), outcome)
             });
-        let mut results = Vec::new();
-        for (name, tier, listed) in futures::future::join_all(listings).await {
-            let outcome = listed.map(|models| {
-                let entries = discovered_entries(&self.models(), &name, tier, &models);
-                let added = self.add_models(entries);
-                if added > 0 {
-                    tracing::info!(provider = %name, added, "discovered models");
-                }
-                added
-            });
-            results.push((name, outcome));
-        }
+        let mut results = futures::future::join_all(listings).await;
         results.sort_by(|a, b| a.0.cmp(&b.0));
         results
     }
 
-    /// The catalog a provider lists, prices and context lengths included (OpenRouter's
-    /// `/api/v1/models`), for `fusion models sync`.
-    pub async fn list_catalog(&self, provider: &str) -> Result<Vec<ListedModel>> {
-        let handle = self.providers.get(provider).ok_or_else(|| {
-            let mut known: Vec<&str> = self.providers.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            ErrorKind::Invalid(format!(
-                "no provider named `{provider}`; configured providers: {}",
-                known.join(", ")
-            ))
-        })?;
-        if handle.config.kind != ProviderKind::Openai {
-            return Err(ErrorKind::Invalid(format!(
-                "provider `{provider}` is kind {:?}; only OpenAI-compatible providers list a catalog",
-                handle.config.kind
-            ))
-            .into());
+    /// Adds what one provider listed; a listing with prices marks the provider a catalog.
+    async fn take_listing(&self, handle: &ProviderHandle, listed: &[ListedModel]) -> usize {
+        let config = &handle.config;
+        if config.tier != Tier::Local && listed.iter().any(|m| m.pricing.is_some()) {
+            handle
+                .catalog_detected
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        handle.backend.list_models().await
+        let mut entries = listed_entries(&config.name, config.tier, listed);
+        if config.tier == Tier::Local {
+            self.ask_context_windows(handle, &mut entries).await;
+        }
+        let added = self.merge_models(entries);
+        if added > 0 {
+            tracing::info!(provider = %config.name, added, "discovered models");
+        }
+        added
     }
 
-    /// Catalog rows as the sync stores them: prices per million tokens, zero-priced models
-    /// marked free. Entries without both prices are left out: an unknown price must not pass
-    /// for a free model.
-    pub fn synced_rows(
-        provider: &str,
-        listed: &[ListedModel],
-        free_only: bool,
-    ) -> Vec<SyncedModel> {
-        let now = crate::store::now_ms();
-        listed
-            .iter()
-            .filter_map(|m| {
-                let pricing = m.pricing.as_ref()?;
-                let input = pricing.prompt? * 1e6;
-                let output = pricing.completion? * 1e6;
-                Some(SyncedModel {
-                    provider: provider.to_owned(),
-                    model: m.id.clone(),
-                    context_window: m.context_length,
-                    input_per_mtok: input,
-                    output_per_mtok: output,
-                    free: input == 0.0 && output == 0.0,
-                    synced_at_ms: now,
-                })
+    /// Fills the context windows a local server's listing left out (for its listed models and
+    /// the configured ones without a window) by asking the server, once per model.
+    async fn ask_context_windows(&self, handle: &ProviderHandle, entries: &mut [ModelEntry]) {
+        let Backend::OpenAi(backend) = &handle.backend else {
+            return;
+        };
+        let table = self.table();
+        let known = |upstream: &str| {
+            table.values().any(|s| {
+                s.entry.provider == handle.config.name
+                    && s.entry.upstream_model == upstream
+                    && s.entry.context_window.is_some()
             })
-            .filter(|m| m.free || !free_only)
-            .collect()
+        };
+        let ask: Vec<String> = {
+            let mut asked = handle
+                .context_asked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            entries
+                .iter()
+                .filter(|e| e.context_window.is_none() && !known(&e.upstream_model))
+                .map(|e| e.upstream_model.clone())
+                .filter(|m| asked.insert(m.clone()))
+                .collect()
+        };
+        if ask.is_empty() {
+            return;
+        }
+        let windows = local_context::context_windows(backend, &ask).await;
+        tracing::debug!(provider = %handle.config.name, asked = ask.len(), found = windows.len(),
+            "asked the local server for context windows");
+        for entry in entries.iter_mut() {
+            if let Some(window) = windows.get(&entry.upstream_model) {
+                entry.context_window = Some(*window);
+            }
+        }
     }
 
-    /// Adds models synced into the store; a model already configured keeps its config.
-    pub fn add_synced(&self, synced: &[SyncedModel]) -> usize {
-        let entries = synced
-            .iter()
-            .filter_map(|m| {
-                let provider = self.providers.get(&m.provider)?;
-                let tier = if m.free {
-                    Tier::Free
-                } else {
-                    provider.config.tier
-                };
-                Some(ModelEntry {
-                    id: format!("{}/{}", m.provider, m.model),
-                    provider: m.provider.clone(),
-                    upstream_model: m.model.clone(),
-                    tier,
-                    context_window: m.context_window,
-                    price: Some(Price {
-                        input_per_mtok: m.input_per_mtok,
-                        output_per_mtok: m.output_per_mtok,
-                    }),
-                    quality: Default::default(),
-                    source: ModelSource::Catalog,
-                })
-            })
-            .collect();
-        self.add_models(entries)
+    /// Takes back what the store keeps for the model table: the synced catalogs, and the daily
+    /// usage of models whose provider states a daily cap.
+    pub async fn restore_from(&self, store: &Store) -> Result<()> {
+        let synced = store.synced_models().await?;
+        self.add_synced(&synced);
+        self.restore_daily_usage(&store.model_daily_usage(now_ms()).await?);
+        Ok(())
     }
 
     /// Every model as the router sees it.
     pub fn model_views(&self) -> Vec<ModelView> {
+        let now = now_ms();
         self.table()
             .values()
             .map(|slot| {
@@ -169,8 +158,9 @@ impl ProviderRegistry {
                     tier: e.tier,
                     context_window: e.context_window,
                     price: e.price,
+                    price_unknown: e.price_unknown(),
                     quality: e.quality.clone(),
-                    health: self.health_of(slot),
+                    health: self.health_of(slot, now),
                     latency_p50_ms: slot.health.latency_p50_ms(),
                 }
             })
@@ -195,19 +185,42 @@ impl ProviderRegistry {
             })
             .collect();
         providers.sort_by(|a, b| a.name.cmp(&b.name));
+        let now = now_ms();
         let models = table
             .values()
             .map(|slot| ModelStatus {
                 entry: slot.entry.clone(),
-                health: self.health_of(slot),
+                price_unknown: slot.entry.price_unknown(),
+                health: self.health_of(slot, now),
                 stats: slot.health.stats(),
             })
             .collect();
         (providers, models)
     }
 
-    /// A model's health for routing: its circuit, then its provider's last probe.
-    fn health_of(&self, slot: &ModelSlot) -> Health {
+    /// A model's health for routing: limits its provider stated (a 429 cooldown, a used-up
+    /// daily cap), then its circuit, then its provider's last probe.
+    fn health_of(&self, slot: &ModelSlot, now_ms: i64) -> Health {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        match slot.limits.blocked(now_ms) {
+            Some(Block::RateLimited { retry_in }) => {
+                return Health::RateLimited {
+                    retry_in_ms: ms(retry_in),
+                };
+            }
+            Some(Block::DailyCap {
+                limit,
+                used,
+                resets_in,
+            }) => {
+                return Health::DailyCapReached {
+                    limit,
+                    used,
+                    resets_in_ms: ms(resets_in),
+                };
+            }
+            None => {}
+        }
         let reachable = self
             .providers
             .get(&slot.entry.provider)
@@ -215,8 +228,9 @@ impl ProviderRegistry {
         slot.health.view(self.router.cooldown, reachable)
     }
 
-    /// Probes every provider (and rediscovers models, when `router.discover`) now and then
-    /// every `router.health_interval`, until the returned task is aborted.
+    /// Probes every provider, rediscovers models (when `router.discover`) and syncs the
+    /// catalogs that are due, now and then every `router.health_interval`, until the returned
+    /// task is aborted.
     pub fn spawn_health_checks(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let registry = Arc::downgrade(self);
         let interval = self.router.health_interval;
@@ -240,97 +254,56 @@ impl ProviderRegistry {
                         }
                     }
                 }
+                registry.sync_due_catalogs().await;
             }
         })
     }
 }
 
-/// The listed models not known yet, as registry entries named `<provider>/<model>`.
-fn discovered_entries(
-    known: &[ModelEntry],
-    provider: &str,
-    tier: Tier,
-    listed: &[ListedModel],
-) -> Vec<ModelEntry> {
-    let served: HashSet<&str> = known
-        .iter()
-        .filter(|m| m.provider == provider)
-        .map(|m| m.upstream_model.as_str())
-        .collect();
-    listed
-        .iter()
-        .filter(|m| !served.contains(m.id.as_str()))
-        .map(|m| ModelEntry {
-            id: format!("{provider}/{}", m.id),
-            provider: provider.to_owned(),
-            upstream_model: m.id.clone(),
-            tier,
-            context_window: m.context_length,
-            price: None,
-            quality: Default::default(),
-            source: ModelSource::Discovered,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::openai::ListedPricing;
-
-    fn listed(id: &str, prompt: Option<f64>, completion: Option<f64>) -> ListedModel {
-        ListedModel {
-            id: id.into(),
-            context_length: Some(8192),
-            pricing: Some(ListedPricing { prompt, completion }),
-        }
-    }
+    use crate::config::Config;
+    use crate::providers::ModelSource;
 
     #[test]
-    fn catalog_rows_mark_zero_priced_models_free_and_the_switch_keeps_only_those() {
-        let catalog = [
-            listed("a/free:free", Some(0.0), Some(0.0)),
-            listed("b/paid", Some(0.000_003), Some(0.000_015)),
-            listed("c/unpriced", None, None),
-        ];
-        let rows = ProviderRegistry::synced_rows("or", &catalog, false);
-        assert_eq!(rows.len(), 2, "an entry without prices is left out");
-        assert!(rows[0].free);
-        assert!(!rows[1].free);
-        assert!((rows[1].input_per_mtok - 3.0).abs() < 1e-9);
-        assert!((rows[1].output_per_mtok - 15.0).abs() < 1e-9);
-        let free = ProviderRegistry::synced_rows("or", &catalog, true);
-        assert_eq!(free.len(), 1);
-        assert_eq!(free[0].model, "a/free:free");
-    }
+    fn discovery_enriches_the_configured_model_instead_of_repeating_it() {
+        let config: Config = toml::from_str(
+            r#"
+[[providers]]
+name = "ollama"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
 
-    #[test]
-    fn discovery_skips_models_the_config_already_serves() {
-        let known = [ModelEntry {
-            id: "coder".into(),
-            provider: "ollama".into(),
-            upstream_model: "qwen:7b".into(),
-            tier: Tier::Local,
-            context_window: None,
-            price: None,
-            quality: Default::default(),
-            source: ModelSource::Config,
-        }];
+[[models]]
+id = "coder"
+provider = "ollama"
+model = "qwen:7b"
+"#,
+        )
+        .unwrap();
+        let registry = ProviderRegistry::from_config(&config).unwrap();
         let listed = [
             ListedModel {
                 id: "qwen:7b".into(),
-                context_length: None,
-                pricing: None,
+                max_model_len: Some(32_768),
+                ..ListedModel::default()
             },
             ListedModel {
                 id: "llama3:8b".into(),
-                context_length: None,
-                pricing: None,
+                ..ListedModel::default()
             },
         ];
-        let found = discovered_entries(&known, "ollama", Tier::Local, &listed);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].id, "ollama/llama3:8b");
-        assert_eq!(found[0].source, ModelSource::Discovered);
+        let entries = listed_entries("ollama", Tier::Local, &listed);
+        assert_eq!(registry.merge_models(entries), 1);
+        let ids: Vec<String> = registry.models().into_iter().map(|m| m.id).collect();
+        assert_eq!(ids, ["coder", "ollama/llama3:8b"]);
+        let coder = registry.model("coder").unwrap();
+        assert_eq!(coder.context_window, Some(32_768));
+        assert_eq!(coder.source, ModelSource::Config);
+        assert_eq!(
+            registry.model("ollama/llama3:8b").unwrap().source,
+            ModelSource::Discovered
+        );
     }
 }

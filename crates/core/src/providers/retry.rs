@@ -5,7 +5,8 @@ use std::time::Duration;
 use rand::Rng;
 
 const BASE: Duration = Duration::from_millis(200);
-const CAP: Duration = Duration::from_secs(10);
+/// The longest wait between two attempts.
+pub(crate) const CAP: Duration = Duration::from_secs(10);
 
 /// How long to wait before attempt `attempt + 1` (attempt counts from 0).
 pub(crate) fn backoff(attempt: u32, retry_after_secs: Option<u64>) -> Duration {

@@ -150,7 +150,9 @@ pub enum Health {
     /// The last active probe failed.
     Unreachable,
     /// The provider answered HTTP 429; out of routing until its `Retry-After` has passed.
-    RateLimited { retry_in_ms: u64 },
+    RateLimited {
+        retry_in_ms: u64,
+    },
     /// The provider's daily request cap for this model is used up until the window resets.
     DailyCapReached {
         /// Requests per day, when the provider stated it.

@@ -1,12 +1,12 @@
 //! Filtering and ranking: which models may take the task (each rejection with its sentence), the
 //! order of the rest under each priority, and the reasons shown for every candidate. Comparisons
 //! work on precomputed numbers and borrow the model ids; nothing allocates while sorting, and
-//! each reason is written into one buffer by the `Display` helpers at the end (integer
-//! arithmetic, not the float formatter, which dominated the profile).
+//! each reason is written into one buffer by the `Display` helpers of `format` at the end.
 
 use std::cmp::Ordering;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
+use super::format::{Cost, Latency, Ms, Ordinal, Q, Usd, Wait};
 use super::{CandidateReport, Estimate, Health, ModelView, Verdict, cost_usd, quality_for};
 use crate::config::{Category, Priority, RouterConfig, Tier};
 
@@ -40,25 +40,56 @@ impl Entry<'_> {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Rejection {
     FreeOnly,
-    Context { needed: u64, window: u32 },
-    Quality { quality: f64 },
-    Cost { cost: f64, threshold: f64 },
-    CircuitOpen { retry_in_ms: u64 },
+    PriceUnknown,
+    Context {
+        needed: u64,
+        window: u32,
+    },
+    Quality {
+        quality: f64,
+    },
+    Cost {
+        cost: f64,
+        threshold: f64,
+    },
+    CircuitOpen {
+        retry_in_ms: u64,
+    },
+    RateLimited {
+        retry_in_ms: u64,
+    },
+    DailyCap {
+        limit: Option<u64>,
+        used: u64,
+        resets_in_ms: u64,
+    },
     Unreachable,
 }
 
 impl Rejection {
     /// Number of rejection kinds (for counting them).
-    pub const KINDS: usize = 6;
+    pub const KINDS: usize = 9;
 
     pub fn kind(self) -> usize {
         match self {
             Self::FreeOnly => 0,
-            Self::Context { .. } => 1,
-            Self::Quality { .. } => 2,
-            Self::Cost { .. } => 3,
-            Self::CircuitOpen { .. } => 4,
-            Self::Unreachable => 5,
+            Self::PriceUnknown => 1,
+            Self::Context { .. } => 2,
+            Self::Quality { .. } => 3,
+            Self::Cost { .. } => 4,
+            Self::CircuitOpen { .. } => 5,
+            Self::RateLimited { .. } => 6,
+            Self::DailyCap { .. } => 7,
+            Self::Unreachable => 8,
+        }
+    }
+
+    /// For a model turned away only because its provider limits it: when it may be called again.
+    pub fn retry_in_ms(self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_in_ms } => Some(retry_in_ms),
+            Self::DailyCap { resets_in_ms, .. } => Some(resets_in_ms),
+            _ => None,
         }
     }
 
@@ -66,17 +97,20 @@ impl Rejection {
     pub fn kind_label(kind: usize, ranking: &Ranking<'_>) -> String {
         match kind {
             0 => "paid (free_only is set)".to_owned(),
-            1 => format!(
+            1 => "of unknown price (free_only is set)".to_owned(),
+            2 => format!(
                 "with a context window too small for {} tokens",
                 ranking.needed
             ),
-            2 => format!(
+            3 => format!(
                 "below the required quality {} for {}",
                 Q(ranking.required),
                 ranking.category
             ),
-            3 => "over the cost threshold".to_owned(),
-            4 => "with an open circuit".to_owned(),
+            4 => "over the cost threshold".to_owned(),
+            5 => "with an open circuit".to_owned(),
+            6 => "rate-limited by their provider (HTTP 429)".to_owned(),
+            7 => "at their provider's daily cap".to_owned(),
             _ => "unreachable".to_owned(),
         }
     }
@@ -84,6 +118,9 @@ impl Rejection {
     fn sentence(self, ranking: &Ranking<'_>) -> String {
         match self {
             Self::FreeOnly => "paid model, and router.free_only is set".to_owned(),
+            Self::PriceUnknown => {
+                "price unknown (not in config or catalog), and router.free_only is set".to_owned()
+            }
             Self::Context { needed, window } => format!(
                 "context does not fit: {needed} tokens (input + expected output) > its \
                  {window}-token window"
@@ -103,6 +140,24 @@ impl Rejection {
                 "circuit open after repeated failures; retries in {}",
                 Ms(retry_in_ms as f64)
             ),
+            Self::RateLimited { retry_in_ms } => format!(
+                "rate-limited by its provider (HTTP 429); retries in {}",
+                Wait(retry_in_ms)
+            ),
+            Self::DailyCap {
+                limit,
+                used,
+                resets_in_ms,
+            } => {
+                let count = match limit {
+                    Some(limit) => format!(" ({used} of {limit} requests today)"),
+                    None => String::new(),
+                };
+                format!(
+                    "daily request cap of its provider reached{count}; resets in {}",
+                    Wait(resets_in_ms)
+                )
+            }
             Self::Unreachable => "unreachable: its last health probe failed".to_owned(),
         }
     }
@@ -187,6 +242,9 @@ fn reject(
     config: &RouterConfig,
 ) -> Option<Rejection> {
     let model = entry.model;
+    if config.free_only && model.price_unknown {
+        return Some(Rejection::PriceUnknown);
+    }
     if config.free_only && model.tier == Tier::Paid {
         return Some(Rejection::FreeOnly);
     }
@@ -211,6 +269,16 @@ fn reject(
     }
     match model.health {
         Health::CircuitOpen { retry_in_ms } => Some(Rejection::CircuitOpen { retry_in_ms }),
+        Health::RateLimited { retry_in_ms } => Some(Rejection::RateLimited { retry_in_ms }),
+        Health::DailyCapReached {
+            limit,
+            used,
+            resets_in_ms,
+        } => Some(Rejection::DailyCap {
+            limit,
+            used,
+            resets_in_ms,
+        }),
         Health::Unreachable => Some(Rejection::Unreachable),
         Health::Healthy | Health::Unknown | Health::HalfOpen => None,
     }
@@ -273,9 +341,14 @@ fn tie_break(a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
         .then_with(|| a.model.id.cmp(&b.model.id))
 }
 
+/// Models of unknown price after every model with a known one: the first key of every order.
+fn known_price_first(a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
+    a.model.price_unknown.cmp(&b.model.price_unknown)
+}
+
 fn by_cost(a: &Entry<'_>, b: &Entry<'_>, cheap_first: bool) -> Ordering {
-    group(a, cheap_first)
-        .cmp(&group(b, cheap_first))
+    known_price_first(a, b)
+        .then(group(a, cheap_first).cmp(&group(b, cheap_first)))
         .then(a.model.tier.cmp(&b.model.tier))
         .then_with(|| cmp_cost(a.cost, b.cost))
         .then_with(|| b.quality.total_cmp(&a.quality))
@@ -284,9 +357,8 @@ fn by_cost(a: &Entry<'_>, b: &Entry<'_>, cheap_first: bool) -> Ordering {
 }
 
 fn by_quality(a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
-    a.cost
-        .is_none()
-        .cmp(&b.cost.is_none())
+    known_price_first(a, b)
+        .then(a.cost.is_none().cmp(&b.cost.is_none()))
         .then_with(|| b.quality.total_cmp(&a.quality))
         .then_with(|| cmp_cost(a.cost, b.cost))
         .then(a.model.tier.cmp(&b.model.tier))
@@ -295,8 +367,8 @@ fn by_quality(a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
 }
 
 fn by_speed(a: &Entry<'_>, b: &Entry<'_>, cheap_first: bool) -> Ordering {
-    group(a, cheap_first)
-        .cmp(&group(b, cheap_first))
+    known_price_first(a, b)
+        .then(group(a, cheap_first).cmp(&group(b, cheap_first)))
         .then_with(|| cmp_latency(a, b))
         .then(a.model.tier.cmp(&b.model.tier))
         .then_with(|| cmp_cost(a.cost, b.cost))
@@ -348,7 +420,12 @@ impl<'a> Ranking<'a> {
             Health::Unknown => out.push_str("; not probed yet"),
             _ => {}
         }
-        if e.cost.is_none() {
+        if e.model.price_unknown {
+            out.push_str(
+                "; price unknown (not in config or catalog), so ranked after models with a known \
+                 price",
+            );
+        } else if e.cost.is_none() {
             if self.priority == Priority::Speed {
                 out.push_str("; no price configured");
             } else {
@@ -413,147 +490,5 @@ pub(super) fn tier_str(tier: Tier) -> &'static str {
         Tier::Local => "local",
         Tier::Free => "free",
         Tier::Paid => "paid",
-    }
-}
-
-/// Writes `value` with `decimals` digits after the point (without trailing zeros when `trim`).
-fn write_fixed(f: &mut fmt::Formatter<'_>, value: f64, decimals: u32, trim: bool) -> fmt::Result {
-    if !value.is_finite() || value.abs() >= 1e12 {
-        return write!(f, "{value}");
-    }
-    if value < 0.0 {
-        f.write_str("-")?;
-    }
-    let scale = 10u64.pow(decimals.min(12));
-    let scaled = (value.abs() * scale as f64).round() as u64;
-    let (int, mut frac) = (scaled / scale, scaled % scale);
-    write!(f, "{int}")?;
-    let mut width = decimals.min(12) as usize;
-    if trim {
-        while width > 0 && frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
-        }
-    }
-    if width > 0 {
-        write!(f, ".{frac:0width$}")?;
-    }
-    Ok(())
-}
-
-/// A quality or threshold with two decimals: `0.72`.
-pub(super) struct Q(pub f64);
-
-impl fmt::Display for Q {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_fixed(f, self.0, 2, false)
-    }
-}
-
-/// Dollars with about three significant digits: `$0`, `$0.00036`, `$0.021`, `$1.25`.
-pub(super) struct Usd(pub f64);
-
-impl fmt::Display for Usd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let usd = self.0;
-        if usd == 0.0 {
-            return f.write_str("$0");
-        }
-        f.write_str("$")?;
-        if !usd.is_finite() || usd.abs() >= 1.0 {
-            return write_fixed(f, usd, 2, false);
-        }
-        let decimals = ((-usd.abs().log10()).ceil() as u32 + 2).min(10);
-        write_fixed(f, usd, decimals, true)
-    }
-}
-
-/// An estimated cost, or `cost unknown` for a paid model without a price.
-pub(super) struct Cost(pub Option<f64>);
-
-impl fmt::Display for Cost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(usd) => Usd(usd).fmt(f),
-            None => f.write_str("cost unknown"),
-        }
-    }
-}
-
-/// Milliseconds for people: `340 ms`, `12.5 s`.
-pub(super) struct Ms(pub f64);
-
-impl fmt::Display for Ms {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 >= 10_000.0 {
-            write_fixed(f, self.0 / 1000.0, 1, false)?;
-            f.write_str(" s")
-        } else {
-            write_fixed(f, self.0, 0, false)?;
-            f.write_str(" ms")
-        }
-    }
-}
-
-/// A measured p50, or `unknown`.
-struct Latency(Option<f64>);
-
-impl fmt::Display for Latency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(ms) => Ms(ms).fmt(f),
-            None => f.write_str("unknown"),
-        }
-    }
-}
-
-/// 1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, 21st.
-struct Ordinal(usize);
-
-impl fmt::Display for Ordinal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0;
-        let suffix = match (n % 10, n % 100) {
-            (_, 11..=13) => "th",
-            (1, _) => "st",
-            (2, _) => "nd",
-            (3, _) => "rd",
-            _ => "th",
-        };
-        write!(f, "{n}{suffix}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_money_latency_and_places_for_people() {
-        let cases = [
-            (0.0, "$0"),
-            (0.00036, "$0.00036"),
-            (0.021, "$0.021"),
-            (0.02, "$0.02"),
-            (1.254, "$1.25"),
-        ];
-        for (usd, text) in cases {
-            assert_eq!(Usd(usd).to_string(), text, "{usd}");
-        }
-        assert_eq!(Cost(None).to_string(), "cost unknown");
-        assert_eq!(Q(0.7).to_string(), "0.70");
-        assert_eq!(Q(0.346).to_string(), "0.35");
-        assert_eq!(Ms(340.2).to_string(), "340 ms");
-        assert_eq!(Ms(12_500.0).to_string(), "12.5 s");
-        assert_eq!(Latency(None).to_string(), "unknown");
-        let places: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 102]
-            .map(|n| Ordinal(n).to_string())
-            .into();
-        assert_eq!(
-            places,
-            [
-                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "102nd"
-            ]
-        );
     }
 }

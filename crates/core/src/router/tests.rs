@@ -9,6 +9,7 @@ fn model(id: &str, tier: Tier, quality: f64, price: Option<(f64, f64)>) -> Model
         provider: format!("{id}-provider"),
         tier,
         context_window: Some(128_000),
+        price_unknown: false,
         price: price.map(|(input_per_mtok, output_per_mtok)| Price {
             input_per_mtok,
             output_per_mtok,

@@ -3,10 +3,11 @@
 //! opening (URL forms, SQLite pragmas, the default location in the user data dir), migrating,
 //! and the masked URL shown in status output. Tables live in the submodules: `usage` (the usage
 //! rows and their report), `ledger` (the batched writer off the request path), `catalog`
-//! (models synced from a provider's catalog), `tasks` (durable tasks and their jobs), `looped`
-//! (the loop checker's runs and their trails).
+//! (models synced from a provider's catalog), `daily_usage` (per-model daily caps), `tasks`
+//! (durable tasks and their jobs), `looped` (the loop checker's runs and their trails).
 
 pub mod catalog;
+pub mod daily_usage;
 mod files;
 pub mod ledger;
 pub mod looped;
@@ -24,6 +25,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use crate::error::{ErrorKind, chain_message};
 
 pub use catalog::SyncedModel;
+pub use daily_usage::ModelDailyUsage;
 pub use ledger::Ledger;
 pub use looped::{LoopRecordKind, LoopRecordRow, LoopRunRow};
 pub use tasks::{
