@@ -17,6 +17,9 @@ const TARGETS_ENV: &str = "FUSION_DISCOVERY_TARGETS";
 /// At most this many answering servers contribute a model to the default council.
 const MAX_MODELS: usize = 3;
 
+/// Bytes of a probed server's model listing read at most (a longer one is not a listing).
+const MAX_LISTING_BYTES: u64 = 4 * 1024 * 1024;
+
 /// A place where a model server might be listening.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeTarget {
@@ -151,7 +154,9 @@ async fn probe(client: &reqwest::Client, target: &ProbeTarget) -> Option<Vec<Str
         tracing::debug!(target = %target.name, %url, status = %response.status(), "discovery: not a model server");
         return None;
     }
-    let list: ModelList = match response.json().await {
+    // A listing is small; a probed port that streams without end must not fill memory.
+    let body = crate::providers::body::read_prefix(response, MAX_LISTING_BYTES).await;
+    let list: ModelList = match serde_json::from_slice(&body) {
         Ok(list) => list,
         Err(e) => {
             tracing::debug!(target = %target.name, %url, error = %e, "discovery: not an OpenAI model list");

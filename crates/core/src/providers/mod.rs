@@ -4,7 +4,7 @@
 
 mod accounting;
 pub mod anthropic;
-mod body;
+pub(crate) mod body;
 mod catalog;
 pub mod exec;
 pub mod health;
