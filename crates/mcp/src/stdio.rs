@@ -40,7 +40,7 @@ pub struct StdioTransport<R, W> {
 }
 
 enum Answer {
-    Queued(ServerJsonRpcMessage),
+    Queued(Box<ServerJsonRpcMessage>),
     /// Handed to the writer; it still has to be flushed.
     Written,
 }
@@ -76,7 +76,7 @@ where
                 .await
                 .ok()?;
             if let Some(Answer::Queued(message)) = self.answer.replace(Answer::Written) {
-                framed.start_send_unpin(message).ok()?;
+                framed.start_send_unpin(*message).ok()?;
             }
         }
         framed.flush().await.ok()?;
@@ -114,11 +114,12 @@ where
                 self.write_answer().await?;
             }
             match self.read.next().await? {
-                Ok(Incoming::Message(message)) => return Some(message),
+                Ok(Incoming::Message(message)) => return Some(*message),
                 Ok(Incoming::Unanswered) => {}
                 Ok(Incoming::Invalid { id }) => {
                     let error = ErrorData::invalid_request(INVALID_REQUEST, None);
-                    self.answer = Some(Answer::Queued(ServerJsonRpcMessage::error(error, id)));
+                    let answer = ServerJsonRpcMessage::error(error, id);
+                    self.answer = Some(Answer::Queued(Box::new(answer)));
                 }
                 Err(e) => {
                     tracing::error!("MCP stdio: cannot read stdin: {e}");
@@ -137,7 +138,7 @@ where
 /// One line from the client, as far as it could be read.
 #[derive(Debug)]
 enum Incoming {
-    Message(ClientJsonRpcMessage),
+    Message(Box<ClientJsonRpcMessage>),
     /// JSON, but not a JSON-RPC message: answered Invalid Request, with its `id` if readable.
     Invalid {
         id: Option<RequestId>,
@@ -149,7 +150,7 @@ enum Incoming {
 impl Incoming {
     fn read(value: &Value) -> Self {
         match ClientJsonRpcMessage::deserialize(value) {
-            Ok(message) => Incoming::Message(message),
+            Ok(message) => Incoming::Message(Box::new(message)),
             Err(e) if value.get("id").is_none() && value.get("method").is_some() => {
                 tracing::debug!("MCP stdio: ignoring a notification that does not parse: {e}");
                 Incoming::Unanswered

@@ -23,26 +23,55 @@ pub(super) fn process_env(name: &str) -> Option<String> {
 /// instead of the variable's value.
 pub type EnvSourced = BTreeMap<String, String>;
 
-/// Replaces `${...}` references in every string value of `value`, in place, and returns
-/// which values held at least one reference.
+/// What expansion put into a config: which values came from references, and the text each
+/// had in the file (so that errors can quote the file instead of a variable's value).
+#[derive(Debug, Default)]
+pub(super) struct Expansion {
+    pub sourced: EnvSourced,
+    /// `(expanded value, text as written)` of every value that came from references.
+    shown_as: Vec<(String, String)>,
+}
+
+impl Expansion {
+    /// `err` with every expanded value it quotes replaced by the text written in the file: a
+    /// wrong type or an invalid URL must not print a variable's value. Values shorter than 4
+    /// characters are left (they hide nothing and would mangle the message).
+    pub fn redact(&self, mut err: ConfigError) -> ConfigError {
+        let mut pairs: Vec<&(String, String)> = self
+            .shown_as
+            .iter()
+            .filter(|(value, _)| value.chars().count() >= 4)
+            .collect();
+        pairs.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        for (value, written) in pairs {
+            if err.reason.contains(value.as_str()) {
+                err.reason = err.reason.replace(value.as_str(), written);
+            }
+        }
+        err
+    }
+}
+
+/// Replaces `${...}` references in every string value of `value`, in place, and says which
+/// values held at least one reference.
 pub(super) fn expand_env(
     value: &mut toml::Value,
     env: EnvLookup<'_>,
     file: &Path,
-) -> Result<EnvSourced, ConfigError> {
-    let mut sourced = EnvSourced::new();
-    walk(value, String::new(), env, &mut sourced).map_err(|(key, reason)| {
+) -> Result<Expansion, ConfigError> {
+    let mut expansion = Expansion::default();
+    walk(value, String::new(), env, &mut expansion).map_err(|(key, reason)| {
         let key = if key.is_empty() { "-".to_owned() } else { key };
         ConfigError::new(file, key, reason)
     })?;
-    Ok(sourced)
+    Ok(expansion)
 }
 
 fn walk(
     value: &mut toml::Value,
     path: String,
     env: EnvLookup<'_>,
-    sourced: &mut EnvSourced,
+    expansion: &mut Expansion,
 ) -> Result<(), (String, String)> {
     match value {
         toml::Value::String(text) => {
@@ -62,19 +91,20 @@ fn walk(
                     }
                 }
             }
-            let written = std::mem::replace(text, expanded);
+            let written = std::mem::replace(text, expanded.clone());
             if references > 0 {
-                sourced.insert(path, written);
+                expansion.shown_as.push((expanded, written.clone()));
+                expansion.sourced.insert(path, written);
             }
             Ok(())
         }
         toml::Value::Array(items) => items
             .iter_mut()
             .enumerate()
-            .try_for_each(|(i, item)| walk(item, index_key(&path, i), env, sourced)),
+            .try_for_each(|(i, item)| walk(item, index_key(&path, i), env, expansion)),
         toml::Value::Table(table) => table
             .iter_mut()
-            .try_for_each(|(key, item)| walk(item, child_key(&path, key), env, sourced)),
+            .try_for_each(|(key, item)| walk(item, child_key(&path, key), env, expansion)),
         toml::Value::Integer(_)
         | toml::Value::Float(_)
         | toml::Value::Boolean(_)
@@ -189,7 +219,7 @@ mod tests {
 
     fn expand(text: &str) -> Result<String, String> {
         let mut value = toml::Value::String(text.to_owned());
-        walk(&mut value, String::new(), &env, &mut EnvSourced::new()).map_err(|(_, r)| r)?;
+        walk(&mut value, String::new(), &env, &mut Expansion::default()).map_err(|(_, r)| r)?;
         Ok(value.as_str().unwrap().to_owned())
     }
 
@@ -278,9 +308,9 @@ mod tests {
              headers = { Authorization = \"Bearer ${FUSION_TEST_TOKEN}\", X-Cost = \"$5\" }\n",
         )
         .unwrap();
-        let sourced = expand_env(&mut value, &env, Path::new("f.toml")).unwrap();
+        let expansion = expand_env(&mut value, &env, Path::new("f.toml")).unwrap();
         assert_eq!(
-            sourced.into_iter().collect::<Vec<_>>(),
+            expansion.sourced.into_iter().collect::<Vec<_>>(),
             [
                 (
                     "mcp.servers[0].args[1]".to_owned(),
@@ -304,6 +334,18 @@ mod tests {
                 Piece::Text("${B}".into()),
                 Piece::Reference("C:-x"),
             ]
+        );
+    }
+
+    #[test]
+    fn errors_quote_the_written_reference_instead_of_the_value() {
+        let mut value: toml::Value =
+            toml::from_str("url = \"${FUSION_TEST_TOKEN}/v1\"\nmode = \"$5\"\n").unwrap();
+        let expansion = expand_env(&mut value, &env, Path::new("f.toml")).unwrap();
+        let err = ConfigError::new("f.toml", "url", "`s3cret/v1` is not a valid URL");
+        assert_eq!(
+            expansion.redact(err).reason,
+            "`${FUSION_TEST_TOKEN}/v1` is not a valid URL"
         );
     }
 }

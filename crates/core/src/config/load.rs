@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_path_to_error::Segment;
 
-use super::expand::{self, EnvLookup, child_key, index_key};
+use super::expand::{self, EnvLookup, Expansion, child_key, index_key};
 use super::{Config, ConfigError, legacy};
 
 /// A configuration and where it came from.
@@ -78,12 +78,14 @@ pub fn parse_text(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Config, Vec<String>), ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (config, warnings) = if is_legacy_json(source, text) {
-        legacy::parse_legacy(text, source)?
+    let (config, warnings, expansion) = if is_legacy_json(source, text) {
+        let (config, warnings) = legacy::parse_legacy(text, source)?;
+        (config, warnings, Expansion::default())
     } else {
-        (parse_toml(text, source, env)?, Vec::new())
+        let (config, expansion) = parse_toml(text, source, env)?;
+        (config, Vec::new(), expansion)
     };
-    config.validate(source)?;
+    config.validate(source).map_err(|e| expansion.redact(e))?;
     Ok((config, warnings))
 }
 
@@ -92,8 +94,8 @@ pub fn parse_text(
 /// another environment, and loading it there reports any that are missing.
 pub fn check_toml(text: &str, source: &Path) -> Result<Config, ConfigError> {
     let lenient = |name: &str| expand::process_env(name).or_else(|| Some("unset".to_owned()));
-    let config = parse_toml(text, source, &lenient)?;
-    config.validate(source)?;
+    let (config, expansion) = parse_toml(text, source, &lenient)?;
+    config.validate(source).map_err(|e| expansion.redact(e))?;
     Ok(config)
 }
 
@@ -104,7 +106,12 @@ fn is_legacy_json(path: &Path, text: &str) -> bool {
 }
 
 /// Parses `fusion.toml` text: syntax, inline-secret check, `${ENV}` expansion, typed fields.
-fn parse_toml(text: &str, file: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+/// The expansion is returned to keep variables' values out of later errors too.
+fn parse_toml(
+    text: &str,
+    file: &Path,
+    env: EnvLookup<'_>,
+) -> Result<(Config, Expansion), ConfigError> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let position = e
             .span()
@@ -121,11 +128,11 @@ fn parse_toml(text: &str, file: &Path, env: EnvLookup<'_>) -> Result<Config, Con
     })?;
     let mut value = toml::Value::Table(table);
     reject_inline_api_keys(&value, file)?;
-    let env_sourced = expand::expand_env(&mut value, env, file)?;
+    let expansion = expand::expand_env(&mut value, env, file)?;
     let mut config = serde_path_to_error::deserialize::<_, Config>(value)
-        .map_err(|e| type_error(file, e.path(), e.inner().message()))?;
-    config.env_sourced = env_sourced;
-    Ok(config)
+        .map_err(|e| expansion.redact(type_error(file, e.path(), e.inner().message())))?;
+    config.env_sourced = expansion.sourced.clone();
+    Ok((config, expansion))
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -385,6 +392,22 @@ synthesizer = { model = "qwen-coder" }
             err.reason,
             "environment variable FUSION_LOAD_TEST_UNSET is not set"
         );
+    }
+
+    #[test]
+    fn errors_quote_the_reference_never_a_variables_value() {
+        let err =
+            load_text(&provider("headers = \"Bearer ${FUSION_LOAD_TEST_TOKEN}\"")).unwrap_err();
+        assert_eq!(err.key, "providers[1].headers");
+        assert!(!err.to_string().contains("tok-123"), "{err}");
+        assert!(
+            err.reason.contains("Bearer ${FUSION_LOAD_TEST_TOKEN}"),
+            "{err}"
+        );
+        let text = provider("").replace("http://127.0.0.1:2/v1", "${FUSION_LOAD_TEST_TOKEN}");
+        let err = load_text(&text).unwrap_err();
+        assert_eq!(err.key, "providers[1].base_url");
+        assert!(!err.to_string().contains("tok-123"), "{err}");
     }
 
     #[test]

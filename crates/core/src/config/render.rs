@@ -228,9 +228,9 @@ mod tests {
         };
         let mut value: toml::Value = toml::from_str(text).unwrap();
         let path = std::path::Path::new("fusion.toml");
-        let sourced = super::super::expand::expand_env(&mut value, &env, path).unwrap();
+        let expansion = super::super::expand::expand_env(&mut value, &env, path).unwrap();
         let mut config: Config = value.try_into().unwrap();
-        config.env_sourced = sourced;
+        config.env_sourced = expansion.sourced;
         let out = render_masked(&config);
         for secret in ["tok-very-secret", "1234", "pw-secret", "sk-lit"] {
             assert!(!out.contains(secret), "`{secret}` leaked:\n{out}");
