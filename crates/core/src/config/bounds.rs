@@ -21,6 +21,14 @@ pub const MAX_QUEUE: usize = 100_000;
 pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest shutdown grace period.
 pub const MAX_GRACE: Duration = Duration::from_secs(10 * 60);
+/// Most connections `fusion serve` holds at once (each costs a file descriptor).
+pub const MAX_CONNECTIONS: usize = 65_536;
+/// Smallest and largest cap on an upstream answer: below 1 KiB no completion fits; above
+/// 1 GiB one answer could take the machine's memory.
+pub const MIN_RESPONSE_BYTES: u64 = 1024;
+pub const MAX_RESPONSE_BYTES: u64 = 1024 * 1024 * 1024;
+/// Longest a client may take over its headers or pause in its body.
+pub const MAX_CLIENT_WAIT: Duration = Duration::from_secs(10 * 60);
 
 /// Checks every bounded knob; `(dotted key, reason)` of the first value out of range.
 pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
@@ -36,6 +44,19 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
         ));
     }
     at_most("server.shutdown_grace", server.shutdown_grace, MAX_GRACE)?;
+    if !(1..=MAX_CONNECTIONS).contains(&server.max_connections) {
+        return Err((
+            "server.max_connections".into(),
+            format!(
+                "{} is out of range: it must be between 1 and {MAX_CONNECTIONS}",
+                server.max_connections
+            ),
+        ));
+    }
+    positive_at_most("server.header_timeout", server.header_timeout)?;
+    at_most("server.header_timeout", server.header_timeout, MAX_CLIENT_WAIT)?;
+    positive_at_most("server.body_timeout", server.body_timeout)?;
+    at_most("server.body_timeout", server.body_timeout, MAX_CLIENT_WAIT)?;
     for (i, p) in config.providers.iter().enumerate() {
         let key = |field: &str| format!("providers[{i}].{field}");
         if p.retries > MAX_RETRIES {
@@ -65,6 +86,18 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
             ));
         }
         positive_at_most(&key("timeout"), p.timeout)?;
+        if let Some(n) = p.max_response_bytes
+            && !(MIN_RESPONSE_BYTES..=MAX_RESPONSE_BYTES).contains(&n)
+        {
+            return Err((
+                key("max_response_bytes"),
+                format!(
+                    "{n} is out of range: it must be between {MIN_RESPONSE_BYTES} (1 KiB) and \
+                     {MAX_RESPONSE_BYTES} (1 GiB) bytes"
+                ),
+            ));
+        }
+        positive_at_most(&key("catalog_refresh"), p.catalog_refresh)?;
     }
     for (name, council) in &config.councils {
         positive_at_most(&format!("councils.{name}.timeout"), council.timeout)?;
@@ -158,5 +191,19 @@ mod tests {
             "server.shutdown_grace"
         );
         check(&format!("{PROVIDER}max_queue = 0")).unwrap();
+    }
+
+    #[test]
+    fn connection_limits_and_answer_caps_are_bounded() {
+        let key = |text: &str| check(text).unwrap_err().0;
+        assert_eq!(key("[server]\nmax_connections = 0"), "server.max_connections");
+        assert_eq!(key("[server]\nheader_timeout = \"0s\""), "server.header_timeout");
+        assert_eq!(key("[server]\nbody_timeout = \"1h\""), "server.body_timeout");
+        assert_eq!(
+            key(&format!("{PROVIDER}max_response_bytes = 10")),
+            "providers[0].max_response_bytes"
+        );
+        check(&format!("{PROVIDER}max_response_bytes = 1048576")).unwrap();
+        check("[server]\nmax_connections = 3\nheader_timeout = \"1s\"").unwrap();
     }
 }
