@@ -241,9 +241,10 @@ pub struct ModelsArgs {
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
     /// Import the catalog of provider NAME (`GET {base_url}/models`, OpenRouter's shape with
-    /// `pricing` and `context_length`) into the store: zero-priced models become tier free,
-    /// the others keep the provider's tier with their prices. Replaces that provider's
-    /// previous sync.
+    /// `pricing` and `context_length`) into the store now: zero-priced models (and `:free` ids)
+    /// become tier free, the others paid at their price; entries without a price are left out.
+    /// Replaces that provider's previous sync. (`fusion serve` and `fusion mcp` sync catalogs
+    /// on their own, see `catalog` and `catalog_refresh`.)
     Sync {
         /// A configured provider (`[[providers]] name`).
         name: String,
