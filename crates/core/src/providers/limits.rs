@@ -137,10 +137,14 @@ struct DailyWindow {
 }
 
 impl DailyWindow {
+    /// What the provider said remains wins over Fusion's own count (other clients may share the
+    /// key, or the window may have started before Fusion did).
     fn is_used_up(&self) -> bool {
         self.exhausted
-            || self.remaining == Some(0)
-            || self.limit.is_some_and(|limit| self.requests >= limit)
+            || match self.remaining {
+                Some(remaining) => remaining == 0,
+                None => self.limit.is_some_and(|limit| self.requests >= limit),
+            }
     }
 }
 
@@ -192,9 +196,14 @@ impl ModelLimits {
         if state.daily.is_some_and(|d| now_ms >= d.reset_at_ms) {
             state.daily = None;
         }
-        if let Some(stated) = stated
-            && let Some(reset) = stated.daily_reset(now_ms)
+        let stated_daily = stated.and_then(|s| Some((s, s.daily_reset(now_ms)?)));
+        if stated_daily.is_none()
+            && let Some(daily) = state.daily.as_mut()
         {
+            // An answer without the headers still used one request.
+            daily.remaining = daily.remaining.map(|r| r.saturating_sub(1));
+        }
+        if let Some((stated, reset)) = stated_daily {
             let daily = state.daily.get_or_insert(DailyWindow {
                 requests: 0,
                 limit: None,
@@ -483,6 +492,17 @@ mod tests {
         let stale = ModelLimits::default();
         stale.restore(&row, reset + 1);
         assert_eq!(stale.blocked(reset + 1), None);
+
+        // What the provider says remains wins over Fusion's own count.
+        let shared = ModelLimits::default();
+        let generous = StatedLimit {
+            limit: Some(1),
+            remaining: Some(3),
+            reset_ms: Some(reset),
+        };
+        shared.on_answer(Some(&generous), NOW);
+        shared.on_answer(Some(&generous), NOW);
+        assert_eq!(shared.blocked(NOW), None);
     }
 
     #[test]
