@@ -15,6 +15,7 @@ pub mod openai;
 mod registry;
 mod retry;
 mod routed;
+mod sse;
 
 use std::pin::Pin;
 

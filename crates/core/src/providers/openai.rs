@@ -2,7 +2,7 @@
 //! llama.cpp, vLLM, OpenRouter, OpenAI). The request is forwarded as is (tools,
 //! `response_format` and unknown fields included); streams are parsed as SSE chunk by chunk.
 
-use eventsource_stream::{EventStreamError, Eventsource};
+use eventsource_stream::EventStreamError;
 use fusion_types::{ChatChunk, ChatRequest, ChatResponse};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
@@ -229,7 +229,7 @@ where
     B: AsRef<[u8]> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let events = bytes.eventsource();
+    let events = super::sse::events(bytes);
     let stream = futures::stream::unfold(
         (Box::pin(events), provider, false),
         |(mut events, provider, done)| async move {

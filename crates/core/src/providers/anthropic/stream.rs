@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use eventsource_stream::{EventStreamError, Eventsource};
+use eventsource_stream::EventStreamError;
 use fusion_types::{ChatChunk, Usage};
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ where
     B: AsRef<[u8]> + Send + 'static,
     E: Send + 'static,
 {
-    let events = Box::pin(bytes.eventsource());
+    let events = Box::pin(crate::providers::sse::events(bytes));
     let state = Some((events, translator, transport));
     Box::pin(futures::stream::unfold(state, |state| async move {
         let (mut events, mut translator, transport) = state?;
