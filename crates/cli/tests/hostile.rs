@@ -85,7 +85,8 @@ async fn a_megabyte_prompt_of_one_letter_is_routed_and_answered_while_health_ans
     let h = Harness::start(script()).await;
     let server = serve(&h, "").await;
     let http = client();
-    let body = json!({"model": "router/auto", "messages": [{"role": "user", "content": letters()}]});
+    let body =
+        json!({"model": "router/auto", "messages": [{"role": "user", "content": letters()}]});
     let routed = http
         .post(format!("{}/v1/chat/completions", server.url))
         .json(&body)
@@ -130,7 +131,10 @@ async fn wait_for_task(http: &reqwest::Client, server: &FusionServer, id: &str) 
             .await
             .unwrap();
         let (_, task) = json_of(response).await;
-        if matches!(task["state"].as_str(), Some("completed" | "failed" | "cancelled")) {
+        if matches!(
+            task["state"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
             return task;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -219,7 +223,10 @@ async fn a_page_of_another_site_cannot_post_to_v1_or_api_and_nothing_reaches_a_m
     let (status, error) = json_of(response).await;
     assert_eq!(status, 415, "{error}");
     assert_eq!(error["error"]["code"], "unsupported_media_type");
-    assert!(h.mock.requests().is_empty(), "a refused request reached the model");
+    assert!(
+        h.mock.requests().is_empty(),
+        "a refused request reached the model"
+    );
 
     // The same request from a loopback page (or a plain client) goes through.
     let response = http
@@ -238,7 +245,13 @@ async fn a_rebinding_host_cannot_read_tasks_usage_or_metrics_unless_configured()
     let h = Harness::start(script()).await;
     let server = serve(&h, r#"allowed_hosts = ["fusion.lan"]"#).await;
     let http = client();
-    for path in ["/api/tasks", "/api/usage", "/metrics", "/v1/models", "/health"] {
+    for path in [
+        "/api/tasks",
+        "/api/usage",
+        "/metrics",
+        "/v1/models",
+        "/health",
+    ] {
         let url = format!("{}{path}", server.url);
         let refused = http
             .get(&url)
@@ -322,7 +335,10 @@ async fn idle_sockets_are_closed_after_the_header_timeout() {
     let mut silent = TcpStream::connect(address(&server)).await.unwrap();
     // Half a request line, then silence (slowloris).
     let mut partial = TcpStream::connect(address(&server)).await.unwrap();
-    partial.write_all(b"GET /health HTTP/1.1\r\nHo").await.unwrap();
+    partial
+        .write_all(b"GET /health HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
     // A finished request on a keep-alive connection, then idle.
     let mut kept = TcpStream::connect(address(&server)).await.unwrap();
     kept.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -370,7 +386,10 @@ async fn connections_past_the_cap_are_closed_and_the_server_keeps_serving() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(answered, "the server did not serve again after the held connections closed");
+    assert!(
+        answered,
+        "the server did not serve again after the held connections closed"
+    );
     server.stop().await;
 }
 

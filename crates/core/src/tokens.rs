@@ -171,8 +171,8 @@ mod tests {
 
     #[test]
     fn segmented_counts_match_the_whole_text_count_on_prose() {
-        let prose = "Fusion routes each request to the cheapest model that is good enough. "
-            .repeat(100);
+        let prose =
+            "Fusion routes each request to the cheapest model that is good enough. ".repeat(100);
         let whole = encoder().unwrap().encode_ordinary(&prose).len() as u64;
         let counted = estimate_text(&prose);
         let diff = counted.abs_diff(whole) as f64 / whole as f64;
@@ -189,8 +189,8 @@ mod tests {
 
     #[test]
     fn long_texts_are_sampled_close_to_the_exact_count() {
-        let prose = "Routing on measured quality beats routing on guesses, every time. "
-            .repeat(3000);
+        let prose =
+            "Routing on measured quality beats routing on guesses, every time. ".repeat(3000);
         assert!(prose.len() > EXACT_BYTES);
         let exact = count_segments(encoder().unwrap(), &prose);
         let sampled = estimate_text(&prose);

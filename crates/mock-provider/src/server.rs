@@ -356,13 +356,19 @@ async fn play_failure(
         }
         Failure::Endless => {
             let (prefix, content_type): (&'static [u8], _) = if request.stream {
-                (b"data: {\"choices\":[{\"delta\":{\"content\":\"", stream::EVENT_STREAM)
+                (
+                    b"data: {\"choices\":[{\"delta\":{\"content\":\"",
+                    stream::EVENT_STREAM,
+                )
             } else {
                 (b"{\"choices\":[{\"message\":{\"content\":\"", JSON)
             };
             let filler = Bytes::from(vec![b'a'; 64 * 1024]);
             let shutdown = shared.shutdown.clone();
-            let body = futures::stream::once(async move { Ok::<_, io::Error>(Bytes::from_static(prefix)) })
+            let body =
+                futures::stream::once(
+                    async move { Ok::<_, io::Error>(Bytes::from_static(prefix)) },
+                )
                 .chain(futures::stream::repeat_with(move || Ok(filler.clone())))
                 .take_until(shutdown.cancelled_owned());
             (

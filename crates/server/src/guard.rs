@@ -132,11 +132,18 @@ fn check_origin(headers: &HeaderMap, host: &HostPort, allowed: &[String]) -> Res
     };
     let own = origin.host == host.host
         && effective_port(&scheme, origin.port) == effective_port(&scheme, host.port);
-    if origin.is_loopback() || own || allowed.iter().any(|e| origin_entry_admits(e, &scheme, &origin))
+    if origin.is_loopback()
+        || own
+        || allowed
+            .iter()
+            .any(|e| origin_entry_admits(e, &scheme, &origin))
     {
         return Ok(());
     }
-    tracing::warn!(origin = text, "refused a request from a browser page of another origin");
+    tracing::warn!(
+        origin = text,
+        "refused a request from a browser page of another origin"
+    );
     Err(refused_origin(text))
 }
 
@@ -244,10 +251,21 @@ mod tests {
 
     #[test]
     fn loopback_hosts_pass_and_others_need_configuring() {
-        for ok in ["127.0.0.1:8787", "localhost", "[::1]:9", "127.8.9.1", "LOCALHOST.:80"] {
+        for ok in [
+            "127.0.0.1:8787",
+            "localhost",
+            "[::1]:9",
+            "127.8.9.1",
+            "LOCALHOST.:80",
+        ] {
             assert!(host(ok).is_loopback(), "{ok}");
         }
-        for no in ["evil.example", "10.0.0.5:8787", "localhost.evil.example", "0.0.0.0"] {
+        for no in [
+            "evil.example",
+            "10.0.0.5:8787",
+            "localhost.evil.example",
+            "0.0.0.0",
+        ] {
             assert!(!host(no).is_loopback(), "{no}");
         }
         assert!(host("fusion.lan").admits(&host("fusion.lan:8787")));
@@ -264,16 +282,25 @@ mod tests {
         };
         assert!(check("http://127.0.0.1:3000", &[]));
         assert!(check("http://localhost", &[]));
-        assert!(check("http://fusion.lan:8787", &[]), "the server's own origin");
+        assert!(
+            check("http://fusion.lan:8787", &[]),
+            "the server's own origin"
+        );
         assert!(!check("http://fusion.lan:9999", &[]));
         assert!(!check("https://evil.example", &[]));
         assert!(!check("null", &[]));
         assert!(!check("not an origin", &[]));
         assert!(check("https://app.example", &["https://app.example"]));
-        assert!(check("https://app.example:8443", &["https://app.example:*"]));
+        assert!(check(
+            "https://app.example:8443",
+            &["https://app.example:*"]
+        ));
         assert!(check("https://app.example", &["https://app.example:443"]));
         assert!(!check("http://app.example", &["https://app.example"]));
-        assert!(!check("https://app.example:1", &["https://app.example:443"]));
+        assert!(!check(
+            "https://app.example:1",
+            &["https://app.example:443"]
+        ));
     }
 
     #[test]
@@ -292,7 +319,11 @@ mod tests {
         assert_eq!(not_json(&problem), None);
         let text = headers(&[("content-type", "text/plain")]);
         assert_eq!(not_json(&text).as_deref(), Some("text/plain"));
-        assert_eq!(not_json(&headers(&[])), None, "no declared type is read as JSON");
+        assert_eq!(
+            not_json(&headers(&[])),
+            None,
+            "no declared type is read as JSON"
+        );
         let form = headers(&[("content-type", "application/x-www-form-urlencoded")]);
         assert!(not_json(&form).is_some());
         assert!(has_body(&headers(&[("content-length", "12")])));

@@ -54,7 +54,11 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
         ));
     }
     positive_at_most("server.header_timeout", server.header_timeout)?;
-    at_most("server.header_timeout", server.header_timeout, MAX_CLIENT_WAIT)?;
+    at_most(
+        "server.header_timeout",
+        server.header_timeout,
+        MAX_CLIENT_WAIT,
+    )?;
     positive_at_most("server.body_timeout", server.body_timeout)?;
     at_most("server.body_timeout", server.body_timeout, MAX_CLIENT_WAIT)?;
     for (i, p) in config.providers.iter().enumerate() {
@@ -196,9 +200,18 @@ mod tests {
     #[test]
     fn connection_limits_and_answer_caps_are_bounded() {
         let key = |text: &str| check(text).unwrap_err().0;
-        assert_eq!(key("[server]\nmax_connections = 0"), "server.max_connections");
-        assert_eq!(key("[server]\nheader_timeout = \"0s\""), "server.header_timeout");
-        assert_eq!(key("[server]\nbody_timeout = \"1h\""), "server.body_timeout");
+        assert_eq!(
+            key("[server]\nmax_connections = 0"),
+            "server.max_connections"
+        );
+        assert_eq!(
+            key("[server]\nheader_timeout = \"0s\""),
+            "server.header_timeout"
+        );
+        assert_eq!(
+            key("[server]\nbody_timeout = \"1h\""),
+            "server.body_timeout"
+        );
         assert_eq!(
             key(&format!("{PROVIDER}max_response_bytes = 10")),
             "providers[0].max_response_bytes"

@@ -271,7 +271,8 @@ impl ProviderConfig {
 
     /// The cap on a non-streamed upstream answer, with its default.
     pub fn response_limit(&self) -> u64 {
-        self.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
+        self.max_response_bytes
+            .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
     }
 }
 

@@ -28,7 +28,10 @@ pub(crate) async fn read_capped(
         }
         .into()
     };
-    if response.content_length().is_some_and(|length| length > limit) {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
         return Err(too_large());
     }
     let mut body = BytesMut::new();
@@ -141,7 +144,9 @@ mod tests {
     use super::*;
     use futures::StreamExt;
 
-    fn chunks(parts: &[&'static str]) -> impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + Unpin {
+    fn chunks(
+        parts: &[&'static str],
+    ) -> impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + Unpin {
         futures::stream::iter(
             parts
                 .iter()
@@ -163,7 +168,10 @@ mod tests {
         let parts = ["data: ", "0123456789", "0123456789", "more", "\n\n"];
         let out: Vec<_> = CappedLines::new(chunks(&parts), 16).collect().await;
         assert_eq!(out.len(), 3, "two chunks, then the error, then the end");
-        assert!(matches!(out[2], Err(CappedError::LineTooLong(LineTooLong(16)))));
+        assert!(matches!(
+            out[2],
+            Err(CappedError::LineTooLong(LineTooLong(16)))
+        ));
         let Err(err) = &out[2] else { unreachable!() };
         assert_eq!(line_too_long(err), Some(16));
     }
