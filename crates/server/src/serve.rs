@@ -96,7 +96,10 @@ pub async fn run(
     // Open MCP streams would otherwise hold the shutdown for the whole grace period.
     sessions.cancel();
     connections.close();
-    if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+    if tokio::time::timeout(grace, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish within {grace:?}; closing them");
     }
     // Child MCP servers are stopped (and their processes reaped) before Fusion exits.
