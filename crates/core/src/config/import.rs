@@ -442,7 +442,8 @@ fn translate_placeholders(path: &str, text: &str, warnings: &mut Vec<String>) ->
         } else if is_reference(inner) && !EDITOR_VARIABLES.contains(&inner) {
             out.push_str(&format!("${{{inner}}}"));
         } else {
-            out.push_str(&format!("$${{{inner}}}"));
+            // Escaped whole: a `${` inside it would otherwise still be expanded.
+            out.push_str(&format!("$${{{}}}", inner.replace("${", "$${")));
             warnings.push(format!(
                 "{path}: `${{{inner}}}` is a client placeholder Fusion cannot fill; it is kept \
                  literally: replace it with a value or a `${{ENV}}` reference"

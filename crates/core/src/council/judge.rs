@@ -191,7 +191,7 @@ fn contradiction(value: &Value) -> Option<Contradiction> {
         Some(Value::Object(by_model)) => by_model
             .iter()
             .map(|(model, stance)| Stance {
-                model: model.clone(),
+                model: model.trim().to_owned(),
                 stance: text_of(stance).unwrap_or_default(),
             })
             .collect(),
@@ -219,7 +219,7 @@ fn insights(value: Option<&Value>) -> Vec<UniqueInsight> {
             .iter()
             .filter_map(|(model, v)| {
                 Some(UniqueInsight {
-                    model: model.clone(),
+                    model: model.trim().to_owned(),
                     insight: text_of(v)?,
                 })
             })
@@ -307,13 +307,21 @@ mod tests {
     #[test]
     fn reads_lenient_shapes() {
         let a = parse_analysis(
-            r#"{"consensus":[{"point":"x"}],"unique_insights":{"Response A":"y"},
-               "contradictions":[{"topic":"t","stances":{"Response A":"yes","Response B":"no"}}]}"#,
+            r#"{"consensus":[{"point":"x"}],"unique_insights":{"Response A ":"y"},
+               "contradictions":[{"topic":"t","stances":{"Response A":"yes"," Response B":"no"}}]}"#,
         )
         .unwrap();
         assert_eq!(a.consensus, vec!["x"]);
         assert_eq!(a.unique_insights[0].insight, "y");
         assert_eq!(a.contradictions[0].stances.len(), 2);
+        // Labels written as keys are trimmed like every other field.
+        assert_eq!(a.unique_insights[0].model, "Response A");
+        let models: Vec<&str> = a.contradictions[0]
+            .stances
+            .iter()
+            .map(|s| s.model.as_str())
+            .collect();
+        assert!(models.contains(&"Response B"), "{models:?}");
     }
 
     #[test]

@@ -220,7 +220,8 @@ fn secret_looking_values_are_kept_with_a_warning() {
 fn client_placeholders_are_translated_or_escaped() {
     let out = import(
         r#"{"servers": {"a": {"command": "node", "args": ["${workspaceFolder}/x.js", "$HOME"],
-            "env": {"T": "${env:GH_TOKEN}", "U": "${USER:-me}", "I": "${input:key}", "O": "${open"}}}}"#,
+            "env": {"T": "${env:GH_TOKEN}", "U": "${USER:-me}", "I": "${input:key}", "O": "${open",
+                    "N": "${a/${env:X}}"}}}}"#,
     );
     let a = &out.servers[0];
     assert_eq!(a.args, ["$${workspaceFolder}/x.js", "$HOME"]);
@@ -228,6 +229,8 @@ fn client_placeholders_are_translated_or_escaped() {
     assert_eq!(a.env["U"], "${USER:-me}");
     assert_eq!(a.env["I"], "$${input:key}");
     assert_eq!(a.env["O"], "$${open");
+    // A `${` inside an escaped placeholder is escaped too, or expansion would still read it.
+    assert_eq!(a.env["N"], "$${a/$${env:X}}");
     assert!(has(
         &out.warnings,
         "servers.a.args[0]: `${workspaceFolder}` is a client placeholder"
