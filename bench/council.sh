@@ -11,6 +11,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fusion-target}"
 cargo build --release --locked -p fusion-cli -p fusion-mock-provider >&2
 BIN="$CARGO_TARGET_DIR/release"
 work=$(mktemp -d)
+# Whatever Fusion stores goes to the run dir, never to the user's data dir.
+export FUSION_DATA_DIR="$work/fusion-data"
 trap 'kill "$mock" 2>/dev/null; rm -rf "$work"' EXIT
 
 judge='{"consensus":["x"],"contradictions":[],"partial_coverage":[],"unique_insights":[],"blind_spots":[],"judge_notes":[]}'

@@ -39,6 +39,8 @@ fi
 cargo build --release --locked -p fusion-cli -p fusion-mock-provider >&2
 
 work=$(mktemp -d)
+# Whatever Fusion stores goes to the run dir, never to the user's data dir.
+export FUSION_DATA_DIR="$work/fusion-data"
 pids=()
 cleanup() {
   local p

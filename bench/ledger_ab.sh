@@ -103,7 +103,9 @@ provider_toml > "$work/base.toml"
 
 start_fusion() { # NAME BINARY CONFIG: prints the base URL
   local name=$1 bin=$2 config=$3
-  "$bin" serve --config "$config" --listen 127.0.0.1:0 > "$work/$name.out" 2> "$work/$name.err" &
+  # Each server keeps its store (if its version has one) in the run dir, never the user's.
+  FUSION_DATA_DIR="$work/$name-data" "$bin" serve --config "$config" --listen 127.0.0.1:0 \
+    > "$work/$name.out" 2> "$work/$name.err" &
   local pid=$!; pids+=("$pid"); echo "$pid" > "$work/$name.pid"
   local url; url=$(wait_line "$work/$name.out" "$pid" FUSION_LISTEN_URL)
   url="${url%/}"; echo "${url%/v1}"

@@ -38,6 +38,8 @@ FUSION_MCP_EVERYTHING=$(sed -n 's/^FUSION_MCP_EVERYTHING=//p' <<<"$peers")
 cargo build --release --locked -p fusion-cli >&2
 
 work=$(mktemp -d)
+# Whatever Fusion stores goes to the run dir, never to the user's data dir.
+export FUSION_DATA_DIR="$work/fusion-data"
 monitor=
 trap 'if [[ -n $monitor ]]; then kill "$monitor" 2> /dev/null || true; fi; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM

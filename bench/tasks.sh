@@ -21,6 +21,8 @@ cargo build --release --locked -p fusion-cli -p fusion-mock-provider >&2
 BIN="$CARGO_TARGET_DIR/release"
 
 work=$(mktemp -d)
+# Whatever Fusion stores goes to the run dir, never to the user's data dir.
+export FUSION_DATA_DIR="$work/fusion-data"
 pids=()
 pg_started=""
 cleanup() {

@@ -27,6 +27,8 @@ pub struct Session {
 
 impl Session {
     /// `fusion mcp --config CONFIG` over stdio, plus driver options (`--mode legacy`, ...).
+    /// The server's store lives beside the config (`FUSION_DATA_DIR`), never in the user's
+    /// data dir; sessions on the same config share it (a restart finds its runs and tasks).
     pub async fn stdio(config: &std::path::Path, options: &[&str]) -> Self {
         let fusion = env!("CARGO_BIN_EXE_fusion");
         let mut args = vec!["--transport", "stdio", "--command", fusion];
@@ -35,18 +37,27 @@ impl Session {
             args.push(a);
         }
         args.extend_from_slice(options);
-        Self::start(&args).await
+        let data = config
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("fusion-data");
+        Self::start(&args, Some(&data)).await
     }
 
     /// A Streamable HTTP endpoint, plus driver options.
     pub async fn http(url: &str, options: &[&str]) -> Self {
         let mut args = vec!["--transport", "http", "--url", url];
         args.extend_from_slice(options);
-        Self::start(&args).await
+        Self::start(&args, None).await
     }
 
-    async fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(peer("FUSION_PEERS_PYTHON"))
+    async fn start(args: &[&str], data_dir: Option<&std::path::Path>) -> Self {
+        let mut command = Command::new(peer("FUSION_PEERS_PYTHON"));
+        if let Some(dir) = data_dir {
+            // The driver hands its environment to the stdio server.
+            command.env("FUSION_DATA_DIR", dir);
+        }
+        let mut child = command
             .arg(DRIVER)
             .args(args)
             .args(["--timeout", "60"])
