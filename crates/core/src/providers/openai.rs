@@ -182,10 +182,16 @@ impl OpenAiBackend {
         };
         let request = async {
             let response = self.execute(builder.timeout(timeout)).await?;
-            response
-                .json::<Value>()
-                .await
-                .map_err(|e| Error::from_reqwest(&self.config.name, &e, timeout))
+            let body =
+                super::body::read_capped(&self.config, response, self.config.response_limit())
+                    .await?;
+            serde_json::from_slice::<Value>(&body).map_err(|e| -> Error {
+                ErrorKind::InvalidResponse {
+                    provider: self.config.name.clone(),
+                    message: format!("{path}: {e}"),
+                }
+                .into()
+            })
         };
         match tokio::time::timeout(timeout, request).await {
             Ok(result) => result,
