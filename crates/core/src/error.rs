@@ -1,11 +1,16 @@
 //! The engine's one error type: an `ErrorKind` of classified details wrapped in a small `Error`,
 //! with `status_code()` for front doors and `is_retryable()` for the registry's retry loop.
-//! Upstream failures are classified by walking the `source()` chain, not by matching strings.
+//! Upstream failures are classified by walking the `source()` chain, not by matching strings;
+//! store failures keep the driver's error as their source (see [`crate::store::StoreError`]).
+//! Every mapping here names each kind: a new kind does not compile until it has a status.
+//! [`Error::for_client`] is what a front door may show: internal failures answer a fixed text
+//! and a request id, their detail only in the log.
 
 use std::error::Error as StdError;
 use std::time::Duration;
 
 use crate::config::ConfigError;
+use crate::store::StoreError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -63,13 +68,23 @@ pub enum ErrorKind {
     /// cooldowns, used-up daily caps); `retry_after` is when the soonest may be called again.
     #[error("no model can take this request now: {reason}; retry in {retry_after} s")]
     RateLimited { reason: String, retry_after: u64 },
-    /// Every routed candidate failed; `last` is the final failure.
-    #[error("every routed model failed (tried {tried}); last error: {last}")]
-    RouteExhausted { tried: String, last: Box<Error> },
+    /// Every routed candidate failed: `attempts` are the models tried (or passed over) before
+    /// the last, in order, each with its error; `last` is the final call's failure, which sets
+    /// the status (and a 429's `Retry-After`).
+    #[error(
+        "every routed model failed: {}",
+        attempt_list(attempts, last_model, last)
+    )]
+    RouteExhausted {
+        attempts: Vec<RouteAttempt>,
+        last_model: String,
+        last: Box<Error>,
+    },
     #[error("{0}")]
     Invalid(String),
+    /// The store failed; the driver's error is kept as the source and classifies it.
     #[error("store: {0}")]
-    Store(String),
+    Store(#[from] StoreError),
     /// No task has this id.
     #[error("no task with id `{id}`")]
     TaskNotFound { id: String },
@@ -93,6 +108,68 @@ pub enum ErrorKind {
     LoopRunClosed { id: String, status: String },
 }
 
+/// A model a routed call tried, or passed over, before it gave up.
+#[derive(Debug)]
+pub struct RouteAttempt {
+    pub model: String,
+    pub failure: AttemptFailure,
+}
+
+/// Why a routed attempt did not answer.
+#[derive(Debug)]
+pub enum AttemptFailure {
+    /// The model was called and failed with this error.
+    Failed(Error),
+    /// The model was not called: its provider's limits or its open circuit kept it out.
+    Skipped(String),
+}
+
+impl std::fmt::Display for AttemptFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Failed(err) => err.fmt(f),
+            Self::Skipped(reason) => write!(f, "skipped: {reason}"),
+        }
+    }
+}
+
+/// `a: <error>; b: skipped: <why>; c: <last error>`.
+fn attempt_list(attempts: &[RouteAttempt], last_model: &str, last: &Error) -> String {
+    attempts
+        .iter()
+        .map(|a| format!("{}: {}", a.model, a.failure))
+        .chain(std::iter::once(format!("{last_model}: {last}")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What a client may be told about an error (see [`Error::for_client`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientError {
+    /// The text to answer with.
+    pub message: String,
+    /// Set when the detail was withheld: the id it is logged under.
+    pub request_id: Option<String>,
+}
+
+impl ClientError {
+    /// A failure whose detail stays in the log: logs `detail` at error level under a fresh
+    /// request id and answers only that id.
+    pub fn internal(detail: &str) -> Self {
+        let request_id = new_request_id();
+        tracing::error!(request_id = %request_id, "internal error: {detail}");
+        Self {
+            message: format!("internal error in Fusion (request id {request_id})"),
+            request_id: Some(request_id),
+        }
+    }
+}
+
+/// A fresh id for one answered failure: 16 random hex digits.
+pub fn new_request_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
 impl Error {
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
@@ -100,6 +177,7 @@ impl Error {
 
     /// Whether the same call may succeed if tried again: refused or reset connections,
     /// timeouts, HTTP 429 and 5xx, cut streams. Never other 4xx or local mistakes.
+    /// A busy store or a pool timeout may clear too.
     pub fn is_retryable(&self) -> bool {
         match &*self.kind {
             ErrorKind::Connect { .. }
@@ -107,14 +185,35 @@ impl Error {
             | ErrorKind::Timeout { .. }
             | ErrorKind::StreamCut { .. } => true,
             ErrorKind::UpstreamStatus { status, .. } => *status == 429 || *status >= 500,
-            _ => false,
+            ErrorKind::Store(store) => store.failure().is_retryable(),
+            ErrorKind::Config(_)
+            | ErrorKind::UnknownModel { .. }
+            | ErrorKind::MissingApiKey { .. }
+            | ErrorKind::QueueFull { .. }
+            | ErrorKind::InvalidResponse { .. }
+            | ErrorKind::ResponseTooLarge { .. }
+            | ErrorKind::Exec { .. }
+            | ErrorKind::Request { .. }
+            | ErrorKind::NoModelServer { .. }
+            | ErrorKind::NoRoute { .. }
+            | ErrorKind::RateLimited { .. }
+            | ErrorKind::RouteExhausted { .. }
+            | ErrorKind::Invalid(_)
+            | ErrorKind::TaskNotFound { .. }
+            | ErrorKind::JobNotFound { .. }
+            | ErrorKind::TaskFinished { .. }
+            | ErrorKind::JobFinished { .. }
+            | ErrorKind::Cancelled { .. }
+            | ErrorKind::LoopRunNotFound { .. }
+            | ErrorKind::LoopRunClosed { .. } => false,
         }
     }
 
     /// The HTTP status a front door should answer with.
     pub fn status_code(&self) -> u16 {
         match &*self.kind {
-            ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } | ErrorKind::Store(_) => 500,
+            ErrorKind::Config(_) | ErrorKind::MissingApiKey { .. } => 500,
+            ErrorKind::Store(store) => store.failure().status_code(),
             ErrorKind::UnknownModel { .. }
             | ErrorKind::TaskNotFound { .. }
             | ErrorKind::JobNotFound { .. }
@@ -130,7 +229,14 @@ impl Error {
             | ErrorKind::RateLimited { .. } => 429,
             ErrorKind::NoModelServer { .. } | ErrorKind::NoRoute { .. } => 503,
             ErrorKind::RouteExhausted { last, .. } => last.status_code(),
-            _ => 502,
+            ErrorKind::Connect { .. }
+            | ErrorKind::ConnectionReset { .. }
+            | ErrorKind::UpstreamStatus { .. }
+            | ErrorKind::InvalidResponse { .. }
+            | ErrorKind::ResponseTooLarge { .. }
+            | ErrorKind::StreamCut { .. }
+            | ErrorKind::Exec { .. }
+            | ErrorKind::Request { .. } => 502,
         }
     }
 
@@ -158,7 +264,7 @@ impl Error {
             ErrorKind::NoRoute { .. } => "no_route",
             ErrorKind::RouteExhausted { last, .. } => last.class(),
             ErrorKind::Invalid(_) => "invalid",
-            ErrorKind::Store(_) => "store",
+            ErrorKind::Store(store) => store.failure().class(),
             ErrorKind::TaskNotFound { .. } => "task_not_found",
             ErrorKind::JobNotFound { .. } => "job_not_found",
             ErrorKind::TaskFinished { .. } => "task_finished",
@@ -176,7 +282,54 @@ impl Error {
             ErrorKind::UpstreamStatus { retry_after, .. } => *retry_after,
             ErrorKind::RouteExhausted { last, .. } => last.retry_after(),
             ErrorKind::RateLimited { retry_after, .. } => Some(*retry_after),
-            _ => None,
+            ErrorKind::Config(_)
+            | ErrorKind::UnknownModel { .. }
+            | ErrorKind::MissingApiKey { .. }
+            | ErrorKind::Connect { .. }
+            | ErrorKind::ConnectionReset { .. }
+            | ErrorKind::Timeout { .. }
+            | ErrorKind::QueueFull { .. }
+            | ErrorKind::InvalidResponse { .. }
+            | ErrorKind::ResponseTooLarge { .. }
+            | ErrorKind::StreamCut { .. }
+            | ErrorKind::Exec { .. }
+            | ErrorKind::Request { .. }
+            | ErrorKind::NoModelServer { .. }
+            | ErrorKind::NoRoute { .. }
+            | ErrorKind::Invalid(_)
+            | ErrorKind::Store(_)
+            | ErrorKind::TaskNotFound { .. }
+            | ErrorKind::JobNotFound { .. }
+            | ErrorKind::TaskFinished { .. }
+            | ErrorKind::JobFinished { .. }
+            | ErrorKind::Cancelled { .. }
+            | ErrorKind::LoopRunNotFound { .. }
+            | ErrorKind::LoopRunClosed { .. } => None,
+        }
+    }
+
+    /// What a client may be told. An internal failure (HTTP 500: the store, the config, a
+    /// missing key) is logged with its whole source chain under a fresh request id, and the
+    /// client gets a fixed text with that id; a busy or conflicting store answers a fixed text
+    /// too (never the database URL or the driver's words). Other errors answer their message.
+    pub fn for_client(&self) -> ClientError {
+        if self.status_code() == 500 {
+            return ClientError::internal(&chain_message(self));
+        }
+        if let ErrorKind::Store(store) = &*self.kind {
+            let Some(text) = store.failure().public_message() else {
+                return ClientError::internal(&chain_message(self));
+            };
+            let request_id = new_request_id();
+            tracing::warn!(request_id = %request_id, "{}", chain_message(self));
+            return ClientError {
+                message: format!("{text} (request id {request_id})"),
+                request_id: Some(request_id),
+            };
+        }
+        ClientError {
+            message: self.to_string(),
+            request_id: None,
         }
     }
 
@@ -295,6 +448,59 @@ mod tests {
         assert!(timeout.is_retryable());
         assert_eq!(status(429).status_code(), 429);
         assert_eq!(status(500).status_code(), 502);
+    }
+
+    #[test]
+    fn a_missing_loop_run_is_404_and_a_cancelled_task_409() {
+        let missing: Error = ErrorKind::LoopRunNotFound { id: "r1".into() }.into();
+        assert_eq!(missing.status_code(), 404);
+        assert_eq!(missing.class(), "loop_run_not_found");
+        let cancelled: Error = ErrorKind::Cancelled {
+            reason: "cancelled by cancel_job".into(),
+        }
+        .into();
+        assert_eq!(cancelled.status_code(), 409);
+        assert!(!cancelled.is_retryable());
+        assert_eq!(cancelled.for_client().message, "cancelled by cancel_job");
+    }
+
+    #[test]
+    fn store_failures_keep_their_class_and_status() {
+        let busy: Error = StoreError::sqlx("writing", sqlx::Error::PoolTimedOut).into();
+        assert_eq!(busy.class(), "store_pool_timeout");
+        assert_eq!(busy.status_code(), 503);
+        assert!(busy.is_retryable());
+        let ErrorKind::Store(store) = busy.kind() else {
+            panic!("not a store error");
+        };
+        assert!(store.sqlx_error().is_some(), "the sqlx error is the source");
+        let other: Error = StoreError::other("gone").into();
+        assert_eq!((other.class(), other.status_code()), ("store", 500));
+    }
+
+    #[test]
+    fn a_500_tells_the_client_a_request_id_and_no_driver_text() {
+        let err: Error = StoreError::sqlx(
+            "reading tasks (postgres://fusion:***@db/fusion): pool closed",
+            sqlx::Error::PoolClosed,
+        )
+        .into();
+        let client = err.for_client();
+        let id = client.request_id.unwrap();
+        assert_eq!(id.len(), 16);
+        assert_eq!(
+            client.message,
+            format!("internal error in Fusion (request id {id})")
+        );
+        // A busy store answers a fixed text too: no URL, no driver words.
+        let busy: Error =
+            StoreError::sqlx("writing (sqlite:///x.db)", sqlx::Error::PoolTimedOut).into();
+        let client = busy.for_client();
+        assert!(client.request_id.is_some());
+        assert!(!client.message.contains("sqlite"), "{}", client.message);
+        assert!(client.message.contains("try again"), "{}", client.message);
+        // Other errors answer their own message.
+        assert_eq!(status(502).for_client().request_id, None);
     }
 
     #[tokio::test]

@@ -456,12 +456,13 @@ fn to_run(row: LoopRunRow) -> LoopRun {
 /// A stored record as its type.
 pub fn decode<T: DeserializeOwned>(row: &LoopRecordRow) -> crate::Result<Recorded<T>> {
     let record = serde_json::from_value(row.body.clone()).map_err(|e| {
-        ErrorKind::Store(format!(
+        let message = format!(
             "loop run `{}`: {} {} cannot be read: {e}",
             row.run_id,
             row.kind.as_str(),
             row.seq
-        ))
+        );
+        ErrorKind::Store(crate::store::StoreError::caused_by(message, e))
     })?;
     Ok(Recorded {
         seq: row.seq,

@@ -12,6 +12,7 @@ use super::health::Admission;
 use super::limits::Block;
 use super::registry::ModelSlot;
 use super::{ChunkStream, Completion, ProviderRegistry};
+use crate::error::{AttemptFailure, RouteAttempt};
 use crate::router::{Decision, RouteInput};
 use crate::{Error, ErrorKind, Result};
 
@@ -26,10 +27,20 @@ pub struct Routed<T> {
     pub value: T,
 }
 
+/// A model tried (or passed over) before the one that answered, with its error's text.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailedAttempt {
     pub model: String,
     pub error: String,
+}
+
+impl From<&RouteAttempt> for FailedAttempt {
+    fn from(attempt: &RouteAttempt) -> Self {
+        Self {
+            model: attempt.model.clone(),
+            error: attempt.failure.to_string(),
+        }
+    }
 }
 
 /// Releases a reserved trial call however the attempt ends (success and failure have already
@@ -119,40 +130,38 @@ impl ProviderRegistry {
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let mut failed = Vec::new();
-        let mut last = None;
+        let mut failed: Vec<RouteAttempt> = Vec::new();
         for model in models {
             let Some(_trial) = self.admit(model, &mut failed) else {
                 continue;
             };
             match call(model.clone()).await {
-                Ok(value) => return Ok((model.clone(), failed, value)),
+                Ok(value) => {
+                    let failed = failed.iter().map(FailedAttempt::from).collect();
+                    return Ok((model.clone(), failed, value));
+                }
                 Err(err) if falls_back(&err) => {
                     tracing::info!(model = %model, error = %err, "routed call failed; trying the next model");
-                    failed.push(FailedAttempt {
+                    failed.push(RouteAttempt {
                         model: model.clone(),
-                        error: err.to_string(),
+                        failure: AttemptFailure::Failed(err),
                     });
                     if failed.len() > self.router.retry_budget as usize {
-                        return Err(exhausted(&failed, err));
+                        break;
                     }
-                    last = Some(err);
                 }
                 Err(err) => return Err(err),
             }
         }
-        // Every model tried failed: the answer carries the last failure (its status, and the
-        // upstream's `Retry-After` for a 429).
-        match last {
-            Some(err) => Err(exhausted(&failed, err)),
-            None => Err(no_attempt_left(summary, &failed)),
-        }
+        // Every model failed: the answer carries every attempt, and the last failed call sets
+        // its status (and the upstream's `Retry-After` for a 429).
+        Err(exhausted(failed, summary))
     }
 
     /// Checks the model's limits and circuit: `None` (skipped, noted in `failed`) while its
     /// provider rate-limits it or its daily cap is used up, when its circuit is open, or when a
     /// trial is already running.
-    fn admit(&self, model: &str, failed: &mut Vec<FailedAttempt>) -> Option<Trial> {
+    fn admit(&self, model: &str, failed: &mut Vec<RouteAttempt>) -> Option<Trial> {
         let slot = self.table().get(model).cloned()?;
         if let Some(block) = slot.limits.blocked(crate::store::now_ms()) {
             let error = match block {
@@ -165,9 +174,9 @@ impl ProviderRegistry {
                     resets_in.as_secs()
                 ),
             };
-            failed.push(FailedAttempt {
+            failed.push(RouteAttempt {
                 model: model.to_owned(),
-                error,
+                failure: AttemptFailure::Skipped(error),
             });
             return None;
         }
@@ -175,9 +184,12 @@ impl ProviderRegistry {
             Admission::Open => Some(Trial(None)),
             Admission::Trial => Some(Trial(Some(slot))),
             Admission::Refused { retry_in } => {
-                failed.push(FailedAttempt {
+                failed.push(RouteAttempt {
                     model: model.to_owned(),
-                    error: format!("circuit open (retry in {} ms)", retry_in.as_millis()),
+                    failure: AttemptFailure::Skipped(format!(
+                        "circuit open (retry in {} ms)",
+                        retry_in.as_millis()
+                    )),
                 });
                 None
             }
@@ -219,26 +231,155 @@ fn falls_back(err: &Error) -> bool {
     )
 }
 
-fn exhausted(failed: &[FailedAttempt], last: Error) -> Error {
-    ErrorKind::RouteExhausted {
-        tried: failed
-            .iter()
-            .map(|f| f.model.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        last: Box::new(last),
+/// `RouteExhausted` with every attempt, the last failed call taken out as `last`; `NoRoute`
+/// (with `summary` and why each model was passed over) when no model was called at all.
+fn exhausted(attempts: Vec<RouteAttempt>, summary: &str) -> Error {
+    let mut last = None;
+    let mut others = Vec::with_capacity(attempts.len());
+    for RouteAttempt { model, failure } in attempts.into_iter().rev() {
+        match (failure, &last) {
+            (AttemptFailure::Failed(err), None) => last = Some((model, err)),
+            (failure, _) => others.push(RouteAttempt { model, failure }),
+        }
     }
-    .into()
+    others.reverse();
+    match last {
+        Some((last_model, err)) => ErrorKind::RouteExhausted {
+            attempts: others,
+            last_model,
+            last: Box::new(err),
+        }
+        .into(),
+        None => no_attempt_left(summary, &others),
+    }
 }
 
-fn no_attempt_left(summary: &str, failed: &[FailedAttempt]) -> Error {
+fn no_attempt_left(summary: &str, failed: &[RouteAttempt]) -> Error {
     let tried = failed
         .iter()
-        .map(|f| format!("{}: {}", f.model, f.error))
+        .map(|f| format!("{}: {}", f.model, f.failure))
         .collect::<Vec<_>>()
         .join("; ");
     ErrorKind::NoRoute {
         reason: format!("{summary}; {tried}"),
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn registry() -> ProviderRegistry {
+        let config: Config = toml::from_str(
+            r#"
+[router]
+retry_budget = 5
+
+[[providers]]
+name = "local"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+
+[[models]]
+id = "a"
+provider = "local"
+
+[[models]]
+id = "b"
+provider = "local"
+
+[[models]]
+id = "c"
+provider = "local"
+"#,
+        )
+        .unwrap();
+        ProviderRegistry::from_config(&config).unwrap()
+    }
+
+    fn failure(model: &str) -> Error {
+        match model {
+            "a" => ErrorKind::UpstreamStatus {
+                provider: "local".into(),
+                status: 503,
+                message: "overloaded".into(),
+                retry_after: None,
+            }
+            .into(),
+            "b" => ErrorKind::Timeout {
+                provider: "local".into(),
+                after: Duration::from_secs(3),
+            }
+            .into(),
+            other => ErrorKind::UpstreamStatus {
+                provider: "local".into(),
+                status: 429,
+                message: format!("{other} is rate-limited"),
+                retry_after: Some(7),
+            }
+            .into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn exhausted_fallbacks_keep_every_attempt() {
+        let registry = registry();
+        let models = ["a", "b", "c"].map(String::from);
+        let err = registry
+            .in_ranked_order(&models, "summary", |model| async move {
+                Err::<(), _>(failure(&model))
+            })
+            .await
+            .unwrap_err();
+        let ErrorKind::RouteExhausted {
+            attempts,
+            last_model,
+            last,
+        } = err.kind()
+        else {
+            panic!("not exhausted: {err}");
+        };
+        let earlier: Vec<(&str, &str)> = attempts
+            .iter()
+            .map(|a| match &a.failure {
+                AttemptFailure::Failed(e) => (a.model.as_str(), e.class()),
+                AttemptFailure::Skipped(_) => (a.model.as_str(), "skipped"),
+            })
+            .collect();
+        assert_eq!(earlier, [("a", "upstream_5xx"), ("b", "timeout")]);
+        assert_eq!(last_model, "c");
+        assert_eq!(last.class(), "rate_limited");
+        // The last failure sets the answer: a 429 with the upstream's Retry-After.
+        assert_eq!(err.status_code(), 429);
+        assert_eq!(err.retry_after(), Some(7));
+        let text = err.to_string();
+        for part in [
+            "a: provider `local`",
+            "overloaded",
+            "b: provider `local`: no answer",
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        assert!(
+            text.contains("c: provider `local`: upstream returned HTTP 429"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_does_not_fall_back() {
+        let registry = registry();
+        let models = ["a", "b"].map(String::from);
+        let err = registry
+            .in_ranked_order(&models, "summary", |_| async move {
+                Err::<(), _>(ErrorKind::Invalid("bad request".into()).into())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Invalid(_)), "{err}");
+    }
 }

@@ -57,7 +57,7 @@ impl Store {
         }
 
         let doing = "replacing synced models";
-        let err = |e: sqlx::Error| self.query_error(doing, &e);
+        let err = |e: sqlx::Error| self.query_error(doing, e);
         let mut tx = self.pool().begin().await.map_err(err)?;
         sqlx::query("DELETE FROM synced_models WHERE provider = $1")
             .bind(provider)
@@ -96,12 +96,12 @@ impl Store {
         ))
         .fetch_all(self.pool())
         .await
-        .map_err(|e| self.query_error(doing, &e))?;
+        .map_err(|e| self.query_error(doing, e))?;
         let mut models = rows
             .iter()
             .map(read_model)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.query_error(doing, &e))?;
+            .map_err(|e| self.query_error(doing, e))?;
         // PostgreSQL orders text by the database's collation; keep one order everywhere.
         models.sort_by(|a, b| (&a.provider, &a.model).cmp(&(&b.provider, &b.model)));
         Ok(models)

@@ -55,7 +55,7 @@ impl Store {
             .bind(usage.updated_ms)
             .execute(self.pool())
             .await
-            .map_err(|e| self.query_error("writing a model's daily usage", &e))?;
+            .map_err(|e| self.query_error("writing a model's daily usage", e))?;
         Ok(())
     }
 
@@ -68,12 +68,12 @@ impl Store {
         .bind(now_ms)
         .fetch_all(self.pool())
         .await
-        .map_err(|e| self.query_error(doing, &e))?;
+        .map_err(|e| self.query_error(doing, e))?;
         let mut usage = rows
             .iter()
             .map(read_row)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.query_error(doing, &e))?;
+            .map_err(|e| self.query_error(doing, e))?;
         usage.sort_by(|a, b| (&a.provider, &a.model).cmp(&(&b.provider, &b.model)));
         Ok(usage)
     }

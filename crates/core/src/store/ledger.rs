@@ -219,10 +219,7 @@ impl Ledger {
                 if let Err(err) = self.flush().await
                     && result.is_ok()
                 {
-                    result = Err(match err.kind() {
-                        ErrorKind::Store(message) => message.clone(),
-                        _ => err.to_string(),
-                    });
+                    result = Err(detail(&err));
                 }
                 *state = WriterState::Stopped(result.clone());
                 result
@@ -385,10 +382,7 @@ async fn write_with_retries(store: &Store, rows: &[Queued]) -> Result<(), String
             Err(err) => {
                 metrics::counter!("fusion_ledger_write_errors_total").increment(1);
                 let Some(wait) = RETRY_BACKOFF.get(attempt) else {
-                    return Err(match err.kind() {
-                        ErrorKind::Store(message) => message.clone(),
-                        _ => err.to_string(),
-                    });
+                    return Err(detail(&err));
                 };
                 tracing::warn!(
                     rows = rows.len(),
@@ -419,5 +413,14 @@ async fn write_directly(shared: &Shared, queued: Queued) {
                 .progress
                 .send_modify(|p| p.lose(&mut [queued.seq], &error));
         }
+    }
+}
+
+/// An error's text without the `store: ` prefix a store error's display adds (the ledger wraps
+/// it in a store error of its own).
+fn detail(err: &crate::Error) -> String {
+    match err.kind() {
+        ErrorKind::Store(store) => store.message().to_owned(),
+        _ => err.to_string(),
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::Store;
+use super::{Store, StoreFailure};
 
 /// How many times an append is tried when another process appended the same seq at once.
 const APPEND_ATTEMPTS: usize = 4;
@@ -93,7 +93,7 @@ impl Store {
             .bind(run.caller.as_str())
             .execute(self.pool())
             .await
-            .map_err(|e| self.query_error("inserting a loop run", &e))?;
+            .map_err(|e| self.query_error("inserting a loop run", e))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -105,10 +105,10 @@ impl Store {
             .bind(id)
             .fetch_optional(self.pool())
             .await
-            .map_err(|e| self.query_error(doing, &e))?;
+            .map_err(|e| self.query_error(doing, e))?;
         row.map(|row| read_run(&row))
             .transpose()
-            .map_err(|e| self.query_error(doing, &e))
+            .map_err(|e| self.query_error(doing, e))
     }
 
     /// The most recently updated runs, newest first.
@@ -121,11 +121,11 @@ impl Store {
         sqlx::query(&sql)
             .fetch_all(self.pool())
             .await
-            .map_err(|e| self.query_error(doing, &e))?
+            .map_err(|e| self.query_error(doing, e))?
             .iter()
             .map(read_run)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.query_error(doing, &e))
+            .map_err(|e| self.query_error(doing, e))
     }
 
     /// Sets a run's status (and `updated_ms`); false for an unknown id.
@@ -141,7 +141,7 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await
-            .map_err(|e| self.query_error("setting a loop run's status", &e))?;
+            .map_err(|e| self.query_error("setting a loop run's status", e))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -156,16 +156,24 @@ impl Store {
         status: Option<&str>,
         now_ms: i64,
     ) -> crate::Result<Option<u32>> {
-        let mut last_error = None;
-        for _ in 0..APPEND_ATTEMPTS {
+        let mut attempt = 1;
+        loop {
             match self.try_append(run_id, kind, body, status, now_ms).await {
                 Ok(seq) => return Ok(seq),
-                // Another process took this seq first (a primary-key conflict): take the next.
-                Err(err) => last_error = Some(err),
+                // Another process took this seq first (a primary-key conflict) or holds the
+                // write lock: take the next seq. Any other failure is final.
+                Err(err)
+                    if attempt < APPEND_ATTEMPTS
+                        && matches!(
+                            StoreFailure::of(&err),
+                            StoreFailure::UniqueViolation | StoreFailure::Busy
+                        ) =>
+                {
+                    attempt += 1;
+                }
+                Err(err) => return Err(self.query_error("appending to a loop run", err)),
             }
         }
-        let err = last_error.unwrap_or(sqlx::Error::PoolTimedOut);
-        Err(self.query_error("appending to a loop run", &err))
     }
 
     async fn try_append(
@@ -242,11 +250,11 @@ impl Store {
                 .await
             }
         }
-        .map_err(|e| self.query_error(doing, &e))?;
+        .map_err(|e| self.query_error(doing, e))?;
         rows.iter()
             .map(read_record)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.query_error(doing, &e))
+            .map_err(|e| self.query_error(doing, e))
     }
 
     /// The newest record of one kind, if the run has any.
@@ -264,10 +272,10 @@ impl Store {
         .bind(kind.as_str())
         .fetch_optional(self.pool())
         .await
-        .map_err(|e| self.query_error(doing, &e))?;
+        .map_err(|e| self.query_error(doing, e))?;
         row.map(|row| read_record(&row))
             .transpose()
-            .map_err(|e| self.query_error(doing, &e))
+            .map_err(|e| self.query_error(doing, e))
     }
 }
 

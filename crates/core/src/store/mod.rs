@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod daily_usage;
+pub mod error;
 mod files;
 pub mod ledger;
 pub mod looped;
@@ -22,10 +23,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
-use crate::error::{ErrorKind, chain_message};
+use crate::error::chain_message;
 
 pub use catalog::SyncedModel;
 pub use daily_usage::ModelDailyUsage;
+pub use error::{StoreError, StoreFailure};
 pub use ledger::Ledger;
 pub use looped::{LoopRecordKind, LoopRecordRow, LoopRunRow};
 pub use tasks::{
@@ -114,13 +116,16 @@ impl Store {
             ),
         };
         let connect_options: AnyConnectOptions = connect_url.parse().map_err(|err| {
-            store_error(format!(
+            let message = format!(
                 "invalid store URL `{display_url}`: {}; accepted forms: {ACCEPTED_FORMS}",
                 chain_message(&err)
-            ))
+            );
+            crate::Error::from(StoreError::sqlx(message, err))
         })?;
-        let cannot_open =
-            |cause: String| store_error(format!("cannot open {display_url}: {cause}"));
+        let cannot_open = |err: sqlx::Error| {
+            let message = format!("cannot open {display_url}: {}", cause(&err));
+            crate::Error::from(StoreError::sqlx(message, err))
+        };
         // One direct connection first: the pool would retry a refused connection until its
         // acquire timeout and then report only the timeout, not the cause.
         match tokio::time::timeout(
@@ -130,13 +135,13 @@ impl Store {
         .await
         {
             Ok(Ok(probe)) => drop(probe.close().await),
-            Ok(Err(err)) => return Err(cannot_open(cause(&err))),
-            Err(_) => return Err(cannot_open(cause(&sqlx::Error::PoolTimedOut))),
+            Ok(Err(err)) => return Err(cannot_open(err)),
+            Err(_) => return Err(cannot_open(sqlx::Error::PoolTimedOut)),
         }
         let pool = options
             .connect_with(connect_options)
             .await
-            .map_err(|err| cannot_open(cause(&err)))?;
+            .map_err(cannot_open)?;
         let store = Store {
             pool,
             kind,
@@ -197,17 +202,20 @@ impl Store {
             result = MIGRATOR.run(&self.pool).await;
         }
         result.map_err(|err| {
-            store_error(format!(
+            let message = format!(
                 "cannot migrate {}: {}",
                 self.display_url,
                 chain_message(&err)
-            ))
+            );
+            StoreError::sqlx(message, sqlx::Error::Migrate(Box::new(err))).into()
         })
     }
 
-    /// A `Store` error for a failed query, naming what was being done.
-    pub(crate) fn query_error(&self, doing: &str, err: &sqlx::Error) -> crate::Error {
-        store_error(format!("{doing} ({}): {}", self.display_url, cause(err)))
+    /// A `Store` error for a failed query, naming what was being done; the driver's error is
+    /// kept as its source and classifies it.
+    pub(crate) fn query_error(&self, doing: &str, err: sqlx::Error) -> crate::Error {
+        let message = format!("{doing} ({}): {}", self.display_url, cause(&err));
+        StoreError::sqlx(message, err).into()
     }
 }
 
@@ -361,8 +369,9 @@ fn cause(err: &sqlx::Error) -> String {
     }
 }
 
+/// A `Store` error of Fusion's own making (no driver error behind it).
 pub(crate) fn store_error(message: String) -> crate::Error {
-    ErrorKind::Store(message).into()
+    StoreError::other(message).into()
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ impl Store {
             .pool()
             .begin()
             .await
-            .map_err(|e| self.query_error(doing, &e))?;
+            .map_err(|e| self.query_error(doing, e))?;
         for chunk in rows.chunks(MAX_BIND_PARAMS / USAGE_COLUMN_COUNT) {
             let sql = insert_sql(
                 self.kind(),
@@ -163,9 +163,9 @@ impl Store {
             query
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| self.query_error(doing, &e))?;
+                .map_err(|e| self.query_error(doing, e))?;
         }
-        tx.commit().await.map_err(|e| self.query_error(doing, &e))
+        tx.commit().await.map_err(|e| self.query_error(doing, e))
     }
 
     /// Totals and groups by model, provider and day of the rows the filter selects.
@@ -222,7 +222,7 @@ impl Store {
         let rows = query
             .fetch_all(self.pool())
             .await
-            .map_err(|e| self.query_error(doing, &e))?;
+            .map_err(|e| self.query_error(doing, e))?;
 
         let mut total = Sums::default();
         let mut by_model: HashMap<String, Sums> = HashMap::new();
@@ -230,7 +230,7 @@ impl Store {
         let mut by_day: HashMap<String, Sums> = HashMap::new();
         for row in &rows {
             let (day, provider, model, sums) =
-                read_group(row).map_err(|e| self.query_error(doing, &e))?;
+                read_group(row).map_err(|e| self.query_error(doing, e))?;
             total.add(&sums);
             by_model.entry(model).or_default().add(&sums);
             by_provider.entry(provider).or_default().add(&sums);

@@ -308,7 +308,7 @@ impl Store {
     /// Maps a failed query to a `Store` error naming what was being done.
     fn task_error(&self, doing: &str) -> impl Fn(sqlx::Error) -> crate::Error + '_ {
         let doing = doing.to_owned();
-        move |e| self.query_error(&doing, &e)
+        move |e| self.query_error(&doing, e)
     }
 }
 
