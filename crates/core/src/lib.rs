@@ -11,6 +11,7 @@ pub mod looped;
 pub mod providers;
 pub mod router;
 pub mod store;
+pub mod strict_json;
 pub mod tasks;
 pub mod tokens;
 pub mod transcript;

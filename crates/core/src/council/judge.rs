@@ -5,14 +5,7 @@
 use fusion_types::{Analysis, Contradiction, PartialCoverage, Stance, UniqueInsight};
 use serde_json::{Map, Value};
 
-const FIELDS: [&str; 6] = [
-    "consensus",
-    "contradictions",
-    "partial_coverage",
-    "unique_insights",
-    "blind_spots",
-    "judge_notes",
-];
+use super::prompts::JUDGE_KEYS as FIELDS;
 
 /// Parses the judge's text into an analysis, or says why it could not.
 pub fn parse_analysis(text: &str) -> Result<Analysis, String> {

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use fusion_types::{
     Analysis, ChatMessage, ChatRequest, CouncilResult, CouncilStatus, LabelAssignment,
-    MemberResponse, Role, Timings, Usage,
+    MemberResponse, Timings, Usage,
 };
 use futures::future::BoxFuture;
 use rand::seq::SliceRandom;
@@ -23,6 +23,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::{CouncilConfig, MemberConfig};
 use crate::providers::{Completion, ProviderRegistry};
+use crate::strict_json::{self, Attempt, JsonAnswer, JsonModel};
 use prompts::LabelledAnswer;
 
 pub(crate) use judge::extract_object;
@@ -329,7 +330,8 @@ struct Verdict {
     usage: Usage,
 }
 
-/// Asks the judge; on output that is not JSON, asks once more showing the parse error.
+/// Asks the judge for its strict-JSON analysis (see [`strict_json::ask`]): on output that is
+/// not JSON, once more showing the parse error; after that the analysis is heuristic.
 async fn judge_phase(
     registry: &ProviderRegistry,
     hook: Option<&dyn CallHook>,
@@ -338,12 +340,6 @@ async fn judge_phase(
     labelled: &[LabelledAnswer<'_>],
     progress: &Progress,
 ) -> Verdict {
-    let mut verdict = Verdict {
-        analysis: None,
-        raw_output: None,
-        degradations: Vec::new(),
-        usage: Usage::default(),
-    };
     emit(
         progress,
         CouncilEvent::JudgeStarted {
@@ -356,61 +352,92 @@ async fn judge_phase(
         prompts::judge_user(prompt, labelled),
     );
     request.temperature = Some(judge.temperature.unwrap_or(0.0));
-    let mut first_error = None;
-    for attempt in 0..2 {
-        let asked = ask_model(registry, hook, Seat::Judge, &judge.model, request.clone());
-        let text = match asked.await {
-            Ok(completion) => {
-                verdict.usage.add(&completion.usage);
-                completion.text()
-            }
-            Err(err) => {
-                verdict.degradations.push(format!(
-                    "judge `{}` failed ({err}); the analysis is heuristic",
-                    judge.model
-                ));
-                emit(progress, CouncilEvent::JudgeFinished { ok: false });
-                return verdict;
-            }
-        };
-        match judge::parse_analysis(&text) {
-            Ok(analysis) => {
-                if let Some(reason) = first_error {
-                    verdict.degradations.push(format!(
-                        "judge output was not valid JSON the first time ({reason}); its retry was"
-                    ));
-                }
-                verdict.analysis = Some(analysis);
-                emit(progress, CouncilEvent::JudgeFinished { ok: true });
-                return verdict;
-            }
-            Err(reason) if attempt == 0 => {
-                emit(
-                    progress,
-                    CouncilEvent::JudgeRetry {
-                        reason: reason.clone(),
-                    },
-                );
-                request
-                    .messages
-                    .push(ChatMessage::text(Role::Assistant, text));
-                request.messages.push(ChatMessage::text(
-                    Role::User,
-                    prompts::judge_repair(&reason),
-                ));
-                first_error = Some(reason);
-            }
-            Err(reason) => {
-                verdict.raw_output = Some(text);
-                verdict.degradations.push(format!(
-                    "judge output was not valid JSON, even after one retry ({reason}); the \
-                     analysis is heuristic and the judge's text is in raw_judge_output"
-                ));
-            }
+    let messages = std::mem::take(&mut request.messages);
+    let mut seat = JudgeSeat {
+        registry,
+        hook,
+        request,
+        progress,
+        usage: Usage::default(),
+    };
+    let answer = strict_json::ask(
+        &mut seat,
+        messages,
+        &prompts::JUDGE_KEYS,
+        judge::parse_analysis,
+    )
+    .await;
+    let mut verdict = Verdict {
+        analysis: None,
+        raw_output: None,
+        degradations: Vec::new(),
+        usage: seat.usage,
+    };
+    match answer {
+        JsonAnswer::Parsed(analysis) => verdict.analysis = Some(analysis),
+        JsonAnswer::Repaired { value, first_error } => {
+            verdict.analysis = Some(value);
+            verdict.degradations.push(format!(
+                "judge output was not valid JSON the first time ({first_error}); its retry was"
+            ));
+        }
+        JsonAnswer::NotAsked(err) | JsonAnswer::RetryFailed { error: err, .. } => {
+            verdict.degradations.push(format!(
+                "judge `{}` failed ({err}); the analysis is heuristic",
+                judge.model
+            ));
+        }
+        JsonAnswer::Unparsable { error, raw, .. } => {
+            verdict.raw_output = Some(raw);
+            verdict.degradations.push(format!(
+                "judge output was not valid JSON, even after one retry ({error}); the \
+                 analysis is heuristic and the judge's text is in raw_judge_output"
+            ));
         }
     }
-    emit(progress, CouncilEvent::JudgeFinished { ok: false });
+    emit(
+        progress,
+        CouncilEvent::JudgeFinished {
+            ok: verdict.analysis.is_some(),
+        },
+    );
     verdict
+}
+
+/// The judge's seat as a [`JsonModel`]: each call goes through the hook, adds its usage, and
+/// a retry is reported as [`CouncilEvent::JudgeRetry`] first.
+struct JudgeSeat<'a> {
+    registry: &'a ProviderRegistry,
+    hook: Option<&'a dyn CallHook>,
+    /// The judge's request without its messages.
+    request: ChatRequest,
+    progress: &'a Progress,
+    usage: Usage,
+}
+
+impl JsonModel for JudgeSeat<'_> {
+    type Error = crate::Error;
+
+    async fn call(
+        &mut self,
+        messages: &[ChatMessage],
+        attempt: Attempt<'_>,
+    ) -> crate::Result<String> {
+        if let Attempt::Retry { parse_error } = attempt {
+            emit(
+                self.progress,
+                CouncilEvent::JudgeRetry {
+                    reason: parse_error.to_owned(),
+                },
+            );
+        }
+        let mut request = self.request.clone();
+        request.messages = messages.to_vec();
+        let model = request.model.clone();
+        let completion = ask_model(self.registry, self.hook, Seat::Judge, &model, request).await?;
+        self.usage.add(&completion.usage);
+        Ok(completion.text())
+    }
 }
 
 /// A request for one seat: its system prompt, temperature and token limit.

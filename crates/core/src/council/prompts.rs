@@ -1,5 +1,5 @@
 //! The council's prompt templates, in one place so they can be tuned and tested: the judge's
-//! instructions and schema, the judge's repair request, and the synthesizer's instructions.
+//! instructions, schema and keys (which a repair request names again), and the synthesizer's instructions.
 
 /// One panel answer as the judge and synthesizer see it: an anonymous label and the text.
 pub struct LabelledAnswer<'a> {
@@ -33,14 +33,16 @@ pub fn judge_user(question: &str, answers: &[LabelledAnswer<'_>]) -> String {
     text
 }
 
-/// Sent to the judge once, after output that was not valid JSON.
-pub fn judge_repair(parse_error: &str) -> String {
-    format!(
-        "Your reply could not be used: {parse_error}. Reply again with only the JSON object \
-         described above (keys consensus, contradictions, partial_coverage, unique_insights, \
-         blind_spots, judge_notes), with no other text."
-    )
-}
+/// The keys of the judge's JSON object, named again when its output could not be used
+/// (see [`crate::strict_json::repair_prompt`]).
+pub const JUDGE_KEYS: [&str; 6] = [
+    "consensus",
+    "contradictions",
+    "partial_coverage",
+    "unique_insights",
+    "blind_spots",
+    "judge_notes",
+];
 
 /// The synthesizer's system prompt: resolve, don't average.
 pub const SYNTHESIZER_SYSTEM: &str = "\

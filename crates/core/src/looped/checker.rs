@@ -4,15 +4,15 @@
 //! The evidence rule: a missing requirement or likely bug that cites nothing from the report —
 //! a changed file, a test or command, a quote of its output — becomes a verification gap.
 
-use fusion_types::{ChatMessage, Role};
 use serde_json::{Map, Value};
 
 use super::gate::{CheckFacts, route_check};
 use super::json::{extract_object, items, number, string, strings, text_of};
 use super::prompts;
 use super::record::{Check, CheckStatus, Report, Risk, Route};
-use super::roles::{LoopRole, RoleCaller, messages};
+use super::roles::{LoopRole, RoleCaller, RoleConversation, messages};
 use crate::config::LoopConfig;
+use crate::strict_json::{self, JsonAnswer};
 
 /// Shortest quote (in characters, normalised) that counts as evidence from the report's text.
 const MIN_QUOTE: usize = 6;
@@ -323,8 +323,8 @@ pub struct CheckInput<'a> {
 /// Asks the checker role about a report. Never fails: a checker that cannot be asked, or whose
 /// output is not JSON even after one retry, gives the safe fallback check.
 pub async fn check(caller: &RoleCaller<'_>, input: &CheckInput<'_>) -> Check {
-    let config = &caller.config.looped;
-    let mut conversation = messages(
+    let mut checker = RoleConversation::new(*caller, LoopRole::Checker);
+    let conversation = messages(
         prompts::CHECKER_SYSTEM,
         prompts::checker_user(
             input.objective,
@@ -333,77 +333,62 @@ pub async fn check(caller: &RoleCaller<'_>, input: &CheckInput<'_>) -> Check {
             input.extra_evidence,
         ),
     );
-    let answer = match caller
-        .ask(LoopRole::Checker, &conversation, Some(0.0))
-        .await
-    {
-        Ok(answer) => answer,
-        Err(failures) => {
-            let reason = format!(
-                "the checker could not be asked ({}); a human should check this report",
-                failures.join("; ")
-            );
-            return fallback_check(input.report_seq, reason, None);
-        }
-    };
-    let model = Some(answer.target.to_string());
-    let mut degradations: Vec<String> = answer
-        .failures
+    let answer = strict_json::ask(
+        &mut checker,
+        conversation,
+        &prompts::CHECKER_KEYS,
+        parse_check,
+    )
+    .await;
+    let model = checker.target().map(ToString::to_string);
+    let mut degradations: Vec<String> = checker
+        .failures()
         .iter()
         .map(|f| format!("checker fell back past {f}"))
         .collect();
-    let first_error = match parse_check(&answer.text) {
-        Ok(parsed) => {
-            let mut check = build_check(
-                &parsed,
-                input.report,
-                input.report_seq,
-                input.extra_evidence,
-                config,
-            );
-            check.model = model;
-            check.degradation_reasons = degradations;
-            return check;
-        }
-        Err(error) => error,
+    let built = |parsed: &ParsedCheck, degradations: Vec<String>| {
+        let mut check = build_check(
+            parsed,
+            input.report,
+            input.report_seq,
+            input.extra_evidence,
+            &caller.config.looped,
+        );
+        check.model = model.clone();
+        check.degradation_reasons = degradations;
+        check
     };
-    tracing::info!(%first_error, "checker output was not valid JSON; asking once more");
-    conversation.push(ChatMessage::text(Role::Assistant, answer.text.clone()));
-    conversation.push(ChatMessage::text(
-        Role::User,
-        prompts::checker_repair(&first_error),
-    ));
-    let (reason, raw) = match caller.call(&answer.target, &conversation, Some(0.0)).await {
-        Ok(text) => match parse_check(&text) {
-            Ok(parsed) => {
-                let mut check = build_check(
-                    &parsed,
-                    input.report,
-                    input.report_seq,
-                    input.extra_evidence,
-                    config,
-                );
-                degradations.push(format!(
-                    "checker output was not valid JSON the first time ({first_error}); its retry was"
-                ));
-                check.model = model;
-                check.degradation_reasons = degradations;
-                return check;
-            }
-            Err(error) => (
-                format!(
-                    "checker output was not valid JSON, even after one retry ({error}); a human \
-                     should check this report"
-                ),
-                text,
-            ),
-        },
-        Err(err) => (
+    let (reason, raw) = match answer {
+        JsonAnswer::Parsed(parsed) => return built(&parsed, degradations),
+        JsonAnswer::Repaired { value, first_error } => {
+            degradations.push(format!(
+                "checker output was not valid JSON the first time ({first_error}); its retry was"
+            ));
+            return built(&value, degradations);
+        }
+        JsonAnswer::NotAsked(failures) => {
+            let reason = format!(
+                "the checker could not be asked ({failures}); a human should check this report"
+            );
+            return fallback_check(input.report_seq, reason, None);
+        }
+        JsonAnswer::Unparsable { error, raw, .. } => (
             format!(
-                "checker output was not valid JSON ({first_error}) and its retry failed ({err}); \
-                 a human should check this report"
+                "checker output was not valid JSON, even after one retry ({error}); a human \
+                 should check this report"
             ),
-            answer.text,
+            raw,
+        ),
+        JsonAnswer::RetryFailed {
+            first_error,
+            error,
+            raw,
+        } => (
+            format!(
+                "checker output was not valid JSON ({first_error}) and its retry failed \
+                 ({error}); a human should check this report"
+            ),
+            raw,
         ),
     };
     let mut check = fallback_check(input.report_seq, reason, Some(raw));

@@ -4,12 +4,11 @@
 //! not a usable decision is asked for once more with the parse error; after that the decision
 //! is the safe one, `pause_for_human`, with the reason and the raw output kept.
 
-use fusion_types::{ChatMessage, Role};
-
 use super::json::{extract_object, string, strings, text_of};
 use super::prompts;
 use super::record::{Decision, DecisionSource, DecisionStatus};
-use super::roles::{LoopRole, RoleCaller, messages};
+use super::roles::{LoopRole, RoleCaller, RoleConversation, messages};
+use crate::strict_json::{self, JsonAnswer};
 
 /// The conductor's JSON, read.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +61,8 @@ pub fn parse_decision(text: &str) -> Result<ParsedDecision, String> {
     })
 }
 
-fn decision(parsed: ParsedDecision, model: String) -> Decision {
+/// The conductor's decision, with what degraded on the way to it.
+fn decision(parsed: ParsedDecision, model: Option<String>, degradations: Vec<String>) -> Decision {
     Decision {
         status: parsed.status,
         route: None,
@@ -76,10 +76,10 @@ fn decision(parsed: ParsedDecision, model: String) -> Decision {
         report_seq: None,
         check_seq: None,
         review_seq: None,
-        model: Some(model),
+        model,
         health: None,
         views: Vec::new(),
-        degradation_reasons: Vec::new(),
+        degradation_reasons: degradations,
         raw_output: None,
     }
 }
@@ -109,74 +109,62 @@ pub fn fallback_decision(reason: String, raw_output: Option<String>) -> Decision
 
 /// Asks the conductor role with `user` (one of the conductor prompts). Never fails.
 pub async fn conduct(caller: &RoleCaller<'_>, user: String) -> Decision {
-    let mut conversation = messages(prompts::CONDUCTOR_SYSTEM, user);
-    let answer = match caller
-        .ask(LoopRole::Conductor, &conversation, Some(0.0))
-        .await
-    {
-        Ok(answer) => answer,
-        Err(failures) => {
+    let mut conductor = RoleConversation::new(*caller, LoopRole::Conductor);
+    let answer = strict_json::ask(
+        &mut conductor,
+        messages(prompts::CONDUCTOR_SYSTEM, user),
+        &prompts::CONDUCTOR_KEYS,
+        parse_decision,
+    )
+    .await;
+    let model = conductor.target().map(ToString::to_string);
+    let mut degradations: Vec<String> = conductor
+        .failures()
+        .iter()
+        .map(|f| format!("conductor fell back past {f}"))
+        .collect();
+    let (reason, raw) = match answer {
+        JsonAnswer::Parsed(parsed) => return decision(parsed, model, degradations),
+        JsonAnswer::Repaired { value, first_error } => {
+            degradations.push(format!(
+                "conductor output was not a usable decision the first time ({first_error}); \
+                 its retry was"
+            ));
+            return decision(value, model, degradations);
+        }
+        JsonAnswer::NotAsked(failures) => {
             return fallback_decision(
                 format!(
-                    "the conductor could not be asked ({}); a human should decide the next step",
-                    failures.join("; ")
+                    "the conductor could not be asked ({failures}); a human should decide the \
+                     next step"
                 ),
                 None,
             );
         }
-    };
-    let model = answer.target.to_string();
-    let mut degradations: Vec<String> = answer
-        .failures
-        .iter()
-        .map(|f| format!("conductor fell back past {f}"))
-        .collect();
-    let first_error = match parse_decision(&answer.text) {
-        Ok(parsed) => {
-            let mut decided = decision(parsed, model);
-            decided.degradation_reasons = degradations;
-            return decided;
-        }
-        Err(error) => error,
-    };
-    tracing::info!(%first_error, "conductor output was not a usable decision; asking once more");
-    conversation.push(ChatMessage::text(Role::Assistant, answer.text.clone()));
-    conversation.push(ChatMessage::text(
-        Role::User,
-        prompts::conductor_repair(&first_error),
-    ));
-    let (reason, raw) = match caller.call(&answer.target, &conversation, Some(0.0)).await {
-        Ok(text) => match parse_decision(&text) {
-            Ok(parsed) => {
-                let mut decided = decision(parsed, model);
-                degradations.push(format!(
-                    "conductor output was not a usable decision the first time ({first_error}); \
-                     its retry was"
-                ));
-                decided.degradation_reasons = degradations;
-                return decided;
-            }
-            Err(error) => (
-                format!(
-                    "conductor output was not a usable decision, even after one retry ({error}); \
-                     a human should decide the next step"
-                ),
-                text,
+        JsonAnswer::Unparsable { error, raw, .. } => (
+            format!(
+                "conductor output was not a usable decision, even after one retry ({error}); \
+                 a human should decide the next step"
             ),
-        },
-        Err(err) => (
+            raw,
+        ),
+        JsonAnswer::RetryFailed {
+            first_error,
+            error,
+            raw,
+        } => (
             format!(
                 "conductor output was not a usable decision ({first_error}) and its retry failed \
-                 ({err}); a human should decide the next step"
+                 ({error}); a human should decide the next step"
             ),
-            answer.text,
+            raw,
         ),
     };
-    let mut decided = fallback_decision(reason, Some(raw));
-    decided.model = Some(model);
-    degradations.append(&mut decided.degradation_reasons);
-    decided.degradation_reasons = degradations;
-    decided
+    let mut fallback = fallback_decision(reason, Some(raw));
+    fallback.model = model;
+    degradations.append(&mut fallback.degradation_reasons);
+    fallback.degradation_reasons = degradations;
+    fallback
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The loop checker's prompt templates, in one place so they can be tuned and tested: the four
 //! role views, the conductor (for a deliberation round and for the gate), the checker and its
-//! schema, the council review, the repair request after output that was not JSON, and the
-//! executor prompts the gate writes itself (the first prompt and a direct retry).
+//! schema, the keys a repair request names after output that was not JSON, the council
+//! review, and the executor prompts the gate writes itself (the first prompt and a direct retry).
 
 use super::record::{Check, Report, View};
 use super::roles::LoopRole;
@@ -108,14 +108,17 @@ pub fn conductor_gate_user(
     )
 }
 
-/// Sent once after conductor output that was not a usable decision.
-pub fn conductor_repair(error: &str) -> String {
-    format!(
-        "Your reply could not be used: {error}. Reply again with only the JSON object described \
-         above (keys status, next_prompt, consensus, risk_flags, reasons, evidence_required, \
-         stop_condition), with no other text."
-    )
-}
+/// The keys of the conductor's JSON object, named again when its output could not be used
+/// (see [`crate::strict_json::repair_prompt`]).
+pub const CONDUCTOR_KEYS: [&str; 7] = [
+    "status",
+    "next_prompt",
+    "consensus",
+    "risk_flags",
+    "reasons",
+    "evidence_required",
+    "stop_condition",
+];
 
 /// The checker's system prompt: strict JSON, evidence for every finding.
 pub const CHECKER_SYSTEM: &str = "\
@@ -159,15 +162,20 @@ pub fn checker_user(
     text
 }
 
-/// Sent once after checker output that was not a usable check.
-pub fn checker_repair(error: &str) -> String {
-    format!(
-        "Your reply could not be used: {error}. Reply again with only the JSON object described \
-         above (keys status, confidence, risk, missing_requirements, likely_bugs, \
-         verification_gaps, exact_next_actions, evidence_used, recommended_route, \
-         handoff_reason), with no other text."
-    )
-}
+/// The keys of the checker's JSON object, named again when its output could not be used
+/// (see [`crate::strict_json::repair_prompt`]).
+pub const CHECKER_KEYS: [&str; 10] = [
+    "status",
+    "confidence",
+    "risk",
+    "missing_requirements",
+    "likely_bugs",
+    "verification_gaps",
+    "exact_next_actions",
+    "evidence_used",
+    "recommended_route",
+    "handoff_reason",
+];
 
 /// The council's prompt for `looped_fuse_review`: the same frozen evidence and the check.
 pub fn review_prompt(

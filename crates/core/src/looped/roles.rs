@@ -8,6 +8,7 @@ use fusion_types::{ChatMessage, ChatRequest, Role};
 use crate::config::{COUNCIL_PREFIX, Config};
 use crate::council;
 use crate::providers::ProviderRegistry;
+use crate::strict_json::{Attempt, JsonModel};
 
 /// A role of the loop checker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +201,69 @@ impl<'a> RoleCaller<'a> {
             );
         }
         Ok(text)
+    }
+}
+
+/// A role asked for strict JSON (see [`crate::strict_json::ask`]): the first call asks the role's
+/// targets in order, the retry goes to the target that answered; both at temperature 0.
+/// Errors are their text.
+pub struct RoleConversation<'a> {
+    caller: RoleCaller<'a>,
+    role: LoopRole,
+    answered: Option<Answer>,
+}
+
+impl<'a> RoleConversation<'a> {
+    pub fn new(caller: RoleCaller<'a>, role: LoopRole) -> Self {
+        Self {
+            caller,
+            role,
+            answered: None,
+        }
+    }
+
+    /// Who answered the first call, once it has.
+    pub fn target(&self) -> Option<&Target> {
+        self.answered.as_ref().map(|a| &a.target)
+    }
+
+    /// The targets that failed before one answered the first call: "model: error".
+    pub fn failures(&self) -> &[String] {
+        self.answered.as_ref().map_or(&[], |a| &a.failures)
+    }
+}
+
+impl JsonModel for RoleConversation<'_> {
+    type Error = String;
+
+    async fn call(
+        &mut self,
+        messages: &[ChatMessage],
+        attempt: Attempt<'_>,
+    ) -> Result<String, String> {
+        match (attempt, &self.answered) {
+            (Attempt::Retry { parse_error }, Some(answer)) => {
+                tracing::info!(
+                    role = self.role.as_str(),
+                    %parse_error,
+                    "loop role output was not usable JSON; asking once more"
+                );
+                self.caller
+                    .call(&answer.target, messages, Some(0.0))
+                    .await
+                    .map_err(|err| err.to_string())
+            }
+            _ => {
+                let answer = self
+                    .caller
+                    .ask(self.role, messages, Some(0.0))
+                    .await
+                    .map_err(|failures| failures.join("; "))?;
+                let text = answer.text.clone();
+                self.answered = Some(answer);
+                Ok(text)
+            }
+        }
     }
 }
 
