@@ -3,6 +3,7 @@
 //! checker and the store.
 //! Front doors (CLI, HTTP, MCP) are thin layers over this crate.
 
+pub mod backoff;
 pub mod config;
 pub mod council;
 pub mod cpu;

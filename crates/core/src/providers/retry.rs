@@ -1,23 +1,21 @@
-//! Retry timing: exponential backoff with full jitter, honouring an upstream's `Retry-After`.
+//! Retry timing for provider calls: exponential backoff with jitter ([`Backoff`]), honouring an
+//! upstream's `Retry-After`.
 
 use std::time::Duration;
 
-use rand::Rng;
+use crate::backoff::Backoff;
 
-const BASE: Duration = Duration::from_millis(200);
+/// 200 ms, doubling, jittered, at most [`CAP`].
+const SCHEDULE: Backoff = Backoff::new(Duration::from_millis(200), CAP).with_jitter();
 /// The longest wait between two attempts.
 pub(crate) const CAP: Duration = Duration::from_secs(10);
 
 /// How long to wait before attempt `attempt + 1` (attempt counts from 0).
 pub(crate) fn backoff(attempt: u32, retry_after_secs: Option<u64>) -> Duration {
-    if let Some(secs) = retry_after_secs {
-        return Duration::from_secs(secs).min(CAP);
+    match retry_after_secs {
+        Some(secs) => Duration::from_secs(secs).min(CAP),
+        None => SCHEDULE.delay(attempt),
     }
-    let ceiling = BASE
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-        .min(CAP);
-    let jitter = rand::rng().random_range(0.5..=1.0);
-    ceiling.mul_f64(jitter)
 }
 
 #[cfg(test)]
@@ -27,7 +25,7 @@ mod tests {
     #[test]
     fn backoff_grows_exponentially_within_jitter_bounds() {
         for attempt in 0..4 {
-            let ceiling = BASE * 2u32.pow(attempt);
+            let ceiling = Duration::from_millis(200) * 2u32.pow(attempt);
             let wait = backoff(attempt, None);
             assert!(
                 wait <= ceiling && wait >= ceiling / 2,
