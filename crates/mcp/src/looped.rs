@@ -260,6 +260,12 @@ async fn dispatch(
 
 type Outcome = Result<(String, Value), String>;
 
+/// An engine error as a tool result may show it: an internal failure (the store's, say)
+/// answers a fixed text and a request id, its detail only in the log.
+fn for_client(err: fusion_core::Error) -> String {
+    err.for_client().message
+}
+
 async fn run<I, F, Fut>(input: Result<I, String>, work: F) -> CallToolResult
 where
     F: FnOnce(I) -> Fut,
@@ -288,7 +294,7 @@ async fn start(runs: &LoopRuns<'_>, input: StartInput) -> Outcome {
             run_id: input.run_id,
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(for_client)?;
     let text = format!(
         "{}\n\n(run_id: {}; report with looped_report when the step is done)",
         run.first_prompt, run.run_id
@@ -316,7 +322,7 @@ async fn report(runs: &LoopRuns<'_>, input: ReportInput) -> Outcome {
     let recorded = runs
         .report(&run_id, to_report(input))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(for_client)?;
     let text = format!(
         "recorded report {} of run {run_id}; now call looped_check_work",
         recorded.seq
@@ -377,7 +383,7 @@ async fn check(runs: &LoopRuns<'_>, input: CheckInput) -> Outcome {
     let recorded = runs
         .check(&input.run_id, input.extra_evidence.as_deref(), inline)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(for_client)?;
     let check = &recorded.record;
     let next_tool = match check.recommended_route {
         fusion_core::looped::Route::FusionReview => REVIEW,
@@ -424,7 +430,7 @@ async fn review(runs: &LoopRuns<'_>, input: ReviewInput) -> Outcome {
             input.council.as_deref(),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(for_client)?;
     let text = format!(
         "{}\n\n(council `{}`; now call looped_next)",
         recorded.record.final_answer, recorded.record.council
@@ -439,7 +445,7 @@ async fn review(runs: &LoopRuns<'_>, input: ReviewInput) -> Outcome {
 }
 
 async fn next(runs: &LoopRuns<'_>, input: RunIdInput) -> Outcome {
-    let next = runs.next(&input.run_id).await.map_err(|e| e.to_string())?;
+    let next = runs.next(&input.run_id).await.map_err(for_client)?;
     let decision = &next.decision;
     let text = if decision.next_prompt.is_empty() {
         format!("{}: {}", decision.status.as_str(), decision.reason())
@@ -454,10 +460,7 @@ async fn next(runs: &LoopRuns<'_>, input: RunIdInput) -> Outcome {
 }
 
 async fn status(runs: &LoopRuns<'_>, input: RunIdInput) -> Outcome {
-    let view = runs
-        .status(&input.run_id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let view = runs.status(&input.run_id).await.map_err(for_client)?;
     let mut text = format!(
         "run {} is {}: {} report(s), {} check(s), {} review(s), {} decision(s); health {}",
         view.run.run_id,

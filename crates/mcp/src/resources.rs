@@ -137,7 +137,7 @@ async fn usage(fusion: &Fusion) -> Result<Value, ErrorData> {
     };
     let report = report
         .await
-        .map_err(|e| ErrorData::internal_error(format!("cannot read usage: {e}"), None))?;
+        .map_err(|e| ErrorData::internal_error(e.for_client().message, None))?;
     serde_json::to_value(report)
         .map_err(|e| ErrorData::internal_error(format!("cannot encode usage: {e}"), None))
 }

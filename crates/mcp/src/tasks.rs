@@ -182,7 +182,7 @@ pub async fn call(
             result.structured_content = Some(structured);
             result
         }
-        Err(err) => tool_error(err.to_string()),
+        Err(err) => tool_error(err.for_client().message),
     }
 }
 
@@ -201,7 +201,7 @@ pub async fn submit_council(
             result.structured_content = Some(structured);
             result
         }
-        Err(err) => tool_error(err.to_string()),
+        Err(err) => tool_error(err.for_client().message),
     }
 }
 
@@ -370,7 +370,8 @@ pub async fn read(engine: Option<&TaskEngine>, uri: &str) -> Result<ReadResource
             None,
         ));
     };
-    let internal = |e: fusion_core::Error| ErrorData::internal_error(e.to_string(), None);
+    // A store failure's detail stays in the log: the client gets a request id.
+    let internal = |e: fusion_core::Error| ErrorData::internal_error(e.for_client().message, None);
     let body = if uri == ACTIVE {
         let queue = engine.queue().await.map_err(internal)?;
         let mut active = Vec::new();
