@@ -11,6 +11,7 @@ pub mod error;
 pub mod looped;
 pub mod providers;
 pub mod router;
+pub mod runtime;
 pub mod store;
 pub mod strict_json;
 pub mod tasks;

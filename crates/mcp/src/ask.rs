@@ -133,7 +133,8 @@ pub async fn call(
         Ok(input) => input,
         Err(message) => return Ok(tool_error(message)),
     };
-    let config = fusion.config();
+    let now = fusion.snapshot();
+    let config = &now.config;
     let name = match config.pick_council(input.council.as_deref()) {
         Ok(name) => name.to_owned(),
         Err(message) => return Ok(tool_error(message)),
@@ -154,7 +155,7 @@ pub async fn call(
     let run = fusion_core::providers::as_caller(
         fusion_core::store::Caller::Mcp,
         council::run(
-            fusion.registry(),
+            &now.registry,
             &name,
             council_config,
             &input.prompt,

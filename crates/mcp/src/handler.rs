@@ -19,7 +19,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use serde_json::json;
 
 use crate::hub::{Hub, Session};
-use crate::{Fusion, ask, code, lazy, looped, params, resources, route, tasks};
+use crate::{Fusion, ask, code, lazy, looped, params, reload, resources, route, tasks};
 
 /// Page sizes of the merged lists (most clients follow cursors; tools pages are large because
 /// some do not).
@@ -71,6 +71,9 @@ impl FusionMcp {
                 let answer =
                     fusion_core::cpu::sized(bytes, move || route::cost(&fusion, request.arguments));
                 Ok(answer.await.into())
+            }
+            (reload::NAME, _) if is_own => {
+                Ok(reload::call(&self.fusion, request.arguments).await.into())
             }
             (name, _) if is_own && tasks::NAMES.contains(&name) => {
                 let name = name.to_owned();
@@ -158,6 +161,7 @@ impl FusionMcp {
             route::COST,
             lazy::FIND_TOOLS,
             lazy::CALL_TOOL,
+            reload::NAME,
         ]
         .into_iter()
         .chain(code::NAMES)
@@ -193,6 +197,10 @@ impl FusionMcp {
             Some(CatalogMode::Passthrough) => return Vec::new(),
             _ => vec![ask::tool(), route::preemptive_tool(), route::cost_tool()],
         };
+        // A configuration that was discovered has no file to reload.
+        if self.fusion.runtime().source().is_some() {
+            tools.push(reload::tool());
+        }
         // Code search reads local files: stdio only, never to remote (HTTP) sessions.
         if self.session.is_none() {
             tools.extend(code::tools());
@@ -220,12 +228,19 @@ impl ServerHandler for FusionMcp {
     // Logging is deprecated by the newest protocol (SEP-2577); children of the classic one use it.
     #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        let capabilities = match self.mode() {
-            None => ServerCapabilities::builder()
+        let capabilities = match (self.mode(), &self.hub) {
+            (None, None) => ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
                 .build(),
-            Some(_) => ServerCapabilities::builder()
+            // No children yet: a reload may add some, and Fusion's own lists change with them.
+            (None, Some(_)) => ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_list_changed()
+                .build(),
+            (Some(_), _) => ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
                 .enable_resources()
@@ -253,7 +268,7 @@ impl ServerHandler for FusionMcp {
                  work (poll get_task_status; cancel_task stops it); fusion_ask with `async` \
                  does the same for a council. looped_start, looped_report, looped_check_work, \
                  looped_fuse_review and looped_next check an executor's build loop step by \
-                 step.",
+                 step. reload_config reloads Fusion's configuration file and says what changed.",
             )
     }
 

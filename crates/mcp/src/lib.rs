@@ -13,6 +13,7 @@ pub mod hub;
 mod lazy;
 mod looped;
 mod params;
+mod reload;
 mod resources;
 mod route;
 mod search;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use fusion_core::config::Config;
 use fusion_core::providers::ProviderRegistry;
+use fusion_core::runtime::{Runtime, Snapshot};
 use fusion_core::store::Store;
 use fusion_core::tasks::TaskEngine;
 use rmcp::ServiceExt;
@@ -32,21 +34,26 @@ pub use handler::FusionMcp;
 pub use http::{HttpOptions, McpHttpService, http_service};
 pub use search::{Hit, SearchError, ToolIndex};
 
-/// What the MCP handler works with: the configuration, the one provider registry and, with a
-/// store, the process's task engine and the loop checker's runs.
+/// What the MCP handler works with: the runtime (the live configuration and provider
+/// registry, the store, the task engine) and, for tests, a task engine or store of its own.
+/// Every request reads the configuration now, so a reload is seen by the next call.
 #[derive(Clone)]
 pub struct Fusion {
-    config: Arc<Config>,
-    registry: Arc<ProviderRegistry>,
+    runtime: Runtime,
     tasks: Option<TaskEngine>,
     store: Option<Store>,
 }
 
 impl Fusion {
+    /// Over a fixed configuration and registry (no file to reload).
     pub fn new(config: Arc<Config>, registry: Arc<ProviderRegistry>) -> Self {
+        Self::from_runtime(Runtime::fixed(Arc::unwrap_or_clone(config), registry))
+    }
+
+    /// Over `runtime`: its reloads are seen here.
+    pub fn from_runtime(runtime: Runtime) -> Self {
         Self {
-            config,
-            registry,
+            runtime,
             tasks: None,
             store: None,
         }
@@ -58,12 +65,9 @@ impl Fusion {
         self
     }
 
-    /// The store: the one given to `with_store`, else the one the registry's usage ledger
-    /// writes to (there is one store).
+    /// The store: the one given to `with_store`, else the runtime's (there is one store).
     pub fn store(&self) -> Option<&Store> {
-        self.store
-            .as_ref()
-            .or_else(|| self.registry.ledger().map(|ledger| ledger.store()))
+        self.store.as_ref().or_else(|| self.runtime.store())
     }
 
     /// Serves the async task tools and resources through `engine`.
@@ -73,15 +77,26 @@ impl Fusion {
     }
 
     pub fn tasks(&self) -> Option<&TaskEngine> {
-        self.tasks.as_ref()
+        self.tasks.as_ref().or_else(|| self.runtime.tasks())
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
-    pub fn registry(&self) -> &Arc<ProviderRegistry> {
-        &self.registry
+    /// The configuration and registry now, together (hold it for one call).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.runtime.snapshot()
+    }
+
+    /// The configuration now.
+    pub fn config(&self) -> Arc<Config> {
+        self.runtime.config()
+    }
+
+    /// The provider registry now.
+    pub fn registry(&self) -> Arc<ProviderRegistry> {
+        self.runtime.registry()
     }
 }
 
@@ -90,6 +105,15 @@ impl Fusion {
 pub fn start_hub(config: &Config, shutdown: tokio_util::sync::CancellationToken) -> hub::Hub {
     let (names, uris) = FusionMcp::reserved();
     hub::Hub::start(&config.mcp, names, uris, shutdown)
+}
+
+/// Starts the hub of `runtime`'s child MCP servers and attaches it to the runtime: a reload
+/// starts, stops and restarts children as `[[mcp.servers]]` changed, and the runtime's
+/// shutdown stops them.
+pub fn attach_hub(runtime: &Runtime, shutdown: tokio_util::sync::CancellationToken) -> hub::Hub {
+    let hub = start_hub(&runtime.config(), shutdown);
+    runtime.attach(Arc::new(hub.clone()));
+    hub
 }
 
 /// Serves MCP on this process's stdin/stdout until the client closes stdin. Stdout carries

@@ -246,7 +246,8 @@ async fn dispatch(
     name: &str,
     arguments: Option<JsonObject>,
 ) -> CallToolResult {
-    let runs = LoopRuns::new(store, fusion.registry(), fusion.config());
+    let now = fusion.snapshot();
+    let runs = LoopRuns::new(store, &now.registry, &now.config);
     match name {
         START => run(parse::<StartInput>(name, arguments), |i| start(&runs, i)).await,
         REPORT => run(parse::<ReportInput>(name, arguments), |i| report(&runs, i)).await,

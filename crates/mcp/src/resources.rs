@@ -80,7 +80,7 @@ pub async fn read(
 ) -> Result<ReadResourceResult, ErrorData> {
     let body = match (uri, hub) {
         (STATUS, _) => status(fusion).await,
-        (COUNCILS, _) => councils(fusion.config()),
+        (COUNCILS, _) => councils(&fusion.config()),
         (SERVERS, Some(hub)) => json!({ "servers": hub.status() }),
         (USAGE, _) => usage(fusion).await?,
         _ => return Err(not_found(uri)),
@@ -92,8 +92,9 @@ pub async fn read(
 }
 
 async fn status(fusion: &Fusion) -> Value {
-    let probes = fusion.registry().probe_all(PROBE_TIMEOUT).await;
-    let config = fusion.config();
+    let now = fusion.snapshot();
+    let probes = now.registry.probe_all(PROBE_TIMEOUT).await;
+    let config = &now.config;
     let providers: Vec<Value> = probes
         .iter()
         .map(|(name, outcome)| {
@@ -115,13 +116,13 @@ async fn status(fusion: &Fusion) -> Value {
         "version": env!("CARGO_PKG_VERSION"),
         "providers": providers,
         // Every model the registry knows: configured, discovered and synced.
-        "models": fusion.registry().models().into_iter().map(|m| m.id).collect::<Vec<_>>(),
+        "models": now.registry.models().into_iter().map(|m| m.id).collect::<Vec<_>>(),
         "councils": config.councils.keys().collect::<Vec<_>>(),
     })
 }
 
 async fn usage(fusion: &Fusion) -> Result<Value, ErrorData> {
-    let Some(ledger) = fusion.registry().ledger() else {
+    let Some(ledger) = fusion.runtime().ledger() else {
         return Err(ErrorData::internal_error(
             "this Fusion runs without a store: no usage is recorded",
             None,

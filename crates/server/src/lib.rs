@@ -1,9 +1,10 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
-//! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models, tasks and their event stream), `/health`,
+//! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models, tasks and their event stream, config reload), `/health`,
 //! `/ready` and `/metrics` — behind the browser guard (`Host`, `Origin`, JSON bodies), and `serve` runs it with TCP_NODELAY, connection limits and timeouts, and graceful shutdown. Handlers are thin: every model call goes through the core's registry.
 
 mod api;
 mod auth;
+mod config;
 mod error;
 mod guard;
 mod health;
@@ -37,6 +38,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(mcp::parse_errors));
     let protected = openai::routes()
         .merge(api::routes())
+        .merge(config::routes())
         .merge(tasks::routes())
         .route("/metrics", get(metrics::render))
         .merge(mcp)

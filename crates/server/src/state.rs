@@ -1,13 +1,15 @@
-//! What every handler shares: the configuration and provider registry (swapped whole by a
-//! reload; a request keeps the pair it started with), the accepted keys, the metrics handle,
-//! the hub of child MCP servers and the token that ends MCP sessions (and children) at
+//! What every handler shares: the runtime (the live configuration and provider registry —
+//! swapped whole by a reload, a request keeps the snapshot it started with — the store and the
+//! task engine), the accepted keys, the metrics handle, the hub of child MCP servers (attached
+//! to the runtime, so reloads reach it) and the token that ends MCP sessions (and children) at
 //! shutdown. Cheap to clone (one `Arc`).
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::Arc;
 
 use fusion_core::config::Config;
 use fusion_core::providers::ProviderRegistry;
-use fusion_core::tasks::{EngineSource, TaskEngine};
+use fusion_core::runtime::Runtime;
+use fusion_core::tasks::TaskEngine;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -16,18 +18,8 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
-/// A configuration and the registry built from it, replaced together.
-struct Live {
-    config: Arc<Config>,
-    registry: Arc<ProviderRegistry>,
-}
-
 struct Inner {
-    /// Held only to clone the `Arc`s out, never across an await. Shared with the task
-    /// engine's source (so it sees reloads without holding the state).
-    live: Arc<RwLock<Arc<Live>>>,
-    /// The worker pool of async tasks, once started.
-    tasks: OnceLock<TaskEngine>,
+    runtime: Runtime,
     keys: Vec<String>,
     metrics: Option<PrometheusHandle>,
     shutdown: CancellationToken,
@@ -35,23 +27,15 @@ struct Inner {
 }
 
 impl AppState {
-    /// A state over `config` and `registry`, accepting `keys` as bearer keys (none: no
-    /// authentication). `fusion serve` reads them with [`crate::keys_from_env`].
-    pub fn with_keys(
-        config: Config,
-        registry: impl Into<Arc<ProviderRegistry>>,
-        keys: Vec<String>,
-        metrics: Option<PrometheusHandle>,
-    ) -> Self {
+    /// A state over `runtime`, accepting `keys` as bearer keys (none: no authentication).
+    /// Starts the hub of `[[mcp.servers]]` and attaches it to the runtime. `fusion serve` reads
+    /// the keys with [`crate::keys_from_env`].
+    pub fn new(runtime: Runtime, keys: Vec<String>, metrics: Option<PrometheusHandle>) -> Self {
         let shutdown = CancellationToken::new();
-        let hub = fusion_mcp::start_hub(&config, shutdown.clone());
+        let hub = fusion_mcp::attach_hub(&runtime, shutdown.clone());
         Self {
             inner: Arc::new(Inner {
-                live: Arc::new(RwLock::new(Arc::new(Live {
-                    config: Arc::new(config),
-                    registry: registry.into(),
-                }))),
-                tasks: OnceLock::new(),
+                runtime,
                 keys,
                 metrics,
                 shutdown,
@@ -60,53 +44,37 @@ impl AppState {
         }
     }
 
-    fn live(&self) -> Arc<Live> {
-        current(&self.inner.live)
+    /// A state over a fixed `config` and `registry` (no file to reload): for tests.
+    pub fn with_keys(
+        config: Config,
+        registry: impl Into<Arc<ProviderRegistry>>,
+        keys: Vec<String>,
+        metrics: Option<PrometheusHandle>,
+    ) -> Self {
+        Self::new(Runtime::fixed(config, registry), keys, metrics)
     }
 
-    /// The configuration and registry now, for the task engine: it asks once per task, so
-    /// tasks started after a reload run on the new pair.
-    pub fn engine_source(&self) -> EngineSource {
-        let live = Arc::clone(&self.inner.live);
-        Arc::new(move || {
-            let live = current(&live);
-            (Arc::clone(&live.config), Arc::clone(&live.registry))
-        })
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
     }
 
-    /// Serves the task API (REST, events, MCP tools) through `engine`; the first call wins.
+    /// Serves the task API (REST, events, MCP tools) through `engine`; the first one wins.
     pub fn set_tasks(&self, engine: TaskEngine) {
-        if self.inner.tasks.set(engine).is_err() {
-            tracing::warn!("a task engine was already set; keeping the first");
-        }
+        self.inner.runtime.set_tasks(engine);
     }
 
     pub fn tasks(&self) -> Option<&TaskEngine> {
-        self.inner.tasks.get()
+        self.inner.runtime.tasks()
     }
 
     /// The configuration now (a reload swaps it; hold the `Arc` for one request).
     pub fn config(&self) -> Arc<Config> {
-        Arc::clone(&self.live().config)
+        self.inner.runtime.config()
     }
 
     /// The provider registry now.
     pub fn registry(&self) -> Arc<ProviderRegistry> {
-        Arc::clone(&self.live().registry)
-    }
-
-    /// Swaps in a new configuration and its registry at once. Requests in flight finish on
-    /// the pair they started with; the next ones see the new pair. Keys, the listen address
-    /// and the child MCP servers stay as they were started.
-    pub fn reload(&self, config: Config, registry: Arc<ProviderRegistry>) {
-        let next = Arc::new(Live {
-            config: Arc::new(config),
-            registry,
-        });
-        match self.inner.live.write() {
-            Ok(mut live) => *live = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
-        }
+        self.inner.runtime.registry()
     }
 
     /// Accepted bearer keys; empty means no authentication.
@@ -118,14 +86,9 @@ impl AppState {
         self.inner.metrics.as_ref()
     }
 
-    /// Configuration and registry for the MCP handler (shared, not copied).
+    /// The MCP handler's view: the same runtime, so `/mcp` sees every reload.
     pub fn fusion(&self) -> fusion_mcp::Fusion {
-        let live = self.live();
-        let fusion = fusion_mcp::Fusion::new(Arc::clone(&live.config), Arc::clone(&live.registry));
-        match self.tasks() {
-            Some(engine) => fusion.with_tasks(engine.clone()),
-            None => fusion,
-        }
+        fusion_mcp::Fusion::from_runtime(self.inner.runtime.clone())
     }
 
     /// The child MCP servers behind `/mcp`.
@@ -136,12 +99,5 @@ impl AppState {
     /// Cancelled when the server shuts down: MCP sessions and their streams end.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
-    }
-}
-
-fn current(live: &RwLock<Arc<Live>>) -> Arc<Live> {
-    match live.read() {
-        Ok(live) => Arc::clone(&live),
-        Err(poisoned) => Arc::clone(&poisoned.into_inner()),
     }
 }

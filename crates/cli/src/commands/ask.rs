@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use fusion_core::council;
 use fusion_types::CouncilStatus;
 
-use super::{Engine, resolve};
+use super::start;
 use crate::cli::AskArgs;
 use crate::progress;
 
@@ -18,14 +18,21 @@ const MAX_PROMPT_BYTES: u64 = 4 * 1024 * 1024;
 
 pub async fn run(config_path: Option<&Path>, args: &AskArgs) -> anyhow::Result<ExitCode> {
     let prompt = read_prompt(args.prompt.as_deref())?;
-    let resolved = resolve(config_path).await?;
-    let name = resolved
+    let runtime = start(config_path).await?;
+    let now = runtime.snapshot();
+    let picked = now
         .config
         .pick_council(args.council.as_deref())
-        .map_err(|e| anyhow::anyhow!("{e} (choose with --council)"))?
-        .to_owned();
-    let council_config = &resolved.config.councils[&name];
-    let engine = Engine::start(&resolved.config).await?;
+        .map_err(|e| anyhow::anyhow!("{e} (choose with --council)"))
+        .map(str::to_owned);
+    let name = match picked {
+        Ok(name) => name,
+        Err(e) => {
+            runtime.shutdown().await;
+            return Err(e);
+        }
+    };
+    let council_config = &now.config.councils[&name];
 
     let (tx, display) = if args.quiet {
         (None, None)
@@ -33,8 +40,8 @@ pub async fn run(config_path: Option<&Path>, args: &AskArgs) -> anyhow::Result<E
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (Some(tx), Some(tokio::spawn(progress::render(rx))))
     };
-    let result = council::run(&engine.registry, &name, council_config, &prompt, tx).await;
-    engine.close().await;
+    let result = council::run(&now.registry, &name, council_config, &prompt, tx).await;
+    runtime.shutdown().await;
     if let Some(display) = display {
         // The sender was moved into the council and dropped with it: the display ends.
         let _ = display.await;

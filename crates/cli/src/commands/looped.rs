@@ -13,17 +13,17 @@ use fusion_core::looped::{LoopRuns, Round, RunState, export_run};
 use fusion_core::providers::as_caller;
 use fusion_core::store::Caller;
 
-use super::{Engine, resolve};
+use super::start;
 use crate::cli::{LoopArgs, LoopCommand};
 
 /// Largest objective read from stdin, and largest state file.
 const MAX_INPUT_BYTES: u64 = 1024 * 1024;
 
 pub async fn run(config_path: Option<&Path>, args: &LoopArgs) -> anyhow::Result<ExitCode> {
-    let resolved = resolve(config_path).await?;
-    let config = resolved.config;
-    let engine = Engine::start(&config).await?;
-    let runs = LoopRuns::new(engine.store(), &engine.registry, &config);
+    let runtime = start(config_path).await?;
+    let now = runtime.snapshot();
+    let store = runtime.require_store()?;
+    let runs = LoopRuns::new(store, &now.registry, &now.config);
     let outcome = as_caller(Caller::Cli, async {
         match &args.command {
             Some(LoopCommand::Status { run, json }) => status(&runs, run, *json).await,
@@ -33,7 +33,7 @@ pub async fn run(config_path: Option<&Path>, args: &LoopArgs) -> anyhow::Result<
         }
     })
     .await;
-    engine.close().await;
+    runtime.shutdown().await;
     match outcome {
         Err(err) => match err.downcast_ref::<fusion_core::Error>().map(|e| e.kind()) {
             Some(ErrorKind::LoopRunNotFound { .. }) => {

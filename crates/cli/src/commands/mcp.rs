@@ -5,16 +5,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use fusion_core::tasks::{TaskEngine, fixed_source};
 use fusion_mcp::hub::{ChildStatus, State};
 use fusion_mcp::{Fusion, FusionMcp};
 use tokio_util::sync::CancellationToken;
 
-use super::{Engine, resolve};
+use super::start;
 use crate::cli::{McpArgs, McpCommand};
 
 /// How long the children get to stop when the client goes away.
@@ -29,27 +27,20 @@ pub async fn run(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<E
 }
 
 async fn serve(config_path: Option<&Path>, reindex: Option<Duration>) -> anyhow::Result<ExitCode> {
-    let resolved = resolve(config_path).await?;
-    let engine = Engine::start(&resolved.config).await?;
-    let health = engine.registry.spawn_health_checks();
-    let hub = fusion_mcp::start_hub(&resolved.config, CancellationToken::new());
-    let config = Arc::new(resolved.config);
-    let tasks = TaskEngine::start(
-        engine.store().clone(),
-        fixed_source(Arc::clone(&config), engine.registry.clone()),
-        config.tasks.clone(),
-    );
-    let fusion = Fusion::new(config, engine.registry.clone()).with_tasks(tasks.clone());
+    let runtime = start(config_path).await?;
+    runtime.start_health();
+    runtime.start_tasks()?;
+    // SIGHUP and file changes reload the configuration and the children.
+    runtime.watch_file()?;
+    let hub = fusion_mcp::attach_hub(&runtime, CancellationToken::new());
     tracing::info!("serving MCP on stdio");
-    let mut server = FusionMcp::new(fusion).with_hub(hub.clone());
+    let mut server = FusionMcp::new(Fusion::from_runtime(runtime.clone())).with_hub(hub);
     if let Some(every) = reindex {
         server = server.with_code_reindex(every);
     }
     let served = fusion_mcp::serve_stdio(server).await;
-    health.abort();
-    tasks.shutdown().await;
-    hub.shutdown(CHILDREN_STOP).await;
-    engine.close().await;
+    // Tasks, children (closed, then killed), health probes, then the usage rows and the store.
+    runtime.shutdown().await;
     served.context("MCP over stdio failed")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,6 @@ pub mod index;
 pub mod looped;
 pub mod mcp;
 pub mod models;
-pub mod reload;
 pub mod route;
 pub mod search;
 pub mod serve;
@@ -15,13 +14,11 @@ pub mod tasks;
 pub mod usage;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use fusion_core::config::{self as cfg, Config, DiscoveredServer};
-use fusion_core::providers::ProviderRegistry;
-use fusion_core::store::{Ledger, Store};
+use fusion_core::runtime::Runtime;
 
 /// How long zero-config discovery waits for local model servers.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_millis(800);
@@ -57,50 +54,27 @@ pub async fn resolve(path: Option<&Path>) -> anyhow::Result<Resolved> {
     })
 }
 
-/// The provider registry over the store: every model call it makes goes to the usage ledger,
-/// and the models synced into the store join the configured ones.
-pub struct Engine {
-    pub registry: Arc<ProviderRegistry>,
-    pub ledger: Ledger,
+/// Resolves the configuration (see [`resolve`]) and starts the runtime over it: the store,
+/// its usage ledger (every model call is recorded) and the provider registry, which the models
+/// synced into the store join. Every command works through it; `shutdown` writes the queued
+/// usage rows and closes the store.
+pub async fn start(path: Option<&Path>) -> anyhow::Result<Runtime> {
+    start_resolved(resolve(path).await?).await
 }
 
-impl Engine {
-    pub async fn start(config: &Config) -> anyhow::Result<Self> {
-        let store = open_store(config).await?;
-        let ledger = Ledger::start(store);
-        let registry = ProviderRegistry::from_config(config)?.with_ledger(ledger.clone());
-        registry
-            .restore_from(ledger.store())
-            .await
-            .context("reading synced models and daily usage from the store")?;
-        Ok(Self {
-            registry: Arc::new(registry),
-            ledger,
-        })
-    }
-
-    pub fn store(&self) -> &Store {
-        self.ledger.store()
-    }
-
-    /// Writes every usage row still queued, then closes the store.
-    pub async fn close(&self) {
-        if let Err(e) = self.ledger.shutdown().await {
-            tracing::error!("usage ledger: {e}");
-        }
-        self.ledger.store().close().await;
-    }
+/// [`start`] over a configuration already resolved.
+pub async fn start_resolved(resolved: Resolved) -> anyhow::Result<Runtime> {
+    let source = match resolved.origin {
+        Origin::File(path) => Some(path),
+        Origin::Discovered(_) => None,
+    };
+    Runtime::start(resolved.config, source)
+        .await
+        .context("cannot start Fusion over this configuration (storage.url, synced models)")
 }
 
 /// Where code-search indexes live: `code-index/` in Fusion's data dir (beside the default store).
 pub fn code_index_home() -> anyhow::Result<fusion_codesearch::IndexHome> {
     let data = fusion_core::store::Store::data_dir().context("cannot place the code index")?;
     Ok(fusion_codesearch::IndexHome::in_data_dir(&data))
-}
-
-/// The store named by `storage.url` (default: SQLite in the user data dir).
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(config.storage.url.as_deref())
-        .await
-        .context("cannot open the store (storage.url)")
 }

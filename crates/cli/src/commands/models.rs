@@ -9,22 +9,23 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{Engine, resolve};
+use fusion_core::providers::ProviderRegistry;
+
+use super::start;
 use crate::cli::{ModelsArgs, ModelsCommand};
 
 pub async fn run(config_path: Option<&Path>, args: &ModelsArgs) -> anyhow::Result<ExitCode> {
-    let resolved = resolve(config_path).await?;
-    let engine = Engine::start(&resolved.config).await?;
+    let runtime = start(config_path).await?;
+    let registry = runtime.registry();
     let outcome = match &args.command {
-        None => list(&engine, args.json).await,
-        Some(ModelsCommand::Sync { name, free_only }) => sync(&engine, name, *free_only).await,
+        None => list(&registry, args.json).await,
+        Some(ModelsCommand::Sync { name, free_only }) => sync(&registry, name, *free_only).await,
     };
-    engine.close().await;
+    runtime.shutdown().await;
     outcome
 }
 
-async fn list(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
-    let registry = &engine.registry;
+async fn list(registry: &ProviderRegistry, json: bool) -> anyhow::Result<ExitCode> {
     registry.probe_all(Duration::from_secs(2)).await;
     let discovered = if registry.router_config().discover {
         registry.discover().await
@@ -100,9 +101,12 @@ async fn list(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn sync(engine: &Engine, provider: &str, free_only: bool) -> anyhow::Result<ExitCode> {
-    let sync = engine
-        .registry
+async fn sync(
+    registry: &ProviderRegistry,
+    provider: &str,
+    free_only: bool,
+) -> anyhow::Result<ExitCode> {
+    let sync = registry
         .sync_catalog(provider, free_only)
         .await
         .with_context(|| format!("syncing the catalog of `{provider}`"))?;

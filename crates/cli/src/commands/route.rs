@@ -8,20 +8,24 @@ use std::process::ExitCode;
 use fusion_core::router::{Decision, RouteInput, Verdict};
 use fusion_types::ChatRequest;
 
-use super::{Engine, resolve};
+use fusion_core::providers::ProviderRegistry;
+
+use super::start;
 use crate::cli::RouteArgs;
 
 pub async fn run(config_path: Option<&Path>, args: &RouteArgs) -> anyhow::Result<ExitCode> {
     let task = super::ask::read_prompt(args.task.as_deref())?;
-    let resolved = resolve(config_path).await?;
-    let engine = Engine::start(&resolved.config).await?;
-    let outcome = decide_and_run(&engine, &task, args).await;
-    engine.close().await;
+    let runtime = start(config_path).await?;
+    let outcome = decide_and_run(&runtime.registry(), &task, args).await;
+    runtime.shutdown().await;
     outcome
 }
 
-async fn decide_and_run(engine: &Engine, task: &str, args: &RouteArgs) -> anyhow::Result<ExitCode> {
-    let registry = &engine.registry;
+async fn decide_and_run(
+    registry: &ProviderRegistry,
+    task: &str,
+    args: &RouteArgs,
+) -> anyhow::Result<ExitCode> {
     // One probe of every provider (and model discovery) so the decision sees real health.
     registry.probe_all(std::time::Duration::from_secs(2)).await;
     if registry.router_config().discover {

@@ -6,19 +6,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use fusion_core::tasks::TaskEngine;
 use fusion_server::AppState;
 
-use super::{Engine, resolve};
+use super::{resolve, start_resolved};
 use crate::cli::ServeArgs;
 
 pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let resolved = resolve(config_path).await?;
-    let config = resolved.config;
-    let config_file = match resolved.origin {
-        super::Origin::File(path) => Some(path),
-        super::Origin::Discovered(_) => None,
-    };
+    let config = &resolved.config;
     let listen = args.listen.as_deref().unwrap_or(&config.server.listen);
     let addr: SocketAddr = listen
         .parse()
@@ -30,26 +25,13 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     .map_err(|e| anyhow!(e))?;
     fusion_server::check_exposure(addr, !keys.is_empty(), args.allow_unauthenticated)
         .map_err(|e| anyhow!(e))?;
-    let engine = Engine::start(&config).await?;
-    let health = engine.registry.spawn_health_checks();
     let grace = config.server.shutdown_grace;
-    let tasks_config = config.tasks.clone();
-    let state = AppState::with_keys(
-        config,
-        engine.registry.clone(),
-        keys,
-        fusion_server::prometheus(),
-    );
-    let tasks = TaskEngine::start(engine.store().clone(), state.engine_source(), tasks_config);
-    state.set_tasks(tasks.clone());
-    let watcher = match config_file {
-        Some(path) => {
-            super::reload::Reloader::new(path, state.clone(), engine.ledger.clone(), health)
-                .spawn()?
-        }
-        // Nothing to watch: the health checks run on their own.
-        None => health,
-    };
+    let runtime = start_resolved(resolved).await?;
+    runtime.start_health();
+    runtime.start_tasks()?;
+    // SIGHUP and file changes reload every front door (nothing to watch when discovered).
+    runtime.watch_file()?;
+    let state = AppState::new(runtime.clone(), keys, fusion_server::prometheus());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -68,11 +50,9 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     )?;
     drop(err);
     let served = fusion_server::run(listener, state, stop_signal()?, grace).await;
-    watcher.abort();
-    // Tasks still running are handed back to the queue (or failed, per tasks.on_interrupt).
-    tasks.shutdown().await;
-    // Every usage row of the calls just finished is written before the process ends.
-    engine.close().await;
+    // Tasks still running are handed back to the queue (or failed, per tasks.on_interrupt),
+    // the children stop, and every usage row of the calls just finished is written.
+    runtime.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,18 +9,20 @@ use std::process::ExitCode;
 use fusion_core::ErrorKind;
 use fusion_core::store::{CancelOutcome, Store, TaskFilter, TaskState, TaskSummary, now_ms};
 
-use super::{open_store, resolve};
+use super::start;
 use crate::cli::{TaskStateArg, TasksCommand, TasksListArgs};
 
 pub async fn run(config_path: Option<&Path>, command: &TasksCommand) -> anyhow::Result<ExitCode> {
-    let resolved = resolve(config_path).await?;
-    let store = open_store(&resolved.config).await?;
-    let outcome = match command {
-        TasksCommand::List(args) => list(&store, args).await,
-        TasksCommand::Show { id, json } => show(&store, id, *json).await,
-        TasksCommand::Cancel { id } => cancel(&store, id).await,
+    let runtime = start(config_path).await?;
+    let outcome = match runtime.require_store() {
+        Ok(store) => match command {
+            TasksCommand::List(args) => list(store, args).await,
+            TasksCommand::Show { id, json } => show(store, id, *json).await,
+            TasksCommand::Cancel { id } => cancel(store, id).await,
+        },
+        Err(e) => Err(e.into()),
     };
-    store.close().await;
+    runtime.shutdown().await;
     outcome
 }
 

@@ -6,12 +6,11 @@ use std::process::ExitCode;
 
 use fusion_core::store::{UsageFilter, UsageGroup, UsageTotals, now_ms};
 
-use super::{open_store, resolve};
+use super::start;
 use crate::cli::UsageArgs;
 
 pub async fn run(config_path: Option<&Path>, args: &UsageArgs) -> anyhow::Result<ExitCode> {
-    let resolved = resolve(config_path).await?;
-    let store = open_store(&resolved.config).await?;
+    let runtime = start(config_path).await?;
     let filter = UsageFilter {
         since_ms: args
             .since
@@ -20,8 +19,11 @@ pub async fn run(config_path: Option<&Path>, args: &UsageArgs) -> anyhow::Result
         provider: args.provider.clone(),
         ..UsageFilter::default()
     };
-    let report = store.usage_report(&filter).await;
-    store.close().await;
+    let report = match runtime.require_store() {
+        Ok(store) => store.usage_report(&filter).await,
+        Err(e) => Err(e),
+    };
+    runtime.shutdown().await;
     let report = report?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -168,6 +168,12 @@ impl TaskEngine {
         TaskEngine { inner }
     }
 
+    /// Takes the slot limits of a reloaded `[tasks]` (its lease, poll interval and
+    /// `on_interrupt` take effect at the next start).
+    pub fn reconfigure(&self, config: TasksConfig) {
+        self.inner.slots.reconfigure(config);
+    }
+
     /// This process's owner id, as written in the `owner` of the tasks it runs.
     pub fn owner(&self) -> &str {
         &self.inner.owner

@@ -13,11 +13,17 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use super::spec::{COUNCIL_GROUP, LOCAL_GROUP};
 use crate::config::{Config, TasksConfig, Tier};
 
-/// The semaphores of every slot group seen so far (created on first use).
+/// The semaphores of every slot group seen so far (created on first use), each with the limit
+/// it was sized for. A reload resizes them (see `reconfigure`).
 pub(crate) struct Slots {
-    config: TasksConfig,
-    groups: Mutex<BTreeMap<String, Arc<Semaphore>>>,
+    config: Mutex<TasksConfig>,
+    groups: Mutex<BTreeMap<String, Group>>,
     wake: Arc<Notify>,
+}
+
+struct Group {
+    semaphore: Arc<Semaphore>,
+    limit: usize,
 }
 
 /// A held slot. Armed (handed to work), it wakes the dispatcher when dropped.
@@ -54,7 +60,7 @@ pub(crate) struct GroupUse {
 impl Slots {
     pub(crate) fn new(config: TasksConfig, wake: Arc<Notify>) -> Self {
         Self {
-            config,
+            config: Mutex::new(config),
             groups: Mutex::new(BTreeMap::new()),
             wake,
         }
@@ -62,26 +68,47 @@ impl Slots {
 
     /// How many calls of `group` may run at once.
     pub(crate) fn limit(&self, group: &str) -> usize {
-        if group == LOCAL_GROUP {
-            self.config.local_slots
-        } else if group == COUNCIL_GROUP {
-            self.config.council_slots
-        } else {
-            match group.strip_prefix("provider:") {
-                Some(provider) => self.config.provider_slots(provider),
-                None => self.config.remote_slots,
-            }
-        }
-        .max(1)
+        let config = self.config.lock().unwrap_or_else(PoisonError::into_inner);
+        limit_of(&config, group)
     }
 
     fn semaphore(&self, group: &str) -> Arc<Semaphore> {
+        let limit = self.limit(group);
         let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(
-            groups
-                .entry(group.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.limit(group)))),
-        )
+        let group = groups.entry(group.to_owned()).or_insert_with(|| Group {
+            semaphore: Arc::new(Semaphore::new(limit)),
+            limit,
+        });
+        Arc::clone(&group.semaphore)
+    }
+
+    /// Takes the limits of `config` from now on. A group that grew gets its new slots at once;
+    /// one that shrank takes the surplus back as its slots are released (work holding them
+    /// finishes; nothing new starts until the group is under its new limit).
+    pub(crate) fn reconfigure(&self, config: TasksConfig) {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        for (name, group) in groups.iter_mut() {
+            let limit = limit_of(&config, name);
+            if limit > group.limit {
+                group.semaphore.add_permits(limit - group.limit);
+                self.wake.notify_one();
+            } else if limit < group.limit {
+                let surplus = u32::try_from(group.limit - limit).unwrap_or(u32::MAX);
+                let semaphore = Arc::clone(&group.semaphore);
+                match Arc::clone(&semaphore).try_acquire_many_owned(surplus) {
+                    Ok(permits) => permits.forget(),
+                    Err(_) => {
+                        tokio::spawn(async move {
+                            if let Ok(permits) = semaphore.acquire_many_owned(surplus).await {
+                                permits.forget();
+                            }
+                        });
+                    }
+                }
+            }
+            group.limit = limit;
+        }
+        *self.config.lock().unwrap_or_else(PoisonError::into_inner) = config;
     }
 
     /// A free slot of `group` now (unarmed), or `None`.
@@ -127,16 +154,30 @@ impl Slots {
         let groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
         groups
             .iter()
-            .map(|(group, semaphore)| {
-                let limit = self.limit(group);
-                GroupUse {
-                    group: group.clone(),
-                    limit,
-                    in_use: limit.saturating_sub(semaphore.available_permits()),
-                }
+            .map(|(name, group)| GroupUse {
+                group: name.clone(),
+                limit: group.limit,
+                in_use: group
+                    .limit
+                    .saturating_sub(group.semaphore.available_permits()),
             })
             .collect()
     }
+}
+
+/// `group`'s limit under `config` (at least one).
+fn limit_of(config: &TasksConfig, group: &str) -> usize {
+    if group == LOCAL_GROUP {
+        config.local_slots
+    } else if group == COUNCIL_GROUP {
+        config.council_slots
+    } else {
+        match group.strip_prefix("provider:") {
+            Some(provider) => config.provider_slots(provider),
+            None => config.remote_slots,
+        }
+    }
+    .max(1)
 }
 
 #[cfg(test)]
@@ -158,5 +199,43 @@ mod tests {
         assert_eq!(slots.usage()[0].in_use, 1);
         drop(first);
         assert!(slots.try_acquire("local").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_reload_grows_a_group_at_once_and_shrinks_it_as_slots_are_released() {
+        let slots = Slots::new(
+            TasksConfig {
+                local_slots: 1,
+                ..TasksConfig::default()
+            },
+            Arc::new(Notify::new()),
+        );
+        let held = slots.try_acquire("local").unwrap();
+        assert!(slots.try_acquire("local").is_none());
+        slots.reconfigure(TasksConfig {
+            local_slots: 3,
+            ..TasksConfig::default()
+        });
+        let second = slots.try_acquire("local").unwrap();
+        let third = slots.try_acquire("local").unwrap();
+        assert!(slots.try_acquire("local").is_none());
+        assert_eq!(slots.limit("local"), 3);
+        slots.reconfigure(TasksConfig {
+            local_slots: 1,
+            ..TasksConfig::default()
+        });
+        drop((held, second, third));
+        // The surplus is taken back as the slots come free: one remains.
+        for _ in 0..100 {
+            let one = slots.try_acquire("local");
+            let two = slots.try_acquire("local");
+            if one.is_some() && two.is_none() {
+                assert_eq!(slots.usage()[0].limit, 1);
+                return;
+            }
+            drop((one, two));
+            tokio::task::yield_now().await;
+        }
+        panic!("the group did not shrink to one slot");
     }
 }

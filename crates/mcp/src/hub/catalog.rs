@@ -55,6 +55,15 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// Every list changed (Fusion's own items came or went with the hub's mode).
+    pub fn all() -> Self {
+        Self {
+            tools: true,
+            prompts: true,
+            resources: true,
+        }
+    }
+
     pub fn any(self) -> bool {
         self.tools || self.prompts || self.resources
     }

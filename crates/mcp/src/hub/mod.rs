@@ -1,11 +1,13 @@
 //! The hub: Fusion's child MCP servers behind one catalog. It starts every child in parallel
 //! (none blocks another or the server), keeps the merged catalog current as children come, go
 //! and change their lists, and tells connected clients when it changes. Routing of calls lives
-//! in `route`, relaying of child-initiated messages in `relay`, one child's life in `child`.
+//! in `route`, relaying of child-initiated messages in `relay`, one child's life in `child`,
+//! following a reloaded `[mcp]` (children started, stopped, restarted) in `reconcile`.
 
 mod catalog;
 mod child;
 mod filter;
+mod reconcile;
 mod relay;
 mod route;
 mod session;
@@ -34,16 +36,54 @@ pub struct Hub {
 }
 
 pub struct HubInner {
-    mode: CatalogMode,
-    startup_timeout: Duration,
-    naming: Naming,
-    children: Vec<Arc<Child>>,
+    /// The `[mcp]` settings every child shares; a reload replaces them.
+    settings: RwLock<Arc<Settings>>,
+    /// The running children, in config order (the catalog is built in that order).
+    children: RwLock<Vec<Arc<Child>>>,
     catalog: RwLock<Arc<Catalog>>,
     /// The search index and the catalog it was built from.
     index: Mutex<Option<(Arc<Catalog>, Arc<ToolIndex>)>>,
     relay: Relay,
+    /// Ends every child (the hub's shutdown); each child also has its own (see `Supervisor`).
     shutdown: CancellationToken,
-    supervisors: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    supervisors: Mutex<Vec<Supervisor>>,
+    /// One reconcile at a time.
+    reconciling: tokio::sync::Mutex<()>,
+}
+
+/// The settings of `[mcp]` that apply to every child.
+struct Settings {
+    mode: CatalogMode,
+    startup_timeout: Duration,
+    ping_interval: Duration,
+    naming: Naming,
+}
+
+impl Settings {
+    fn new(
+        config: &McpConfig,
+        reserved_names: HashSet<String>,
+        reserved_uris: HashSet<String>,
+    ) -> Self {
+        Self {
+            mode: config.mode,
+            startup_timeout: config.startup_timeout,
+            ping_interval: config.ping_interval,
+            naming: Naming {
+                separator: config.separator.clone(),
+                passthrough: config.mode == CatalogMode::Passthrough,
+                reserved_names,
+                reserved_uris,
+            },
+        }
+    }
+}
+
+/// One child's supervisor task and the token that stops just that child.
+struct Supervisor {
+    name: String,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Hub {
@@ -55,59 +95,39 @@ impl Hub {
         reserved_uris: HashSet<String>,
         shutdown: CancellationToken,
     ) -> Self {
-        let children: Vec<Arc<Child>> = config
-            .servers
-            .iter()
-            .filter(|s| s.enabled)
-            .map(|s| Arc::new(Child::new(s.clone())))
-            .collect();
         let inner = Arc::new(HubInner {
-            mode: config.mode,
-            startup_timeout: config.startup_timeout,
-            naming: Naming {
-                separator: config.separator.clone(),
-                passthrough: config.mode == CatalogMode::Passthrough,
+            settings: RwLock::new(Arc::new(Settings::new(
+                config,
                 reserved_names,
                 reserved_uris,
-            },
-            children,
+            ))),
+            children: RwLock::new(Vec::new()),
             catalog: RwLock::new(Arc::new(Catalog::default())),
             index: Mutex::new(None),
             relay: Relay::default(),
-            shutdown: shutdown.clone(),
+            shutdown,
             supervisors: Mutex::new(Vec::new()),
+            reconciling: tokio::sync::Mutex::new(()),
         });
-        let handles: Vec<_> = inner
-            .children
-            .iter()
-            .map(|child| {
-                tokio::spawn(child::supervise(
-                    Arc::clone(child),
-                    Arc::downgrade(&inner),
-                    config.startup_timeout,
-                    config.ping_interval,
-                    shutdown.clone(),
-                ))
-            })
-            .collect();
-        if let Ok(mut supervisors) = inner.supervisors.lock() {
-            *supervisors = handles;
+        for server in config.servers.iter().filter(|s| s.enabled) {
+            inner.spawn_child(server.clone());
         }
         Self { inner }
     }
 
     /// Waits until every child's first connection attempt is over, at most `timeout`.
     pub async fn wait_started(&self, timeout: Duration) {
-        let all = futures_join(self.inner.children.iter().map(|c| c.settled()));
+        let children = self.inner.children();
+        let all = futures_join(children.iter().map(|c| c.settled()));
         let _ = tokio::time::timeout(timeout, all).await;
     }
 
     pub fn mode(&self) -> CatalogMode {
-        self.inner.mode
+        self.inner.settings().mode
     }
 
     pub fn has_children(&self) -> bool {
-        !self.inner.children.is_empty()
+        !self.inner.children().is_empty()
     }
 
     pub fn catalog(&self) -> Arc<Catalog> {
@@ -150,7 +170,7 @@ impl Hub {
     pub fn status(&self) -> Vec<ChildStatus> {
         let catalog = self.catalog();
         self.inner
-            .children
+            .children()
             .iter()
             .map(|c| c.status(catalog.tool_count(c.name())))
             .collect()
@@ -166,7 +186,7 @@ impl Hub {
         };
         let all = async {
             for handle in handles {
-                let _ = handle.await;
+                let _ = handle.task.await;
             }
         };
         if tokio::time::timeout(timeout, all).await.is_err() {
@@ -187,14 +207,29 @@ impl HubInner {
             .unwrap_or_default()
     }
 
-    fn child(&self, name: &str) -> Option<&Arc<Child>> {
-        self.children.iter().find(|c| c.name() == name)
+    fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .map(|s| Arc::clone(&s))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    /// The running children now, in config order.
+    fn children(&self) -> Vec<Arc<Child>> {
+        self.children
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    fn child(&self, name: &str) -> Option<Arc<Child>> {
+        self.children().into_iter().find(|c| c.name() == name)
     }
 
     /// In passthrough mode, the one child: names it does not list still go to it.
-    fn passthrough_child(&self) -> Option<&Arc<Child>> {
-        match (self.mode, self.children.as_slice()) {
-            (CatalogMode::Passthrough, [only]) => Some(only),
+    fn passthrough_child(&self) -> Option<Arc<Child>> {
+        match (self.settings().mode, self.children().as_slice()) {
+            (CatalogMode::Passthrough, [only]) => Some(Arc::clone(only)),
             _ => None,
         }
     }
@@ -210,11 +245,11 @@ impl HubInner {
     /// Rebuilds the catalog from every child's last known lists; says which lists changed.
     pub fn rebuild_catalog(&self) -> Changes {
         let lists: Vec<(String, ChildLists)> = self
-            .children
+            .children()
             .iter()
             .map(|c| (c.name().to_owned(), c.lists()))
             .collect();
-        let catalog = Arc::new(Catalog::build(&self.naming, &lists));
+        let catalog = Arc::new(Catalog::build(&self.settings().naming, &lists));
         let Ok(mut slot) = self.catalog.write() else {
             return Changes::default();
         };

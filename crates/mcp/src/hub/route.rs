@@ -93,7 +93,7 @@ impl HubInner {
                     Arc::downgrade(self),
                     child,
                     &context.peer,
-                    self.startup_timeout,
+                    self.settings().startup_timeout,
                 )
                 .await
                 .map_err(Failure::Broken)?,
@@ -157,8 +157,8 @@ impl HubInner {
         result
     }
 
-    fn owner(&self, server: &str) -> Result<&Child, ErrorData> {
-        self.child(server).map(AsRef::as_ref).ok_or_else(|| {
+    fn owner(&self, server: &str) -> Result<Arc<Child>, ErrorData> {
+        self.child(server).ok_or_else(|| {
             ErrorData::internal_error(format!("no MCP server named `{server}`"), None)
         })
     }
@@ -187,7 +187,7 @@ impl Hub {
             && let Some(target) = catalog.down_tool(exposed)
         {
             let message = match hub.child(&target.server) {
-                Some(child) => down_message(child),
+                Some(child) => down_message(&child),
                 None => format!("MCP server `{}` is not available", target.server),
             };
             return Ok(CallToolResponse::Complete(CallToolResult::error(vec![
@@ -208,7 +208,7 @@ impl Hub {
         params.name = target.name.clone().into();
         params.meta = None;
         let request = ClientRequest::CallToolRequest(Request::new(params));
-        match hub.forward(child, request, context, session).await {
+        match hub.forward(&child, request, context, session).await {
             Ok(ServerResult::CallToolResult(mut result)) => {
                 // Classic children omit it; newest-protocol clients require it.
                 result.result_type.get_or_insert(ResultType::COMPLETE);
@@ -249,7 +249,7 @@ impl Hub {
         params.name = target.name.clone();
         params.meta = None;
         let request = ClientRequest::GetPromptRequest(Request::new(params));
-        match hub.forward(child, request, context, session).await {
+        match hub.forward(&child, request, context, session).await {
             Ok(ServerResult::GetPromptResult(mut result)) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(GetPromptResponse::Complete(result))
@@ -282,7 +282,7 @@ impl Hub {
         params.uri = target.name.clone();
         params.meta = None;
         let request = ClientRequest::ReadResourceRequest(Request::new(params));
-        Some(match hub.forward(child, request, context, session).await {
+        Some(match hub.forward(&child, request, context, session).await {
             Ok(ServerResult::ReadResourceResult(mut result)) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 // Contents carry the child's URI; show the one the client asked for.
@@ -333,7 +333,7 @@ impl Hub {
         };
         params.meta = None;
         let request = ClientRequest::CompleteRequest(Request::new(params));
-        Some(match hub.forward(child, request, context, session).await {
+        Some(match hub.forward(&child, request, context, session).await {
             Ok(ServerResult::CompleteResult(result)) => Ok(result),
             Ok(_) => Err(unexpected(&server)),
             Err(failure) => Err(failure.into_error()),
@@ -366,7 +366,7 @@ impl Hub {
             )))
         };
         Some(
-            hub.forward(child, request, context, session)
+            hub.forward(&child, request, context, session)
                 .await
                 .map(|_| ())
                 .map_err(Failure::into_error),
@@ -381,7 +381,7 @@ impl Hub {
         session: Option<&Session>,
     ) {
         let hub = self.inner();
-        for child in &hub.children {
+        for child in hub.children() {
             let offers_logging = child
                 .peer()
                 .and_then(|p| p.peer_info())
@@ -393,7 +393,7 @@ impl Hub {
                 params.level,
             )));
             if let Err(Failure::Broken(e) | Failure::Down(e)) =
-                hub.forward(child, request, context, session).await
+                hub.forward(&child, request, context, session).await
             {
                 tracing::debug!(server = %child.name(), "setLevel not passed on: {e}");
             }

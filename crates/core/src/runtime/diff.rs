@@ -1,0 +1,201 @@
+//! What a reload changed: providers, models (as the registry lists them, synced ones
+//! included), councils and child MCP servers added, removed or changed, and the sections that
+//! only take effect at the next start. This is what `reload_config` and
+//! `POST /api/config/reload` answer, and what the log says.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::Snapshot;
+use crate::config::Config;
+
+/// Names added, removed and changed in one kind of item.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Delta {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl Delta {
+    /// Compares two keyed sets of items (`BTreeMap` keeps the answer sorted).
+    pub fn between<T: PartialEq>(old: &BTreeMap<&str, T>, new: &BTreeMap<&str, T>) -> Delta {
+        let mut delta = Delta::default();
+        for (name, item) in new {
+            match old.get(name) {
+                None => delta.added.push((*name).to_owned()),
+                Some(before) if before != item => delta.changed.push((*name).to_owned()),
+                Some(_) => {}
+            }
+        }
+        delta.removed = old
+            .keys()
+            .filter(|name| !new.contains_key(*name))
+            .map(|name| (*name).to_owned())
+            .collect();
+        delta
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    /// `+a -b ~c`, or `unchanged`.
+    fn summary(&self) -> String {
+        let marks = [
+            ("+", &self.added),
+            ("-", &self.removed),
+            ("~", &self.changed),
+        ];
+        let parts: Vec<String> = marks
+            .iter()
+            .flat_map(|(mark, names)| names.iter().map(move |n| format!("{mark}{n}")))
+            .collect();
+        if parts.is_empty() {
+            "unchanged".to_owned()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// The answer to an accepted reload.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// The file that was read.
+    pub file: PathBuf,
+    /// The snapshot's generation now (unchanged when the file said nothing new).
+    pub generation: u64,
+    /// Whether anything changed at all.
+    pub changed: bool,
+    pub providers: Delta,
+    pub models: Delta,
+    pub councils: Delta,
+    /// Child MCP servers (`[[mcp.servers]]`, enabled ones): started, stopped or restarted.
+    pub mcp_servers: Delta,
+    /// Sections that changed but take effect only when the process restarts.
+    pub restart_required: Vec<String>,
+    /// Things allowed but probably not intended in the new file.
+    pub warnings: Vec<String>,
+}
+
+impl ReloadReport {
+    pub(super) fn between(old: &Snapshot, new: &Snapshot, file: PathBuf) -> ReloadReport {
+        let (a, b) = (&*old.config, &*new.config);
+        let providers = Delta::between(
+            &a.providers.iter().map(|p| (p.name.as_str(), p)).collect(),
+            &b.providers.iter().map(|p| (p.name.as_str(), p)).collect(),
+        );
+        let old_models = old.registry.models();
+        let new_models = new.registry.models();
+        let models = Delta::between(
+            &old_models.iter().map(|m| (m.id.as_str(), m)).collect(),
+            &new_models.iter().map(|m| (m.id.as_str(), m)).collect(),
+        );
+        let councils = Delta::between(
+            &a.councils.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            &b.councils.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        );
+        let mcp_servers = mcp_servers(a, b);
+        let restart_required: Vec<String> = [
+            ("[server]", a.server == b.server),
+            ("[storage]", a.storage == b.storage),
+        ]
+        .into_iter()
+        .filter(|(_, same)| !same)
+        .map(|(section, _)| section.to_owned())
+        .collect();
+        let changed = a != b || !models.is_empty();
+        ReloadReport {
+            file,
+            generation: new.generation,
+            changed,
+            providers,
+            models,
+            councils,
+            mcp_servers,
+            restart_required,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// One log line: what changed, by kind.
+    pub fn summary(&self) -> String {
+        if !self.changed {
+            return "nothing changed".to_owned();
+        }
+        let mut line = format!(
+            "providers {}; models {}; councils {}; MCP servers {}",
+            self.providers.summary(),
+            self.models.summary(),
+            self.councils.summary(),
+            self.mcp_servers.summary()
+        );
+        if !self.restart_required.is_empty() {
+            line.push_str(&format!(
+                "; {} take effect at the next start",
+                self.restart_required.join(", ")
+            ));
+        }
+        line
+    }
+}
+
+/// The enabled child servers by name. A child whose entry changed in any way is restarted;
+/// one whose entry is the same keeps its process and sessions, unless a setting every child
+/// shares changed (the separator or catalog mode: they rename everything).
+pub fn mcp_servers(a: &Config, b: &Config) -> Delta {
+    let enabled = |c: &Config| -> BTreeMap<String, crate::config::McpServerConfig> {
+        c.mcp
+            .servers
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| (s.name.clone(), s.clone()))
+            .collect()
+    };
+    let (old, new) = (enabled(a), enabled(b));
+    let mut delta = Delta::between(
+        &old.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        &new.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+    );
+    if a.mcp.separator != b.mcp.separator || a.mcp.mode != b.mcp.mode {
+        let kept = new.keys().filter(|name| old.contains_key(*name));
+        let renamed: Vec<String> = kept
+            .filter(|name| !delta.changed.contains(name))
+            .cloned()
+            .collect();
+        delta.changed.extend(renamed);
+        delta.changed.sort();
+    }
+    delta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map<'a>(items: &[(&'a str, u32)]) -> BTreeMap<&'a str, u32> {
+        items.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_delta_names_added_removed_and_changed_items_sorted() {
+        let old = map(&[("a", 1), ("b", 2), ("c", 3)]);
+        let new = map(&[("c", 4), ("d", 5), ("a", 1)]);
+        let delta = Delta::between(&old, &new);
+        assert_eq!(delta.added, ["d"]);
+        assert_eq!(delta.removed, ["b"]);
+        assert_eq!(delta.changed, ["c"]);
+        assert_eq!(delta.summary(), "+d -b ~c");
+    }
+
+    #[test]
+    fn equal_sets_give_an_empty_delta() {
+        let same = map(&[("a", 1)]);
+        let delta = Delta::between(&same, &same);
+        assert!(delta.is_empty());
+        assert_eq!(delta.summary(), "unchanged");
+    }
+}
