@@ -5,10 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{Config, CouncilConfig, MemberConfig, ModelConfig, PromptVia, ProviderConfig};
 use super::{ProviderKind, Tier};
+use crate::providers::listing;
 use crate::{ErrorKind, Result};
 
 /// Environment variable replacing the default probe targets (`name=url,name=url`).
@@ -109,7 +108,8 @@ pub async fn discover(targets: &[ProbeTarget], timeout: Duration) -> Result<Disc
         .no_proxy()
         .build()
         .map_err(|e| ErrorKind::Invalid(format!("discovery: cannot build HTTP client: {e}")))?;
-    let answers = futures::future::join_all(targets.iter().map(|t| probe(&client, t))).await;
+    let answers =
+        futures::future::join_all(targets.iter().map(|t| probe(&client, t, timeout))).await;
     let servers: Vec<DiscoveredServer> = targets
         .iter()
         .zip(answers)
@@ -129,46 +129,34 @@ pub async fn discover(targets: &[ProbeTarget], timeout: Duration) -> Result<Disc
     })
 }
 
-/// The OpenAI model listing, reduced to what discovery needs.
-#[derive(Deserialize)]
-struct ModelList {
-    data: Vec<ModelEntry>,
-}
-
-#[derive(Deserialize)]
-struct ModelEntry {
-    id: String,
-}
-
-/// The models a target lists, or `None` when it does not answer usefully.
-async fn probe(client: &reqwest::Client, target: &ProbeTarget) -> Option<Vec<String>> {
+/// The models a target lists (through the providers' listing request, as a local provider
+/// bounded by `timeout` and [`MAX_LISTING_BYTES`]), or `None` when it does not answer usefully.
+async fn probe(
+    client: &reqwest::Client,
+    target: &ProbeTarget,
+    timeout: Duration,
+) -> Option<Vec<String>> {
     let url = format!("{}/models", target.base_url.trim_end_matches('/'));
-    let response = match client.get(&url).send().await {
-        Ok(response) => response,
+    let parsed = match reqwest::Url::parse(&url) {
+        Ok(parsed) => parsed,
         Err(e) => {
-            tracing::debug!(target = %target.name, %url, error = %crate::error::chain_message(&e), "discovery: no answer");
+            tracing::debug!(target = %target.name, %url, error = %e, "discovery: not a URL");
             return None;
         }
     };
-    if !response.status().is_success() {
-        tracing::debug!(target = %target.name, %url, status = %response.status(), "discovery: not a model server");
-        return None;
-    }
-    // A listing is small; a probed port that streams without end must not fill memory.
-    let body = crate::providers::body::read_prefix(response, MAX_LISTING_BYTES).await;
-    let list: ModelList = match serde_json::from_slice(&body) {
-        Ok(list) => list,
+    let provider = ProviderConfig {
+        timeout,
+        // A listing is small; a probed port that streams without end must not fill memory.
+        max_response_bytes: Some(MAX_LISTING_BYTES),
+        ..local_provider(&target.name, &target.base_url)
+    };
+    let models: Vec<String> = match listing::fetch(client, &provider, &parsed).await {
+        Ok(listed) => listed.into_iter().map(|m| m.id).collect(),
         Err(e) => {
-            tracing::debug!(target = %target.name, %url, error = %e, "discovery: not an OpenAI model list");
+            tracing::debug!(target = %target.name, %url, error = %crate::error::chain_message(&e), "discovery: no model listing");
             return None;
         }
     };
-    let models: Vec<String> = list
-        .data
-        .into_iter()
-        .map(|m| m.id)
-        .filter(|id| !id.trim().is_empty())
-        .collect();
     if models.is_empty() {
         tracing::debug!(target = %target.name, %url, "discovery: server lists no models");
         return None;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::openai::ListedModel;
+use super::listing::ListedModel;
 use super::registry::{
     ModelEntry, ModelSlot, ModelSource, ModelTable, ProviderHandle, ProviderRegistry,
 };
@@ -306,7 +306,7 @@ fn catalog_due(handle: &ProviderHandle, now_ms: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::openai::ListedPricing;
+    use crate::providers::ListedPricing;
 
     fn listed(id: &str, prompt: Option<f64>, completion: Option<f64>) -> ListedModel {
         ListedModel {

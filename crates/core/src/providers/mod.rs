@@ -9,6 +9,7 @@ mod catalog;
 pub mod exec;
 pub mod health;
 mod limits;
+pub(crate) mod listing;
 mod local_context;
 mod models;
 pub mod openai;
@@ -28,8 +29,8 @@ use crate::{Error, ErrorKind, Result};
 
 pub use accounting::{as_caller, call_cost, current_caller};
 pub use catalog::{CatalogSync, listed_price, priced_tier};
+pub use listing::{ListedModel, ListedPricing};
 pub use models::{ModelStatus, ProviderStatus};
-pub use openai::ListedModel;
 pub use registry::{Completion, ModelEntry, ModelSource, ProviderRegistry};
 pub use routed::{FailedAttempt, Routed};
 
@@ -73,7 +74,7 @@ impl Backend {
     }
 
     /// The models the upstream lists (only OpenAI-compatible servers list theirs).
-    pub(crate) async fn list_models(&self) -> Result<Vec<openai::ListedModel>> {
+    pub(crate) async fn list_models(&self) -> Result<Vec<ListedModel>> {
         match self {
             Self::OpenAi(b) => b.list_models().await,
             Self::Anthropic(_) | Self::Exec(_) => Ok(Vec::new()),

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::catalog::listed_entries;
 use super::health::{HealthStats, Probe};
 use super::limits::Block;
-use super::openai::ListedModel;
+use super::listing::ListedModel;
 use super::registry::{ModelEntry, ModelSlot, ProviderHandle, ProviderRegistry};
 use super::{Backend, local_context};
 use crate::config::{ProviderKind, Tier};

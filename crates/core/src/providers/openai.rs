@@ -5,10 +5,10 @@
 use eventsource_stream::EventStreamError;
 use fusion_types::{ChatChunk, ChatRequest, ChatResponse};
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::ChunkStream;
+use super::listing::{self, ListedModel};
 use crate::config::ProviderConfig;
 use crate::{Error, ErrorKind, Result};
 
@@ -24,53 +24,6 @@ pub struct OpenAiBackend {
     /// The server root when `base_url` ends in `/v1`: where local servers keep their metadata
     /// endpoints (llama.cpp `/props`, Ollama `/api/show`, LM Studio `/api/v0/models`).
     root: Option<String>,
-}
-
-/// One entry of a provider's model listing. OpenRouter-style catalogs add the context length
-/// and prices (USD per token, as strings), vLLM its `max_model_len`; plain servers give only the
-/// id.
-#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
-pub struct ListedModel {
-    #[serde(alias = "name")]
-    pub id: String,
-    #[serde(default)]
-    pub context_length: Option<u32>,
-    /// vLLM's name for the context length.
-    #[serde(default)]
-    pub max_model_len: Option<u32>,
-    #[serde(default)]
-    pub pricing: Option<ListedPricing>,
-}
-
-impl ListedModel {
-    /// The context window the listing states, under either name.
-    pub fn context_window(&self) -> Option<u32> {
-        self.context_length.or(self.max_model_len)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-pub struct ListedPricing {
-    #[serde(default, deserialize_with = "per_token")]
-    pub prompt: Option<f64>,
-    #[serde(default, deserialize_with = "per_token")]
-    pub completion: Option<f64>,
-}
-
-/// A price per token given as a string (`"0.0000025"`) or a number.
-fn per_token<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
-    let value = Option::<Value>::deserialize(d)?;
-    Ok(match value {
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        Some(Value::Number(n)) => n.as_f64(),
-        _ => None,
-    })
-}
-
-#[derive(serde::Deserialize)]
-struct Listing {
-    #[serde(default, alias = "models")]
-    data: Vec<ListedModel>,
 }
 
 impl OpenAiBackend {
@@ -141,26 +94,15 @@ impl OpenAiBackend {
     /// The models the server lists: `GET {base}/models` (OpenAI and OpenRouter shape), else
     /// Ollama's `GET /api/tags` when `/models` answers 404.
     pub async fn list_models(&self) -> Result<Vec<ListedModel>> {
-        let response = match self.execute(self.client.get(self.models_url.clone())).await {
-            Ok(response) => response,
+        match listing::fetch(&self.client, &self.config, &self.models_url).await {
             Err(err) => match (&self.tags_url, err.kind()) {
                 (Some(tags), ErrorKind::UpstreamStatus { status: 404, .. }) => {
-                    self.execute(self.client.get(tags.clone())).await?
+                    listing::fetch(&self.client, &self.config, tags).await
                 }
-                _ => return Err(err),
+                _ => Err(err),
             },
-        };
-        let bytes =
-            super::body::read_capped(&self.config, response, self.config.response_limit()).await?;
-        let listing: Listing =
-            serde_json::from_slice(&bytes).map_err(|e| ErrorKind::InvalidResponse {
-                provider: self.config.name.clone(),
-                message: format!(
-                    "model listing: {e}; body starts with: {}",
-                    super::snippet(&bytes)
-                ),
-            })?;
-        Ok(listing.data)
+            listed => listed,
+        }
     }
 
     /// `GET` (or `POST body`) `{server root}/{path}` as JSON within `timeout`: the metadata
@@ -323,27 +265,6 @@ fn parse_chunk(provider: &str, data: &str) -> Result<ChatChunk> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listings_of_openai_openrouter_and_ollama_shapes_parse() {
-        let openai: Listing =
-            serde_json::from_str(r#"{"object":"list","data":[{"id":"gpt-x","object":"model"}]}"#)
-                .unwrap();
-        assert_eq!(openai.data[0].id, "gpt-x");
-        let router: Listing = serde_json::from_str(
-            r#"{"data":[{"id":"a/b:free","context_length":131072,
-                "pricing":{"prompt":"0","completion":"0"}},
-               {"id":"c/d","context_length":8192,"pricing":{"prompt":"0.000003","completion":0.000015}}]}"#,
-        )
-        .unwrap();
-        assert_eq!(router.data[0].context_length, Some(131_072));
-        let paid = router.data[1].pricing.as_ref().unwrap();
-        assert_eq!(paid.prompt, Some(0.000003));
-        assert_eq!(paid.completion, Some(0.000015));
-        let ollama: Listing =
-            serde_json::from_str(r#"{"models":[{"name":"qwen2.5:7b","size":1}]}"#).unwrap();
-        assert_eq!(ollama.data[0].id, "qwen2.5:7b");
-    }
 
     #[test]
     fn error_events_inside_a_stream_become_upstream_errors() {
