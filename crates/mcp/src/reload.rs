@@ -45,7 +45,7 @@ pub async fn call(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolRes
             "invalid arguments for `{NAME}`: {e}"
         ))]);
     }
-    match fusion.runtime().reload().await {
+    match fusion.runtime().reload_because(NAME).await {
         Ok(report) => {
             let text = format!(
                 "reloaded {} (generation {}): {}",

@@ -17,7 +17,7 @@ pub fn routes() -> Router<AppState> {
 async fn reload(State(state): State<AppState>) -> Result<Json<ReloadReport>, ApiError> {
     state
         .runtime()
-        .reload()
+        .reload_because("POST /api/config/reload")
         .await
         .map(Json)
         .map_err(|rejected| ApiError::invalid_config(&rejected))

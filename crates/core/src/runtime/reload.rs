@@ -49,6 +49,22 @@ impl Runtime {
     /// Reloads the configuration file now. On success every front door sees the new
     /// configuration from its next request; requests in flight finish on the old one.
     pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        self.reload_because("asked").await
+    }
+
+    /// [`Runtime::reload`], saying in the log `why` (`SIGHUP`, `reload_config`, ...).
+    pub async fn reload_because(&self, why: &str) -> Result<ReloadReport, ReloadError> {
+        let answer = self.reload_now(why).await;
+        if let Err(rejected) = &answer {
+            tracing::error!(
+                "configuration reload ({why}) rejected, the running configuration stays: \
+                 {rejected}"
+            );
+        }
+        answer
+    }
+
+    async fn reload_now(&self, why: &str) -> Result<ReloadReport, ReloadError> {
         let Some(path) = self.source().map(std::path::Path::to_path_buf) else {
             return Err(ReloadError {
                 file: None,
@@ -82,8 +98,8 @@ impl Runtime {
         if !report.changed {
             // The running registry keeps its health, latency and rate-limit state.
             report.generation = old.generation;
-            tracing::info!(
-                "{}: configuration reloaded: nothing changed",
+            tracing::warn!(
+                "{}: configuration reloaded ({why}): nothing changed",
                 path.display()
             );
             return Ok(report);
@@ -93,7 +109,7 @@ impl Runtime {
         self.follow(&old, &next).await;
         self.inner.generation.send_replace(next.generation);
         tracing::warn!(
-            "{}: configuration reloaded (generation {}): {}",
+            "{}: configuration reloaded ({why}; generation {}): {}",
             path.display(),
             next.generation,
             report.summary()

@@ -44,7 +44,8 @@ impl Runtime {
                 let Some(inner) = runtime.upgrade() else {
                     return;
                 };
-                reload_logged(Runtime { inner }, why).await;
+                // A rejected file is logged by the reload; the running configuration stays.
+                let _ = Runtime { inner }.reload_because(why).await;
             }
         });
         let old = self
@@ -57,14 +58,6 @@ impl Runtime {
             old.abort();
         }
         Ok(())
-    }
-}
-
-async fn reload_logged(runtime: Runtime, why: &str) {
-    if let Err(e) = runtime.reload().await {
-        tracing::error!(
-            "configuration reload ({why}) rejected, the running configuration stays: {e}"
-        );
     }
 }
 
