@@ -1,11 +1,13 @@
 //! Full-text search over the aggregated tool catalog (what `find_tools` answers with): an
 //! in-memory tantivy index of each tool's exposed name, title, description, argument names and
-//! argument descriptions, with an identifier-aware tokenizer (`_`, `-`, `.`, camelCase and
-//! letter/digit boundaries, lowercased, English-stemmed) and queries built programmatically, so
-//! no user text is ever parsed as query syntax.
+//! argument descriptions, with code search's identifier-aware tokenizer
+//! ([`fusion_codesearch::CodeTokenizer`]: `_`, `-`, camelCase and letter/digit boundaries,
+//! lowercased, split identifiers also kept whole), English-stemmed, and queries built
+//! programmatically, so no user text is ever parsed as query syntax.
 
 use std::collections::HashSet;
 
+use fusion_codesearch::CodeTokenizer;
 use rmcp::model::{JsonObject, Tool};
 use serde_json::Value;
 use tantivy::collector::TopDocs;
@@ -14,8 +16,7 @@ use tantivy::schema::{
     Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value as _,
 };
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer, Token,
-    TokenStream, Tokenizer,
+    Language, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer, TokenStream,
 };
 use tantivy::{Index, ReloadPolicy, Searcher, TantivyDocument, Term};
 
@@ -163,11 +164,10 @@ impl ToolIndex {
     }
 }
 
-/// The analyzer for indexed text and queries: identifier splitting, lowercase, long-token
-/// removal, optionally query stop words, then English stemming.
+/// The analyzer for indexed text and queries: identifier splitting and lowercasing (code
+/// search's tokenizer), long-token removal, optionally query stop words, then English stemming.
 fn analyzer(stop_words: bool) -> TextAnalyzer {
-    let base = TextAnalyzer::builder(IdentTokenizer)
-        .filter(LowerCaser)
+    let base = TextAnalyzer::builder(CodeTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES));
     if stop_words {
         let words = QUERY_STOP_WORDS.iter().map(|w| (*w).to_owned());
@@ -269,106 +269,6 @@ fn push_word(out: &mut String, text: &str) {
 /// At most `MAX_FIELD_BYTES` of `text`, cut on a character boundary.
 fn capped(text: &str) -> &str {
     &text[..text.floor_char_boundary(MAX_FIELD_BYTES)]
-}
-
-/// Splits identifiers and prose into words: on every non-alphanumeric character (so `_`, `__`,
-/// `-`, `.`, spaces), at camelCase humps (`createIssue`, `HTTPServer` → `HTTP` `Server`) and
-/// between letters and digits (`oauth2`). A run that was split is also emitted whole, so
-/// `GitHub` matches both "github" and "git hub".
-#[derive(Clone, Copy, Default)]
-struct IdentTokenizer;
-
-struct VecTokenStream {
-    tokens: std::vec::IntoIter<Token>,
-    current: Token,
-}
-
-impl Tokenizer for IdentTokenizer {
-    type TokenStream<'a> = VecTokenStream;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let mut tokens = Vec::new();
-        for (from, to) in alphanumeric_runs(text) {
-            let parts = split_run(&text[from..to]);
-            let split = parts.len() > 1;
-            for (a, b) in parts {
-                push_token(&mut tokens, text, from + a, from + b);
-            }
-            if split {
-                push_token(&mut tokens, text, from, to);
-            }
-        }
-        VecTokenStream {
-            tokens: tokens.into_iter(),
-            current: Token::default(),
-        }
-    }
-}
-
-fn push_token(tokens: &mut Vec<Token>, text: &str, from: usize, to: usize) {
-    tokens.push(Token {
-        offset_from: from,
-        offset_to: to,
-        position: tokens.len(),
-        text: text[from..to].to_owned(),
-        position_length: 1,
-    });
-}
-
-impl TokenStream for VecTokenStream {
-    fn advance(&mut self) -> bool {
-        let next = self.tokens.next();
-        next.map(|token| self.current = token).is_some()
-    }
-
-    fn token(&self) -> &Token {
-        &self.current
-    }
-
-    fn token_mut(&mut self) -> &mut Token {
-        &mut self.current
-    }
-}
-
-/// Byte ranges of the maximal alphanumeric runs of `text`.
-fn alphanumeric_runs(text: &str) -> Vec<(usize, usize)> {
-    let mut runs = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        match (c.is_alphanumeric(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                runs.push((s, i));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        runs.push((s, text.len()));
-    }
-    runs
-}
-
-/// Byte ranges (within `run`, all alphanumeric) of its camelCase and letter/digit parts.
-fn split_run(run: &str) -> Vec<(usize, usize)> {
-    let chars: Vec<(usize, char)> = run.char_indices().collect();
-    let mut parts = Vec::new();
-    let mut start = 0;
-    for i in 1..chars.len() {
-        let (at, c) = chars[i];
-        let prev = chars[i - 1].1;
-        let next = chars.get(i + 1).map(|&(_, n)| n);
-        let boundary = (prev.is_lowercase() && c.is_uppercase())
-            || (prev.is_uppercase() && c.is_uppercase() && next.is_some_and(char::is_lowercase))
-            || (prev.is_numeric() != c.is_numeric());
-        if boundary {
-            parts.push((start, at));
-            start = at;
-        }
-    }
-    parts.push((start, run.len()));
-    parts
 }
 
 #[cfg(test)]
@@ -589,14 +489,22 @@ mod tests {
     }
 
     #[test]
-    fn identifiers_split_at_humps_digits_and_punctuation() {
-        let words = |text: &str| analyze(&mut TextAnalyzer::builder(IdentTokenizer).build(), text);
-        assert_eq!(words("github__create_issue"), ["github", "create", "issue"]);
-        assert_eq!(words("createIssue"), ["create", "Issue", "createIssue"]);
-        assert_eq!(words("HTTPServer"), ["HTTP", "Server", "HTTPServer"]);
+    fn identifiers_split_at_humps_digits_and_punctuation_and_are_also_kept_whole() {
+        let words = |text: &str| {
+            analyze(
+                &mut TextAnalyzer::builder(CodeTokenizer::default()).build(),
+                text,
+            )
+        };
+        assert_eq!(
+            words("github__create_issue"),
+            ["github", "create", "issue", "githubcreateissue"]
+        );
+        assert_eq!(words("createIssue"), ["create", "issue", "createissue"]);
+        assert_eq!(words("HTTPServer"), ["http", "server", "httpserver"]);
         assert_eq!(
             words("oauth2.token-v10"),
-            ["oauth", "2", "oauth2", "token", "v", "10", "v10"]
+            ["oauth", "2", "oauth2", "token", "v", "10", "tokenv10"]
         );
         assert_eq!(words("  "), Vec::<String>::new());
     }
