@@ -382,6 +382,7 @@ async fn lazy_mode_shows_only_fusions_tools_with_find_and_call_for_every_child_t
             "fusion_ask",
             "preemptive_route_task",
             "get_cost_estimate",
+            "reload_config",
             "code_index",
             "code_search",
             "route_task",
