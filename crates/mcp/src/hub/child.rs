@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use fusion_core::backoff::Backoff;
 use fusion_core::config::McpServerConfig;
 use rmcp::model::ProtocolVersion;
 use rmcp::service::{
@@ -26,8 +27,8 @@ use super::relay::ChildClient;
 const CRASH_LOOP_LIMIT: u32 = 8;
 /// A child that stayed up this long has its failure count reset.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Waits between restarts: 250 ms, doubling, at most 30 s.
+const RESTART_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
 /// Missed pings before a child is considered hung and restarted.
 const PING_MISSES: u32 = 2;
 /// Latency samples kept per child for the p50.
@@ -433,9 +434,7 @@ pub async fn supervise(
             tracing::error!(server = %child.name(), "MCP child given up after {failures} failures");
             return;
         }
-        let backoff = FIRST_BACKOFF
-            .saturating_mul(1 << (failures - 1).min(16))
-            .min(MAX_BACKOFF);
+        let backoff = RESTART_BACKOFF.delay(failures - 1);
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = shutdown.cancelled() => return,
