@@ -55,25 +55,6 @@ async fn daily_usage_is_upserted_per_model_and_read_back_while_its_window_lasts(
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(daily_usage_is_upserted_per_model_and_read_back_while_its_window_lasts);
+fusion_test_support::on_both_backends!(
+    daily_usage_is_upserted_per_model_and_read_back_while_its_window_lasts
+);

@@ -283,29 +283,7 @@ async fn a_checker_that_answers_json_on_its_retry_is_used_and_the_retry_is_noted
     assert!(check.record.raw_output.is_none());
 }
 
-/// Each body above, once per backend: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+fusion_test_support::on_both_backends!(
     runs_and_records_round_trip_and_number_each_kind_from_one,
     concurrent_appends_each_get_their_own_seq,
     a_run_survives_reopening_the_store_and_completes_on_a_done_check,

@@ -381,29 +381,7 @@ async fn synced_models_are_replaced_per_provider(backend: Backend) {
     assert!(err.to_string().contains("belongs to provider"), "{err}");
 }
 
-/// Each body above, once per backend: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+fusion_test_support::on_both_backends!(
     open_creates_and_migrates_a_fresh_store_and_reopening_is_idempotent,
     usage_report_sums_totals_and_groups_by_model_provider_and_day,
     usage_report_filters_by_time_caller_provider_and_model,

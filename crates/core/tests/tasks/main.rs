@@ -121,19 +121,13 @@ fn ask(text: &str) -> TaskSpec {
     TaskSpec::completion(vec![ChatMessage::text(Role::User, text)])
 }
 
-/// Polls `check` every 20 ms until it holds; fails after a minute, naming `what`.
-async fn wait_until<F, Fut>(what: &str, mut check: F)
+/// Polls `check` until it holds; fails after a minute, naming `what`.
+async fn wait_until<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..3000 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
+    fusion_test_support::wait_until(what, Duration::from_secs(60), check).await
 }
 
 /// The id of the task's running job labelled `label`.
@@ -152,29 +146,8 @@ async fn wait_final(engine: &TaskEngine, id: &str) -> TaskView {
     engine.get(id).await.unwrap()
 }
 
-/// Each test body, once per backend: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_both_backends {
-    ($($module:ident :: $name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$module::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$module::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+fusion_test_support::on_both_backends!(
+    worker_threads = 4;
     queue::local_tasks_never_exceed_the_local_slot_and_positions_count_down,
     queue::two_replicas_on_one_store_run_each_of_100_tasks_exactly_once,
     queue::a_routed_completion_falls_back_in_ranked_order_with_one_job_per_attempt,
