@@ -3,19 +3,13 @@
 //! ping on an interval, restart with exponential backoff up to a crash-loop limit), and the
 //! state and call statistics the status resource reports.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use fusion_core::backoff::Backoff;
 use fusion_core::config::McpServerConfig;
-use rmcp::model::ProtocolVersion;
-use rmcp::service::{
-    ClientLifecycleMode, Peer, RoleClient, RunningService, serve_client_with_lifecycle,
-};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::service::{Peer, RoleClient, RunningService};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -301,46 +295,6 @@ async fn fetch_lists(
 
 pub(super) type Running = RunningService<RoleClient, ChildClient>;
 
-/// Opens a connection to the child: spawn the process or reach the URL, then the handshake
-/// (the newest protocol, falling back to `initialize` for classic servers).
-pub(super) async fn connect(
-    config: &McpServerConfig,
-    handler: ChildClient,
-) -> Result<Running, String> {
-    let lifecycle = ClientLifecycleMode::Auto {
-        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-        legacy_version: None,
-    };
-    if let Some(url) = &config.url {
-        let mut headers = HashMap::new();
-        for (name, value) in &config.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| format!("header `{name}`: {e}"))?;
-            let value = reqwest::header::HeaderValue::from_str(value)
-                .map_err(|e| format!("header `{name}`: {e}"))?;
-            headers.insert(name, value);
-        }
-        let mut transport_config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
-        transport_config.custom_headers = headers;
-        transport_config.reinit_on_expired_session = true;
-        let transport = StreamableHttpClientTransport::from_config(transport_config);
-        return serve_client_with_lifecycle(handler, transport, lifecycle)
-            .await
-            .map_err(|e| format!("handshake with {url} failed: {e}"));
-    }
-    let program = config.command.as_deref().unwrap_or_default();
-    let mut command = tokio::process::Command::new(program);
-    command.args(&config.args).envs(&config.env);
-    if let Some(cwd) = &config.cwd {
-        command.current_dir(cwd);
-    }
-    let transport =
-        TokioChildProcess::new(command).map_err(|e| format!("cannot start `{program}`: {e}"))?;
-    serve_client_with_lifecycle(handler, transport, lifecycle)
-        .await
-        .map_err(|e| format!("handshake with `{program}` failed: {e}"))
-}
-
 /// Keeps one child connected until `shutdown`: connect, serve, watch, restart.
 pub async fn supervise(
     child: Arc<Child>,
@@ -354,8 +308,10 @@ pub async fn supervise(
     loop {
         let handler = ChildClient::new(child.name().to_owned(), hub.clone(), None);
         let conn = handler.conn();
+        let in_process = hub.upgrade().and_then(|h| h.in_process.clone());
+        let connecting = super::connect::connect(&child.config, handler, in_process.as_ref());
         let attempt = tokio::select! {
-            result = tokio::time::timeout(startup_timeout, connect(&child.config, handler)) => {
+            result = tokio::time::timeout(startup_timeout, connecting) => {
                 result.unwrap_or_else(|_| Err(format!("no handshake within {startup_timeout:?}")))
             }
             () = shutdown.cancelled() => return,

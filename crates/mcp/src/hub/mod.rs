@@ -6,6 +6,7 @@
 
 mod catalog;
 mod child;
+mod connect;
 mod filter;
 mod reconcile;
 mod relay;
@@ -17,7 +18,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use fusion_core::config::{CatalogMode, McpConfig};
+use fusion_core::config::{CatalogMode, McpConfig, McpServerConfig};
 use rmcp::service::{Peer, RoleServer};
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +29,11 @@ use relay::Relay;
 pub use session::{Session, SessionChildren};
 
 use crate::search::ToolIndex;
+
+/// Opens in-process children: given a child's entry, a byte stream to an MCP server the
+/// caller runs itself, or `None` to connect as configured. For tests and embedders; called on
+/// every (re)connection, so a child can crash and come back.
+pub type InProcess = Arc<dyn Fn(&McpServerConfig) -> Option<tokio::io::DuplexStream> + Send + Sync>;
 
 /// Handle to the hub; cheap to clone.
 #[derive(Clone)]
@@ -49,6 +55,7 @@ pub struct HubInner {
     supervisors: Mutex<Vec<Supervisor>>,
     /// One reconcile at a time.
     reconciling: tokio::sync::Mutex<()>,
+    in_process: Option<InProcess>,
 }
 
 /// The settings of `[mcp]` that apply to every child.
@@ -95,6 +102,16 @@ impl Hub {
         reserved_uris: HashSet<String>,
         shutdown: CancellationToken,
     ) -> Self {
+        Self::start_with(config, (reserved_names, reserved_uris), shutdown, None)
+    }
+
+    /// [`Hub::start`], with children the caller may run in process (see [`InProcess`]).
+    pub fn start_with(
+        config: &McpConfig,
+        (reserved_names, reserved_uris): (HashSet<String>, HashSet<String>),
+        shutdown: CancellationToken,
+        in_process: Option<InProcess>,
+    ) -> Self {
         let inner = Arc::new(HubInner {
             settings: RwLock::new(Arc::new(Settings::new(
                 config,
@@ -108,6 +125,7 @@ impl Hub {
             shutdown,
             supervisors: Mutex::new(Vec::new()),
             reconciling: tokio::sync::Mutex::new(()),
+            in_process,
         });
         for server in config.servers.iter().filter(|s| s.enabled) {
             inner.spawn_child(server.clone());

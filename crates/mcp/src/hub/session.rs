@@ -11,7 +11,8 @@ use std::time::Duration;
 use rmcp::service::{Peer, RoleClient, RoleServer};
 
 use super::HubInner;
-use super::child::{Child, Running, connect};
+use super::child::{Child, Running};
+use super::connect::connect;
 use super::relay::ChildClient;
 
 /// One client session's connections, by child name; dropped (and closed) with the session.
@@ -37,7 +38,7 @@ impl SessionChildren {
         }
         let handler = ChildClient::new(child.name().to_owned(), hub, Some(owner.clone()));
         let conn = handler.conn();
-        let running = tokio::time::timeout(timeout, connect(&child.config, handler))
+        let running = tokio::time::timeout(timeout, connect(&child.config, handler, None))
             .await
             .map_err(|_| format!("no handshake within {timeout:?}"))?
             .map_err(|e| format!("MCP server `{}`: {e}", child.name()))?;
