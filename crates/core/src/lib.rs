@@ -1,6 +1,7 @@
 //! Fusion's engine. Owns the configuration model, the provider registry (the one path for every
 //! model call) with its backends, the council, the router, durable async tasks, the loop
-//! checker and the store.
+//! checker and the store — and the `Runtime` that holds what runs (store, ledger, the live
+//! configuration and registry, health probes, task engine, attached MCP hub) and reloads it.
 //! Front doors (CLI, HTTP, MCP) are thin layers over this crate.
 
 pub mod backoff;

@@ -1,6 +1,9 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
-//! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models, tasks and their event stream, config reload), `/health`,
-//! `/ready` and `/metrics` — behind the browser guard (`Host`, `Origin`, JSON bodies), and `serve` runs it with TCP_NODELAY, connection limits and timeouts, and graceful shutdown. Handlers are thin: every model call goes through the core's registry.
+//! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models,
+//! tasks and their event stream, config reload), `/health`, `/ready` and `/metrics` — behind
+//! the browser guard (`Host`, `Origin`, JSON bodies), and `serve` runs it with TCP_NODELAY,
+//! connection limits and timeouts, and graceful shutdown. Handlers are thin: they read the
+//! core's runtime, and every model call goes through its registry.
 
 mod api;
 mod auth;
