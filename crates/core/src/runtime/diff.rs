@@ -99,9 +99,15 @@ impl ReloadReport {
             &b.councils.iter().map(|(k, v)| (k.as_str(), v)).collect(),
         );
         let mcp_servers = mcp_servers(a, b);
+        let (ta, tb) = (&a.tasks, &b.tasks);
         let restart_required: Vec<String> = [
             ("[server]", a.server == b.server),
             ("[storage]", a.storage == b.storage),
+            (
+                "[tasks] lease, poll_interval, on_interrupt",
+                (ta.lease, ta.poll_interval, ta.on_interrupt)
+                    == (tb.lease, tb.poll_interval, tb.on_interrupt),
+            ),
         ]
         .into_iter()
         .filter(|(_, same)| !same)
