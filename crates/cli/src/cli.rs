@@ -43,29 +43,35 @@ pub enum Command {
     /// 2 usage or config error (including: no model server reachable).
     Ask(AskArgs),
     /// Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models), MCP Streamable HTTP
-    /// (/mcp), the REST API (/api/usage, /api/models, /api/tasks, /api/queue, /api/events),
-    /// /health, /ready and /metrics; and runs a worker pool for queued tasks.
+    /// (/mcp), the REST API (/api/usage, /api/models, /api/tasks, /api/queue, /api/events,
+    /// POST /api/config/reload), /health, /ready and /metrics; and runs a worker pool for
+    /// queued tasks.
     ///
     /// Model names: any known model id (passed through to its provider, streaming included),
     /// `fusion/<council>`, or `router/auto` / `router/<cost|balanced|quality|speed>` (routed to
     /// the cheapest adequate model; the decision in the `fusion` field and the x-fusion-route
     /// header). Prints `FUSION_LISTEN_URL=http://ADDR` on stdout once listening; reloads the
-    /// config file on SIGHUP and when it changes; stops gracefully on SIGINT or SIGTERM.
+    /// config file for every front door (/v1, /api, /mcp) on SIGHUP, when it changes, and on
+    /// POST /api/config/reload or the `reload_config` tool; stops gracefully on SIGINT or
+    /// SIGTERM.
     Serve(ServeArgs),
     /// Serve MCP over stdio: the `fusion_ask` tool (progress per panel member, judge and
     /// synthesizer; cancellable; `async` queues it), the router's `preemptive_route_task` and
     /// `get_cost_estimate`, the task tools `route_task`, `get_task_status`, `cancel_task` and
     /// `cancel_job`, code search's `code_index` and `code_search` (stdio only), the loop
     /// checker's `looped_start`, `looped_report`, `looped_check_work`, `looped_fuse_review`,
-    /// `looped_next` and `looped_status` (runs in the store), the resources
+    /// `looped_next` and `looped_status` (runs in the store), `reload_config` (with a config
+    /// file: reload it now and say what changed), the resources
     /// fusion://status, fusion://councils, fusion://usage, fusion://jobs/active and
     /// fusion://tasks/{id}, and
     /// every tool, prompt and resource of the child MCP servers in [[mcp.servers]] as
     /// `<server>__<name>` (plus `find_tools`).
     ///
     /// Stdout carries only MCP messages; logs go to stderr. Speaks both protocol eras: the
-    /// `initialize` handshake and the stateless 2026-07-28 `server/discover`. Ends when the
-    /// client closes stdin. `fusion serve` offers the same server over HTTP at /mcp.
+    /// `initialize` handshake and the stateless 2026-07-28 `server/discover`. Reloads the
+    /// config file (children started, stopped or restarted as [[mcp.servers]] changed; clients
+    /// told with list_changed) on SIGHUP and when it changes. Ends when the client closes
+    /// stdin. `fusion serve` offers the same server over HTTP at /mcp.
     Mcp(McpArgs),
     /// Show (or run) a routing decision: which model `router/<priority>` would send TASK to,
     /// every candidate with why it ranked where it did or was rejected, and the estimates
