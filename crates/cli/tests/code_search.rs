@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Harness, healthy_script, run_fusion};
+use common::{FUSION, Harness, healthy_script, peer_command, run_fusion};
 use serde_json::Value;
 
 const CLIENT: &str = concat!(
@@ -231,20 +231,14 @@ async fn fusion_index_and_search_answer_bad_input_with_clear_errors() {
 /// Runs the Python client against `fusion mcp --config <standard config> MCP_ARGS` on a fresh
 /// fixture repository; its stdout is one JSON object.
 async fn python_client(scenario: &str, mcp_args: &[&str]) -> Value {
-    let python = std::env::var("FUSION_PEERS_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "FUSION_PEERS_PYTHON is not set: run scripts/install-peers.sh and export the \
-             NAME=VALUE lines it prints (scripts/test.sh does both)"
-        )
-    });
     let h = Harness::start(healthy_script()).await;
     let config = h.write_config("fusion.toml", &h.standard_config("", ""));
     let repo = h.dir.path().join("repo");
     fixture(&repo);
     let data = h.dir.path().join("data");
-    let mut cmd = tokio::process::Command::new(python);
+    let mut cmd = peer_command("FUSION_PEERS_PYTHON", h.dir.path());
     cmd.arg(CLIENT)
-        .args(["--command", env!("CARGO_BIN_EXE_fusion")])
+        .args(["--command", FUSION])
         .args([
             "--arg",
             "mcp",
@@ -256,10 +250,7 @@ async fn python_client(scenario: &str, mcp_args: &[&str]) -> Value {
         .args(mcp_args.iter().flat_map(|a| ["--arg", *a]))
         .args(["--root", repo.to_str().unwrap(), "--scenario", scenario])
         .current_dir(h.dir.path())
-        .env("FUSION_DATA_DIR", &data)
-        .env("HOME", h.dir.path())
-        .env("FUSION_DISCOVERY_TARGETS", "none=http://127.0.0.1:9/v1")
-        .kill_on_drop(true);
+        .env("FUSION_DATA_DIR", &data);
     let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
         .expect("the Python client finishes within 120 s")

@@ -12,8 +12,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::mcp_session::{Session, peer};
-use common::{FusionServer, Harness, healthy_script};
+use common::mcp_session::Session;
+use common::{FusionServer, Harness, healthy_script, peer};
 use serde_json::{Value, json};
 
 /// `server-everything` behind `sh`, which writes its PID first: a restart writes a new one.
@@ -262,11 +262,7 @@ async fn an_edited_config_reaches_v1_api_and_mcp_and_an_invalid_one_changes_noth
 
 /// The PID of `fusion mcp --config CONFIG` (the Python driver's own command line differs).
 fn fusion_mcp_pid(config: &Path) -> String {
-    let pattern = format!(
-        "{} mcp --config {}",
-        env!("CARGO_BIN_EXE_fusion"),
-        config.display()
-    );
+    let pattern = format!("{} mcp --config {}", common::FUSION, config.display());
     let out = std::process::Command::new("pgrep")
         .args(["-f", &pattern])
         .output()

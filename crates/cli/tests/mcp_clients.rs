@@ -3,7 +3,8 @@
 //! `fusion serve`), each in the newest protocol era (`server/discover`, 2026-07-28) and the
 //! classic `initialize` one; the MCP Inspector CLI; and the official conformance suite's server
 //! scenarios, held to the baseline recorded in `docs/conformance/`. Peers come from
-//! `scripts/install-peers.sh`; a missing peer fails the test, it is never skipped.
+//! `scripts/install-peers.sh`; a missing peer fails the test, it is never skipped. Every
+//! `fusion mcp` a client starts is rooted at the test's temp dir (`common::peer_command`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -11,18 +12,11 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{FusionServer, Harness, healthy_script};
+use common::{FUSION, FusionServer, Harness, healthy_script, peer_command, wait_until};
 use fusion_mock_provider::ModelScript;
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/mcp_client.py");
-const INSTALL_HINT: &str = "run scripts/install-peers.sh and export the NAME=VALUE lines it \
-                            prints (scripts/test.sh does both)";
-
-fn peer(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {INSTALL_HINT}"))
-}
 
 /// The standard council plus `slow`: one member that answers at once, one that takes 30 s.
 async fn harness() -> (Harness, PathBuf) {
@@ -39,14 +33,20 @@ async fn harness() -> (Harness, PathBuf) {
     (h, path)
 }
 
-/// Runs one scenario of the Python client; its stdout is one JSON object.
-async fn python(target: &[String], mode: &str, scenario: &str, extra: &[&str]) -> Value {
-    let mut cmd = Command::new(peer("FUSION_PEERS_PYTHON"));
+/// Runs one scenario of the Python client (a `fusion mcp` it starts is rooted at the
+/// harness's dir); its stdout is one JSON object.
+async fn python(
+    h: &Harness,
+    target: &[String],
+    mode: &str,
+    scenario: &str,
+    extra: &[&str],
+) -> Value {
+    let mut cmd = peer_command("FUSION_PEERS_PYTHON", h.dir.path());
     cmd.arg(CLIENT)
         .args(target)
         .args(["--mode", mode, "--scenario", scenario, "--timeout", "60"])
-        .args(extra)
-        .kill_on_drop(true);
+        .args(extra);
     let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
         .expect("the Python client finishes within 120 s")
@@ -64,20 +64,15 @@ async fn python(target: &[String], mode: &str, scenario: &str, extra: &[&str]) -
 }
 
 fn stdio_target(config: &std::path::Path) -> Vec<String> {
-    [
-        "--transport",
-        "stdio",
-        "--command",
-        env!("CARGO_BIN_EXE_fusion"),
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .chain(
-        ["mcp", "--config", config.to_str().unwrap()]
-            .iter()
-            .flat_map(|a| ["--arg".to_owned(), (*a).to_owned()]),
-    )
-    .collect()
+    ["--transport", "stdio", "--command", FUSION]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(
+            ["mcp", "--config", config.to_str().unwrap()]
+                .iter()
+                .flat_map(|a| ["--arg".to_owned(), (*a).to_owned()]),
+        )
+        .collect()
 }
 
 fn http_target(server: &FusionServer) -> Vec<String> {
@@ -91,7 +86,7 @@ fn http_target(server: &FusionServer) -> Vec<String> {
 
 /// Every scenario through one transport in one protocol era.
 async fn full_session(h: &Harness, target: &[String], mode: &str, expected_protocol: &str) {
-    let listed = python(target, mode, "list", &[]).await;
+    let listed = python(h, target, mode, "list", &[]).await;
     assert_eq!(listed["protocol_version"], expected_protocol, "{listed}");
     assert_eq!(listed["tools"][0]["name"], "fusion_ask", "{listed}");
     assert_eq!(
@@ -120,6 +115,7 @@ async fn full_session(h: &Harness, target: &[String], mode: &str, expected_proto
 
     // The SDK checks structuredContent against the outputSchema before returning it.
     let asked = python(
+        h,
         target,
         mode,
         "ask",
@@ -148,12 +144,13 @@ async fn full_session(h: &Harness, target: &[String], mode: &str, expected_proto
             .starts_with("synthesizer")
     );
 
-    let read = python(target, mode, "read", &[]).await;
+    let read = python(h, target, mode, "read", &[]).await;
     assert_eq!(read["status"]["providers"][0]["reachable"], true, "{read}");
     assert_eq!(read["councils"]["councils"][0]["name"], "default", "{read}");
 
     // Cancel once the fast member answered; the 30 s member's upstream call must stop.
     let cancelled = python(
+        h,
         target,
         mode,
         "cancel",
@@ -171,19 +168,14 @@ async fn full_session(h: &Harness, target: &[String], mode: &str, expected_proto
     .await;
     assert_eq!(cancelled["cancelled"], true, "{cancelled}");
     assert_eq!(cancelled["after"]["text"], "FINAL: Paris.", "{cancelled}");
-    for _ in 0..500 {
-        if h.mock.in_flight() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        h.mock.in_flight(),
-        0,
-        "the cancelled council still calls upstream"
-    );
+    wait_until(
+        "the cancelled council's upstream calls stop",
+        Duration::from_secs(5),
+        || async { h.mock.in_flight() == 0 },
+    )
+    .await;
 
-    let errors = python(target, mode, "errors", &["--prompt", "still there?"]).await;
+    let errors = python(h, target, mode, "errors", &["--prompt", "still there?"]).await;
     assert_eq!(errors["unknown_tool"]["error"]["code"], -32602, "{errors}");
     for bad in ["missing_prompt", "wrong_type", "unknown_council"] {
         assert_eq!(errors[bad]["is_error"], true, "{bad}: {errors}");
@@ -233,18 +225,21 @@ async fn python_sdk_over_http_initialize_handshake_lists_asks_reads_cancels_and_
     server.stop().await;
 }
 
-async fn inspector(args: &[&str]) -> Value {
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        Command::new(peer("FUSION_MCP_INSPECTOR"))
-            .arg("--cli")
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the inspector finishes within 120 s")
-    .expect("run the MCP Inspector CLI");
+/// The MCP Inspector CLI; a `fusion mcp` it starts is rooted at the harness's dir (its
+/// environment, and `-e` for each variable, as the inspector passes the server only a few).
+async fn inspector(h: &Harness, args: &[&str]) -> Value {
+    let mut cmd = peer_command("FUSION_MCP_INSPECTOR", h.dir.path());
+    cmd.arg("--cli");
+    for (name, value) in fusion_test_support::isolated_env(h.dir.path()) {
+        cmd.arg("-e").arg(format!(
+            "{name}={}",
+            value.to_str().expect("utf-8 temp path")
+        ));
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.args(args).output())
+        .await
+        .expect("the inspector finishes within 120 s")
+        .expect("run the MCP Inspector CLI");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -260,51 +255,60 @@ async fn inspector(args: &[&str]) -> Value {
 async fn mcp_inspector_cli_lists_and_calls_fusion_ask_over_stdio_and_http() {
     let (h, config) = harness().await;
     let config = config.to_str().unwrap();
-    let fusion = env!("CARGO_BIN_EXE_fusion");
+    let fusion = FUSION;
     // The server command goes after `--`: the inspector has a `--config` option of its own.
-    let listed = inspector(&[
-        "--method",
-        "tools/list",
-        "--",
-        fusion,
-        "mcp",
-        "--config",
-        config,
-    ])
+    let listed = inspector(
+        &h,
+        &[
+            "--method",
+            "tools/list",
+            "--",
+            fusion,
+            "mcp",
+            "--config",
+            config,
+        ],
+    )
     .await;
     assert_eq!(listed["tools"][0]["name"], "fusion_ask", "{listed}");
-    let called = inspector(&[
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "fusion_ask",
-        "--tool-arg",
-        "prompt=Capital of France?",
-        "--",
-        fusion,
-        "mcp",
-        "--config",
-        config,
-    ])
+    let called = inspector(
+        &h,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "fusion_ask",
+            "--tool-arg",
+            "prompt=Capital of France?",
+            "--",
+            fusion,
+            "mcp",
+            "--config",
+            config,
+        ],
+    )
     .await;
     assert_eq!(called["content"][0]["text"], "FINAL: Paris.", "{called}");
     assert_eq!(called["structuredContent"]["status"], "ok");
 
     let server = serve(&h, std::path::Path::new(config)).await;
     let url = format!("{}/mcp", server.url);
-    let listed = inspector(&[&url, "--transport", "http", "--method", "tools/list"]).await;
+    let listed = inspector(&h, &[&url, "--transport", "http", "--method", "tools/list"]).await;
     assert_eq!(listed["tools"][0]["name"], "fusion_ask", "{listed}");
-    let called = inspector(&[
-        &url,
-        "--transport",
-        "http",
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "fusion_ask",
-        "--tool-arg",
-        "prompt=Capital of France?",
-    ])
+    let called = inspector(
+        &h,
+        &[
+            &url,
+            "--transport",
+            "http",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "fusion_ask",
+            "--tool-arg",
+            "prompt=Capital of France?",
+        ],
+    )
     .await;
     assert_eq!(called["content"][0]["text"], "FINAL: Paris.", "{called}");
     server.stop().await;
@@ -318,7 +322,7 @@ async fn conformance_suite_server_scenarios_match_the_recorded_baseline() {
     let out_dir = h.dir.path().join("conformance");
     let out = tokio::time::timeout(
         Duration::from_secs(300),
-        Command::new(format!("{root}/scripts/mcp-conformance.sh"))
+        tokio::process::Command::new(format!("{root}/scripts/mcp-conformance.sh"))
             .arg(format!("{}/mcp", server.url))
             .arg(&out_dir)
             .args([

@@ -10,8 +10,8 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::mcp_session::{Session, peer};
-use common::{Harness, healthy_script};
+use common::mcp_session::Session;
+use common::{Harness, healthy_script, peer};
 use serde_json::{Value, json};
 
 /// `[[mcp.servers]]` entries for the three real children.

@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::mcp_session::peer;
-use common::{Harness, healthy_script};
+use common::{Harness, healthy_script, peer};
 use serde_json::Value;
 
 #[tokio::test]

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::mcp_session::{Session, peer};
-use common::{FusionServer, Harness, healthy_script};
+use common::mcp_session::Session;
+use common::{FusionServer, Harness, healthy_script, peer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};

@@ -25,16 +25,11 @@ struct StdioServer {
 impl StdioServer {
     async fn start(h: &Harness) -> Self {
         let config = h.write_config("fusion.toml", &h.standard_config("", ""));
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fusion"))
+        let mut child = common::fusion_command(h.dir.path())
             .args(["mcp", "--config", config.to_str().unwrap()])
-            .current_dir(h.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", h.dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();

@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::{FusionServer, Harness, Run, healthy_script};
@@ -239,4 +240,59 @@ async fn the_openai_error_for_broken_json_has_a_null_param() {
         );
     }
     server.stop().await;
+}
+
+/// No test may touch the user's own config or store: every `fusion` a test starts goes through
+/// `common::fusion_command` or, when a peer starts it, `common::peer_command` (both root it at
+/// the test's temp dir). This reads the test sources and names any file that starts `fusion`
+/// some other way.
+#[test]
+fn every_fusion_a_test_starts_is_rooted_in_a_temp_dir_never_the_users_own() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut files = Vec::new();
+    let mut dirs = vec![tests.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let harness = tests.join("common/mod.rs");
+    // Spelled in pieces so that this file does not match itself.
+    let binary = concat!("CARGO_BIN_EXE_", "fusion");
+    let bare_command = concat!("Command::new(", "peer(");
+    let mut offenders = Vec::new();
+    for path in &files {
+        if *path == harness {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        let names = |what: &str| text.contains(what);
+        let starts_fusion_bare = [
+            concat!("Command::new(", "FUSION"),
+            concat!("Command::new(", "common::FUSION"),
+        ]
+        .iter()
+        .any(|s| names(s));
+        // A file that hands the binary (`common::FUSION`) to a peer it starts with a bare
+        // command, and never through `peer_command`, lets that `fusion` use the user's dirs.
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let uses_the_binary = text.match_indices("FUSION").any(|(at, _)| {
+            !word(text[..at].chars().next_back()) && !word(text[at + 6..].chars().next())
+        });
+        let bare_peer = uses_the_binary && names(bare_command) && !names("peer_command(");
+        if names(binary) || starts_fusion_bare || bare_peer {
+            offenders.push(path.strip_prefix(&tests).unwrap().display().to_string());
+        }
+    }
+    assert!(files.len() > 20, "read the test sources: {files:?}");
+    assert!(
+        offenders.is_empty(),
+        "these tests start `fusion` outside common::fusion_command/peer_command, where it may \
+         use the user's own config and store: {offenders:?}"
+    );
 }

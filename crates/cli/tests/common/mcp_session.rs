@@ -7,15 +7,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+use super::{FUSION, peer, peer_command};
 
 const DRIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/mcp_session.py");
-
-pub fn peer(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run scripts/install-peers.sh and export what it prints (scripts/test.sh does)")
-    })
-}
 
 pub struct Session {
     child: Child,
@@ -27,36 +23,31 @@ pub struct Session {
 
 impl Session {
     /// `fusion mcp --config CONFIG` over stdio, plus driver options (`--mode legacy`, ...).
-    /// The server's store lives beside the config (`FUSION_DATA_DIR`), never in the user's
-    /// data dir; sessions on the same config share it (a restart finds its runs and tasks).
+    /// The server is rooted at the config's directory (`common::peer_command`: its store is in
+    /// `xdg-data/fusion/` there, never in the user's data dir); sessions on the same config
+    /// share it (a restart finds its runs and tasks).
     pub async fn stdio(config: &std::path::Path, options: &[&str]) -> Self {
-        let fusion = env!("CARGO_BIN_EXE_fusion");
-        let mut args = vec!["--transport", "stdio", "--command", fusion];
+        let mut args = vec!["--transport", "stdio", "--command", FUSION];
         for a in ["mcp", "--config", config.to_str().unwrap()] {
             args.push("--arg");
             args.push(a);
         }
         args.extend_from_slice(options);
-        let data = config
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join("fusion-data");
-        Self::start(&args, Some(&data)).await
+        let root = config.parent().unwrap_or(std::path::Path::new("."));
+        // The driver hands its environment to the stdio server.
+        Self::start(peer_command("FUSION_PEERS_PYTHON", root), &args).await
     }
 
-    /// A Streamable HTTP endpoint, plus driver options.
+    /// A Streamable HTTP endpoint, plus driver options (no `fusion` is started here).
     pub async fn http(url: &str, options: &[&str]) -> Self {
         let mut args = vec!["--transport", "http", "--url", url];
         args.extend_from_slice(options);
-        Self::start(&args, None).await
+        let mut command = tokio::process::Command::new(peer("FUSION_PEERS_PYTHON"));
+        command.kill_on_drop(true);
+        Self::start(command, &args).await
     }
 
-    async fn start(args: &[&str], data_dir: Option<&std::path::Path>) -> Self {
-        let mut command = Command::new(peer("FUSION_PEERS_PYTHON"));
-        if let Some(dir) = data_dir {
-            // The driver hands its environment to the stdio server.
-            command.env("FUSION_DATA_DIR", dir);
-        }
+    async fn start(mut command: tokio::process::Command, args: &[&str]) -> Self {
         let mut child = command
             .arg(DRIVER)
             .args(args)
@@ -64,7 +55,6 @@ impl Session {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .expect("start the Python MCP driver");
         let stdin = child.stdin.take().unwrap();

@@ -1,7 +1,12 @@
 //! Shared harness for end-to-end tests: a scripted mock-provider, a temp dir with a config,
 //! and the real `fusion` binary run as a child process with an isolated environment.
+//!
+//! Every `fusion` a test starts runs through [`fusion_command`] (directly) or [`peer_command`]
+//! (started by a peer such as the Python MCP client); both root it at a temp dir — its own
+//! home, config dir and data dir (`FUSION_DATA_DIR`) — so no test reads the user's config or
+//! writes the user's store. `safe_defaults.rs` checks that no test starts it any other way.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod mcp_session;
 
@@ -9,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use fusion_mock_provider::{MockProvider, ModelScript, Script};
+pub use fusion_test_support::{PgDatabase, peer, wait_for, wait_until};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
@@ -127,6 +133,32 @@ synthesizer = {{ model = "synth" }}
     }
 }
 
+/// The `fusion` binary under test. Start it through [`fusion_command`] or, for a peer that
+/// starts it, [`peer_command`] — never with a bare `Command`.
+pub const FUSION: &str = env!("CARGO_BIN_EXE_fusion");
+
+/// `fusion` with a clean environment rooted at `root` (`fusion_test_support::isolated_env`:
+/// home, XDG dirs, `FUSION_DATA_DIR`, no discovery), run in `root`, killed when dropped.
+pub fn fusion_command(root: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(FUSION);
+    cmd.current_dir(root)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .kill_on_drop(true);
+    fusion_test_support::isolate(&mut cmd, root);
+    cmd
+}
+
+/// The peer `name` (see `fusion_test_support::peer`) with the isolated environment of
+/// [`fusion_command`] added to its own: the `fusion` it starts (the MCP clients hand their
+/// environment to the server they spawn) is rooted at `root` too. Killed when dropped.
+pub fn peer_command(name: &str, root: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(peer(name));
+    cmd.kill_on_drop(true);
+    fusion_test_support::isolate(&mut cmd, root);
+    cmd
+}
+
 /// Runs the real binary with a clean environment rooted at `dir`.
 pub async fn run_fusion(
     dir: &Path,
@@ -134,24 +166,15 @@ pub async fn run_fusion(
     stdin: Option<&str>,
     env: &[(&str, &str)],
 ) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fusion"));
+    let mut cmd = fusion_command(dir);
     cmd.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
-        .env("XDG_DATA_HOME", dir.join("xdg-data"))
-        // Nothing listens here: zero-config discovery finds no server unless a test says so.
-        .env("FUSION_DISCOVERY_TARGETS", "none=http://127.0.0.1:9/v1")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -216,20 +239,12 @@ impl FusionServer {
     pub async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         use tokio::io::AsyncBufReadExt;
         let log = std::fs::File::create(dir.join("serve.log")).expect("log file");
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fusion"));
+        let mut cmd = fusion_command(dir);
         cmd.arg("serve")
             .args(args)
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", dir)
-            .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
-            .env("XDG_DATA_HOME", dir.join("xdg-data"))
-            .env("FUSION_DISCOVERY_TARGETS", "none=http://127.0.0.1:9/v1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true);
+            .stderr(log);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -293,58 +308,5 @@ impl FusionServer {
             "fusion serve exited with {exit} after SIGTERM; its log:\n{}",
             self.log()
         );
-    }
-}
-
-/// A fresh database on the test PostgreSQL server (`FUSION_TEST_POSTGRES_URL`, which
-/// scripts/test.sh starts through scripts/postgres.sh), made and dropped through `psql`.
-pub struct PgDatabase {
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub fn create() -> Self {
-        let base = std::env::var("FUSION_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-            panic!("FUSION_TEST_POSTGRES_URL is not set: run scripts/test.sh (it starts PostgreSQL through scripts/postgres.sh)")
-        });
-        let name = format!(
-            "fusion_e2e_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
-        let status = std::process::Command::new("psql")
-            .args([
-                base.as_str(),
-                "-q",
-                "-c",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .status()
-            .expect("psql runs");
-        assert!(status.success(), "CREATE DATABASE {name} failed");
-        let (server, _) = base.rsplit_once('/').unwrap();
-        Self {
-            url: format!("{server}/{name}"),
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (server, name) = self.url.rsplit_once('/').unwrap();
-        let dropped = std::process::Command::new("psql")
-            .args([
-                format!("{server}/postgres").as_str(),
-                "-q",
-                "-c",
-                &format!("DROP DATABASE {name} WITH (FORCE)"),
-            ])
-            .status();
-        if !matches!(dropped, Ok(status) if status.success()) {
-            eprintln!("DROP DATABASE {name} failed: {dropped:?}");
-        }
     }
 }
