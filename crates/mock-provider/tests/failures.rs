@@ -138,7 +138,12 @@ async fn hung_request_is_released_on_shutdown() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    fusion_test_support::wait_until(
+        "the request hangs in the mock",
+        Duration::from_secs(5),
+        || std::future::ready(mock.in_flight() == 1),
+    )
+    .await;
     mock.shutdown().await;
     let response = request.await.unwrap().unwrap();
     assert_eq!(response.status(), 503);
