@@ -4,20 +4,22 @@
 
 use fusion_core::council::{self, CouncilEvent};
 use fusion_types::{CouncilResult, CouncilStatus};
-use rmcp::ErrorData;
-use rmcp::handler::server::common::{schema_for_input, schema_for_output, schema_for_type};
+use rmcp::handler::server::common::schema_for_output;
+use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, JsonObject, ProgressNotificationParam, ProgressToken, Tool,
-    ToolAnnotations,
+    CallToolResult, ContentBlock, JsonObject, ProgressNotificationParam, ProgressToken,
 };
 use rmcp::service::{Peer, RequestContext, RoleServer};
+use rmcp::{ErrorData, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::Fusion;
+use crate::{Fusion, FusionMcp, failure};
 
 pub const NAME: &str = "fusion_ask";
+/// The class of a call naming a council that is not configured.
+const UNKNOWN_COUNCIL: &str = "unknown_council";
 
 /// Largest prompt the tool accepts, in bytes (the same bound as `fusion ask` on stdin).
 pub const MAX_PROMPT_BYTES: usize = 4 * 1024 * 1024;
@@ -38,33 +40,38 @@ pub struct AskInput {
     pub run_async: bool,
 }
 
-/// The tool as listed by `tools/list`: schemas derived from `AskInput` and `CouncilResult`.
-pub fn tool() -> Tool {
-    // `AskInput` is a struct, so the SDK's object-root check passes (a unit test holds it).
-    let input = schema_for_input::<AskInput>().unwrap_or_else(|_| schema_for_type::<AskInput>());
-    let output = std::sync::Arc::new(output_schema());
-    Tool::new(
-        NAME,
-        "Ask a council of models: a panel answers in parallel, a judge compares the answers \
-         (consensus, contradictions, partial coverage, unique insights, blind spots) and a \
-         synthesizer writes the final answer. Returns the final answer as text and the whole \
-         council trace as structured content. Reports progress per panel member, judge and \
-         synthesizer; cancelling stops the model calls. With `async: true` the run is queued \
-         as a background task and its task id comes back at once (poll get_task_status).",
-        input,
-    )
-    .with_title("Ask the Fusion council")
-    .with_raw_output_schema(output)
-    .with_annotations(
-        ToolAnnotations::new()
-            .read_only(true)
-            .destructive(false)
-            .idempotent(false)
-            .open_world(true),
-    )
+#[tool_router(router = ask_router, vis = "pub(crate)")]
+impl FusionMcp {
+    /// `fusion_ask`: schemas derived from `AskInput` and `CouncilResult`.
+    #[tool(
+        title = "Ask the Fusion council",
+        description = "Ask a council of models: a panel answers in parallel, a judge compares \
+         the answers (consensus, contradictions, partial coverage, unique insights, blind \
+         spots) and a synthesizer writes the final answer. Returns the final answer as text \
+         and the whole council trace as structured content. Reports progress per panel \
+         member, judge and synthesizer; cancelling stops the model calls. With `async: true` \
+         the run is queued as a background task and its task id comes back at once (poll \
+         get_task_status).",
+        input_schema = crate::own_tools::input_schema::<AskInput>(),
+        output_schema = std::sync::Arc::new(output_schema()),
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn fusion_ask(
+        &self,
+        Parameters(input): Parameters<AskInput>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        call(self.fusion(), input, context).await
+    }
 }
 
-/// The council result, or (with `async`) the queued task: `anyOf` the two, each under `$defs`.
+/// The council result, or (with `async`) the queued task, or a failed call's error: `anyOf`
+/// the three, each under `$defs`.
 fn output_schema() -> JsonObject {
     let mut council = (*schema_for_output::<CouncilResult>()).clone();
     let mut defs = match council.remove("$defs") {
@@ -89,6 +96,7 @@ fn output_schema() -> JsonObject {
             "required": ["id", "state", "slot_group"]
         }),
     );
+    defs.insert("ToolError".into(), failure::output_schema());
     let mut root = JsonObject::new();
     if let Some(dialect) = dialect {
         root.insert("$schema".into(), dialect);
@@ -98,49 +106,50 @@ fn output_schema() -> JsonObject {
         "anyOf".into(),
         serde_json::json!([
             {"$ref": "#/$defs/CouncilResult"},
-            {"$ref": "#/$defs/TaskSubmitted"}
+            {"$ref": "#/$defs/TaskSubmitted"},
+            {"$ref": "#/$defs/ToolError"}
         ]),
     );
     root.insert("$defs".into(), serde_json::Value::Object(defs));
     root
 }
 
-/// Parses the call's arguments; the error text is meant for the model that made the call.
-pub fn parse_input(arguments: Option<JsonObject>) -> Result<AskInput, String> {
-    let value = serde_json::Value::Object(arguments.unwrap_or_default());
-    let input: AskInput = serde_json::from_value(value)
-        .map_err(|e| format!("invalid arguments for `{NAME}`: {e}"))?;
+/// What is wrong with parsed input, if anything (the text is meant for the calling model).
+fn problem(input: &AskInput) -> Option<String> {
     if input.prompt.trim().is_empty() {
-        return Err(format!("invalid arguments for `{NAME}`: `prompt` is empty"));
+        return Some("`prompt` is empty".to_owned());
     }
     if input.prompt.len() > MAX_PROMPT_BYTES {
-        return Err(format!(
-            "invalid arguments for `{NAME}`: `prompt` is {} bytes; the limit is {MAX_PROMPT_BYTES}",
+        return Some(format!(
+            "`prompt` is {} bytes; the limit is {MAX_PROMPT_BYTES}",
             input.prompt.len()
         ));
     }
-    Ok(input)
+    None
 }
 
 /// Runs the council for one call. Bad input and a council with no answer come back as tool
 /// errors (`isError`), so the calling model can read them; a cancelled call as a protocol error.
-pub async fn call(
+async fn call(
     fusion: &Fusion,
-    arguments: Option<JsonObject>,
+    input: AskInput,
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, ErrorData> {
-    let input = match parse_input(arguments) {
-        Ok(input) => input,
-        Err(message) => return Ok(tool_error(message)),
-    };
+    if let Some(problem) = problem(&input) {
+        return Ok(failure::invalid_arguments(NAME, problem));
+    }
     let now = fusion.snapshot();
     let config = &now.config;
     let name = match config.pick_council(input.council.as_deref()) {
         Ok(name) => name.to_owned(),
-        Err(message) => return Ok(tool_error(message)),
+        Err(message) => return Ok(failure::failed(UNKNOWN_COUNCIL, false, message)),
     };
     let Some(council_config) = config.councils.get(&name) else {
-        return Ok(tool_error(format!("no council named `{name}`")));
+        return Ok(failure::failed(
+            UNKNOWN_COUNCIL,
+            false,
+            format!("no council named `{name}`"),
+        ));
     };
     if input.run_async {
         return Ok(crate::tasks::submit_council(fusion.tasks(), Some(&name), &input.prompt).await);
@@ -187,7 +196,13 @@ pub async fn call(
 fn into_tool_result(result: CouncilResult) -> CallToolResult {
     let structured = match serde_json::to_value(&result) {
         Ok(value) => value,
-        Err(e) => return tool_error(format!("cannot encode the council result: {e}")),
+        Err(e) => {
+            return failure::failed(
+                "internal",
+                false,
+                format!("cannot encode the council result: {e}"),
+            );
+        }
     };
     let (text, is_error) = match result.status {
         CouncilStatus::Ok => (result.final_answer, false),
@@ -214,10 +229,6 @@ fn into_tool_result(result: CouncilResult) -> CallToolResult {
     };
     out.structured_content = Some(structured);
     out
-}
-
-fn tool_error(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
 /// Sends one progress notification per finished (or failed) panel member, then one for the
@@ -269,6 +280,8 @@ fn progress_message(event: &CouncilEvent) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rmcp::handler::server::common::schema_for_input;
+    use rmcp::model::Tool;
     use serde_json::json;
 
     fn args(value: serde_json::Value) -> Option<JsonObject> {
@@ -276,6 +289,17 @@ mod tests {
             serde_json::Value::Object(map) => Some(map),
             _ => None,
         }
+    }
+
+    /// What the SDK's parse and then the tool's own checks make of `arguments`.
+    fn parse_input(arguments: Option<JsonObject>) -> Result<AskInput, String> {
+        let value = serde_json::Value::Object(arguments.unwrap_or_default());
+        let input: AskInput = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        problem(&input).map_or(Ok(input), Err)
+    }
+
+    fn tool() -> Tool {
+        FusionMcp::fusion_ask_tool_attr()
     }
 
     #[test]

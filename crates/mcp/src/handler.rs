@@ -1,9 +1,11 @@
 //! `FusionMcp`: the rmcp `ServerHandler` behind both transports. It serves Fusion's own tools
-//! and resources and, with a hub, every child's catalog (namespaced, lazy or passthrough),
-//! routing each request to its owner. The handshake of either protocol era, ping and unknown
+//! (each feature's tool router, as `own_tools` offers them to the session) and resources and,
+//! with a hub, every child's catalog (namespaced, lazy or passthrough), routing each request
+//! to its owner. The handshake of either protocol era, ping and unknown
 //! methods are left to the SDK's defaults.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fusion_core::config::CatalogMode;
@@ -19,7 +21,8 @@ use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use serde_json::json;
 
 use crate::hub::{Hub, Session};
-use crate::{Fusion, ask, code, lazy, looped, params, reload, resources, route, tasks};
+use crate::own_tools::{self, Facts, OwnTools};
+use crate::{Fusion, ask, code, params, resources, tasks};
 
 /// Page sizes of the merged lists (most clients follow cursors; tools pages are large because
 /// some do not).
@@ -39,88 +42,52 @@ pub struct FusionMcp {
     session: Option<Session>,
     /// Code search: the roots indexed through this server (shared by its sessions).
     code: code::CodeTools,
+    /// Fusion's own tools, by feature (the same for every session).
+    tools: Arc<OwnTools>,
 }
 
 impl FusionMcp {
-    /// `tools/call`: Fusion's own tools, then the hub's.
+    /// `tools/call`: Fusion's own tools (those this session has), then the hub's.
     async fn call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let own = self.own_tools();
-        let is_own = own.iter().any(|t| t.name == request.name);
         if request.name != ask::NAME {
             self.settle().await;
         }
-        match (request.name.as_ref(), &self.hub) {
-            (ask::NAME, _) if is_own => ask::call(&self.fusion, request.arguments, context)
-                .await
-                .map(Into::into),
-            (route::PREEMPTIVE, _) if is_own => {
-                let fusion = self.fusion.clone();
-                let bytes = argument_bytes(request.arguments.as_ref());
-                let answer = fusion_core::cpu::sized(bytes, move || {
-                    route::preemptive(&fusion, request.arguments)
-                });
-                Ok(answer.await.into())
-            }
-            (route::COST, _) if is_own => {
-                let fusion = self.fusion.clone();
-                let bytes = argument_bytes(request.arguments.as_ref());
-                let answer =
-                    fusion_core::cpu::sized(bytes, move || route::cost(&fusion, request.arguments));
-                Ok(answer.await.into())
-            }
-            (reload::NAME, _) if is_own => {
-                Ok(reload::call(&self.fusion, request.arguments).await.into())
-            }
-            (name, _) if is_own && tasks::NAMES.contains(&name) => {
-                let name = name.to_owned();
-                Ok(tasks::call(self.fusion.tasks(), &name, request.arguments)
-                    .await
-                    .into())
-            }
-            (name, _) if is_own && looped::NAMES.contains(&name) => {
-                let name = name.to_owned();
-                looped::call(&self.fusion, &name, request.arguments, context)
-                    .await
-                    .map(Into::into)
-            }
-            // The aliases are not listed: they count as own when the listed names are.
-            (name, _) if code::accepts(name) && own.iter().any(|t| t.name == code::SEARCH) => {
-                let name = name.to_owned();
-                code::call(&self.code, &name, request.arguments, context)
-                    .await
-                    .map(Into::into)
-            }
-            (lazy::FIND_TOOLS, Some(hub)) if is_own => {
-                Ok(lazy::find(hub, request.arguments).into())
-            }
-            (lazy::CALL_TOOL, Some(hub)) if is_own => {
-                lazy::call(hub, request, &context, self.session.as_ref()).await
-            }
-            (name, Some(hub)) if !is_own && hub.routes_tool(name) => {
-                let name = name.to_owned();
-                hub.call_tool(&name, request, &context, self.session.as_ref())
-                    .await
-            }
-            (unknown, _) => {
-                let known: Vec<String> = own.iter().map(|t| t.name.to_string()).collect();
-                let more = if self.mode().is_some() {
-                    " and the tools of the MCP servers it aggregates (tools/list)"
-                } else {
-                    ""
-                };
-                Err(ErrorData::invalid_params(
-                    format!(
-                        "unknown tool `{unknown}`; this server has: {}{more}",
-                        known.join(", ")
-                    ),
-                    Some(json!({ "tool": unknown })),
-                ))
-            }
+        let facts = self.facts();
+        let own = self.tools.router(&facts);
+        if own.has_route(&request.name) {
+            return own_tools::call(&own, self, request, context).await;
         }
+        if let Some(hub) = &self.hub
+            && hub.routes_tool(&request.name)
+        {
+            let name = request.name.to_string();
+            return hub
+                .call_tool(&name, request, &context, self.session.as_ref())
+                .await;
+        }
+        let known: Vec<String> = self
+            .tools
+            .listed(&facts)
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        let more = if facts.mode.is_some() {
+            " and the tools of the MCP servers it aggregates (tools/list)"
+        } else {
+            ""
+        };
+        let unknown = request.name;
+        Err(ErrorData::invalid_params(
+            format!(
+                "unknown tool `{unknown}`; this server has: {}{more}",
+                known.join(", ")
+            ),
+            Some(json!({ "tool": unknown })),
+        ))
     }
 
     pub fn new(fusion: Fusion) -> Self {
@@ -129,6 +96,7 @@ impl FusionMcp {
             hub: None,
             session: None,
             code: code::CodeTools::default(),
+            tools: Arc::new(OwnTools::new()),
         }
     }
 
@@ -153,28 +121,34 @@ impl FusionMcp {
         self
     }
 
-    /// Names and URIs of Fusion's own items (a child never gets them).
+    /// Names and URIs of Fusion's own items (a child never gets them): the names of every
+    /// tool router's tools.
     pub fn reserved() -> (HashSet<String>, HashSet<String>) {
-        let names = [
-            ask::NAME,
-            route::PREEMPTIVE,
-            route::COST,
-            lazy::FIND_TOOLS,
-            lazy::CALL_TOOL,
-            reload::NAME,
-        ]
-        .into_iter()
-        .chain(code::NAMES)
-        .chain(tasks::NAMES)
-        .chain(looped::NAMES)
-        .map(str::to_owned)
-        .collect();
+        let names = OwnTools::new().names();
         let uris = resources::OWN
             .iter()
             .chain(&[tasks::ACTIVE])
             .map(|u| (*u).to_owned())
             .collect();
         (names, uris)
+    }
+
+    /// The server the tools of this session run with.
+    pub(crate) fn fusion(&self) -> &Fusion {
+        &self.fusion
+    }
+
+    pub(crate) fn hub(&self) -> Option<&Hub> {
+        self.hub.as_ref()
+    }
+
+    /// This client session's own connections to HTTP children (HTTP sessions only).
+    pub(crate) fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    pub(crate) fn code(&self) -> &code::CodeTools {
+        &self.code
     }
 
     /// Lets children that are still starting join the first listing (bounded).
@@ -191,32 +165,15 @@ impl FusionMcp {
             .map(Hub::mode)
     }
 
-    /// Fusion's own tools as this mode shows them.
-    fn own_tools(&self) -> Vec<Tool> {
-        let mut tools = match self.mode() {
-            Some(CatalogMode::Passthrough) => return Vec::new(),
-            _ => vec![ask::tool(), route::preemptive_tool(), route::cost_tool()],
-        };
-        // A configuration that was discovered has no file to reload.
-        if self.fusion.runtime().source().is_some() {
-            tools.push(reload::tool());
+    /// What decides which of Fusion's own tools this session has.
+    fn facts(&self) -> Facts {
+        Facts {
+            mode: self.mode(),
+            stdio: self.session.is_none(),
+            tasks: self.fusion.tasks().is_some(),
+            store: self.fusion.store().is_some(),
+            config_file: self.fusion.runtime().source().is_some(),
         }
-        // Code search reads local files: stdio only, never to remote (HTTP) sessions.
-        if self.session.is_none() {
-            tools.extend(code::tools());
-        }
-        if self.fusion.tasks().is_some() {
-            tools.extend(tasks::tools());
-        }
-        if self.fusion.store().is_some() {
-            tools.extend(looped::tools());
-        }
-        match self.mode() {
-            Some(CatalogMode::Namespaced) => tools.push(lazy::find_tools()),
-            Some(CatalogMode::Lazy) => tools.extend([lazy::find_tools(), lazy::call_tool()]),
-            None | Some(CatalogMode::Passthrough) => {}
-        }
-        tools
     }
 }
 
@@ -296,7 +253,7 @@ impl ServerHandler for FusionMcp {
         self.settle().await;
         let after = cursor(&request);
         let mut tools = if after.is_none() {
-            self.own_tools()
+            self.tools.listed(&self.facts())
         } else {
             Vec::new()
         };
@@ -317,7 +274,8 @@ impl ServerHandler for FusionMcp {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        if let Some(own) = self.own_tools().into_iter().find(|t| t.name == name) {
+        let own = self.tools.listed(&self.facts());
+        if let Some(own) = own.into_iter().find(|t| t.name == name) {
             return Some(own);
         }
         let hub = self.hub.as_ref()?;
@@ -529,16 +487,4 @@ impl ServerHandler for FusionMcp {
             >()),
         }
     }
-}
-
-/// Bytes of text in a tool call's arguments: how much a routing tool may have to count.
-fn argument_bytes(arguments: Option<&rmcp::model::JsonObject>) -> usize {
-    arguments
-        .into_iter()
-        .flat_map(|map| map.values())
-        .map(|value| match value {
-            serde_json::Value::String(text) => text.len(),
-            _ => 0,
-        })
-        .sum()
 }

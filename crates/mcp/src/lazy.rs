@@ -2,21 +2,22 @@
 //! descriptions and argument names) and, in lazy mode, `call_tool` (call any catalog tool by
 //! name) — so a client can use hundreds of child tools while seeing only two definitions.
 
-use rmcp::ErrorData;
 use rmcp::handler::server::common::schema_for_type;
+use rmcp::handler::server::tool::{InputResponses, RequestState};
+use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
 };
 use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::hub::{Hub, Session};
+use crate::hub::Hub;
+use crate::{FusionMcp, failure};
 
 pub const FIND_TOOLS: &str = "find_tools";
-pub const CALL_TOOL: &str = "call_tool";
 
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 50;
@@ -43,46 +44,71 @@ pub struct CallInput {
     pub arguments: Option<JsonObject>,
 }
 
-pub fn find_tools() -> Tool {
-    Tool::new(
-        FIND_TOOLS,
-        "Search the tools of every MCP server Fusion aggregates by what they do. Returns the \
-         best matches with their full names, descriptions and input schemas; call one by its \
-         name (in lazy mode through call_tool).",
-        schema_for_type::<FindInput>(),
-    )
-    .with_annotations(ToolAnnotations::new().read_only(true).open_world(false))
+#[tool_router(router = find_router, vis = "pub(crate)")]
+impl FusionMcp {
+    #[tool(
+        description = "Search the tools of every MCP server Fusion aggregates by what they do. \
+         Returns the best matches with their full names, descriptions and input schemas; call \
+         one by its name (in lazy mode through call_tool).",
+        input_schema = schema_for_type::<FindInput>(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn find_tools(&self, Parameters(input): Parameters<FindInput>) -> CallToolResult {
+        match self.hub() {
+            Some(hub) => find(hub, input),
+            None => no_hub(),
+        }
+    }
 }
 
-pub fn call_tool() -> Tool {
-    Tool::new(
-        CALL_TOOL,
-        "Call any tool of the MCP servers Fusion aggregates by its full name (as find_tools \
-         returns it), with its arguments.",
-        schema_for_type::<CallInput>(),
-    )
-    .with_annotations(ToolAnnotations::new().open_world(true))
+#[tool_router(router = call_router, vis = "pub(crate)")]
+impl FusionMcp {
+    /// Named `call_tool` on the wire (the method would shadow `ServerHandler::call_tool`).
+    #[tool(
+        name = "call_tool",
+        description = "Call any tool of the MCP servers Fusion aggregates by its full name (as \
+         find_tools returns it), with its arguments.",
+        input_schema = schema_for_type::<CallInput>(),
+        annotations(open_world_hint = true)
+    )]
+    async fn call_aggregated_tool(
+        &self,
+        Parameters(input): Parameters<CallInput>,
+        InputResponses(input_responses): InputResponses,
+        RequestState(request_state): RequestState,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(hub) = self.hub() else {
+            return Ok(no_hub().into());
+        };
+        if !hub.routes_tool(&input.name) {
+            return Ok(failure::failed(
+                "unknown_tool",
+                false,
+                format!(
+                    "no tool named `{}`; use {FIND_TOOLS} to find one",
+                    input.name
+                ),
+            )
+            .into());
+        }
+        let mut params = CallToolRequestParams::new(input.name.clone());
+        params.arguments = input.arguments;
+        params.input_responses = input_responses;
+        params.request_state = request_state;
+        hub.call_tool(&input.name, params, &context, self.session())
+            .await
+    }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(
-    tool: &str,
-    arguments: Option<JsonObject>,
-) -> Result<T, String> {
-    serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
-        .map_err(|e| format!("invalid arguments for `{tool}`: {e}"))
-}
-
-fn tool_error(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.into())])
+/// The answer of a hub tool on a server without a hub (it does not list them).
+fn no_hub() -> CallToolResult {
+    failure::failed("no_hub", false, "this Fusion aggregates no MCP servers")
 }
 
 /// Runs `find_tools`: the matches as text (names and descriptions) and as structured content
 /// (with input schemas).
-pub fn find(hub: &Hub, arguments: Option<JsonObject>) -> CallToolResult {
-    let input: FindInput = match parse(FIND_TOOLS, arguments) {
-        Ok(input) => input,
-        Err(message) => return tool_error(message),
-    };
+fn find(hub: &Hub, input: FindInput) -> CallToolResult {
     let limit = input.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let catalog = hub.catalog();
     let hits = match hub.tool_index(&catalog).and_then(|index| {
@@ -91,7 +117,7 @@ pub fn find(hub: &Hub, arguments: Option<JsonObject>) -> CallToolResult {
             .map_err(|e| format!("search failed: {e}"))
     }) {
         Ok(hits) => hits,
-        Err(message) => return tool_error(message),
+        Err(message) => return failure::failed("tool_search_failed", false, message),
     };
     let mut lines = Vec::new();
     let mut found = Vec::new();
@@ -117,30 +143,4 @@ pub fn find(hub: &Hub, arguments: Option<JsonObject>) -> CallToolResult {
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(json!({ "tools": found }));
     result
-}
-
-/// Runs `call_tool`: the named catalog tool with the given arguments, progress and
-/// cancellation included.
-pub async fn call(
-    hub: &Hub,
-    request: CallToolRequestParams,
-    context: &RequestContext<RoleServer>,
-    session: Option<&Session>,
-) -> Result<CallToolResponse, ErrorData> {
-    let input: CallInput = match parse(CALL_TOOL, request.arguments.clone()) {
-        Ok(input) => input,
-        Err(message) => return Ok(tool_error(message).into()),
-    };
-    if !hub.routes_tool(&input.name) {
-        return Ok(tool_error(format!(
-            "no tool named `{}`; use {FIND_TOOLS} to find one",
-            input.name
-        ))
-        .into());
-    }
-    let mut params = CallToolRequestParams::new(input.name.clone());
-    params.arguments = input.arguments;
-    params.input_responses = request.input_responses;
-    params.request_state = request.request_state;
-    hub.call_tool(&input.name, params, context, session).await
 }

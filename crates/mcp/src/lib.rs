@@ -7,11 +7,13 @@
 
 mod ask;
 mod code;
+mod failure;
 mod handler;
 mod http;
 pub mod hub;
 mod lazy;
 mod looped;
+mod own_tools;
 mod params;
 mod reload;
 mod resources;

@@ -5,12 +5,14 @@
 //! configuration stays).
 
 use rmcp::handler::server::common::schema_for_type;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::Fusion;
+use crate::{Fusion, FusionMcp};
 
 pub const NAME: &str = "reload_config";
 
@@ -19,32 +21,27 @@ pub const NAME: &str = "reload_config";
 #[serde(deny_unknown_fields)]
 pub struct ReloadInput {}
 
-pub fn tool() -> Tool {
-    Tool::new(
-        NAME,
-        "Reload Fusion's configuration file now (it is also reloaded on SIGHUP and when the \
-         file changes). Answers what changed — providers, models, councils, child MCP servers \
-         — or, when the file is invalid, its path, the offending key and why; the running \
-         configuration then stays as it was.",
-        schema_for_type::<ReloadInput>(),
-    )
-    .with_annotations(
-        ToolAnnotations::new()
-            .read_only(false)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+#[tool_router(router = reload_router, vis = "pub(crate)")]
+impl FusionMcp {
+    #[tool(
+        description = "Reload Fusion's configuration file now (it is also reloaded on SIGHUP \
+         and when the file changes). Answers what changed — providers, models, councils, child \
+         MCP servers — or, when the file is invalid, its path, the offending key and why; the \
+         running configuration then stays as it was.",
+        input_schema = schema_for_type::<ReloadInput>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn reload_config(&self, Parameters(_): Parameters<ReloadInput>) -> CallToolResult {
+        reload(self.fusion()).await
+    }
 }
 
-pub async fn call(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolResult {
-    if let Err(e) =
-        serde_json::from_value::<ReloadInput>(Value::Object(arguments.unwrap_or_default()))
-    {
-        return CallToolResult::error(vec![ContentBlock::text(format!(
-            "invalid arguments for `{NAME}`: {e}"
-        ))]);
-    }
+async fn reload(fusion: &Fusion) -> CallToolResult {
     match fusion.runtime().reload_because(NAME).await {
         Ok(report) => {
             let text = format!(

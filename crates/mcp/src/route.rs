@@ -6,14 +6,14 @@
 use fusion_core::config::{Category, Priority};
 use fusion_core::providers::call_cost;
 use fusion_core::router::RouteInput;
-use rmcp::handler::server::common::{schema_for_input, schema_for_type};
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::Fusion;
+use crate::{Fusion, FusionMcp, failure};
 
 pub const PREEMPTIVE: &str = "preemptive_route_task";
 pub const COST: &str = "get_cost_estimate";
@@ -87,51 +87,55 @@ pub struct CostInput {
     pub priority: Option<PriorityArg>,
 }
 
-fn schema<T: JsonSchema + 'static>() -> std::sync::Arc<JsonObject> {
-    schema_for_input::<T>().unwrap_or_else(|_| schema_for_type::<T>())
+#[tool_router(router = route_router, vis = "pub(crate)")]
+impl FusionMcp {
+    #[tool(
+        title = "Route a task (decision only)",
+        description = "Decide which model a task should go to, without calling any: the \
+         cheapest model good enough for it (local, then free, then paid) by context fit, \
+         health, quality for the task's category and estimated cost. Returns the chosen model, \
+         the fallbacks and every candidate with its rank or the reason it was rejected.",
+        input_schema = crate::own_tools::input_schema::<RouteTaskInput>(),
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn preemptive_route_task(
+        &self,
+        Parameters(input): Parameters<RouteTaskInput>,
+    ) -> CallToolResult {
+        let fusion = self.fusion().clone();
+        // Counting a big task's tokens is CPU work: off the async workers when it is big.
+        fusion_core::cpu::sized(input.task.len(), move || preemptive(&fusion, input)).await
+    }
+
+    #[tool(
+        title = "Estimate a call's cost",
+        description = "Estimate what a call costs in US dollars: on a named model, or on the \
+         model the router would choose. Local and free models cost 0.",
+        input_schema = crate::own_tools::input_schema::<CostInput>(),
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn get_cost_estimate(&self, Parameters(input): Parameters<CostInput>) -> CallToolResult {
+        let fusion = self.fusion().clone();
+        let bytes = input.task.as_ref().map_or(0, String::len);
+        fusion_core::cpu::sized(bytes, move || cost(&fusion, input)).await
+    }
 }
 
-fn read_only() -> ToolAnnotations {
-    ToolAnnotations::new()
-        .read_only(true)
-        .destructive(false)
-        .idempotent(true)
-        .open_world(false)
-}
-
-pub fn preemptive_tool() -> Tool {
-    Tool::new(
-        PREEMPTIVE,
-        "Decide which model a task should go to, without calling any: the cheapest model good \
-         enough for it (local, then free, then paid) by context fit, health, quality for the \
-         task's category and estimated cost. Returns the chosen model, the fallbacks and every \
-         candidate with its rank or the reason it was rejected.",
-        schema::<RouteTaskInput>(),
-    )
-    .with_title("Route a task (decision only)")
-    .with_annotations(read_only())
-}
-
-pub fn cost_tool() -> Tool {
-    Tool::new(
-        COST,
-        "Estimate what a call costs in US dollars: on a named model, or on the model the router \
-         would choose. Local and free models cost 0.",
-        schema::<CostInput>(),
-    )
-    .with_title("Estimate a call's cost")
-    .with_annotations(read_only())
-}
-
-fn parse<T: DeserializeOwned>(tool: &str, arguments: Option<JsonObject>) -> Result<T, String> {
-    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
-        .map_err(|e| format!("invalid arguments for `{tool}`: {e}"))
-}
-
-fn check_complexity(tool: &str, complexity: Option<f64>) -> Result<(), String> {
+fn check_complexity(tool: &str, complexity: Option<f64>) -> Result<(), CallToolResult> {
     match complexity {
-        Some(c) if !(0.0..=1.0).contains(&c) => Err(format!(
-            "invalid arguments for `{tool}`: `complexity` must be between 0 and 1"
+        Some(c) if !(0.0..=1.0).contains(&c) => Err(failure::invalid_arguments(
+            tool,
+            "`complexity` must be between 0 and 1",
         )),
         _ => Ok(()),
     }
@@ -147,18 +151,12 @@ fn structured(text: String, value: serde_json::Value) -> CallToolResult {
     out
 }
 
-pub fn preemptive(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolResult {
-    let input: RouteTaskInput = match parse(PREEMPTIVE, arguments) {
-        Ok(input) => input,
-        Err(message) => return tool_error(message),
-    };
+fn preemptive(fusion: &Fusion, input: RouteTaskInput) -> CallToolResult {
     if input.task.trim().is_empty() {
-        return tool_error(format!(
-            "invalid arguments for `{PREEMPTIVE}`: `task` is empty"
-        ));
+        return failure::invalid_arguments(PREEMPTIVE, "`task` is empty");
     }
-    if let Err(message) = check_complexity(PREEMPTIVE, input.complexity) {
-        return tool_error(message);
+    if let Err(refused) = check_complexity(PREEMPTIVE, input.complexity) {
+        return refused;
     }
     let route = RouteInput {
         text: input.task,
@@ -171,7 +169,13 @@ pub fn preemptive(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolRes
     let decision = fusion.registry().route(&route);
     let value = match serde_json::to_value(&decision) {
         Ok(value) => value,
-        Err(e) => return tool_error(format!("cannot encode the decision: {e}")),
+        Err(e) => {
+            return failure::failed(
+                "internal",
+                false,
+                format!("cannot encode the decision: {e}"),
+            );
+        }
     };
     if decision.chosen.is_none() {
         let mut out = tool_error(format!("no model can take this task: {}", decision.summary));
@@ -181,13 +185,9 @@ pub fn preemptive(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolRes
     structured(decision.summary.clone(), value)
 }
 
-pub fn cost(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolResult {
-    let input: CostInput = match parse(COST, arguments) {
-        Ok(input) => input,
-        Err(message) => return tool_error(message),
-    };
-    if let Err(message) = check_complexity(COST, input.complexity) {
-        return tool_error(message);
+fn cost(fusion: &Fusion, input: CostInput) -> CallToolResult {
+    if let Err(refused) = check_complexity(COST, input.complexity) {
+        return refused;
     }
     let registry = fusion.registry();
     let (model, output_tokens, routed) = match &input.model {
@@ -201,10 +201,11 @@ pub fn cost(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolResult {
             ),
             None => {
                 let known: Vec<String> = registry.models().into_iter().map(|m| m.id).collect();
-                return tool_error(format!(
-                    "unknown model `{id}`; known models: {}",
-                    known.join(", ")
-                ));
+                return failure::failed(
+                    "unknown_model",
+                    false,
+                    format!("unknown model `{id}`; known models: {}", known.join(", ")),
+                );
             }
         },
         None => {
@@ -218,7 +219,11 @@ pub fn cost(fusion: &Fusion, arguments: Option<JsonObject>) -> CallToolResult {
             };
             let decision = registry.route(&route);
             let Some(chosen) = decision.chosen.as_deref().and_then(|id| registry.model(id)) else {
-                return tool_error(format!("no model can take this task: {}", decision.summary));
+                return failure::failed(
+                    "no_route",
+                    false,
+                    format!("no model can take this task: {}", decision.summary),
+                );
             };
             (chosen, decision.estimate.output_tokens, true)
         }
@@ -274,7 +279,17 @@ pub(crate) fn category(c: CategoryArg) -> Category {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::handler::server::common::schema_for_input;
+    use rmcp::model::JsonObject;
+    use serde::de::DeserializeOwned;
+
     use super::*;
+
+    /// The SDK's parse of a call's arguments.
+    fn parse<T: DeserializeOwned>(_tool: &str, arguments: Option<JsonObject>) -> Result<T, String> {
+        serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
+            .map_err(|e| e.to_string())
+    }
 
     #[test]
     fn both_tools_derive_object_schemas_and_accept_the_replaced_servers_names() {

@@ -9,25 +9,21 @@ use fusion_core::tasks::{
     CancelOutcome, RouteHints, TaskEngine, TaskFilter, TaskSpec, TaskState, TaskView,
 };
 use fusion_types::{ChatMessage, Role};
-use rmcp::ErrorData;
-use rmcp::handler::server::common::{schema_for_input, schema_for_type};
+use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, JsonObject, ReadResourceResult, Resource, ResourceContents,
-    ResourceTemplate, Tool, ToolAnnotations,
+    CallToolResult, ContentBlock, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
 };
+use rmcp::{ErrorData, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::route::{CategoryArg, PriorityArg};
+use crate::{FusionMcp, failure};
 
 pub const ROUTE_TASK: &str = "route_task";
-pub const STATUS: &str = "get_task_status";
-pub const CANCEL_TASK: &str = "cancel_task";
-pub const CANCEL_JOB: &str = "cancel_job";
-/// The tools of this module.
-pub const NAMES: [&str; 4] = [ROUTE_TASK, STATUS, CANCEL_TASK, CANCEL_JOB];
+/// The class of a call that needs the task engine this Fusion runs without.
+const NO_ENGINE: &str = "no_task_engine";
 
 pub const ACTIVE: &str = "fusion://jobs/active";
 pub const TASK_TEMPLATE: &str = "fusion://tasks/{id}";
@@ -90,99 +86,111 @@ pub struct JobIdInput {
     pub job_id: String,
 }
 
-fn schema<T: JsonSchema + 'static>() -> std::sync::Arc<JsonObject> {
-    schema_for_input::<T>().unwrap_or_else(|_| schema_for_type::<T>())
+#[tool_router(router = tasks_router, vis = "pub(crate)")]
+impl FusionMcp {
+    #[tool(
+        title = "Queue a routed task",
+        description = "Hand off a long task: it is queued durably and run in the background on \
+         the cheapest model good enough for it (or on `model`). Answers at once with the task \
+         id, its queue position and the routing decision; poll get_task_status for the \
+         result, cancel_task to stop it.",
+        input_schema = crate::own_tools::input_schema::<RouteTaskInput>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn route_task(&self, Parameters(input): Parameters<RouteTaskInput>) -> CallToolResult {
+        let Some(engine) = self.fusion().tasks() else {
+            return no_engine();
+        };
+        match spec(input) {
+            Ok(spec) => answer(submit(engine, spec).await),
+            Err(problem) => failure::invalid_arguments(ROUTE_TASK, problem),
+        }
+    }
+
+    #[tool(
+        title = "Task status",
+        description = "A task's state (queued, running, completed, failed, cancelled), \
+         progress, queue position while queued, its jobs (one per model call) and, once \
+         completed, the result inline.",
+        input_schema = crate::own_tools::input_schema::<TaskIdInput>(),
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn get_task_status(&self, Parameters(input): Parameters<TaskIdInput>) -> CallToolResult {
+        let Some(engine) = self.fusion().tasks() else {
+            return no_engine();
+        };
+        answer(status(engine, &input.task_id).await)
+    }
+
+    #[tool(
+        title = "Cancel a task",
+        description = "Cancel a task: a queued one at once, a running one by aborting its \
+         model calls.",
+        input_schema = crate::own_tools::input_schema::<TaskIdInput>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn cancel_task(&self, Parameters(input): Parameters<TaskIdInput>) -> CallToolResult {
+        let Some(engine) = self.fusion().tasks() else {
+            return no_engine();
+        };
+        let outcome = engine.cancel_task(&input.task_id).await;
+        answer(outcome.map(|o| cancelled("task", &input.task_id, &o)))
+    }
+
+    #[tool(
+        title = "Cancel a job",
+        description = "Cancel one job of a task. In a council the council goes on without that \
+         member; cancelling the job of a completion cancels the task.",
+        input_schema = crate::own_tools::input_schema::<JobIdInput>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn cancel_job(&self, Parameters(input): Parameters<JobIdInput>) -> CallToolResult {
+        let Some(engine) = self.fusion().tasks() else {
+            return no_engine();
+        };
+        let outcome = engine.cancel_job(&input.job_id).await;
+        answer(outcome.map(|o| cancelled("job", &input.job_id, &o)))
+    }
 }
 
-fn annotations(read_only: bool, destructive: bool) -> ToolAnnotations {
-    ToolAnnotations::new()
-        .read_only(read_only)
-        .destructive(destructive)
-        .idempotent(read_only)
-        .open_world(!read_only)
+/// The answer of a task call that needs the engine this Fusion runs without.
+fn no_engine() -> CallToolResult {
+    failure::failed(
+        NO_ENGINE,
+        false,
+        "this Fusion runs without a task engine: start it with a store",
+    )
 }
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            ROUTE_TASK,
-            "Hand off a long task: it is queued durably and run in the background on the \
-             cheapest model good enough for it (or on `model`). Answers at once with the task \
-             id, its queue position and the routing decision; poll get_task_status for the \
-             result, cancel_task to stop it.",
-            schema::<RouteTaskInput>(),
-        )
-        .with_title("Queue a routed task")
-        .with_annotations(annotations(false, false)),
-        Tool::new(
-            STATUS,
-            "A task's state (queued, running, completed, failed, cancelled), progress, queue \
-             position while queued, its jobs (one per model call) and, once completed, the \
-             result inline.",
-            schema::<TaskIdInput>(),
-        )
-        .with_title("Task status")
-        .with_annotations(annotations(true, false)),
-        Tool::new(
-            CANCEL_TASK,
-            "Cancel a task: a queued one at once, a running one by aborting its model calls.",
-            schema::<TaskIdInput>(),
-        )
-        .with_title("Cancel a task")
-        .with_annotations(annotations(false, true)),
-        Tool::new(
-            CANCEL_JOB,
-            "Cancel one job of a task. In a council the council goes on without that member; \
-             cancelling the job of a completion cancels the task.",
-            schema::<JobIdInput>(),
-        )
-        .with_title("Cancel a job")
-        .with_annotations(annotations(false, true)),
-    ]
-}
-
-/// Runs one of [`NAMES`]. Bad input and refused operations are tool errors the calling model
-/// can read.
-pub async fn call(
-    engine: Option<&TaskEngine>,
-    name: &str,
-    arguments: Option<JsonObject>,
-) -> CallToolResult {
-    let Some(engine) = engine else {
-        return tool_error("this Fusion runs without a task engine: start it with a store");
-    };
-    let outcome = match name {
-        ROUTE_TASK => match parse::<RouteTaskInput>(name, arguments).and_then(spec) {
-            Ok(spec) => submit(engine, spec).await,
-            Err(message) => return tool_error(message),
-        },
-        STATUS => match parse::<TaskIdInput>(name, arguments) {
-            Ok(input) => status(engine, &input.task_id).await,
-            Err(message) => return tool_error(message),
-        },
-        CANCEL_TASK => match parse::<TaskIdInput>(name, arguments) {
-            Ok(input) => engine
-                .cancel_task(&input.task_id)
-                .await
-                .map(|o| cancelled("task", &input.task_id, &o)),
-            Err(message) => return tool_error(message),
-        },
-        CANCEL_JOB => match parse::<JobIdInput>(name, arguments) {
-            Ok(input) => engine
-                .cancel_job(&input.job_id)
-                .await
-                .map(|o| cancelled("job", &input.job_id, &o)),
-            Err(message) => return tool_error(message),
-        },
-        other => return tool_error(format!("`{other}` is not a task tool")),
-    };
+/// A task operation's outcome as a tool result; a refusal keeps the engine's class.
+fn answer(outcome: fusion_core::Result<(String, Value)>) -> CallToolResult {
     match outcome {
         Ok((text, structured)) => {
             let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
             result.structured_content = Some(structured);
             result
         }
-        Err(err) => tool_error(err.for_client().message),
+        Err(err) => failure::from_core(&err),
     }
 }
 
@@ -193,33 +201,25 @@ pub async fn submit_council(
     prompt: &str,
 ) -> CallToolResult {
     let Some(engine) = engine else {
-        return tool_error("this Fusion runs without a task engine: `async` needs a store");
+        return failure::failed(
+            NO_ENGINE,
+            false,
+            "this Fusion runs without a task engine: `async` needs a store",
+        );
     };
-    match submit(engine, TaskSpec::council(council, prompt)).await {
-        Ok((text, structured)) => {
-            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-            result.structured_content = Some(structured);
-            result
-        }
-        Err(err) => tool_error(err.for_client().message),
-    }
+    answer(submit(engine, TaskSpec::council(council, prompt)).await)
 }
 
-fn parse<T: DeserializeOwned>(name: &str, arguments: Option<JsonObject>) -> Result<T, String> {
-    serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
-        .map_err(|e| format!("invalid arguments for `{name}`: {e}"))
-}
-
+/// The task to queue, or what is wrong with the input.
 fn spec(input: RouteTaskInput) -> Result<TaskSpec, String> {
-    let invalid = |m: &str| format!("invalid arguments for `{ROUTE_TASK}`: {m}");
     if input.task.trim().is_empty() {
-        return Err(invalid("`task` is empty"));
+        return Err("`task` is empty".to_owned());
     }
     if input.task.len() > MAX_TASK_BYTES {
-        return Err(invalid(&format!(
+        return Err(format!(
             "`task` is {} bytes; the limit is {MAX_TASK_BYTES}",
             input.task.len()
-        )));
+        ));
     }
     let mut messages = Vec::with_capacity(2);
     if let Some(system) = input.system.filter(|s| !s.trim().is_empty()) {
@@ -330,10 +330,6 @@ fn cancelled(what: &str, id: &str, outcome: &CancelOutcome) -> (String, Value) {
     (text, json!({ "id": id, "state": state }))
 }
 
-fn tool_error(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.into())])
-}
-
 pub fn resources() -> Vec<Resource> {
     vec![
         Resource::new(ACTIVE, "active-jobs")
@@ -408,7 +404,16 @@ pub async fn read(engine: Option<&TaskEngine>, uri: &str) -> Result<ReadResource
 
 #[cfg(test)]
 mod tests {
+    use rmcp::model::JsonObject;
+    use serde::de::DeserializeOwned;
+
     use super::*;
+
+    /// The SDK's parse of a call's arguments.
+    fn parse<T: DeserializeOwned>(_tool: &str, arguments: Option<JsonObject>) -> Result<T, String> {
+        serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
+            .map_err(|e| e.to_string())
+    }
 
     fn args(value: Value) -> Option<JsonObject> {
         match value {
@@ -439,8 +444,9 @@ mod tests {
 
     #[test]
     fn task_ids_are_required_and_aliases_accepted() {
-        assert!(parse::<TaskIdInput>(STATUS, args(json!({}))).is_err());
-        let input: TaskIdInput = parse(STATUS, args(json!({"taskId": "task_1"}))).unwrap();
+        assert!(parse::<TaskIdInput>("get_task_status", args(json!({}))).is_err());
+        let input: TaskIdInput =
+            parse("get_task_status", args(json!({"taskId": "task_1"}))).unwrap();
         assert_eq!(input.task_id, "task_1");
     }
 

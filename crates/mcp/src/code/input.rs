@@ -104,10 +104,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::code::{INDEX, INDEX_ALIAS, SEARCH, SEARCH_ALIAS, parse};
+    use crate::code::{INDEX, INDEX_ALIAS, SEARCH, SEARCH_ALIAS};
 
     fn args(value: serde_json::Value) -> Option<JsonObject> {
         value.as_object().cloned()
+    }
+
+    /// The SDK's parse of a call's arguments.
+    fn parse<T: serde::de::DeserializeOwned>(
+        _tool: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<T, String> {
+        serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
+            .map_err(|e| e.to_string())
     }
 
     #[test]

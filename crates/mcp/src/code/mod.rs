@@ -13,16 +13,11 @@ use std::time::{Duration, Instant};
 use fusion_codesearch::{
     CodeIndex, Hit, IndexHome, IndexOptions, IndexReport, IndexRequest, Progress, SearchRequest,
 };
-use rmcp::ErrorData;
-use rmcp::handler::server::common::{schema_for_input, schema_for_type};
-use rmcp::model::{
-    CallToolResult, ContentBlock, JsonObject, ProgressNotificationParam, ProgressToken, Tool,
-    ToolAnnotations,
-};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RequestContext, RoleServer};
-use schemars::JsonSchema;
+use rmcp::{ErrorData, tool, tool_router};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -30,64 +25,104 @@ mod input;
 
 use input::{CodeIndexInput, CodeSearchInput};
 
+use crate::{FusionMcp, failure};
+
 pub const INDEX: &str = "code_index";
 pub const SEARCH: &str = "code_search";
 /// The replaced server's names for the same two tools (accepted, not listed).
 pub const INDEX_ALIAS: &str = "retriv_init";
 pub const SEARCH_ALIAS: &str = "retriv_search";
-pub const NAMES: [&str; 4] = [INDEX, SEARCH, INDEX_ALIAS, SEARCH_ALIAS];
 
+/// The class of a call that found no place for the index (no data directory).
+const NO_DATA_DIR: &str = "no_data_dir";
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
 /// Least time between two progress notifications of one call.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
-/// Whether `name` is one of the code-search tools (or an alias).
-pub fn accepts(name: &str) -> bool {
-    NAMES.contains(&name)
+#[tool_router(router = code_router, vis = "pub(crate)")]
+impl FusionMcp {
+    #[tool(
+        title = "Index code for search",
+        description = "Build or update the full-text index of source directories for code_search \
+         (one index per directory, kept in Fusion's data dir). Honours .gitignore/.ignore, \
+         skips binary and large files, splits files into overlapping line chunks; \
+         re-indexing reads only changed files and drops deleted ones. Reports files indexed, \
+         unchanged, deleted and skipped. Sends progress; cancellable. Also answers as \
+         retriv_init.",
+        input_schema = crate::own_tools::input_schema::<CodeIndexInput>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn code_index(
+        &self,
+        Parameters(input): Parameters<CodeIndexInput>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        index(self.code(), INDEX, input, context).await
+    }
+
+    #[tool(
+        title = "Search code",
+        description = "Search indexed source code (BM25 over line chunks): returns the best chunks \
+         with path, line range, score and the matching lines (match positions in structured \
+         content). Identifiers match across naming styles (camelCase, snake_case, \
+         kebab-case, digits). Filter by path glob or language. Index first with code_index. \
+         Also answers as retriv_search.",
+        input_schema = crate::own_tools::input_schema::<CodeSearchInput>(),
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn code_search(&self, Parameters(input): Parameters<CodeSearchInput>) -> CallToolResult {
+        search(self.code(), SEARCH, input).await
+    }
 }
 
-fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    schema_for_input::<T>().unwrap_or_else(|_| schema_for_type::<T>())
-}
+/// The replaced server's names for the same two tools: answered, never listed.
+#[tool_router(router = code_alias_router, vis = "pub(crate)")]
+impl FusionMcp {
+    #[tool(
+        description = "code_index under the name of the server Fusion replaces.",
+        input_schema = crate::own_tools::input_schema::<CodeIndexInput>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn retriv_init(
+        &self,
+        Parameters(input): Parameters<CodeIndexInput>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        index(self.code(), INDEX_ALIAS, input, context).await
+    }
 
-pub fn tools() -> [Tool; 2] {
-    [
-        Tool::new(
-            INDEX,
-            "Build or update the full-text index of source directories for code_search (one \
-             index per directory, kept in Fusion's data dir). Honours .gitignore/.ignore, skips \
-             binary and large files, splits files into overlapping line chunks; re-indexing \
-             reads only changed files and drops deleted ones. Reports files indexed, unchanged, \
-             deleted and skipped. Sends progress; cancellable. Also answers as retriv_init.",
-            schema::<CodeIndexInput>(),
+    #[tool(
+        description = "code_search under the name of the server Fusion replaces.",
+        input_schema = crate::own_tools::input_schema::<CodeSearchInput>(),
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
         )
-        .with_title("Index code for search")
-        .with_annotations(
-            ToolAnnotations::new()
-                .read_only(false)
-                .destructive(false)
-                .idempotent(true)
-                .open_world(false),
-        ),
-        Tool::new(
-            SEARCH,
-            "Search indexed source code (BM25 over line chunks): returns the best chunks with \
-             path, line range, score and the matching lines (match positions in structured \
-             content). Identifiers match across naming styles (camelCase, snake_case, \
-             kebab-case, digits). Filter by path glob or language. Index first with \
-             code_index. Also answers as retriv_search.",
-            schema::<CodeSearchInput>(),
-        )
-        .with_title("Search code")
-        .with_annotations(
-            ToolAnnotations::new()
-                .read_only(true)
-                .destructive(false)
-                .idempotent(true)
-                .open_world(false),
-        ),
-    ]
+    )]
+    async fn retriv_search(
+        &self,
+        Parameters(input): Parameters<CodeSearchInput>,
+    ) -> CallToolResult {
+        search(self.code(), SEARCH_ALIAS, input).await
+    }
 }
 
 /// The code-search state of one server: the roots it indexed and the indexing lock.
@@ -179,13 +214,9 @@ impl CodeTools {
     }
 }
 
-fn parse<T: DeserializeOwned>(tool: &str, arguments: Option<JsonObject>) -> Result<T, String> {
-    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
-        .map_err(|e| format!("invalid arguments for `{tool}`: {e}"))
-}
-
-fn tool_error(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.into())])
+/// A failed code-search call of `class` (none of them goes better when retried unchanged).
+fn tool_error(class: &str, message: impl Into<String>) -> CallToolResult {
+    failure::failed(class, false, message)
 }
 
 fn structured(text: String, value: serde_json::Value) -> CallToolResult {
@@ -194,26 +225,8 @@ fn structured(text: String, value: serde_json::Value) -> CallToolResult {
     out
 }
 
-/// Runs one code tool (`name` may be an alias). Bad input and failures are tool errors; a
-/// cancelled indexing run is a protocol error, and leaves the index as it was.
-pub async fn call(
-    tools: &CodeTools,
-    name: &str,
-    arguments: Option<JsonObject>,
-    context: RequestContext<RoleServer>,
-) -> Result<CallToolResult, ErrorData> {
-    match name {
-        INDEX | INDEX_ALIAS => match parse::<CodeIndexInput>(name, arguments) {
-            Ok(input) => index(tools, name, input, context).await,
-            Err(message) => Ok(tool_error(message)),
-        },
-        _ => Ok(match parse::<CodeSearchInput>(name, arguments) {
-            Ok(input) => search(tools, name, input).await,
-            Err(message) => tool_error(message),
-        }),
-    }
-}
-
+/// Indexes `input.paths` for `name` (the tool or its alias). Bad input and failures are tool
+/// errors; a cancelled run is a protocol error, and leaves the index as it was.
 async fn index(
     tools: &CodeTools,
     name: &str,
@@ -221,13 +234,14 @@ async fn index(
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, ErrorData> {
     if input.paths.is_empty() {
-        return Ok(tool_error(format!(
-            "invalid arguments for `{name}`: give `paths` (the directories to index)"
-        )));
+        return Ok(failure::invalid_arguments(
+            name,
+            "give `paths` (the directories to index)",
+        ));
     }
     let home = match home() {
         Ok(home) => home,
-        Err(message) => return Ok(tool_error(message)),
+        Err(message) => return Ok(tool_error(NO_DATA_DIR, message)),
     };
     let bm25 = input.bm25_options.unwrap_or_default();
     let options = IndexOptions {
@@ -298,9 +312,12 @@ async fn index(
             _,
             e @ (fusion_codesearch::Error::MissingRoot(_)
             | fusion_codesearch::Error::NotADirectory(_)),
-        ))) => Ok(tool_error(e.to_string())),
-        Ok(Err((path, e))) => Ok(tool_error(format!("cannot index {path}: {e}"))),
-        Err(e) => Ok(tool_error(format!("indexing failed: {e}"))),
+        ))) => Ok(tool_error(failure::INVALID_ARGUMENTS, e.to_string())),
+        Ok(Err((path, e))) => Ok(tool_error(
+            "index_failed",
+            format!("cannot index {path}: {e}"),
+        )),
+        Err(e) => Ok(tool_error("internal", format!("indexing failed: {e}"))),
     }
 }
 
@@ -380,13 +397,14 @@ struct RootedHit {
 async fn search(tools: &CodeTools, name: &str, input: CodeSearchInput) -> CallToolResult {
     let limit = input.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return tool_error(format!(
-            "invalid arguments for `{name}`: `limit` must be between 1 and {MAX_LIMIT}"
-        ));
+        return failure::invalid_arguments(
+            name,
+            format!("`limit` must be between 1 and {MAX_LIMIT}"),
+        );
     }
     let home = match home() {
         Ok(home) => home,
-        Err(message) => return tool_error(message),
+        Err(message) => return tool_error(NO_DATA_DIR, message),
     };
     let mut starts: Vec<PathBuf> = input
         .root
@@ -400,7 +418,12 @@ async fn search(tools: &CodeTools, name: &str, input: CodeSearchInput) -> CallTo
     if starts.is_empty() {
         match std::env::current_dir() {
             Ok(cwd) => starts.push(cwd),
-            Err(e) => return tool_error(format!("cannot read the working directory: {e}")),
+            Err(e) => {
+                return tool_error(
+                    "internal",
+                    format!("cannot read the working directory: {e}"),
+                );
+            }
         }
     }
     let bm25 = input.bm25_options.map(|b| fusion_codesearch::Bm25Params {
@@ -437,13 +460,16 @@ async fn search(tools: &CodeTools, name: &str, input: CodeSearchInput) -> CallTo
     let (roots, mut hits) = match run {
         Ok(Ok(found)) => found,
         Ok(Err(fusion_codesearch::Error::NotIndexed(dir))) => {
-            return tool_error(format!(
-                "no code index covers {}: call `{INDEX}` with `paths` first",
-                dir.display()
-            ));
+            return tool_error(
+                "not_indexed",
+                format!(
+                    "no code index covers {}: call `{INDEX}` with `paths` first",
+                    dir.display()
+                ),
+            );
         }
-        Ok(Err(e)) => return tool_error(format!("`{name}`: {e}")),
-        Err(e) => return tool_error(format!("search failed: {e}")),
+        Ok(Err(e)) => return tool_error("search_failed", format!("`{name}`: {e}")),
+        Err(e) => return tool_error("internal", format!("search failed: {e}")),
     };
     for root in &roots {
         tools.remember(root.clone());
@@ -487,13 +513,18 @@ fn render(query: &str, roots: &[PathBuf], hits: &[RootedHit]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::handler::server::common::schema_for_input;
+
     use super::*;
 
     #[test]
     fn both_tools_have_object_schemas_with_their_fields() {
         assert!(schema_for_input::<CodeIndexInput>().is_ok());
         assert!(schema_for_input::<CodeSearchInput>().is_ok());
-        let [index, search] = tools();
+        let (index, search) = (
+            FusionMcp::code_index_tool_attr(),
+            FusionMcp::code_search_tool_attr(),
+        );
         let index = serde_json::Value::Object((*index.input_schema).clone());
         for field in ["paths", "exclude", "chunk_lines", "force", "bm25_options"] {
             assert!(index["properties"].get(field).is_some(), "{field}: {index}");
@@ -501,6 +532,8 @@ mod tests {
         assert!(index["properties"].get("install_dependencies").is_none());
         let search = serde_json::Value::Object((*search.input_schema).clone());
         assert_eq!(search["required"], json!(["query"]));
-        assert!(accepts(INDEX_ALIAS) && accepts(SEARCH) && !accepts("fusion_ask"));
+        let aliases = FusionMcp::code_alias_router();
+        assert!(aliases.has_route(INDEX_ALIAS) && aliases.has_route(SEARCH_ALIAS));
+        assert!(FusionMcp::code_router().has_route(SEARCH));
     }
 }
