@@ -283,4 +283,53 @@ mod tests {
         assert!(names.contains("retriv_init") && names.contains("retriv_search"));
         assert_eq!(names.len(), LISTING_ORDER.len() + 2);
     }
+
+    /// A server without providers over an in-process pipe, with the SDK's client.
+    async fn client() -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+        use rmcp::ServiceExt;
+        let config: fusion_core::config::Config =
+            toml::from_str("[router]\ndiscover = false").expect("a minimal configuration");
+        let registry = fusion_core::providers::ProviderRegistry::from_config(&config)
+            .expect("an empty registry");
+        let fusion = crate::Fusion::new(Arc::new(config), Arc::new(registry));
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            if let Ok(running) = FusionMcp::new(fusion).serve(server_io).await {
+                let _ = running.waiting().await;
+            }
+        });
+        ().serve(client_io).await.expect("the client connects")
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_arguments_do_not_parse_answers_invalid_arguments_over_the_wire() {
+        let client = client().await;
+        let mut request = CallToolRequestParams::new("preemptive_route_task");
+        request.arguments = serde_json::json!({"task": 5}).as_object().cloned();
+        let result = client.call_tool(request).await.expect("a tool result");
+        assert_eq!(result.is_error, Some(true));
+        let error = &result.structured_content.expect("structured content")["error"];
+        assert_eq!(error["class"], "invalid_arguments");
+        assert_eq!(error["retryable"], false);
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("invalid arguments for `preemptive_route_task`: invalid type"),
+            "{message}"
+        );
+        // A refusal after parsing is classified by the same function.
+        let mut request = CallToolRequestParams::new("get_cost_estimate");
+        request.arguments = serde_json::json!({"context_length": 10, "complexity": 3.0})
+            .as_object()
+            .cloned();
+        let result = client.call_tool(request).await.expect("a tool result");
+        let error = &result.structured_content.expect("structured content")["error"];
+        assert_eq!(error["class"], "invalid_arguments", "{error}");
+        // An unknown tool stays a protocol error naming the known ones.
+        let err = client
+            .call_tool(CallToolRequestParams::new("nope"))
+            .await
+            .expect_err("an unknown tool is Invalid params");
+        assert!(err.to_string().contains("fusion_ask"), "{err}");
+        let _ = client.cancel().await;
+    }
 }
