@@ -1,6 +1,9 @@
 //! The `fusion` binary: parses the command line, sets up logging on stderr (stdout carries
 //! only command output), and dispatches to `commands`. Exit codes: 0 success, 1 no answer,
 //! 2 usage or configuration error.
+// The futures of `fusion mcp` and `fusion serve` nest the MCP SDK's service, the runtime and
+// the hub several layers deep; their layouts need more query depth than the default 128.
+#![recursion_limit = "256"]
 
 mod cli;
 mod commands;
