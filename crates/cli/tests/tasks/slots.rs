@@ -36,19 +36,24 @@ async fn rest_tasks_keep_the_local_slot_at_one_report_positions_and_all_complete
     assert!(last >= 6, "positions at submit: {positions:?}");
 
     // Its position counts down while it waits.
-    let mut seen = Vec::new();
-    loop {
-        let view = task(&server.url, ids.last().unwrap()).await;
-        match view["position"].as_u64() {
-            Some(p) => {
-                if seen.last() != Some(&p) {
-                    seen.push(p);
-                }
+    let seen = std::cell::RefCell::new(Vec::new());
+    wait_until(
+        "the last task leaves the queue",
+        Duration::from_secs(60),
+        || async {
+            let view = task(&server.url, ids.last().unwrap()).await;
+            let Some(p) = view["position"].as_u64() else {
+                return true;
+            };
+            let mut seen = seen.borrow_mut();
+            if seen.last() != Some(&p) {
+                seen.push(p);
             }
-            None => break,
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            false
+        },
+    )
+    .await;
+    let seen = seen.into_inner();
     assert!(seen.len() >= 3, "positions seen while queued: {seen:?}");
     assert!(
         seen.windows(2).all(|w| w[1] < w[0]),
