@@ -371,7 +371,11 @@ async fn sampling_asked_by_a_classic_child_is_answered_by_the_client() {
     let s = setup_with(&["kid"], true).await;
     assert!(tool_names(&s).await.contains(&"kid__sample".to_owned()));
     let status = &s.hub.status()[0];
-    assert_eq!(status.protocol_version.as_deref(), Some("2025-11-25"), "{status:?}");
+    assert_eq!(
+        status.protocol_version.as_deref(),
+        Some("2025-11-25"),
+        "{status:?}"
+    );
     assert_eq!(status.restarts, 0, "{status:?}");
     let result = call(&s, "kid__sample").await;
     assert_ne!(result.is_error, Some(true), "{result:?}");
