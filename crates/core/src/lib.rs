@@ -1,7 +1,8 @@
 //! Fusion's engine. Owns the configuration model, the provider registry (the one path for every
-//! model call) with its backends, the council, the router, durable async tasks, the loop
-//! checker and the store — and the `Runtime` that holds what runs (store, ledger, the live
-//! configuration and registry, health probes, task engine, attached MCP hub) and reloads it.
+//! model call) with its backends, the council, the router, durable async tasks and the store
+//! (the loop checker's runs included; its logic is the `fusion-looped` crate) — and the
+//! `Runtime` that holds what runs (store, ledger, the live configuration and registry, health
+//! probes, task engine, attached MCP hub) and reloads it.
 //! Front doors (CLI, HTTP, MCP) are thin layers over this crate.
 
 pub mod backoff;
@@ -9,7 +10,6 @@ pub mod config;
 pub mod council;
 pub mod cpu;
 pub mod error;
-pub mod looped;
 pub mod providers;
 pub mod router;
 pub mod runtime;

@@ -10,7 +10,6 @@ mod code;
 mod failure;
 mod handler;
 mod http;
-pub mod hub;
 mod lazy;
 mod looped;
 mod own_tools;
@@ -18,7 +17,6 @@ mod params;
 mod reload;
 mod resources;
 mod route;
-mod search;
 mod stdio;
 mod tasks;
 
@@ -34,7 +32,8 @@ use rmcp::ServiceExt;
 pub use ask::{AskInput, MAX_PROMPT_BYTES};
 pub use handler::FusionMcp;
 pub use http::{HttpOptions, McpHttpService, http_service};
-pub use search::{Hit, SearchError, ToolIndex};
+pub use fusion_hub as hub;
+pub use fusion_hub::{Hit, SearchError, ToolIndex};
 
 /// What the MCP handler works with: the runtime (the live configuration and provider
 /// registry, the store, the task engine) and, for tests, a task engine or store of its own.

@@ -33,7 +33,7 @@ pub fn parse_analysis(text: &str) -> Result<Analysis, String> {
 }
 
 /// Finds and parses the first JSON object in `text`, repairing common damage.
-pub(crate) fn extract_object(text: &str) -> Result<Map<String, Value>, String> {
+pub fn extract_object(text: &str) -> Result<Map<String, Value>, String> {
     let start = text
         .find('{')
         .ok_or_else(|| "the reply contains no JSON object (no `{`)".to_owned())?;

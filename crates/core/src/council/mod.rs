@@ -26,7 +26,7 @@ use crate::providers::{Completion, ProviderRegistry};
 use crate::strict_json::{self, Attempt, JsonAnswer, JsonModel};
 use prompts::LabelledAnswer;
 
-pub(crate) use judge::extract_object;
+pub use judge::extract_object;
 pub use judge::parse_analysis;
 pub use panel::{Member, members};
 

@@ -3,10 +3,10 @@
 //! `looped_report` (what a step did, with evidence), `looped_check_work` (the checker's
 //! verdict and route), `looped_fuse_review` (a council on the frozen evidence and the check),
 //! `looped_next` (complete, a pause for a human, or one bounded next prompt) and
-//! `looped_status`. Runs live in the store (`fusion_core::looped`); bad input and refused
+//! `looped_status`. Runs live in the store (`fusion_looped`); bad input and refused
 //! operations are tool errors the executor can read.
 
-use fusion_core::looped::{LoopRuns, NewRun, Report};
+use fusion_looped::{LoopRuns, NewRun, Report};
 use fusion_core::providers::as_caller;
 use fusion_core::store::{Caller, Store};
 use rmcp::handler::server::wrapper::Parameters;
@@ -350,7 +350,7 @@ async fn check(runs: &LoopRuns<'_>, input: CheckInput) -> Outcome {
         .map_err(for_client)?;
     let check = &recorded.record;
     let next_tool = match check.recommended_route {
-        fusion_core::looped::Route::FusionReview => REVIEW,
+        fusion_looped::Route::FusionReview => REVIEW,
         _ => NEXT,
     };
     let mut text = format!(

@@ -14,11 +14,11 @@ use super::roles::RoleCaller;
 use super::round::{self, Round};
 use super::sentinel::{self, HealthReport};
 use super::state::RunState;
-use crate::config::Config;
-use crate::council;
-use crate::error::ErrorKind;
-use crate::providers::{ProviderRegistry, current_caller};
-use crate::store::{LoopRecordKind, LoopRecordRow, LoopRunRow, Store, now_ms};
+use fusion_core::config::Config;
+use fusion_core::council;
+use fusion_core::error::ErrorKind;
+use fusion_core::providers::{ProviderRegistry, current_caller};
+use fusion_core::store::{LoopRecordKind, LoopRecordRow, LoopRunRow, Store, now_ms};
 
 /// Longest run id a caller may choose.
 const MAX_RUN_ID: usize = 100;
@@ -108,7 +108,7 @@ impl<'a> LoopRuns<'a> {
     }
 
     /// Starts a run: objective and acceptance criteria are frozen for its life.
-    pub async fn start(&self, new: NewRun) -> crate::Result<LoopRun> {
+    pub async fn start(&self, new: NewRun) -> fusion_core::Result<LoopRun> {
         let objective = new.objective.trim().to_owned();
         if objective.is_empty() {
             return Err(invalid("`objective` is empty"));
@@ -148,7 +148,7 @@ impl<'a> LoopRuns<'a> {
     }
 
     /// Records the executor's report of a step.
-    pub async fn report(&self, run_id: &str, report: Report) -> crate::Result<Recorded<Report>> {
+    pub async fn report(&self, run_id: &str, report: Report) -> fusion_core::Result<Recorded<Report>> {
         self.open_run(run_id).await?;
         if report.summary.trim().is_empty() {
             return Err(invalid("`summary` is required: say what this step did"));
@@ -168,7 +168,7 @@ impl<'a> LoopRuns<'a> {
         run_id: &str,
         extra_evidence: Option<&str>,
         inline: Option<Report>,
-    ) -> crate::Result<Recorded<Check>> {
+    ) -> fusion_core::Result<Recorded<Check>> {
         let run = self.open_run(run_id).await?;
         if let Some(report) = inline {
             self.report(run_id, report).await?;
@@ -205,7 +205,7 @@ impl<'a> LoopRuns<'a> {
         run_id: &str,
         question: Option<&str>,
         council_name: Option<&str>,
-    ) -> crate::Result<Recorded<Review>> {
+    ) -> fusion_core::Result<Recorded<Review>> {
         let run = self.open_run(run_id).await?;
         let report = self
             .latest::<Report>(run_id, LoopRecordKind::Report)
@@ -252,7 +252,7 @@ impl<'a> LoopRuns<'a> {
 
     /// A deliberation round for a stored run: its state from the trail (step overridable),
     /// the decision kept in the trail. A complete run is refused.
-    pub async fn deliberate(&self, run_id: &str, step: Option<u32>) -> crate::Result<Round> {
+    pub async fn deliberate(&self, run_id: &str, step: Option<u32>) -> fusion_core::Result<Round> {
         let run = self.open_run(run_id).await?;
         let trail = self.trail(&run).await?;
         let mut state = trail.state.clone();
@@ -289,7 +289,7 @@ impl<'a> LoopRuns<'a> {
     }
 
     /// A run with its counts and latest records.
-    pub async fn status(&self, run_id: &str) -> crate::Result<RunView> {
+    pub async fn status(&self, run_id: &str) -> fusion_core::Result<RunView> {
         let run = self.run(run_id).await?;
         let records = self.store.loop_records(run_id, None).await?;
         let count = |kind| records.iter().filter(|r| r.kind == kind).count();
@@ -318,7 +318,7 @@ impl<'a> LoopRuns<'a> {
     }
 
     /// Runs, most recently updated first.
-    pub async fn list(&self, limit: u32) -> crate::Result<Vec<LoopRun>> {
+    pub async fn list(&self, limit: u32) -> fusion_core::Result<Vec<LoopRun>> {
         Ok(self
             .store
             .list_loop_runs(limit)
@@ -329,7 +329,7 @@ impl<'a> LoopRuns<'a> {
     }
 
     /// The run, or `LoopRunNotFound`.
-    pub async fn run(&self, run_id: &str) -> crate::Result<LoopRun> {
+    pub async fn run(&self, run_id: &str) -> fusion_core::Result<LoopRun> {
         match self.store.loop_run(run_id.trim()).await? {
             Some(row) => Ok(to_run(row)),
             None => Err(ErrorKind::LoopRunNotFound {
@@ -340,7 +340,7 @@ impl<'a> LoopRuns<'a> {
     }
 
     /// The run, refused once complete.
-    async fn open_run(&self, run_id: &str) -> crate::Result<LoopRun> {
+    async fn open_run(&self, run_id: &str) -> fusion_core::Result<LoopRun> {
         let run = self.run(run_id).await?;
         if run.status == RunStatus::Complete {
             return Err(ErrorKind::LoopRunClosed {
@@ -352,12 +352,12 @@ impl<'a> LoopRuns<'a> {
         Ok(run)
     }
 
-    pub(super) async fn trail(&self, run: &LoopRun) -> crate::Result<Trail> {
+    pub(super) async fn trail(&self, run: &LoopRun) -> fusion_core::Result<Trail> {
         let records = self.store.loop_records(&run.run_id, None).await?;
         self.trail_of(run, &records)
     }
 
-    fn trail_of(&self, run: &LoopRun, records: &[LoopRecordRow]) -> crate::Result<Trail> {
+    fn trail_of(&self, run: &LoopRun, records: &[LoopRecordRow]) -> fusion_core::Result<Trail> {
         let reports: Vec<Recorded<Report>> = all_of(records, LoopRecordKind::Report)?;
         let check = latest_of::<Check>(records, LoopRecordKind::Check)?
             .filter(|c| Some(c.record.report_seq) == reports.last().map(|r| r.seq));
@@ -394,7 +394,7 @@ impl<'a> LoopRuns<'a> {
         &self,
         run_id: &str,
         kind: LoopRecordKind,
-    ) -> crate::Result<Option<Recorded<T>>> {
+    ) -> fusion_core::Result<Option<Recorded<T>>> {
         self.store
             .latest_loop_record(run_id, kind)
             .await?
@@ -408,7 +408,7 @@ impl<'a> LoopRuns<'a> {
         kind: LoopRecordKind,
         record: &T,
         status: Option<RunStatus>,
-    ) -> crate::Result<Recorded<T>> {
+    ) -> fusion_core::Result<Recorded<T>> {
         let body = serde_json::to_value(record)
             .map_err(|e| invalid(&format!("cannot encode the {}: {e}", kind.as_str())))?;
         let now = now_ms();
@@ -454,7 +454,7 @@ fn to_run(row: LoopRunRow) -> LoopRun {
 }
 
 /// A stored record as its type.
-pub fn decode<T: DeserializeOwned>(row: &LoopRecordRow) -> crate::Result<Recorded<T>> {
+pub fn decode<T: DeserializeOwned>(row: &LoopRecordRow) -> fusion_core::Result<Recorded<T>> {
     let record = serde_json::from_value(row.body.clone()).map_err(|e| {
         let message = format!(
             "loop run `{}`: {} {} cannot be read: {e}",
@@ -462,7 +462,7 @@ pub fn decode<T: DeserializeOwned>(row: &LoopRecordRow) -> crate::Result<Recorde
             row.kind.as_str(),
             row.seq
         );
-        ErrorKind::Store(crate::store::StoreError::caused_by(message, e))
+        ErrorKind::Store(fusion_core::store::StoreError::caused_by(message, e))
     })?;
     Ok(Recorded {
         seq: row.seq,
@@ -474,12 +474,12 @@ pub fn decode<T: DeserializeOwned>(row: &LoopRecordRow) -> crate::Result<Recorde
 fn all_of<T: DeserializeOwned>(
     records: &[LoopRecordRow],
     kind: LoopRecordKind,
-) -> crate::Result<Vec<Recorded<T>>> {
+) -> fusion_core::Result<Vec<Recorded<T>>> {
     let mut out: Vec<Recorded<T>> = records
         .iter()
         .filter(|r| r.kind == kind)
         .map(decode)
-        .collect::<crate::Result<_>>()?;
+        .collect::<fusion_core::Result<_>>()?;
     out.sort_by_key(|r| r.seq);
     Ok(out)
 }
@@ -487,7 +487,7 @@ fn all_of<T: DeserializeOwned>(
 fn latest_of<T: DeserializeOwned>(
     records: &[LoopRecordRow],
     kind: LoopRecordKind,
-) -> crate::Result<Option<Recorded<T>>> {
+) -> fusion_core::Result<Option<Recorded<T>>> {
     records
         .iter()
         .filter(|r| r.kind == kind)
@@ -496,7 +496,7 @@ fn latest_of<T: DeserializeOwned>(
         .transpose()
 }
 
-fn check_run_id(id: &str) -> crate::Result<()> {
+fn check_run_id(id: &str) -> fusion_core::Result<()> {
     let ok_chars = id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -508,7 +508,7 @@ fn check_run_id(id: &str) -> crate::Result<()> {
     Ok(())
 }
 
-pub(super) fn invalid(message: &str) -> crate::Error {
+pub(super) fn invalid(message: &str) -> fusion_core::Error {
     ErrorKind::Invalid(message.to_owned()).into()
 }
 

@@ -11,8 +11,8 @@ use super::json::{extract_object, items, number, string, strings, text_of};
 use super::prompts;
 use super::record::{Check, CheckStatus, Report, Risk, Route};
 use super::roles::{LoopRole, RoleCaller, RoleConversation, messages};
-use crate::config::LoopConfig;
-use crate::strict_json::{self, JsonAnswer};
+use fusion_core::config::LoopConfig;
+use fusion_core::strict_json::{self, JsonAnswer};
 
 /// Shortest quote (in characters, normalised) that counts as evidence from the report's text.
 const MIN_QUOTE: usize = 6;

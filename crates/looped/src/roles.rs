@@ -5,10 +5,10 @@
 
 use fusion_types::{ChatMessage, ChatRequest, Role};
 
-use crate::config::{COUNCIL_PREFIX, Config};
-use crate::council;
-use crate::providers::ProviderRegistry;
-use crate::strict_json::{Attempt, JsonModel};
+use fusion_core::config::{COUNCIL_PREFIX, Config};
+use fusion_core::council;
+use fusion_core::providers::ProviderRegistry;
+use fusion_core::strict_json::{Attempt, JsonModel};
 
 /// A role of the loop checker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +168,7 @@ impl<'a> RoleCaller<'a> {
         target: &Target,
         messages: &[ChatMessage],
         temperature: Option<f64>,
-    ) -> crate::Result<String> {
+    ) -> fusion_core::Result<String> {
         let text = match target {
             Target::Model(model) => {
                 let request = ChatRequest {
@@ -181,12 +181,12 @@ impl<'a> RoleCaller<'a> {
             }
             Target::Council(name) => {
                 let council = self.config.councils.get(name).ok_or_else(|| {
-                    crate::ErrorKind::Invalid(format!("no council named `{name}`"))
+                    fusion_core::ErrorKind::Invalid(format!("no council named `{name}`"))
                 })?;
                 let result =
                     council::run(self.registry, name, council, &flatten(messages), None).await;
                 if result.status == fusion_types::CouncilStatus::Error {
-                    return Err(crate::ErrorKind::Invalid(format!(
+                    return Err(fusion_core::ErrorKind::Invalid(format!(
                         "council `{name}` gave no answer: {}",
                         result.degradation_reasons.join("; ")
                     ))
@@ -197,14 +197,14 @@ impl<'a> RoleCaller<'a> {
         };
         if text.trim().is_empty() {
             return Err(
-                crate::ErrorKind::Invalid(format!("{target} returned an empty answer")).into(),
+                fusion_core::ErrorKind::Invalid(format!("{target} returned an empty answer")).into(),
             );
         }
         Ok(text)
     }
 }
 
-/// A role asked for strict JSON (see [`crate::strict_json::ask`]): the first call asks the role's
+/// A role asked for strict JSON (see [`fusion_core::strict_json::ask`]): the first call asks the role's
 /// targets in order, the retry goes to the target that answered; both at temperature 0.
 /// Errors are their text.
 pub struct RoleConversation<'a> {

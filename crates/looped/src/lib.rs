@@ -1,5 +1,5 @@
-//! The loop checker ("looped"): Fusion as the checker and council of an executor agent's long
-//! build loop. Two halves share the roles, prompts and parsers:
+//! The loop checker ("looped"), a crate of its own over `fusion-core`: Fusion as the checker and
+//! council of an executor agent's long build loop. Two halves share the roles, prompts and parsers:
 //!
 //! - a deliberation round (`fusion loop`): four role views — Explorer, Builder, Critic,
 //!   Performance Sentinel — asked in parallel, then a Loop Conductor that returns a strict-JSON

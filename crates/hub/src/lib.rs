@@ -1,6 +1,7 @@
-//! The hub: Fusion's child MCP servers behind one catalog. It starts every child in parallel
-//! (none blocks another or the server), keeps the merged catalog current as children come, go
-//! and change their lists, and tells connected clients when it changes. Routing of calls lives
+//! The hub (the composite MCP node's back half, a crate of its own): Fusion's child MCP servers
+//! behind one catalog. It starts every child in parallel (none blocks another or the server),
+//! keeps the merged catalog current as children come, go and change their lists, and tells
+//! connected clients when it changes. `search` is the full-text tool search over the catalog. Routing of calls lives
 //! in `route`, relaying of child-initiated messages in `relay`, one child's life in `child`,
 //! following a reloaded `[mcp]` (children started, stopped, restarted) in `reconcile`.
 
@@ -11,6 +12,7 @@ mod filter;
 mod reconcile;
 mod relay;
 mod route;
+mod search;
 mod session;
 mod template;
 
@@ -26,9 +28,9 @@ pub use catalog::{Catalog, Changes, ChildLists, Naming, Target, exposed_name};
 use child::Child;
 pub use child::{ChildStatus, State};
 use relay::Relay;
+pub use search::{Hit, SearchError, ToolIndex};
 pub use session::{Session, SessionChildren};
 
-use crate::search::ToolIndex;
 
 /// Opens in-process children: given a child's entry, a byte stream to an MCP server the
 /// caller runs itself, or `None` to connect as configured. For tests and embedders; called on

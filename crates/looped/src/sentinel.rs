@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::state::RunState;
-use crate::config::LoopConfig;
+use fusion_core::config::LoopConfig;
 
 /// Recent commands looked at for repeats.
 const REPEAT_WINDOW: usize = 10;
@@ -212,7 +212,7 @@ fn secs(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::looped::state::Heartbeat;
+    use crate::state::Heartbeat;
 
     fn config() -> LoopConfig {
         LoopConfig {

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::record::{Check, Decision, Report, Review};
 use super::runs::{LoopRuns, decode};
-use crate::error::ErrorKind;
-use crate::store::{LoopRecordKind, LoopRecordRow};
+use fusion_core::error::ErrorKind;
+use fusion_core::store::{LoopRecordKind, LoopRecordRow};
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -24,11 +24,11 @@ pub struct Exported {
 
 /// Writes the trail of `run_id` into `dir` (created if needed; files of an earlier export of
 /// the same run are overwritten).
-pub async fn export_run(runs: &LoopRuns<'_>, run_id: &str, dir: &Path) -> crate::Result<Exported> {
+pub async fn export_run(runs: &LoopRuns<'_>, run_id: &str, dir: &Path) -> fusion_core::Result<Exported> {
     let run = runs.run(run_id).await?;
     let records = runs.store().loop_records(&run.run_id, None).await?;
     let mut files = Vec::new();
-    let write = |name: &str, text: String| -> crate::Result<()> {
+    let write = |name: &str, text: String| -> fusion_core::Result<()> {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io_error(parent, &e))?;
@@ -152,7 +152,7 @@ fn pretty(value: &Value) -> String {
     text
 }
 
-fn io_error(path: &Path, err: &std::io::Error) -> crate::Error {
+fn io_error(path: &Path, err: &std::io::Error) -> fusion_core::Error {
     ErrorKind::Invalid(format!("cannot write {}: {err}", path.display())).into()
 }
 

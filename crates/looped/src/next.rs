@@ -10,7 +10,7 @@ use super::gate::{NextMove, TrailFacts, next_move};
 use super::prompts;
 use super::record::{Decision, DecisionStatus, Route, RunStatus};
 use super::runs::{LoopRun, LoopRuns, Trail, invalid};
-use crate::store::LoopRecordKind;
+use fusion_core::store::LoopRecordKind;
 
 /// What `looped_next` answers: the decision and where it is kept.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,7 +28,7 @@ impl LoopRuns<'_> {
     /// What comes next: complete, a pause for a human, or one bounded next prompt. Checks the
     /// latest report first if it has no check, and holds the review a route needs. A complete
     /// run answers with its completing decision again.
-    pub async fn next(&self, run_id: &str) -> crate::Result<Next> {
+    pub async fn next(&self, run_id: &str) -> fusion_core::Result<Next> {
         let run = self.run(run_id).await?;
         if run.status == RunStatus::Complete
             && let Some(done) = self
@@ -144,7 +144,7 @@ impl LoopRuns<'_> {
         trail: &Trail,
         mut decision: Decision,
         steps_taken: Vec<String>,
-    ) -> crate::Result<Next> {
+    ) -> fusion_core::Result<Next> {
         decision.report_seq = trail.reports.last().map(|r| r.seq);
         decision.check_seq = trail.check.as_ref().map(|c| c.seq);
         decision.review_seq = trail.review.as_ref().map(|r| r.seq);

@@ -4,12 +4,13 @@
 //! fail, never pass silently). Model calls go to the mock provider.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../core/tests/common/mod.rs"]
 mod common;
 
 use common::{Backend, TestStore};
 use fusion_core::ErrorKind;
 use fusion_core::config::Config;
-use fusion_core::looped::{
+use fusion_looped::{
     CheckStatus, DecisionSource, DecisionStatus, LoopRuns, NewRun, Report, Route, RunStatus,
 };
 use fusion_core::providers::ProviderRegistry;

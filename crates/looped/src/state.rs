@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::record::Report;
-use crate::store::LoopRunRow;
+use fusion_core::store::LoopRunRow;
 
 /// Commands and outputs a derived state keeps (the newest).
 const RECENT_COMMANDS: usize = 20;

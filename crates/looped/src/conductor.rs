@@ -8,7 +8,7 @@ use super::json::{extract_object, string, strings, text_of};
 use super::prompts;
 use super::record::{Decision, DecisionSource, DecisionStatus};
 use super::roles::{LoopRole, RoleCaller, RoleConversation, messages};
-use crate::strict_json::{self, JsonAnswer};
+use fusion_core::strict_json::{self, JsonAnswer};
 
 /// The conductor's JSON, read.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@
 
 use super::record::{Check, CheckStatus, Risk, Route};
 use super::sentinel::Health;
-use crate::config::LoopConfig;
+use fusion_core::config::LoopConfig;
 
 /// What the route of a check depends on.
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-pub(crate) use crate::council::extract_object;
+pub(crate) use fusion_core::council::extract_object;
 
 /// Text of a value that should be a string but may be an object such as `{"text": ".."}`.
 pub(crate) fn text_of(value: &Value) -> Option<String> {

@@ -109,7 +109,7 @@ pub fn conductor_gate_user(
 }
 
 /// The keys of the conductor's JSON object, named again when its output could not be used
-/// (see [`crate::strict_json::repair_prompt`]).
+/// (see [`fusion_core::strict_json::repair_prompt`]).
 pub const CONDUCTOR_KEYS: [&str; 7] = [
     "status",
     "next_prompt",
@@ -163,7 +163,7 @@ pub fn checker_user(
 }
 
 /// The keys of the checker's JSON object, named again when its output could not be used
-/// (see [`crate::strict_json::repair_prompt`]).
+/// (see [`fusion_core::strict_json::repair_prompt`]).
 pub const CHECKER_KEYS: [&str; 10] = [
     "status",
     "confidence",
