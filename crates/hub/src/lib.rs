@@ -31,7 +31,6 @@ use relay::Relay;
 pub use search::{Hit, SearchError, ToolIndex};
 pub use session::{Session, SessionChildren};
 
-
 /// Opens in-process children: given a child's entry, a byte stream to an MCP server the
 /// caller runs itself, or `None` to connect as configured. For tests and embedders; called on
 /// every (re)connection, so a child can crash and come back.

@@ -24,7 +24,11 @@ pub struct Exported {
 
 /// Writes the trail of `run_id` into `dir` (created if needed; files of an earlier export of
 /// the same run are overwritten).
-pub async fn export_run(runs: &LoopRuns<'_>, run_id: &str, dir: &Path) -> fusion_core::Result<Exported> {
+pub async fn export_run(
+    runs: &LoopRuns<'_>,
+    run_id: &str,
+    dir: &Path,
+) -> fusion_core::Result<Exported> {
     let run = runs.run(run_id).await?;
     let records = runs.store().loop_records(&run.run_id, None).await?;
     let mut files = Vec::new();

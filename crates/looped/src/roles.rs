@@ -196,9 +196,10 @@ impl<'a> RoleCaller<'a> {
             }
         };
         if text.trim().is_empty() {
-            return Err(
-                fusion_core::ErrorKind::Invalid(format!("{target} returned an empty answer")).into(),
-            );
+            return Err(fusion_core::ErrorKind::Invalid(format!(
+                "{target} returned an empty answer"
+            ))
+            .into());
         }
         Ok(text)
     }

@@ -148,7 +148,11 @@ impl<'a> LoopRuns<'a> {
     }
 
     /// Records the executor's report of a step.
-    pub async fn report(&self, run_id: &str, report: Report) -> fusion_core::Result<Recorded<Report>> {
+    pub async fn report(
+        &self,
+        run_id: &str,
+        report: Report,
+    ) -> fusion_core::Result<Recorded<Report>> {
         self.open_run(run_id).await?;
         if report.summary.trim().is_empty() {
             return Err(invalid("`summary` is required: say what this step did"));

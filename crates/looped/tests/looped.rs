@@ -10,11 +10,11 @@ mod common;
 use common::{Backend, TestStore};
 use fusion_core::ErrorKind;
 use fusion_core::config::Config;
+use fusion_core::providers::ProviderRegistry;
+use fusion_core::store::{LoopRecordKind, LoopRunRow, Store};
 use fusion_looped::{
     CheckStatus, DecisionSource, DecisionStatus, LoopRuns, NewRun, Report, Route, RunStatus,
 };
-use fusion_core::providers::ProviderRegistry;
-use fusion_core::store::{LoopRecordKind, LoopRunRow, Store};
 use fusion_mock_provider::{MockProvider, ModelScript, Script};
 use serde_json::json;
 

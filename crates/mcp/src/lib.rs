@@ -30,10 +30,10 @@ use fusion_core::tasks::TaskEngine;
 use rmcp::ServiceExt;
 
 pub use ask::{AskInput, MAX_PROMPT_BYTES};
-pub use handler::FusionMcp;
-pub use http::{HttpOptions, McpHttpService, http_service};
 pub use fusion_hub as hub;
 pub use fusion_hub::{Hit, SearchError, ToolIndex};
+pub use handler::FusionMcp;
+pub use http::{HttpOptions, McpHttpService, http_service};
 
 /// What the MCP handler works with: the runtime (the live configuration and provider
 /// registry, the store, the task engine) and, for tests, a task engine or store of its own.

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use fusion_core::ErrorKind;
-use fusion_looped::{LoopRuns, Round, RunState, export_run};
 use fusion_core::providers::as_caller;
 use fusion_core::store::Caller;
+use fusion_looped::{LoopRuns, Round, RunState, export_run};
 
 use super::start;
 use crate::cli::{LoopArgs, LoopCommand};

@@ -6,9 +6,9 @@
 //! `looped_status`. Runs live in the store (`fusion_looped`); bad input and refused
 //! operations are tool errors the executor can read.
 
-use fusion_looped::{LoopRuns, NewRun, Report};
 use fusion_core::providers::as_caller;
 use fusion_core::store::{Caller, Store};
+use fusion_looped::{LoopRuns, NewRun, Report};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::{RequestContext, RoleServer};
