@@ -392,10 +392,15 @@ async fn a_full_provider_queue_is_429() {
     let api = Api::start("", vec![]).await;
     let slow = api.post(ask("tight-slow"));
     let second = async {
-        // Let the first call take the only slot.
-        while api.mock.in_flight() == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        // Let the first call take the only slot (polled, with a deadline).
+        let taken = async {
+            while api.mock.in_flight() == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), taken)
+            .await
+            .expect("the first call reaches the mock within 30 s");
         api.post(ask("tight-fast")).await
     };
     let ((first, _), (status, text)) = tokio::join!(slow, second);
