@@ -289,11 +289,13 @@ impl ServerHandler for FusionMcp {
     ) -> Result<CallToolResponse, ErrorData> {
         use futures::FutureExt;
         let name = request.name.to_string();
+        // Everything a tool starts (model calls, submitted tasks) is recorded as MCP's.
+        let call = fusion_core::providers::as_caller(
+            fusion_core::store::Caller::Mcp,
+            self.call(request, context),
+        );
         // A bug in a tool must answer its request (the SDK would drop it unanswered).
-        match std::panic::AssertUnwindSafe(self.call(request, context))
-            .catch_unwind()
-            .await
-        {
+        match std::panic::AssertUnwindSafe(call).catch_unwind().await {
             Ok(answer) => answer,
             Err(payload) => {
                 let message = fusion_core::cpu::panic_message(payload.as_ref());

@@ -1,7 +1,8 @@
 //! The router's MCP tools and the usage resource over an in-process duplex pipe with the SDK's
 //! client: `preemptive_route_task` decides without calling a model, `get_cost_estimate` prices
 //! a named model or the routed choice, `fusion://usage` reports what the ledger recorded, and
-//! bad arguments come back as tool errors that say what is wrong.
+//! bad arguments come back as tool errors that say what is wrong; a task handed off with
+//! `route_task` is recorded as submitted over MCP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
 
 struct Setup {
+    tasks: fusion_core::tasks::TaskEngine,
     mock: MockProvider,
     client: RunningService<RoleClient, ()>,
     _dir: tempfile::TempDir,
@@ -60,10 +62,18 @@ judge = {{ model = "small" }}
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("fusion.db").display());
     let store = Store::open(Some(&url)).await.unwrap();
-    let registry = ProviderRegistry::from_config(&config)
-        .unwrap()
-        .with_ledger(Ledger::start(store));
-    let server = FusionMcp::new(Fusion::new(Arc::new(config), Arc::new(registry)));
+    let registry = Arc::new(
+        ProviderRegistry::from_config(&config)
+            .unwrap()
+            .with_ledger(Ledger::start(store.clone())),
+    );
+    let config = Arc::new(config);
+    let tasks = fusion_core::tasks::TaskEngine::start(
+        store,
+        fusion_core::tasks::fixed_source(Arc::clone(&config), Arc::clone(&registry)),
+        config.tasks.clone(),
+    );
+    let server = FusionMcp::new(Fusion::new(config, registry).with_tasks(tasks.clone()));
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
         let running = server.serve(server_io).await.unwrap();
@@ -71,6 +81,7 @@ judge = {{ model = "small" }}
     });
     let client = ().serve(client_io).await.unwrap();
     Setup {
+        tasks,
         mock,
         client,
         _dir: dir,
@@ -197,4 +208,23 @@ async fn the_usage_resource_reports_the_calls_the_ledger_recorded() {
     assert!(made >= 3);
     assert_eq!(report["total"]["calls"], made as u64, "{report}");
     assert_eq!(report["by_model"][0]["key"], "small", "{report}");
+}
+
+#[tokio::test]
+async fn a_task_handed_off_over_mcp_is_recorded_as_submitted_by_mcp() {
+    let s = setup().await;
+    let result = call(
+        &s,
+        "route_task",
+        json!({"task": "say hello", "model": "small"}),
+    )
+    .await;
+    assert_eq!(result.is_error, Some(false), "{}", text(&result));
+    let id = result.structured_content.clone().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let task = s.tasks.get(&id).await.unwrap();
+    assert_eq!(task.task.caller, "mcp", "{:?}", task.task);
+    s.tasks.shutdown().await;
 }
