@@ -135,6 +135,37 @@ async fn assert_initialize_works(url: &str, bearer: Option<&str>) {
 }
 
 #[tokio::test]
+async fn http_a_session_ended_with_delete_is_answered_200_and_is_gone() {
+    let h = Harness::start(healthy_script()).await;
+    let server = serve(&h, "", &[]).await;
+    let response = post(&server.url, INITIALIZE).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let end = || {
+        reqwest::Client::new()
+            .delete(format!("{}/mcp", server.url))
+            .header("mcp-session-id", &session)
+            .send()
+    };
+    // The official Python client logs a failure for anything but 200 or 204.
+    assert_eq!(end().await.unwrap().status(), 200);
+    let after = post(
+        &server.url,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    )
+    .header("mcp-session-id", &session)
+    .send()
+    .await
+    .unwrap()
+    .status();
+    assert_eq!(after, 404, "the ended session is gone");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn http_malformed_json_gets_400_with_a_json_rpc_parse_error() {
     let h = Harness::start(healthy_script()).await;
     let server = serve(&h, "", &[]).await;

@@ -38,7 +38,8 @@ pub fn parse_chat_request(body: &[u8]) -> Result<fusion_types::ChatRequest, ApiE
 pub fn app(state: AppState) -> Router {
     let mcp = Router::new()
         .route_service("/mcp", mcp::service(&state))
-        .layer(axum::middleware::from_fn(mcp::parse_errors));
+        .layer(axum::middleware::from_fn(mcp::parse_errors))
+        .layer(axum::middleware::from_fn(mcp::ended_sessions));
     let protected = openai::routes()
         .merge(api::routes())
         .merge(config::routes())

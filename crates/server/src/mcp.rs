@@ -1,7 +1,9 @@
 //! `/mcp`: the MCP Streamable HTTP endpoint, mounted from `fusion_mcp` (the SDK does all the
-//! protocol work). One adjustment on the way out: the SDK answers a body that is not JSON with
+//! protocol work). Two adjustments on the way out: the SDK answers a body that is not JSON with
 //! `415` and a plain-text line; clients get `400` with a JSON-RPC parse error (-32700, `id`
-//! null) instead, as JSON-RPC prescribes, so any client library can show it.
+//! null) instead, as JSON-RPC prescribes, so any client library can show it. And a session
+//! ended with `DELETE` is answered `200`, not the SDK's `202`: the official Python client
+//! counts anything but 200/204 as a failed termination and says so in its log.
 
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
@@ -25,6 +27,16 @@ pub fn service(state: &AppState) -> fusion_mcp::McpHttpService {
             shutdown: state.shutdown_token().clone(),
         },
     )
+}
+
+/// Answers a session ended with `DELETE` with `200` (the SDK says `202 Accepted`).
+pub async fn ended_sessions(request: Request, next: Next) -> Response {
+    let delete = request.method() == axum::http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::OK;
+    }
+    response
 }
 
 /// Turns the SDK's `415` for an undecodable JSON body into `400` + JSON-RPC `-32700`.
