@@ -144,19 +144,37 @@ impl Catalog {
                 catalog.resources.entry(exposed).or_insert((target, shown));
             }
         }
+        // Templates likewise: one used by more than one child (or by Fusion: a child that is
+        // itself a Fusion offers `fusion://tasks/{id}` too) is rewritten for every child.
+        let mut template_owners: HashMap<&str, usize> = HashMap::new();
+        for (_, lists) in children {
+            let mut seen = HashSet::new();
+            for template in &lists.templates {
+                if seen.insert(template.uri_template.as_str()) {
+                    *template_owners
+                        .entry(template.uri_template.as_str())
+                        .or_default() += 1;
+                }
+            }
+        }
         for (server, lists) in children.iter().filter(|(_, l)| !l.down) {
             for template in &lists.templates {
+                let original = &template.uri_template;
+                let shared = template_owners.get(original.as_str()).copied().unwrap_or(0) > 1
+                    || naming.reserved_uris.contains(original);
+                let exposed = if shared && !naming.passthrough {
+                    rewritten_uri(server, original)
+                } else {
+                    original.clone()
+                };
                 let target = Target {
                     server: server.clone(),
-                    name: template.uri_template.clone(),
+                    name: original.clone(),
                 };
-                let matcher = UriTemplate::parse(&template.uri_template);
-                catalog.templates.push((
-                    template.uri_template.clone(),
-                    target,
-                    template.clone(),
-                    matcher,
-                ));
+                let mut shown = template.clone();
+                shown.uri_template = exposed.clone();
+                let matcher = UriTemplate::parse(&exposed);
+                catalog.templates.push((exposed, target, shown, matcher));
             }
         }
         catalog
@@ -205,14 +223,21 @@ impl Catalog {
         if let Some((target, _)) = self.resources.get(uri) {
             return Some(target.clone());
         }
-        if let Some((_, target, _, _)) = self
+        if let Some((exposed, target, _, _)) = self
             .templates
             .iter()
             .find(|(_, _, _, matcher)| matcher.matches(uri))
         {
+            // A rewritten template's URIs go to the child without the rewrite.
+            let name = if *exposed == target.name {
+                uri
+            } else {
+                let prefix = rewritten_uri(&target.server, "");
+                uri.strip_prefix(&prefix).unwrap_or(uri)
+            };
             return Some(Target {
                 server: target.server.clone(),
-                name: uri.to_owned(),
+                name: name.to_owned(),
             });
         }
         let rest = uri.strip_prefix(REWRITE_PREFIX)?;
@@ -515,6 +540,44 @@ mod tests {
             ("a", "test://item/42")
         );
         assert!(catalog.resource_target("test://other/42").is_none());
+    }
+
+    #[test]
+    fn a_template_fusion_or_another_child_uses_is_rewritten_and_routed_back() {
+        let fusion_child = || ChildLists {
+            templates: vec![ResourceTemplate::new("fusion://tasks/{id}", "task")],
+            ..ChildLists::default()
+        };
+        let mut n = naming();
+        n.reserved_uris.insert("fusion://tasks/{id}".into());
+        let catalog = Catalog::build(&n, &[("inner".into(), fusion_child())]);
+        let shown: Vec<String> = catalog
+            .templates()
+            .into_iter()
+            .map(|t| t.uri_template)
+            .collect();
+        assert_eq!(shown, ["fusion://mcp/inner/fusion://tasks/{id}"]);
+        let target = catalog
+            .resource_target("fusion://mcp/inner/fusion://tasks/t1")
+            .unwrap();
+        assert_eq!(
+            (target.server.as_str(), target.name.as_str()),
+            ("inner", "fusion://tasks/t1")
+        );
+        // Fusion's own task URIs are not the child's.
+        assert!(catalog.resource_target("fusion://tasks/t1").is_none());
+        // Two children with one template: both rewritten, each routed to its own.
+        let catalog = Catalog::build(
+            &naming(),
+            &[("a".into(), fusion_child()), ("b".into(), fusion_child())],
+        );
+        let target = catalog
+            .resource_target("fusion://mcp/b/fusion://tasks/t2")
+            .unwrap();
+        assert_eq!(
+            (target.server.as_str(), target.name.as_str()),
+            ("b", "fusion://tasks/t2")
+        );
     }
 
     #[test]

@@ -123,11 +123,12 @@ impl FusionMcp {
 
     /// Names and URIs of Fusion's own items (a child never gets them): the names of every
     /// tool router's tools.
+    /// URIs and URI templates of Fusion's own resources are reserved alike.
     pub fn reserved() -> (HashSet<String>, HashSet<String>) {
         let names = OwnTools::new().names();
         let uris = resources::OWN
             .iter()
-            .chain(&[tasks::ACTIVE])
+            .chain(&[tasks::ACTIVE, tasks::TASK_TEMPLATE])
             .map(|u| (*u).to_owned())
             .collect();
         (names, uris)
