@@ -89,9 +89,10 @@ async fn full_session(h: &Harness, target: &[String], mode: &str, expected_proto
     let listed = python(h, target, mode, "list", &[]).await;
     assert_eq!(listed["protocol_version"], expected_protocol, "{listed}");
     assert_eq!(listed["tools"][0]["name"], "fusion_ask", "{listed}");
+    // `prompt`, or local-fusion's `question`.
     assert_eq!(
-        listed["tools"][0]["inputSchema"]["required"],
-        json!(["prompt"])
+        listed["tools"][0]["inputSchema"]["anyOf"],
+        json!([{"required": ["prompt"]}, {"required": ["question"]}])
     );
     // The council result, or with `async` the queued task.
     let schema = &listed["tools"][0]["outputSchema"];

@@ -25,11 +25,21 @@ const UNKNOWN_COUNCIL: &str = "unknown_council";
 pub const MAX_PROMPT_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the client sends.
+/// `prompt` or `question` (local-fusion's name) carries the text; one of them is required.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [{"required": ["prompt"]}, {"required": ["question"]}]))]
 pub struct AskInput {
     /// The question or task for the council.
-    pub prompt: String,
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// The same as `prompt` (the name local-fusion's `fusion_ask` uses).
+    #[serde(default)]
+    pub question: Option<String>,
+    /// `true`: the text content is the whole council result as JSON (local-fusion's `json`);
+    /// otherwise it is the final answer. The structured content is the whole result either way.
+    #[serde(default)]
+    pub json: bool,
     /// Which configured council answers (see the `fusion://councils` resource); the one named
     /// `default`, or the only one, when omitted.
     #[serde(default)]
@@ -114,15 +124,33 @@ fn output_schema() -> JsonObject {
     root
 }
 
+impl AskInput {
+    /// The text to ask: `prompt`, else `question`.
+    fn text(&self) -> &str {
+        self.prompt
+            .as_deref()
+            .or(self.question.as_deref())
+            .unwrap_or_default()
+    }
+}
+
 /// What is wrong with parsed input, if anything (the text is meant for the calling model).
 fn problem(input: &AskInput) -> Option<String> {
-    if input.prompt.trim().is_empty() {
+    match (&input.prompt, &input.question) {
+        (None, None) => return Some("missing field `prompt` (or `question`)".to_owned()),
+        (Some(_), Some(_)) => {
+            return Some("give `prompt` or `question`, not both".to_owned());
+        }
+        _ => {}
+    }
+    let text = input.text();
+    if text.trim().is_empty() {
         return Some("`prompt` is empty".to_owned());
     }
-    if input.prompt.len() > MAX_PROMPT_BYTES {
+    if text.len() > MAX_PROMPT_BYTES {
         return Some(format!(
             "`prompt` is {} bytes; the limit is {MAX_PROMPT_BYTES}",
-            input.prompt.len()
+            text.len()
         ));
     }
     None
@@ -152,7 +180,7 @@ async fn call(
         ));
     };
     if input.run_async {
-        return Ok(crate::tasks::submit_council(fusion.tasks(), Some(&name), &input.prompt).await);
+        return Ok(crate::tasks::submit_council(fusion.tasks(), Some(&name), input.text()).await);
     }
 
     let token = context.meta.get_progress_token();
@@ -163,13 +191,7 @@ async fn call(
     });
     let run = fusion_core::providers::as_caller(
         fusion_core::store::Caller::Mcp,
-        council::run(
-            &now.registry,
-            &name,
-            council_config,
-            &input.prompt,
-            Some(tx),
-        ),
+        council::run(&now.registry, &name, council_config, input.text(), Some(tx)),
     );
     // Dropping the council future drops every in-flight model call with it.
     let outcome = tokio::select! {
@@ -181,7 +203,7 @@ async fn call(
         let _ = reporter.await;
     }
     match outcome {
-        Some(result) => Ok(into_tool_result(result)),
+        Some(result) => Ok(into_tool_result(result, input.json)),
         None => {
             tracing::info!(council = %name, "fusion_ask cancelled by the client; model calls stopped");
             Err(ErrorData::internal_error(
@@ -192,8 +214,9 @@ async fn call(
     }
 }
 
-/// A council result as a tool result: the final answer as text, the trace as structured content.
-fn into_tool_result(result: CouncilResult) -> CallToolResult {
+/// A council result as a tool result: the final answer as text (with `json`, the whole result
+/// as JSON text), the trace as structured content.
+fn into_tool_result(result: CouncilResult, json: bool) -> CallToolResult {
     let structured = match serde_json::to_value(&result) {
         Ok(value) => value,
         Err(e) => {
@@ -205,6 +228,10 @@ fn into_tool_result(result: CouncilResult) -> CallToolResult {
         }
     };
     let (text, is_error) = match result.status {
+        CouncilStatus::Ok if json => (
+            serde_json::to_string_pretty(&structured).unwrap_or_default(),
+            false,
+        ),
         CouncilStatus::Ok => (result.final_answer, false),
         CouncilStatus::Error => {
             let failures: Vec<String> = result
@@ -309,6 +336,15 @@ mod tests {
     }
 
     #[test]
+    fn question_is_accepted_as_prompt_but_not_both_at_once() {
+        let input = parse_input(args(json!({"question": "why?", "json": true}))).unwrap();
+        assert_eq!(input.text(), "why?");
+        assert!(input.json);
+        let err = parse_input(args(json!({"prompt": "a", "question": "b"}))).unwrap_err();
+        assert!(err.contains("not both"), "{err}");
+    }
+
+    #[test]
     fn input_with_a_non_string_prompt_is_refused() {
         let err = parse_input(args(json!({"prompt": 5}))).unwrap_err();
         assert!(err.contains("invalid type"), "{err}");
@@ -334,7 +370,12 @@ mod tests {
         let tool = tool();
         let input = serde_json::Value::Object((*tool.input_schema).clone());
         assert_eq!(input["type"], "object");
-        assert_eq!(input["required"], json!(["prompt"]));
+        assert_eq!(
+            input["anyOf"],
+            json!([{"required": ["prompt"]}, {"required": ["question"]}])
+        );
+        assert!(input["properties"].get("question").is_some());
+        assert!(input["properties"].get("json").is_some());
         let output = serde_json::Value::Object((*tool.output_schema.unwrap()).clone());
         assert_eq!(output["type"], "object");
         let output = &output["$defs"]["CouncilResult"];

@@ -290,6 +290,34 @@ async fn bad_calls_get_clear_errors_and_the_session_keeps_serving() {
 }
 
 #[tokio::test]
+async fn local_fusions_question_and_json_arguments_are_answered_as_it_documented() {
+    let s = setup("legacy", 0).await;
+    // `json: true`: the text is the whole council result as JSON.
+    let traced = s
+        .client
+        .call_tool(ask(json!({"question": "What is 2+2?", "json": true})))
+        .await
+        .unwrap();
+    assert_eq!(traced.is_error, Some(false));
+    let text = &traced.content[0].as_text().unwrap().text;
+    let document: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(document["status"], "ok");
+    assert_eq!(document["final_answer"], "The final answer.");
+    assert_eq!(document, traced.structured_content.unwrap());
+    // `json: false`: the final answer as plain text.
+    let plain = s
+        .client
+        .call_tool(ask(json!({"question": "What is 2+2?", "json": false})))
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.content[0].as_text().unwrap().text,
+        "The final answer."
+    );
+    s.client.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn resources_describe_status_and_councils() {
     let s = setup("legacy", 0).await;
     let listed = s.client.list_all_resources().await.unwrap();
