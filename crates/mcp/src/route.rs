@@ -70,8 +70,15 @@ pub struct CostInput {
     #[serde(alias = "contextLength")]
     pub context_length: u64,
     /// Tokens expected back (default for a named model: `context_length`, at most 1024; when
-    /// routing: the router's estimate for the task).
-    #[serde(default, alias = "outputLength", alias = "expectedOutputLength")]
+    /// routing: the router's estimate for the task). Also accepted as `output_length`,
+    /// `outputLength` and `expectedOutputLength`.
+    #[serde(
+        default,
+        rename = "expected_output_length",
+        alias = "output_length",
+        alias = "outputLength",
+        alias = "expectedOutputLength"
+    )]
     pub output_length: Option<u64>,
     /// A model id (see `/v1/models`); when absent, the routed choice is priced.
     #[serde(default)]
@@ -230,6 +237,8 @@ fn cost(fusion: &Fusion, input: CostInput) -> CallToolResult {
     };
     let cost = call_cost(&model, input.context_length, output_tokens);
     let priced = model.tier != fusion_core::config::Tier::Paid || model.price.is_some();
+    // Without a model, every tier's cheapest fitting model too, as the router server answered.
+    let tiers = routed.then(|| per_tier(&registry.models(), input.context_length, output_tokens));
     let text = if priced {
         format!(
             "{}: ${cost:.6} for {} tokens in and {output_tokens} out ({})",
@@ -254,8 +263,39 @@ fn cost(fusion: &Fusion, input: CostInput) -> CallToolResult {
             "output_tokens": output_tokens,
             "cost_usd": priced.then_some(cost),
             "free": model.tier != fusion_core::config::Tier::Paid,
+            "tiers": tiers,
         }),
     )
+}
+
+/// Per tier (`local`, `free`, `paid`): the cheapest model whose context window fits the call,
+/// with its cost (paid models without a price are left out: their cost is unknown).
+fn per_tier(
+    models: &[fusion_core::providers::ModelEntry],
+    input_tokens: u64,
+    output_tokens: u64,
+) -> serde_json::Value {
+    use fusion_core::config::Tier;
+    let fits = |m: &&fusion_core::providers::ModelEntry| {
+        m.context_window
+            .is_none_or(|window| u64::from(window) >= input_tokens + output_tokens)
+    };
+    let mut tiers = serde_json::Map::new();
+    for tier in [Tier::Local, Tier::Free, Tier::Paid] {
+        let cheapest = models
+            .iter()
+            .filter(|m| m.tier == tier && (tier != Tier::Paid || m.price.is_some()))
+            .filter(fits)
+            .map(|m| (call_cost(m, input_tokens, output_tokens), m))
+            .min_by(|(a, _), (b, _)| a.total_cmp(b));
+        if let Some((cost, model)) = cheapest {
+            tiers.insert(
+                tier.as_str().to_owned(),
+                json!({ "model": model.id, "cost_usd": cost }),
+            );
+        }
+    }
+    serde_json::Value::Object(tiers)
 }
 
 pub(crate) fn priority(p: PriorityArg) -> Priority {

@@ -228,3 +228,35 @@ async fn a_task_handed_off_over_mcp_is_recorded_as_submitted_by_mcp() {
     assert_eq!(task.task.caller, "mcp", "{:?}", task.task);
     s.tasks.shutdown().await;
 }
+
+#[tokio::test]
+async fn get_cost_estimate_takes_the_router_servers_arguments_and_answers_per_tier() {
+    let s = setup().await;
+    let result = call(
+        &s,
+        "get_cost_estimate",
+        json!({"context_length": 1000, "expected_output_length": 200}),
+    )
+    .await;
+    assert_eq!(result.is_error, Some(false), "{}", text(&result));
+    let answer = result.structured_content.clone().unwrap();
+    assert_eq!(answer["output_tokens"], 200, "{answer}");
+    let tiers = &answer["tiers"];
+    assert_eq!(tiers["local"]["model"], "small", "{answer}");
+    assert_eq!(tiers["local"]["cost_usd"], 0.0, "{answer}");
+    assert_eq!(tiers["paid"]["model"], "big", "{answer}");
+    let paid = tiers["paid"]["cost_usd"].as_f64().unwrap();
+    assert!(
+        (paid - (1000.0 * 2.0 + 200.0 * 10.0) / 1e6).abs() < 1e-12,
+        "{answer}"
+    );
+    // A local model whose window is too small is not offered for a longer call.
+    let long = call(
+        &s,
+        "get_cost_estimate",
+        json!({"context_length": 5000, "expected_output_length": 200}),
+    )
+    .await;
+    let tiers = &long.structured_content.clone().unwrap()["tiers"];
+    assert!(tiers.get("local").is_none(), "{tiers}");
+}
