@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fusion_core::config::{Category, Priority};
+use fusion_looped::Heartbeat;
 
 /// Fusion: a local-first gateway between AI clients and the models and tools they call.
 ///
@@ -115,8 +116,12 @@ pub enum Command {
     /// prompt. `fusion loop status|list|export` read the durable runs of the build/check gate
     /// (the MCP `looped_*` tools).
     ///
+    /// `fusion looped` is the same command, with the council project's flags (`--runDir`,
+    /// `--runId`, `--heartbeat fresh`).
+    ///
     /// Exit codes: 0 a decision (also pause_for_human), 1 no such run, 2 usage, config or
     /// store error.
+    #[command(visible_alias = "looped")]
     Loop(LoopArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
@@ -146,9 +151,53 @@ pub struct LoopArgs {
     #[arg(long, value_name = "ID")]
     pub run: Option<String>,
 
+    /// The executor's last sign of life: `fresh` (now), an age (`45s`, `20m ago`), an RFC 3339
+    /// time or Unix seconds. Overrides the state file's heartbeat.
+    #[arg(long, value_name = "WHEN", conflicts_with = "run", value_parser = parse_heartbeat)]
+    pub heartbeat: Option<Heartbeat>,
+
+    /// Also write the round as an artifact trail under DIR/artifacts/pi-fusion/RUN_ID/:
+    /// step-N.json (the whole round) and next-prompt-N.md.
+    #[arg(long, visible_alias = "runDir", value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+
+    /// The trail's name under --run-dir (default: the --run id, else generated from the
+    /// time). A stored run is --run.
+    #[arg(long, visible_alias = "runId", value_name = "ID", requires = "run_dir", value_parser = parse_trail_id)]
+    pub run_id: Option<String>,
+
     /// Print the whole round (state, views, health, decision) as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_heartbeat(text: &str) -> Result<Heartbeat, String> {
+    let value = match text.trim() {
+        "fresh" | "now" => return Ok(Heartbeat::Age(std::time::Duration::ZERO)),
+        number if number.parse::<f64>().is_ok() => {
+            serde_json::from_str::<serde_json::Value>(number)
+        }
+        other => Ok(serde_json::Value::String(other.to_owned())),
+    };
+    value
+        .and_then(serde_json::from_value::<Heartbeat>)
+        .map_err(|e| format!("{e}; or `fresh`"))
+}
+
+fn parse_trail_id(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 128
+        && !text.starts_with('.')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a run id: use letters, digits, `-`, `_` and `.` (a directory name)"
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,8 +353,17 @@ pub struct AskArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (default: server.listen from the config, else 127.0.0.1:8787).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["host", "port"])]
     pub listen: Option<String>,
+
+    /// The IP address to listen on, with the port of --port or the config (`localhost` is
+    /// 127.0.0.1). --host and --port are the council project's spelling of --listen.
+    #[arg(long, value_name = "IP", value_parser = parse_host)]
+    pub host: Option<std::net::IpAddr>,
+
+    /// The port to listen on (0: any free port), with the address of --host or the config.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
 
     /// Allow a non-loopback address without API keys (server.api_keys_env).
     #[arg(long)]
@@ -316,6 +374,16 @@ pub struct ServeArgs {
     /// saturated.
     #[arg(long, env = "FUSION_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+}
+
+fn parse_host(text: &str) -> Result<std::net::IpAddr, String> {
+    if text.eq_ignore_ascii_case("localhost") {
+        return Ok(std::net::IpAddr::from([127, 0, 0, 1]));
+    }
+    text.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("`{text}` is not an IP address like 127.0.0.1, 0.0.0.0 or ::1"))
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,13 @@
 //! `fusion loop`: one deliberation round of the loop checker over an objective and a run state
 //! (a JSON file the user gives with `--state`, or a stored run's trail with `--run`), printing
 //! the conductor's decision and the next prompt; and `fusion loop status|list|export`, which
-//! read the build/check gate's durable runs from the store.
+//! read the build/check gate's durable runs from the store. `--run-dir` also writes the round
+//! as files, the trail the council project's `looped --runDir` left.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use fusion_core::ErrorKind;
@@ -47,6 +49,14 @@ pub async fn run(config_path: Option<&Path>, args: &LoopArgs) -> anyhow::Result<
 }
 
 async fn round(runs: &LoopRuns<'_>, args: &LoopArgs) -> anyhow::Result<ExitCode> {
+    // The trail directory is made before the round runs: a bad --run-dir costs no model call.
+    let trail = match &args.run_dir {
+        Some(dir) => Some(trail_dir(
+            dir,
+            args.run_id.as_deref().or(args.run.as_deref()),
+        )?),
+        None => None,
+    };
     let round = match &args.run {
         Some(run_id) => {
             if let Some(objective) = args.objective.as_deref().filter(|o| *o != "-") {
@@ -70,9 +80,15 @@ async fn round(runs: &LoopRuns<'_>, args: &LoopArgs) -> anyhow::Result<ExitCode>
             if args.step.is_some() {
                 state.step = args.step;
             }
+            if args.heartbeat.is_some() {
+                state.heartbeat = args.heartbeat;
+            }
             runs.deliberate_state(objective.trim(), state).await
         }
     };
+    if let Some(dir) = &trail {
+        write_trail(dir, &round)?;
+    }
     for reason in &round.decision.degradation_reasons {
         eprintln!("fusion: note: {reason}");
     }
@@ -84,6 +100,36 @@ async fn round(runs: &LoopRuns<'_>, args: &LoopArgs) -> anyhow::Result<ExitCode>
         print_round(&mut out, &round)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `DIR/artifacts/pi-fusion/ID`, created; ID defaults to `loop-<unix seconds>`.
+fn trail_dir(dir: &Path, run_id: Option<&str>) -> anyhow::Result<PathBuf> {
+    let id = match run_id {
+        Some(id) => id.to_owned(),
+        None => {
+            let secs = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            format!("loop-{secs}")
+        }
+    };
+    let path = dir.join("artifacts").join("pi-fusion").join(id);
+    std::fs::create_dir_all(&path)
+        .with_context(|| format!("--run-dir: cannot create {}", path.display()))?;
+    Ok(path)
+}
+
+/// `step-N.json` (the whole round) and `next-prompt-N.md` in the trail directory.
+fn write_trail(dir: &Path, round: &Round) -> anyhow::Result<()> {
+    let step = round.step;
+    let json = dir.join(format!("step-{step}.json"));
+    let text = serde_json::to_string_pretty(round)?;
+    std::fs::write(&json, text).with_context(|| format!("cannot write {}", json.display()))?;
+    let prompt = dir.join(format!("next-prompt-{step}.md"));
+    std::fs::write(&prompt, &round.decision.next_prompt)
+        .with_context(|| format!("cannot write {}", prompt.display()))?;
+    eprintln!("fusion: wrote the round to {}", dir.display());
+    Ok(())
 }
 
 fn print_round(out: &mut impl Write, round: &Round) -> std::io::Result<()> {

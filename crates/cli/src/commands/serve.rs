@@ -14,10 +14,7 @@ use crate::cli::ServeArgs;
 pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let resolved = resolve(config_path).await?;
     let config = &resolved.config;
-    let listen = args.listen.as_deref().unwrap_or(&config.server.listen);
-    let addr: SocketAddr = listen
-        .parse()
-        .with_context(|| format!("--listen: `{listen}` is not an address like 127.0.0.1:8787"))?;
+    let addr = listen_addr(args, &config.server.listen)?;
     // Refusals come before anything starts (store, children) and before the socket is bound.
     let keys = fusion_server::keys_from_env(&config.server.api_keys_env, addr, |name| {
         std::env::var(name).ok()
@@ -55,6 +52,22 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     runtime.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// --listen; else --host and --port, each defaulting to its half of server.listen.
+fn listen_addr(args: &ServeArgs, configured: &str) -> anyhow::Result<SocketAddr> {
+    if let Some(listen) = &args.listen {
+        return listen.parse().with_context(|| {
+            format!("--listen: `{listen}` is not an address like 127.0.0.1:8787")
+        });
+    }
+    let base: SocketAddr = configured.parse().with_context(|| {
+        format!("server.listen: `{configured}` is not an address like 127.0.0.1:8787")
+    })?;
+    Ok(SocketAddr::new(
+        args.host.unwrap_or(base.ip()),
+        args.port.unwrap_or(base.port()),
+    ))
 }
 
 /// SIGINT or SIGTERM, with the handlers registered now (before the address is announced).
