@@ -236,6 +236,7 @@ fn spec(input: RouteTaskInput) -> Result<TaskSpec, String> {
             category: input.category.map(crate::route::category),
             complexity: input.complexity,
             expected_output_tokens: input.expected_output_length,
+            ..RouteHints::default()
         };
         completion.max_tokens = input.max_tokens;
         completion.temperature = input.temperature;

@@ -2,8 +2,13 @@
 //! `provider`, `model`, `q`, `page`, `page_size`), `GET /api/tasks/{id}`, `POST /api/tasks`
 //! (a task spec: `{"work": {"kind": "completion", "messages": [...]}, "priority": 0}` or
 //! `{"work": {"kind": "council", "question": "..."}}`), `POST /api/tasks/{id}/cancel`,
-//! `POST /api/jobs/{id}/cancel`, `GET /api/queue`, and `GET /api/events`: server-sent events,
-//! one per task or job change this process makes (`event: task` or `job`, JSON data).
+//! `POST /api/jobs/{id}/cancel`, `GET /api/queue` (the slot groups, then a page of tasks:
+//! queued and running ones unless `status` says otherwise; filters `status`, `provider`,
+//! `model`, `task_id`, `q`, `page`, `page_size`), and `GET /api/events`: server-sent events,
+//! one per task or job change this process makes (`event: task` or `job`, JSON data). The
+//! routing server's body and state names are read too (`compat`).
+
+mod compat;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -18,9 +23,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fusion_core::store::Caller;
-use fusion_core::tasks::{
-    CancelOutcome, TaskEngine, TaskEvent, TaskFilter, TaskKind, TaskSpec, TaskState,
-};
+use fusion_core::tasks::{CancelOutcome, TaskEngine, TaskEvent, TaskFilter, TaskKind, TaskSpec};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::json;
@@ -62,25 +65,57 @@ struct ListQuery {
     page_size: Option<u32>,
 }
 
+/// The filters of `GET /api/queue`, as the routing server's dashboard API named them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueQuery {
+    status: Option<String>,
+    provider: Option<String>,
+    model: Option<String>,
+    task_id: Option<String>,
+    q: Option<String>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+}
+
+fn bad_query(e: &QueryRejection) -> ApiError {
+    ApiError::bad_request(format!("bad query: {}", e.body_text()), None)
+}
+
+/// The filter of a listing, with `status`, `page` and `page_size` checked.
+fn filter(
+    status: Option<&str>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+) -> Result<TaskFilter, ApiError> {
+    if page == Some(0) {
+        return Err(ApiError::bad_request(
+            "`page` counts from 1",
+            Some("page".into()),
+        ));
+    }
+    if let Some(size) = page_size
+        && !(1..=MAX_PAGE_SIZE).contains(&size)
+    {
+        return Err(ApiError::bad_request(
+            format!("`page_size` must be 1 to {MAX_PAGE_SIZE}"),
+            Some("page_size".into()),
+        ));
+    }
+    Ok(TaskFilter {
+        state: status.map(compat::task_state).transpose()?,
+        page,
+        page_size,
+        ..TaskFilter::default()
+    })
+}
+
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) =
-        query.map_err(|e| ApiError::bad_request(format!("bad query: {}", e.body_text()), None))?;
+    let Query(query) = query.map_err(|e| bad_query(&e))?;
     let engine = engine(&state)?;
-    let status = match &query.status {
-        None => None,
-        Some(text) => Some(TaskState::parse(text).ok_or_else(|| {
-            ApiError::bad_request(
-                format!(
-                    "`status`: `{text}` is not one of queued, running, completed, failed, \
-                     cancelled"
-                ),
-                Some("status".into()),
-            )
-        })?),
-    };
     let kind = match &query.kind {
         None => None,
         Some(text) => Some(TaskKind::parse(text).ok_or_else(|| {
@@ -90,28 +125,12 @@ async fn list(
             )
         })?),
     };
-    if query.page == Some(0) {
-        return Err(ApiError::bad_request(
-            "`page` counts from 1",
-            Some("page".into()),
-        ));
-    }
-    if let Some(size) = query.page_size
-        && !(1..=MAX_PAGE_SIZE).contains(&size)
-    {
-        return Err(ApiError::bad_request(
-            format!("`page_size` must be 1 to {MAX_PAGE_SIZE}"),
-            Some("page_size".into()),
-        ));
-    }
     let filter = TaskFilter {
-        state: status,
         kind,
         provider: query.provider,
         model: query.model,
         q: query.q,
-        page: query.page,
-        page_size: query.page_size,
+        ..filter(query.status.as_deref(), query.page, query.page_size)?
     };
     Ok(Json(engine.list(filter).await?).into_response())
 }
@@ -127,16 +146,27 @@ async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Response, 
     if body.len() > limit {
         return Err(ApiError::too_large(limit));
     }
-    let mut spec: TaskSpec = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            format!(
-                "invalid task: {e}; expected {{\"work\": {{\"kind\": \"completion\", \
-                 \"messages\": [...]}}, \"priority\": 0}} or {{\"work\": {{\"kind\": \
-                 \"council\", \"question\": \"...\"}}}}"
-            ),
-            None,
-        )
-    })?;
+    let expected = "expected {\"work\": {\"kind\": \"completion\", \"messages\": [...]}, \
+                    \"priority\": 0}, {\"work\": {\"kind\": \"council\", \"question\": \
+                    \"...\"}} or the routing server's {\"task\": \"...\"}";
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid task: {e}; {expected}"), None))?;
+    if let Some(router) = compat::router_body(&value) {
+        let router = router?;
+        if router.preemptive() {
+            let decision = state.registry().route(&router.route_input()?);
+            return Ok(Json(
+                json!({ "preemptive": true, "model": decision.chosen, "decision": decision }),
+            )
+            .into_response());
+        }
+        let mut spec = router.spec()?;
+        spec.caller = Some(Caller::Http);
+        let submitted = engine.submit(spec).await?;
+        return Ok((StatusCode::ACCEPTED, Json(compat::submitted(&submitted))).into_response());
+    }
+    let mut spec: TaskSpec = serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_request(format!("invalid task: {e}; {expected}"), None))?;
     spec.caller = Some(Caller::Http);
     let submitted = engine.submit(spec).await?;
     Ok((StatusCode::ACCEPTED, Json(submitted)).into_response())
@@ -170,8 +200,28 @@ fn cancelled(id: &str, outcome: &CancelOutcome) -> Response {
     }
 }
 
-async fn queue(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(engine(&state)?.queue().await?).into_response())
+/// The queue's slot groups and counts, then one page of its tasks (`tasks`, `total`, `page`,
+/// `page_size`): queued and running ones, or those in `status`.
+async fn queue(
+    State(state): State<AppState>,
+    query: Result<Query<QueueQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| bad_query(&e))?;
+    let engine = engine(&state)?;
+    let filter = TaskFilter {
+        active: query.status.is_none(),
+        provider: query.provider,
+        model: query.model,
+        task_id: query.task_id,
+        q: query.q,
+        ..filter(query.status.as_deref(), query.page, query.page_size)?
+    };
+    let page = engine.list(filter).await?;
+    let mut body = json!(engine.queue().await?);
+    if let (Some(body), serde_json::Value::Object(page)) = (body.as_object_mut(), json!(page)) {
+        body.extend(page);
+    }
+    Ok(Json(body).into_response())
 }
 
 async fn events(

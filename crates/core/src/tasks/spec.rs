@@ -69,6 +69,9 @@ pub struct RouteHints {
     pub complexity: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_output_tokens: Option<u64>,
+    /// Tokens of context the task carries (default: counted from the messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tokens: Option<u64>,
 }
 
 impl RouteHints {
@@ -236,6 +239,9 @@ fn prepare_completion(spec: &CompletionSpec, registry: &ProviderRegistry) -> Res
             input.priority = spec.route.priority;
             input.category = spec.route.category;
             input.complexity = spec.route.complexity;
+            if spec.route.context_tokens.is_some() {
+                input.context_tokens = spec.route.context_tokens;
+            }
             input.expected_output_tokens = spec
                 .route
                 .expected_output_tokens

@@ -1,5 +1,6 @@
 //! The OpenAI-compatible API: `POST /v1/chat/completions` (a configured model passed through to
-//! its provider, or `fusion/<council>`), and `GET /v1/models`. Request parsing and validation
+//! its provider, `fusion/<council>`, or `fusion` / `local/fusion` for the default council), and
+//! `GET /v1/models`. Request parsing and validation
 //! live in `request`, streamed relays in `stream`, councils in `council`.
 
 mod council;
@@ -22,6 +23,9 @@ pub(crate) use request::parse as parse_request;
 
 /// Model names with this prefix run a council.
 pub(crate) const COUNCIL_PREFIX: &str = "fusion/";
+/// Model names of the default council (the one named `default`, or the only one):
+/// Fusion's own, and the council project's `local/fusion`.
+pub(crate) const DEFAULT_COUNCIL_IDS: [&str; 2] = ["fusion", "local/fusion"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -40,6 +44,14 @@ async fn chat_completions(
 async fn complete(state: AppState, request: Request) -> Result<Response, ApiError> {
     let body = request::read_body(request, state.config().server.max_body_bytes).await?;
     let chat = request::parse(&body)?;
+    if DEFAULT_COUNCIL_IDS.contains(&chat.model.as_str()) {
+        let council = state
+            .config()
+            .pick_council(None)
+            .map_err(|e| ApiError::unknown_model(format!("`{}`: {e}", chat.model)))?
+            .to_owned();
+        return council::complete(state, &council, chat).await;
+    }
     if let Some(council) = chat.model.strip_prefix(COUNCIL_PREFIX) {
         let council = council.to_owned();
         return council::complete(state, &council, chat).await;

@@ -167,6 +167,10 @@ pub struct TaskFilter {
     pub model: Option<String>,
     /// A substring (case-insensitive) of the id, the request or the result.
     pub q: Option<String>,
+    /// Exactly this task.
+    pub task_id: Option<String>,
+    /// Only queued or running tasks (with `state`, both must hold).
+    pub active: bool,
     /// 1-based; default 1.
     pub page: Option<u32>,
     /// Default 50, at most 500.

@@ -76,6 +76,12 @@ impl Store {
         if let Some(state) = filter.state {
             conditions.push(format!("t.state = {}", bind(state.as_str().to_owned())));
         }
+        if filter.active {
+            conditions.push("t.state IN ('queued', 'running')".to_owned());
+        }
+        if let Some(id) = &filter.task_id {
+            conditions.push(format!("t.id = {}", bind(id.clone())));
+        }
         if let Some(kind) = filter.kind {
             conditions.push(format!("t.kind = {}", bind(kind.as_str().to_owned())));
         }
