@@ -14,7 +14,8 @@ use fusion_looped::Heartbeat;
 #[command(name = "fusion", version, propagate_version = true)]
 pub struct Cli {
     /// Config file (TOML, or the legacy JSON council format). Default: ./fusion.toml, then
-    /// the user config dir (~/.config/fusion/fusion.toml).
+    /// ./local-fusion.config.json (the council project's), then the user config dir
+    /// (~/.config/fusion/fusion.toml).
     #[arg(long, global = true, env = "FUSION_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
@@ -46,10 +47,12 @@ pub enum Command {
     /// Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models), MCP Streamable HTTP
     /// (/mcp), the REST API (/api/usage, /api/models, /api/tasks, /api/queue, /api/events,
     /// POST /api/config/reload), /health, /ready and /metrics; and runs a worker pool for
-    /// queued tasks.
+    /// queued tasks. POST /api/tasks also takes the routing server's body (`task`,
+    /// `context_length`, ...) and /api/queue its filters (`status`, `provider`, `model`,
+    /// `task_id`, `q`, `page`, `page_size`); see the README's "Coming from …".
     ///
     /// Model names: any known model id (passed through to its provider, streaming included),
-    /// `fusion/<council>`, or `router/auto` / `router/<cost|balanced|quality|speed>` (routed to
+    /// `fusion/<council>`, `fusion` or `local/fusion` (the default council), or `router/auto` / `router/<cost|balanced|quality|speed>` (routed to
     /// the cheapest adequate model; the decision in the `fusion` field and the x-fusion-route
     /// header). Prints `FUSION_LISTEN_URL=http://ADDR` on stdout once listening; reloads the
     /// config file for every front door (/v1, /api, /mcp) on SIGHUP, when it changes, and on
