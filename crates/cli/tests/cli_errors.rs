@@ -131,6 +131,34 @@ async fn config_check_prints_the_resolved_config_with_secrets_masked() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn local_fusion_config_json_in_the_current_directory_is_used_with_a_note() {
+    let h = Harness::start(healthy_script()).await;
+    let url = h.mock.base_url();
+    let json = format!(
+        r#"{{"panel": [{{"name": "m-a", "baseUrl": "{url}", "apiKey": "k", "model": "m-a"}}],
+  "judge": {{"name": "judge", "baseUrl": "{url}", "apiKey": "k", "model": "judge"}},
+  "synthesizer": {{"name": "synth", "baseUrl": "{url}", "apiKey": "k", "model": "synth"}}}}"#
+    );
+    h.write_config("local-fusion.config.json", &json);
+    let run = h.fusion(&["ask", "--json", "Q?"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["final_answer"], "FINAL: Paris.");
+    assert!(
+        run.stderr.contains("local-fusion.config.json"),
+        "the note says which file: {}",
+        run.stderr
+    );
+    // A fusion.toml beside it wins.
+    h.write_config("fusion.toml", "[councils]\n");
+    let check = h.fusion(&["config", "check"]).await;
+    assert!(
+        !check.stderr.contains("local-fusion.config.json"),
+        "{}",
+        check.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_legacy_json_council_config_runs_unchanged() {
     let h = Harness::start(healthy_script()).await;
     let url = h.mock.base_url();

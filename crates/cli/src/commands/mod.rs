@@ -47,7 +47,7 @@ pub async fn resolve(path: Option<&Path>) -> anyhow::Result<Resolved> {
     }
     let discovery = cfg::discover(&cfg::default_probe_targets(), DISCOVERY_TIMEOUT)
         .await
-        .context("no config file (looked for ./fusion.toml and the user config dir)")?;
+        .context("no config file (looked for ./fusion.toml, ./local-fusion.config.json and the user config dir)")?;
     Ok(Resolved {
         config: discovery.config,
         origin: Origin::Discovered(discovery.servers),

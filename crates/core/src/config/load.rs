@@ -23,10 +23,14 @@ pub struct LoadedConfig {
 /// Finds and loads the configuration.
 ///
 /// Lookup order: `explicit` (the `--config` flag; it must exist), then `./fusion.toml`, then
+/// `./local-fusion.config.json` (the council project's own file, with a note saying so), then
 /// `fusion/fusion.toml` in the user config dir (`~/.config` on Linux). `Ok(None)` when there is
 /// no file at all — the caller then falls back to zero-config discovery.
 pub fn load(explicit: Option<&Path>) -> Result<Option<LoadedConfig>, ConfigError> {
-    let mut candidates = vec![PathBuf::from("fusion.toml")];
+    let mut candidates = vec![
+        PathBuf::from("fusion.toml"),
+        PathBuf::from(COUNCIL_PROJECT_FILE),
+    ];
     if let Some(dir) = dirs::config_dir() {
         candidates.push(dir.join("fusion").join("fusion.toml"));
     }
@@ -45,10 +49,25 @@ fn load_from(
         return load_file_with(path, env).map(Some);
     }
     match candidates.iter().find(|path| path.is_file()) {
-        Some(path) => load_file_with(path, env).map(Some),
+        Some(path) => {
+            let mut loaded = load_file_with(path, env)?;
+            if path.as_os_str() == COUNCIL_PROJECT_FILE {
+                loaded.warnings.insert(
+                    0,
+                    format!(
+                        "no fusion.toml here: using the council project's {COUNCIL_PROJECT_FILE} \
+                         (`fusion config check` shows it as fusion.toml)"
+                    ),
+                );
+            }
+            Ok(Some(loaded))
+        }
         None => Ok(None),
     }
 }
+
+/// The council project's (local-fusion's) config file, looked for in the current directory.
+pub const COUNCIL_PROJECT_FILE: &str = "local-fusion.config.json";
 
 /// Loads one file: the legacy JSON council format when the name ends in `.json` or the content
 /// starts with `{`, `fusion.toml` otherwise. The result is validated.
