@@ -74,11 +74,17 @@ async fn call(s: &mut Session, tool: &str, args: Value) -> Value {
         .await
 }
 
-/// Polls `get_task_status` until `done` holds for its structured content.
+/// Polls `get_task_status` (the whole task: `verbose`) until `done` holds for its structured
+/// content.
 async fn poll(s: &mut Session, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let status = call(s, "get_task_status", json!({"task_id": id})).await;
+        let status = call(
+            s,
+            "get_task_status",
+            json!({"task_id": id, "verbose": true}),
+        )
+        .await;
         assert_eq!(status["is_error"], false, "{status}");
         if done(&status["structured"]) {
             return status;
@@ -255,5 +261,85 @@ async fn task_tools_answer_bad_input_and_unknown_ids_with_tool_errors() {
         .run(json!({"op": "read", "uri": "fusion://tasks/task_missing"}))
         .await;
     assert_eq!(missing["ok"], false, "{missing}");
+    s.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_routing_servers_route_task_and_compact_status_polls_answer_as_it_documented() {
+    let h = Harness::start(script()).await;
+    let mut s = session(&h).await;
+    let args = json!({"task": "echo this: compat", "context_length": 200,
+                      "expected_output_length": 50, "complexity": 0.3, "priority": "cost"});
+    // preemptive: the decision alone, nothing queued.
+    let mut preemptive = args.clone();
+    preemptive["preemptive"] = json!(true);
+    let decided = call(&mut s, "route_task", preemptive).await;
+    assert_eq!(decided["is_error"], false, "{decided}");
+    assert_eq!(decided["structured"]["preemptive"], true, "{decided}");
+    assert!(
+        decided["structured"]["decision"]["chosen"].is_string(),
+        "{decided}"
+    );
+    assert_eq!(
+        decided["structured"]["decision"]["estimate"]["input_tokens"], 200,
+        "{decided}"
+    );
+
+    let queued = call(&mut s, "route_task", args).await;
+    assert_eq!(queued["is_error"], false, "{queued}");
+    let submitted = &queued["structured"];
+    let id = submitted["task_id"].as_str().unwrap().to_owned();
+    assert!(
+        matches!(
+            submitted["status"].as_str(),
+            Some("pending" | "in_progress")
+        ),
+        "{submitted}"
+    );
+    assert!(submitted.get("queue_position").is_some(), "{submitted}");
+
+    // Compact polls: status, progress, model, cost, the answer — no trace.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let compact = loop {
+        let status = call(&mut s, "get_task_status", json!({"task_id": id})).await;
+        let task = status["structured"].clone();
+        assert!(
+            matches!(
+                task["status"].as_str(),
+                Some("pending" | "in_progress" | "completed")
+            ),
+            "{task}"
+        );
+        if task["status"] == "completed" {
+            break task;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{task}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        compact["result"].as_str().unwrap().contains("compat"),
+        "{compact}"
+    );
+    assert!(
+        compact["model"].is_string() && compact["cost_usd"].is_number(),
+        "{compact}"
+    );
+    for trace in ["jobs", "decision", "request"] {
+        assert!(compact.get(trace).is_none(), "{trace} in {compact}");
+    }
+    let verbose = call(
+        &mut s,
+        "get_task_status",
+        json!({"task_id": id, "verbose": true}),
+    )
+    .await["structured"]
+        .clone();
+    assert!(
+        verbose["jobs"].is_array() && verbose["decision"].is_object(),
+        "{verbose}"
+    );
+    let (small, full) = (compact.to_string().len(), verbose.to_string().len());
+    eprintln!("get_task_status structured bytes: compact {small}, verbose {full}");
+    assert!(small < full, "compact {small} >= verbose {full}");
     s.quit().await;
 }

@@ -58,6 +58,13 @@ pub struct RouteTaskInput {
     /// Tokens the answer is expected to need (default: estimated).
     #[serde(default, alias = "expectedOutputLength")]
     pub expected_output_length: Option<u64>,
+    /// Tokens of context the task carries (default: counted from the text).
+    #[serde(default, alias = "contextLength")]
+    pub context_length: Option<u64>,
+    /// `true`: answer the routing decision only and queue nothing (as
+    /// `preemptive_route_task` does).
+    #[serde(default)]
+    pub preemptive: bool,
     /// The task's place in the queue: higher runs first, -100 to 100 (default 0).
     #[serde(default, alias = "queuePriority")]
     pub queue_priority: Option<i64>,
@@ -75,6 +82,19 @@ pub struct TaskIdInput {
     /// The id `route_task` (or `fusion_ask` with `async`) returned.
     #[serde(alias = "taskId", alias = "id")]
     pub task_id: String,
+}
+
+/// Which task, and how much of it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusInput {
+    /// The id `route_task` (or `fusion_ask` with `async`) returned.
+    #[serde(alias = "taskId", alias = "id")]
+    pub task_id: String,
+    /// `true`: the whole task — request, routing decision, every job, the full result (also
+    /// the resource `fusion://tasks/{id}`). Default: the compact status a poll needs.
+    #[serde(default)]
+    pub verbose: bool,
 }
 
 /// Which job.
@@ -106,6 +126,9 @@ impl FusionMcp {
         let Some(engine) = self.fusion().tasks() else {
             return no_engine();
         };
+        if input.preemptive {
+            return decide(&self.fusion().registry(), input).await;
+        }
         match spec(input) {
             Ok(spec) => answer(submit(engine, spec).await),
             Err(problem) => failure::invalid_arguments(ROUTE_TASK, problem),
@@ -114,10 +137,11 @@ impl FusionMcp {
 
     #[tool(
         title = "Task status",
-        description = "A task's state (queued, running, completed, failed, cancelled), \
-         progress, queue position while queued, its jobs (one per model call) and, once \
-         completed, the result inline.",
-        input_schema = crate::own_tools::input_schema::<TaskIdInput>(),
+        description = "A task's status (pending, in_progress, completed, failed, cancelled), \
+         progress, queue position while pending, model, cost, error and, once completed, the \
+         answer inline — compact, for polling. With `verbose: true` the whole task: request, \
+         routing decision, every job (one per model call) and the full result.",
+        input_schema = crate::own_tools::input_schema::<StatusInput>(),
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -125,11 +149,11 @@ impl FusionMcp {
             open_world_hint = false
         )
     )]
-    async fn get_task_status(&self, Parameters(input): Parameters<TaskIdInput>) -> CallToolResult {
+    async fn get_task_status(&self, Parameters(input): Parameters<StatusInput>) -> CallToolResult {
         let Some(engine) = self.fusion().tasks() else {
             return no_engine();
         };
-        answer(status(engine, &input.task_id).await)
+        answer(status(engine, &input.task_id, input.verbose).await)
     }
 
     #[tool(
@@ -236,7 +260,7 @@ fn spec(input: RouteTaskInput) -> Result<TaskSpec, String> {
             category: input.category.map(crate::route::category),
             complexity: input.complexity,
             expected_output_tokens: input.expected_output_length,
-            ..RouteHints::default()
+            context_tokens: input.context_length,
         };
         completion.max_tokens = input.max_tokens;
         completion.temperature = input.temperature;
@@ -254,22 +278,123 @@ async fn submit(engine: &TaskEngine, spec: TaskSpec) -> fusion_core::Result<(Str
         text.push_str(&format!(" for {model}"));
     }
     text.push_str("; poll get_task_status with this task_id for the result");
-    let structured = serde_json::to_value(&submitted)
+    let mut structured = serde_json::to_value(&submitted)
         .map_err(|e| fusion_core::ErrorKind::Invalid(format!("cannot encode the task: {e}")))?;
+    // The routing server's names beside Fusion's.
+    if let Some(object) = structured.as_object_mut() {
+        object.insert("task_id".into(), json!(submitted.id));
+        object.insert("status".into(), json!(submitted.state.router_word()));
+        object.insert("queue_position".into(), json!(submitted.position));
+    }
     Ok((text, structured))
 }
 
-async fn status(engine: &TaskEngine, id: &str) -> fusion_core::Result<(String, Value)> {
+/// `route_task` with `preemptive: true`: the decision for the task, nothing queued.
+async fn decide(
+    registry: &std::sync::Arc<fusion_core::providers::ProviderRegistry>,
+    input: RouteTaskInput,
+) -> CallToolResult {
+    if input.task.trim().is_empty() {
+        return failure::invalid_arguments(ROUTE_TASK, "`task` is empty");
+    }
+    if let Some(c) = input.complexity
+        && !(c.is_finite() && (0.0..=1.0).contains(&c))
+    {
+        return failure::invalid_arguments(
+            ROUTE_TASK,
+            format!("`complexity` must be between 0 and 1; got {c}"),
+        );
+    }
+    let registry = std::sync::Arc::clone(registry);
+    let bytes = input.task.len();
+    let decision = fusion_core::cpu::sized(bytes, move || {
+        let mut route = fusion_core::router::RouteInput::from_messages(&[ChatMessage::text(
+            Role::User,
+            input.task,
+        )]);
+        if input.context_length.is_some() {
+            route.context_tokens = input.context_length;
+        }
+        route.expected_output_tokens = input.expected_output_length;
+        route.complexity = input.complexity;
+        route.priority = input.priority.map(crate::route::priority);
+        route.category = input.category.map(crate::route::category);
+        registry.route(&route)
+    })
+    .await;
+    let text = decision.summary.clone();
+    match serde_json::to_value(&decision) {
+        Ok(structured) => {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+            result.structured_content = Some(json!({ "preemptive": true, "decision": structured }));
+            result
+        }
+        Err(e) => failure::failed(
+            "internal",
+            false,
+            format!("cannot encode the decision: {e}"),
+        ),
+    }
+}
+
+async fn status(
+    engine: &TaskEngine,
+    id: &str,
+    verbose: bool,
+) -> fusion_core::Result<(String, Value)> {
     let view = engine.get(id).await?;
-    let structured = serde_json::to_value(&view)
-        .map_err(|e| fusion_core::ErrorKind::Invalid(format!("cannot encode the task: {e}")))?;
+    let structured = if verbose {
+        let mut full = serde_json::to_value(&view)
+            .map_err(|e| fusion_core::ErrorKind::Invalid(format!("cannot encode the task: {e}")))?;
+        if let Some(object) = full.as_object_mut() {
+            object.insert("task_id".into(), json!(view.task.id));
+            object.insert("status".into(), json!(view.task.state.router_word()));
+        }
+        full
+    } else {
+        compact(&view)
+    };
     Ok((describe(&view), structured))
+}
+
+/// What a poll needs: status, progress, model, cost, error and the answer once there is one.
+fn compact(view: &TaskView) -> Value {
+    let task = &view.task;
+    let mut out = json!({
+        "task_id": task.id,
+        "status": task.state.router_word(),
+        "state": task.state,
+        "kind": task.kind,
+        "progress": task.progress,
+        "cost_usd": task.cost_usd,
+    });
+    let optional = [
+        (
+            "progress_message",
+            task.progress_message.as_ref().map(|m| json!(m)),
+        ),
+        ("queue_position", task.position.map(|p| json!(p))),
+        ("model", task.model.as_ref().map(|m| json!(m))),
+        ("error", task.error.as_ref().map(|e| json!(e))),
+        (
+            "result",
+            view.result.as_ref().and_then(answer_text).map(|a| json!(a)),
+        ),
+    ];
+    if let Some(object) = out.as_object_mut() {
+        for (key, value) in optional {
+            if let Some(value) = value {
+                object.insert(key.into(), value);
+            }
+        }
+    }
+    out
 }
 
 /// One line of state, then the answer when there is one.
 fn describe(view: &TaskView) -> String {
     let task = &view.task;
-    let mut text = format!("task {} is {}", task.id, task.state);
+    let mut text = format!("task {} is {}", task.id, task.state.router_word());
     match task.state {
         TaskState::Queued => {
             if let Some(position) = task.position {

@@ -135,30 +135,16 @@ pub(super) fn submitted(submitted: &Submitted) -> Value {
     let mut value = serde_json::to_value(submitted).unwrap_or_else(|_| json!({}));
     if let Some(object) = value.as_object_mut() {
         object.insert("task_id".into(), json!(submitted.id));
-        object.insert("status".into(), json!(router_status(submitted.state)));
+        object.insert("status".into(), json!(submitted.state.router_word()));
         object.insert("queue_position".into(), json!(submitted.position));
     }
     value
 }
 
-/// A task state in the routing server's words.
-fn router_status(state: TaskState) -> &'static str {
-    match state {
-        TaskState::Queued => "pending",
-        TaskState::Running => "in_progress",
-        other => other.as_str(),
-    }
-}
-
 /// A `status` filter: Fusion's state names or the routing server's (`pending` is queued,
 /// `in_progress` running).
 pub(super) fn task_state(text: &str) -> Result<TaskState, ApiError> {
-    let state = match text {
-        "pending" => Some(TaskState::Queued),
-        "in_progress" => Some(TaskState::Running),
-        other => TaskState::parse(other),
-    };
-    state.ok_or_else(|| {
+    TaskState::parse_either(text).ok_or_else(|| {
         ApiError::bad_request(
             format!(
                 "`status`: `{text}` is not one of queued (or pending), running (or \

@@ -49,6 +49,25 @@ impl TaskState {
         .find(|s| s.as_str() == text)
     }
 
+    /// The state in the routing server's words (its task API and MCP tools): `pending`,
+    /// `in_progress`, `completed`, `failed`, `cancelled`.
+    pub fn router_word(self) -> &'static str {
+        match self {
+            Self::Queued => "pending",
+            Self::Running => "in_progress",
+            Self::Completed | Self::Failed | Self::Cancelled => self.as_str(),
+        }
+    }
+
+    /// Fusion's name or the routing server's (`pending`, `in_progress`).
+    pub fn parse_either(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Queued),
+            "in_progress" => Some(Self::Running),
+            other => Self::parse(other),
+        }
+    }
+
     /// Completed, failed or cancelled.
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Queued | Self::Running)
