@@ -74,10 +74,14 @@ fn per_token<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Opti
     })
 }
 
+/// Both shapes at once: llama.cpp's `llama-server` sends `data` (OpenAI) beside `models`
+/// (Ollama-like entries of its own); `data` wins, `models` is read only without it.
 #[derive(serde::Deserialize)]
 struct Listing {
-    #[serde(default, alias = "models")]
-    data: Vec<ListedModel>,
+    #[serde(default)]
+    data: Option<Vec<ListedModel>>,
+    #[serde(default)]
+    models: Option<Value>,
 }
 
 /// `GET url` on `client` for the models a server lists, as `config`'s provider: its bearer key
@@ -116,16 +120,20 @@ pub(crate) async fn fetch(
 
 /// Reads a listing body: `{"data": [...]}` (OpenAI) or `{"models": [...]}` (Ollama).
 pub(crate) fn parse(provider: &str, body: &[u8]) -> Result<Vec<ListedModel>> {
-    let listing: Listing =
-        serde_json::from_slice(body).map_err(|e| ErrorKind::InvalidResponse {
-            provider: provider.to_owned(),
-            message: format!(
-                "model listing: {e}; body starts with: {}",
-                super::snippet(body)
-            ),
-        })?;
-    Ok(listing
-        .data
+    let invalid = |e: serde_json::Error| ErrorKind::InvalidResponse {
+        provider: provider.to_owned(),
+        message: format!(
+            "model listing: {e}; body starts with: {}",
+            super::snippet(body)
+        ),
+    };
+    let listing: Listing = serde_json::from_slice(body).map_err(invalid)?;
+    let listed = match (listing.data, listing.models) {
+        (Some(data), _) => data,
+        (None, Some(models)) => serde_json::from_value(models).map_err(invalid)?,
+        (None, None) => Vec::new(),
+    };
+    Ok(listed
         .into_iter()
         .filter(|m| !m.id.trim().is_empty())
         .collect())
@@ -154,6 +162,15 @@ mod tests {
         let paid = router[1].pricing.as_ref().unwrap();
         assert_eq!(paid.prompt, Some(0.000003));
         assert_eq!(paid.completion, Some(0.000015));
+        // llama.cpp's llama-server: both keys, its `models` entries in a shape of their own.
+        let llama = parse(
+            "p",
+            br#"{"models":[{"name":"SmolLM2","model":"SmolLM2","type":"model"}],"object":"list",
+                 "data":[{"id":"SmolLM2","object":"model","owned_by":"llamacpp"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(llama.len(), 1);
+        assert_eq!(llama[0].id, "SmolLM2");
         let ollama = parse("p", br#"{"models":[{"name":"qwen2.5:7b","size":1}]}"#).unwrap();
         assert_eq!(ollama[0].id, "qwen2.5:7b");
     }
