@@ -87,6 +87,30 @@ impl Drop for LlamaServer {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn zero_config_discovers_the_real_llama_server_and_lists_its_model() {
+    // llama-server lists its models under both `data` and `models`: discovery must read it.
+    let server = LlamaServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let targets = format!("llama.cpp={}", server.base_url);
+    let run = run_fusion(
+        dir.path(),
+        &["models", "--json"],
+        None,
+        &[("FUSION_DISCOVERY_TARGETS", targets.as_str())],
+    )
+    .await;
+    server.stop().await;
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let listed = run.json();
+    let found = listed["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["provider"] == "llama.cpp" && m["id"].as_str().is_some());
+    assert!(found, "no model of the discovered llama-server: {listed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn smollm2_council_honours_the_contract_and_records_judge_degradation() {
     let server = LlamaServer::start().await;
     let dir = tempfile::tempdir().unwrap();
