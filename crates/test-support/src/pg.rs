@@ -34,7 +34,9 @@ impl PgDatabase {
             .execute(create.as_str())
             .await
             .unwrap_or_else(|e| panic!("{create}: {e}"));
-        admin.close().await.unwrap();
+        if let Err(e) = admin.close().await {
+            panic!("closing the admin connection to {admin_url}: {e}");
+        }
         let url = with_database(&admin_url, &name);
         PgDatabase {
             admin_url,
@@ -53,7 +55,7 @@ impl Drop for PgDatabase {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .unwrap();
+                .map_err(sqlx::Error::Io)?;
             runtime.block_on(async {
                 let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
                 admin.execute(sql.as_str()).await?;
@@ -82,8 +84,10 @@ fn unique_name() -> String {
 /// The URL with its database replaced: `postgres://u@h:p/postgres` → `postgres://u@h:p/NAME`.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let (scheme, rest) = base.split_once("://").unwrap();
-    let authority = rest.split('/').next().unwrap();
+    let Some((scheme, rest)) = base.split_once("://") else {
+        panic!("FUSION_TEST_POSTGRES_URL `{url}` is not a URL like postgres://user@host:port/db");
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
     let mut out = format!("{scheme}://{authority}/{name}");
     if !query.is_empty() {
         out.push('?');
