@@ -15,14 +15,14 @@ use fusion_core::providers::as_caller;
 use fusion_core::store::Caller;
 use fusion_looped::{LoopRuns, Round, RunState, export_run};
 
-use super::start;
+use super::{ConfigFor, start_for};
 use crate::cli::{LoopArgs, LoopCommand};
 
 /// Largest objective read from stdin, and largest state file.
 const MAX_INPUT_BYTES: u64 = 1024 * 1024;
 
 pub async fn run(config_path: Option<&Path>, args: &LoopArgs) -> anyhow::Result<ExitCode> {
-    let runtime = start(config_path).await?;
+    let runtime = start_for(config_path, ConfigFor::Loop).await?;
     let now = runtime.snapshot();
     let store = runtime.require_store()?;
     let runs = LoopRuns::new(store, &now.registry, &now.config);

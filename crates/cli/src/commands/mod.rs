@@ -36,7 +36,18 @@ pub enum Origin {
 
 /// Loads the config file, or discovers local model servers when there is none.
 pub async fn resolve(path: Option<&Path>) -> anyhow::Result<Resolved> {
-    if let Some(loaded) = cfg::load(path)? {
+    resolve_with(cfg::load(path)?).await
+}
+
+/// Whether a command is one of the loop's, which prefer the council project's loop file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFor {
+    Any,
+    Loop,
+}
+
+async fn resolve_with(loaded: Option<cfg::LoadedConfig>) -> anyhow::Result<Resolved> {
+    if let Some(loaded) = loaded {
         for warning in &loaded.warnings {
             tracing::warn!("{}: {warning}", loaded.source.display());
         }
@@ -47,7 +58,10 @@ pub async fn resolve(path: Option<&Path>) -> anyhow::Result<Resolved> {
     }
     let discovery = cfg::discover(&cfg::default_probe_targets(), DISCOVERY_TIMEOUT)
         .await
-        .context("no config file (looked for ./fusion.toml, ./local-fusion.config.json and the user config dir)")?;
+        .context(
+            "no config file (looked for ./fusion.toml, ./local-fusion.config.json, \
+             ./looped-fusion.config.json and the user config dir)",
+        )?;
     Ok(Resolved {
         config: discovery.config,
         origin: Origin::Discovered(discovery.servers),
@@ -59,7 +73,16 @@ pub async fn resolve(path: Option<&Path>) -> anyhow::Result<Resolved> {
 /// synced into the store join. Every command works through it; `shutdown` writes the queued
 /// usage rows and closes the store.
 pub async fn start(path: Option<&Path>) -> anyhow::Result<Runtime> {
-    start_resolved(resolve(path).await?).await
+    start_for(path, ConfigFor::Any).await
+}
+
+/// [`start`], looking for the file `purpose` prefers.
+pub async fn start_for(path: Option<&Path>, purpose: ConfigFor) -> anyhow::Result<Runtime> {
+    let loaded = match purpose {
+        ConfigFor::Any => cfg::load(path)?,
+        ConfigFor::Loop => cfg::load_for_loop(path)?,
+    };
+    start_resolved(resolve_with(loaded).await?).await
 }
 
 /// [`start`] over a configuration already resolved.

@@ -23,14 +23,26 @@ pub struct LoadedConfig {
 /// Finds and loads the configuration.
 ///
 /// Lookup order: `explicit` (the `--config` flag; it must exist), then `./fusion.toml`, then
-/// `./local-fusion.config.json` (the council project's own file, with a note saying so), then
-/// `fusion/fusion.toml` in the user config dir (`~/.config` on Linux). `Ok(None)` when there is
-/// no file at all — the caller then falls back to zero-config discovery.
+/// `./local-fusion.config.json` and `./looped-fusion.config.json` (the council project's own
+/// files, with a note saying so), then `fusion/fusion.toml` in the user config dir
+/// (`~/.config` on Linux). `Ok(None)` when there is no file at all — the caller then falls back
+/// to zero-config discovery.
 pub fn load(explicit: Option<&Path>) -> Result<Option<LoadedConfig>, ConfigError> {
-    let mut candidates = vec![
-        PathBuf::from("fusion.toml"),
-        PathBuf::from(COUNCIL_PROJECT_FILE),
-    ];
+    load_preferring(explicit, &[COUNCIL_PROJECT_FILE, LOOP_PROJECT_FILE])
+}
+
+/// [`load`] for the loop commands: the council project's loop file
+/// (`./looped-fusion.config.json`, with its roster) comes before its council file.
+pub fn load_for_loop(explicit: Option<&Path>) -> Result<Option<LoadedConfig>, ConfigError> {
+    load_preferring(explicit, &[LOOP_PROJECT_FILE, COUNCIL_PROJECT_FILE])
+}
+
+fn load_preferring(
+    explicit: Option<&Path>,
+    project_files: &[&str],
+) -> Result<Option<LoadedConfig>, ConfigError> {
+    let mut candidates = vec![PathBuf::from("fusion.toml")];
+    candidates.extend(project_files.iter().map(PathBuf::from));
     if let Some(dir) = dirs::config_dir() {
         candidates.push(dir.join("fusion").join("fusion.toml"));
     }
@@ -51,11 +63,14 @@ fn load_from(
     match candidates.iter().find(|path| path.is_file()) {
         Some(path) => {
             let mut loaded = load_file_with(path, env)?;
-            if path.as_os_str() == COUNCIL_PROJECT_FILE {
+            if let Some(file) = [COUNCIL_PROJECT_FILE, LOOP_PROJECT_FILE]
+                .into_iter()
+                .find(|file| path.as_os_str() == *file)
+            {
                 loaded.warnings.insert(
                     0,
                     format!(
-                        "no fusion.toml here: using the council project's {COUNCIL_PROJECT_FILE} \
+                        "no fusion.toml here: using the council project's {file} \
                          (`fusion config check` shows it as fusion.toml)"
                     ),
                 );
@@ -68,6 +83,9 @@ fn load_from(
 
 /// The council project's (local-fusion's) config file, looked for in the current directory.
 pub const COUNCIL_PROJECT_FILE: &str = "local-fusion.config.json";
+
+/// The council project's loop config file (with `model_roster` and `role_model_policy`).
+pub const LOOP_PROJECT_FILE: &str = "looped-fusion.config.json";
 
 /// Loads one file: the legacy JSON council format when the name ends in `.json` or the content
 /// starts with `{`, `fusion.toml` otherwise. The result is validated.

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use discovery::{DiscoveredServer, Discovery, ProbeTarget, default_probe_targets, discover};
 pub use expand::EnvSourced;
 pub use import::{Imported, import_mcp_servers, render_mcp_servers};
-pub use load::{LoadedConfig, check_toml, load, load_file, parse_text};
+pub use load::{LoadedConfig, check_toml, load, load_file, load_for_loop, parse_text};
 pub use looped::{COUNCIL_PREFIX, LoopConfig, LoopRoles};
 pub use mcp::{CatalogMode, McpConfig, McpServerConfig, ToolFilter, is_name_char};
 pub use render::render_masked;

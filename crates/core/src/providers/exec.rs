@@ -1,6 +1,8 @@
 //! A command-line agent as a model (`claude -p`, `codex exec`, `pi -p`): renders the chat as one
 //! prompt, runs the command, and returns its stdout as the answer — streamed line by line as
-//! the command prints it. Failures become `ErrorKind::Exec` with the exit status and stderr.
+//! the command prints it. `{model}` in an argument is replaced by the upstream model name, so
+//! one command can serve several models (`pi --print --model {model}`). Failures become
+//! `ErrorKind::Exec` with the exit status and stderr.
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind as Io;
@@ -25,6 +27,9 @@ const STDOUT_LIMIT: u64 = 8 * 1024 * 1024;
 const STDERR_TAIL: usize = 64 * 1024;
 /// Lines of that tail quoted in an error.
 const STDERR_LINES: usize = 20;
+
+/// Replaced by the request's upstream model name in each argument.
+pub const MODEL_PLACEHOLDER: &str = "{model}";
 
 /// One configured command.
 pub struct ExecBackend {
@@ -120,7 +125,11 @@ impl ExecBackend {
         let prompt = crate::transcript::render(&request.messages);
         let mut command = Command::new(&self.program);
         command
-            .args(&self.args)
+            .args(
+                self.args
+                    .iter()
+                    .map(|arg| arg.replace(MODEL_PLACEHOLDER, &request.model)),
+            )
             .envs(&self.env)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -439,6 +448,25 @@ mod tests {
         );
         let response = cli.chat(&ask("two words")).await.unwrap();
         assert_eq!(response.first_text(), "got[two words] stdin[]");
+    }
+
+    #[tokio::test]
+    async fn model_placeholder_in_arguments_becomes_the_upstream_model() {
+        let cli = backend(
+            &[
+                "sh",
+                "-c",
+                "printf 'model[%s] %s' \"$1\" \"$(cat)\"",
+                "sh",
+                "--model={model}",
+            ],
+            json!({}),
+        );
+        let response = cli
+            .chat(&ChatRequest::simple("zai/glm-5.2", None, "hi"))
+            .await
+            .unwrap();
+        assert_eq!(response.first_text(), "model[--model=zai/glm-5.2] hi");
     }
 
     #[tokio::test]
