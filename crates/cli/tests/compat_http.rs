@@ -42,7 +42,11 @@ async fn get(url: &str) -> (u16, Value) {
 async fn models_fusion_and_local_fusion_answer_as_the_default_council() {
     let h = Harness::start(healthy_script()).await;
     let server = serve(&h).await;
-    for model in ["local/fusion", "fusion"] {
+    // The council project's trace field is `local_fusion`; Fusion's own is `fusion`.
+    for (model, trace, other) in [
+        ("local/fusion", "local_fusion", "fusion"),
+        ("fusion", "fusion", "local_fusion"),
+    ] {
         let (status, body) = post(
             &format!("{}/v1/chat/completions", server.url),
             json!({"model": model, "messages": [{"role": "user", "content": "Capital of France?"}]}),
@@ -51,8 +55,15 @@ async fn models_fusion_and_local_fusion_answer_as_the_default_council() {
         assert_eq!(status, 200, "{model}: {body}\n{}", server.log());
         assert_eq!(body["choices"][0]["message"]["content"], "FINAL: Paris.");
         assert_eq!(body["model"], "fusion/default", "{body}");
-        assert!(body["fusion"].is_object(), "the council trace: {body}");
+        assert_eq!(
+            body[trace]["final_answer"], "FINAL: Paris.",
+            "the council trace: {body}"
+        );
+        assert!(body.get(other).is_none(), "one trace field: {body}");
     }
+    // Their health check reads `ok`.
+    let (status, health) = get(&format!("{}/health", server.url)).await;
+    assert_eq!((status, &health["ok"]), (200, &json!(true)), "{health}");
     let (_, models) = get(&format!("{}/v1/models", server.url)).await;
     let ids: Vec<&str> = models["data"]
         .as_array()

@@ -1,4 +1,5 @@
-//! Liveness (`/health`: the process answers) and readiness (`/ready`: a configuration is loaded
+//! Liveness (`/health`: the process answers; `ok: true` too, as the council project's clients
+//! read it) and readiness (`/ready`: a configuration is loaded
 //! and at least one provider is reachable right now).
 
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::AppState;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+    Json(json!({ "status": "ok", "ok": true }))
 }
 
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {

@@ -2,7 +2,9 @@
 //! usage summed over every call, and the whole council trace in a top-level `fusion` field.
 //! Streamed: SSE comment lines (`: fusion {...}`, ignored by OpenAI clients) report progress
 //! while the panel and judge work, then the synthesizer's tokens stream as chunks; the last
-//! chunk carries the trace in `fusion`. Dropping the response aborts the council.
+//! chunk carries the trace in `fusion`. Asked as `local/fusion` (the council project's id), the
+//! trace is in `local_fusion`, where that project's clients read it. Dropping the response
+//! aborts the council.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -43,9 +45,14 @@ pub async fn complete(
     let prompt = fusion_core::transcript::render(&chat.messages);
     let id = format!("fusion-{}", now_nanos());
     let model = format!("{COUNCIL_PREFIX}{name}");
+    let trace_key = if chat.model == super::DEFAULT_COUNCIL_IDS[1] {
+        "local_fusion"
+    } else {
+        "fusion"
+    };
     if chat.stream != Some(true) {
         let result = council::run(&state.registry(), name, &config, &prompt, None).await;
-        return respond(id, model, result);
+        return respond(id, model, trace_key, result);
     }
 
     let include_usage = chat
@@ -98,7 +105,7 @@ pub async fn complete(
             ));
         }
         let mut last = chunk.delta(json!({}), Some("stop"));
-        last.extra.insert("fusion".into(), trace(&result));
+        last.extra.insert(trace_key.into(), trace(&result));
         send(data(&last));
         if include_usage {
             let mut usage = chunk.delta(json!({}), None);
@@ -111,7 +118,12 @@ pub async fn complete(
     Ok(sse(events))
 }
 
-fn respond(id: String, model: String, result: CouncilResult) -> Result<Response, ApiError> {
+fn respond(
+    id: String,
+    model: String,
+    trace_key: &str,
+    result: CouncilResult,
+) -> Result<Response, ApiError> {
     if result.status == CouncilStatus::Error {
         return Err(no_answer(&result));
     }
@@ -129,7 +141,7 @@ fn respond(id: String, model: String, result: CouncilResult) -> Result<Response,
         usage: Some(result.usage),
         extra: Map::new(),
     };
-    response.extra.insert("fusion".into(), trace(&result));
+    response.extra.insert(trace_key.into(), trace(&result));
     Ok(axum::Json(response).into_response())
 }
 
