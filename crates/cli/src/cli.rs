@@ -126,7 +126,7 @@ pub enum Command {
     /// store error.
     #[command(visible_alias = "looped")]
     Loop(LoopArgs),
-    /// Inspect the configuration.
+    /// Inspect the configuration, or convert the replaced router's `.env` into one.
     #[command(subcommand)]
     Config(ConfigCommand),
 }
@@ -426,6 +426,39 @@ pub enum McpCommand {
 pub enum ConfigCommand {
     /// Validate the configuration and print it resolved (env expanded, secrets masked).
     Check,
+    /// Convert the `.env` file of LocalLama MCP (the routing server Fusion replaces) into a
+    /// fusion.toml, printed on stdout or written with --output.
+    ///
+    /// Its model servers become providers: LM_STUDIO_ENDPOINT `lmstudio`, OLLAMA_ENDPOINT
+    /// `ollama` (Ollama's OpenAI-compatible /v1 instead of its native /api), LLAMA_CPP_ENDPOINT
+    /// `llamacpp` (at /v1), all tier local; OPENROUTER_API_KEY the provider `openrouter` with
+    /// its catalog, reading the key from the environment (the key itself is never written).
+    /// DEFAULT_LOCAL_MODEL becomes a model of the first local provider; TOKEN_, COST_ and
+    /// QUALITY_THRESHOLD, PROVIDER_HEALTH_PROBE_INTERVAL_MS and OPENROUTER_FREE_ONLY the
+    /// [router] keys; PROVIDER_MAX_CONCURRENT_LOCAL/_REMOTE the [tasks] slots and the
+    /// providers' max_concurrency; PROVIDER_TIMEOUT_MS and OLLAMA_TIMEOUT their timeouts.
+    ///
+    /// Stderr lists every key with no equivalent in Fusion (and why, or what to do instead)
+    /// and every value that could not be used, by line. The file is read like dotenv does:
+    /// `#` comments, `export `, quoted values, ` # comments` after unquoted ones.
+    ///
+    /// Exit codes: 0 converted, 2 the file cannot be read, a line is malformed (its number is
+    /// given), or --output exists (without --force).
+    Import(ConfigImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigImportArgs {
+    /// The `.env` file to convert.
+    pub file: PathBuf,
+
+    /// Write the config to PATH instead of stdout (refused when PATH exists, unless --force).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Overwrite the --output file when it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

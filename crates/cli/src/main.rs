@@ -53,6 +53,7 @@ fn main() -> ExitCode {
             Command::Config(ConfigCommand::Check) => {
                 commands::config::check(cli.config.as_deref()).await
             }
+            Command::Config(ConfigCommand::Import(args)) => commands::config::import(args),
         }
     });
     match outcome {
