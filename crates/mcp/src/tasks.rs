@@ -278,13 +278,13 @@ async fn submit(engine: &TaskEngine, spec: TaskSpec) -> fusion_core::Result<(Str
         text.push_str(&format!(" for {model}"));
     }
     text.push_str("; poll get_task_status with this task_id for the result");
-    let mut structured = serde_json::to_value(&submitted)
-        .map_err(|e| fusion_core::ErrorKind::Invalid(format!("cannot encode the task: {e}")))?;
-    // The routing server's names beside Fusion's.
-    if let Some(object) = structured.as_object_mut() {
-        object.insert("task_id".into(), json!(submitted.id));
-        object.insert("status".into(), json!(submitted.state.router_word()));
-        object.insert("queue_position".into(), json!(submitted.position));
+    // The routing server's names (and contention) beside Fusion's.
+    let structured = engine.router_answer(&submitted).await;
+    if let Some(contention) = structured.get("contention") {
+        text.push_str(&format!(
+            "\n{}",
+            contention["message"].as_str().unwrap_or_default()
+        ));
     }
     Ok((text, structured))
 }
@@ -348,7 +348,6 @@ async fn status(
             .map_err(|e| fusion_core::ErrorKind::Invalid(format!("cannot encode the task: {e}")))?;
         if let Some(object) = full.as_object_mut() {
             object.insert("task_id".into(), json!(view.task.id));
-            object.insert("status".into(), json!(view.task.state.router_word()));
         }
         full
     } else {
@@ -453,7 +452,12 @@ fn cancelled(what: &str, id: &str, outcome: &CancelOutcome) -> (String, Value) {
         CancelOutcome::Cancelled => "cancelled",
         CancelOutcome::Requested { .. } => "cancel_requested",
     };
-    (text, json!({ "id": id, "state": state }))
+    // `task_id` / `job_id` and `status` are the routing server's names.
+    let mut answer = json!({ "id": id, "state": state, "status": state });
+    if let Some(object) = answer.as_object_mut() {
+        object.insert(format!("{what}_id"), json!(id));
+    }
+    (text, answer)
 }
 
 pub fn resources() -> Vec<Resource> {

@@ -163,7 +163,8 @@ async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Response, 
         let mut spec = router.spec()?;
         spec.caller = Some(Caller::Http);
         let submitted = engine.submit(spec).await?;
-        return Ok((StatusCode::ACCEPTED, Json(compat::submitted(&submitted))).into_response());
+        let answer = engine.router_answer(&submitted).await;
+        return Ok((StatusCode::ACCEPTED, Json(answer)).into_response());
     }
     let mut spec: TaskSpec = serde_json::from_value(value)
         .map_err(|e| ApiError::bad_request(format!("invalid task: {e}; {expected}"), None))?;

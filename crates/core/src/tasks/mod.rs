@@ -9,6 +9,7 @@
 //! `dispatch` (claiming and recovery), `run` (one task's life: lease, abort, outcome), `jobs`
 //! (one model call, and the council's per-member hook), `events` (the broadcast of changes).
 
+mod answer;
 mod dispatch;
 mod events;
 mod jobs;
@@ -91,6 +92,52 @@ pub struct SlotGroupView {
     pub in_use: usize,
     pub queued: u64,
     pub running: u64,
+}
+
+/// How busy the slots a task waits for are, when they are all taken: the routing server's
+/// contention metadata on `route_task` (where benchmark runs held the local slot).
+#[derive(Debug, Clone, Serialize)]
+pub struct Contention {
+    pub slot_group: String,
+    /// The group is the local models' (one group shared by every local-tier model).
+    pub local_slot_contended: bool,
+    /// This process's slots for the group.
+    pub limit: usize,
+    /// Store-wide: tasks of the group running and queued (the new task included).
+    pub running: u64,
+    pub queued: u64,
+    pub message: String,
+}
+
+impl QueueView {
+    /// The contention of `group` for a task that waits in it, when its slots are all taken by
+    /// other running tasks (`None` while one is free). Counted from the tasks marked running
+    /// in the store (every process's), less the asking task when it already runs.
+    pub fn contention(&self, group: &str, asking_runs: bool) -> Option<Contention> {
+        let g = self.groups.iter().find(|g| g.group == group)?;
+        let others = g.running.saturating_sub(u64::from(asking_runs));
+        if usize::try_from(others).unwrap_or(usize::MAX) < g.limit {
+            return None;
+        }
+        let local = group == spec::LOCAL_GROUP;
+        let what = if local {
+            "Local execution slots".to_owned()
+        } else {
+            format!("Slots of `{group}`")
+        };
+        Some(Contention {
+            slot_group: group.to_owned(),
+            local_slot_contended: local,
+            limit: g.limit,
+            running: g.running,
+            queued: g.queued,
+            message: format!(
+                "{what} are busy: {others} task(s) running on {} slot(s), {} queued; this task \
+                 waits its turn.",
+                g.limit, g.queued
+            ),
+        })
+    }
 }
 
 /// The worker pool. Cheap to clone; [`TaskEngine::shutdown`] stops it.
@@ -412,4 +459,66 @@ async fn stopped(done: &CancellationToken) -> bool {
     tokio::time::timeout(CANCEL_WAIT, done.cancelled())
         .await
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(group: &str, limit: usize, in_use: usize, running: u64, queued: u64) -> QueueView {
+        QueueView {
+            owner: "me".into(),
+            queued,
+            running,
+            groups: vec![SlotGroupView {
+                group: group.into(),
+                limit,
+                in_use,
+                queued,
+                running,
+            }],
+        }
+    }
+
+    #[test]
+    fn contention_is_reported_only_when_every_slot_of_the_group_is_taken() {
+        assert!(
+            queue("local", 2, 1, 1, 1)
+                .contention("local", false)
+                .is_none()
+        );
+        // A slot held for a task not yet marked running is no contention, nor is the slot of
+        // the asking task itself once it runs.
+        assert!(
+            queue("local", 1, 1, 0, 1)
+                .contention("local", false)
+                .is_none()
+        );
+        assert!(
+            queue("local", 1, 1, 1, 0)
+                .contention("local", true)
+                .is_none()
+        );
+        let busy = queue("local", 1, 1, 1, 2)
+            .contention("local", false)
+            .unwrap();
+        assert!(busy.local_slot_contended);
+        assert_eq!((busy.limit, busy.running, busy.queued), (1, 1, 2));
+        assert!(
+            busy.message
+                .starts_with("Local execution slots are busy: 1 task(s) running on 1"),
+            "{}",
+            busy.message
+        );
+        // Another process's running tasks count too; a remote group is not the local slot.
+        let remote = queue("openrouter", 2, 0, 2, 1)
+            .contention("openrouter", false)
+            .unwrap();
+        assert!(!remote.local_slot_contended);
+        assert!(
+            queue("local", 1, 1, 1, 0)
+                .contention("council", false)
+                .is_none()
+        );
+    }
 }

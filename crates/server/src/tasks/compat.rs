@@ -1,15 +1,16 @@
 //! The routing server's spelling of the task API, as its users send it: the `POST /api/tasks`
 //! body `{"task": "...", "context_length": 4096, "complexity": 0.6, "priority": "quality"}`
-//! (answered with its `task_id`, `status` and `queue_position` next to Fusion's fields, or with
+//! (answered by `TaskEngine::router_answer`: its `task_id`, `status`, `queue_position` and
+//! contention next to Fusion's fields, or with
 //! the decision alone for `"preemptive": true`), and its task states (`pending`, `in_progress`)
 //! in the `status` filter.
 
 use fusion_core::config::Priority;
 use fusion_core::router::RouteInput;
-use fusion_core::tasks::{RouteHints, Submitted, TaskSpec, TaskState, TaskWork};
+use fusion_core::tasks::{RouteHints, TaskSpec, TaskState, TaskWork};
 use fusion_types::{ChatMessage, Role};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::ApiError;
 
@@ -127,18 +128,6 @@ impl RouterTaskBody {
         input.priority = self.priority()?;
         Ok(input)
     }
-}
-
-/// The submitted task with the routing server's names added: `task_id`, `status`,
-/// `queue_position`.
-pub(super) fn submitted(submitted: &Submitted) -> Value {
-    let mut value = serde_json::to_value(submitted).unwrap_or_else(|_| json!({}));
-    if let Some(object) = value.as_object_mut() {
-        object.insert("task_id".into(), json!(submitted.id));
-        object.insert("status".into(), json!(submitted.state.router_word()));
-        object.insert("queue_position".into(), json!(submitted.position));
-    }
-    value
 }
 
 /// A `status` filter: Fusion's state names or the routing server's (`pending` is queued,

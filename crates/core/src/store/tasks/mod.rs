@@ -111,6 +111,9 @@ pub struct TaskSummary {
     pub id: String,
     pub kind: TaskKind,
     pub state: TaskState,
+    /// `state` in the routing server's words (`pending`, `in_progress`, `completed`, `failed`,
+    /// `cancelled`), for its clients; always `state.router_word()`.
+    pub status: &'static str,
     /// Higher runs first.
     pub priority: i64,
     pub created_ms: i64,

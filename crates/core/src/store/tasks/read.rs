@@ -219,10 +219,12 @@ fn read_summary(row: &AnyRow, with_position: bool) -> Result<TaskSummary, sqlx::
     } else {
         None
     };
+    let state = TaskState::parse(&state).ok_or_else(|| decode_error("state", &state))?;
     Ok(TaskSummary {
         id: row.try_get("id")?,
         kind: TaskKind::parse(&kind).ok_or_else(|| decode_error("kind", &kind))?,
-        state: TaskState::parse(&state).ok_or_else(|| decode_error("state", &state))?,
+        state,
+        status: state.router_word(),
         priority: row.try_get("priority")?,
         created_ms: row.try_get("created_ms")?,
         started_ms: row.try_get("started_ms")?,
