@@ -10,12 +10,16 @@
 //!   (`checker`, with the evidence rule); the gate routes it (`gate`) — complete, direct retry,
 //!   council review then conductor (`conductor`), or a pause for a human.
 //!
+//! The client may supply a step's report, check and council review with the call instead
+//! (`client`); they are recorded as the server's would be and the gate reads them alike.
+//!
 //! Every model call goes through the provider registry (`roles`). Output that is not valid
 //! JSON is asked for once more, then degrades to a safe decision; nothing here fails a loop
 //! because a model misbehaved. Runs and their trails live in the store (`store::looped`) and
 //! export as files (`export`).
 
 mod checker;
+mod client;
 mod conductor;
 mod export;
 mod gate;
@@ -30,6 +34,7 @@ mod sentinel;
 mod state;
 
 pub use checker::{EvidenceBase, Finding, ParsedCheck, build_check, parse_check};
+pub use client::{CLIENT, ClientCheck, SUPPLIED_NOTE, Supplied, client_council};
 pub use conductor::{ParsedDecision, fallback_decision, parse_decision};
 pub use export::{Exported, export_run};
 pub use gate::{CheckFacts, NextMove, TrailFacts, next_move, route_check};

@@ -1,10 +1,12 @@
 //! `looped_next`: what comes next for a run — complete, a pause for a human, a direct retry
 //! with the checker's fix, or the conductor's one bounded prompt after a council review. The
-//! gate's rules (`gate::next_move`) pick the move from the run's trail; the checks and reviews
-//! a move needs are held on the way, and the decision joins the trail.
+//! gate's rules (`gate::next_move`) pick the move from the run's trail, after recording what
+//! the call supplied (a report, the client's check and review); the checks and reviews a move
+//! needs are held on the way, and the decision joins the trail.
 
 use serde::Serialize;
 
+use super::client::Supplied;
 use super::conductor;
 use super::gate::{NextMove, TrailFacts, next_move};
 use super::prompts;
@@ -29,6 +31,13 @@ impl LoopRuns<'_> {
     /// latest report first if it has no check, and holds the review a route needs. A complete
     /// run answers with its completing decision again.
     pub async fn next(&self, run_id: &str) -> fusion_core::Result<Next> {
+        self.next_with(run_id, Supplied::default()).await
+    }
+
+    /// [`LoopRuns::next`] after recording what the call supplied (the report, the client's
+    /// check, the client's review: [`LoopRuns::supply`]); the gate reads those records as it
+    /// reads the server's. A complete run answers its completing decision and records nothing.
+    pub async fn next_with(&self, run_id: &str, supplied: Supplied) -> fusion_core::Result<Next> {
         let run = self.run(run_id).await?;
         if run.status == RunStatus::Complete
             && let Some(done) = self
@@ -36,14 +45,18 @@ impl LoopRuns<'_> {
                 .await?
                 .filter(|d| d.record.status == DecisionStatus::Complete)
         {
+            let mut steps_taken = vec!["the run was already complete".to_owned()];
+            if !supplied.is_empty() {
+                steps_taken.push("what the call supplied was not recorded".to_owned());
+            }
             return Ok(Next {
                 run_id: run.run_id,
                 decision_seq: done.seq,
                 decision: done.record,
-                steps_taken: vec!["the run was already complete".to_owned()],
+                steps_taken,
             });
         }
-        let mut steps = Vec::new();
+        let mut steps = self.supply(run_id, supplied).await?;
         for _ in 0..4 {
             let trail = self.trail(&run).await?;
             let facts = TrailFacts {

@@ -344,7 +344,7 @@ impl<'a> LoopRuns<'a> {
     }
 
     /// The run, refused once complete.
-    async fn open_run(&self, run_id: &str) -> fusion_core::Result<LoopRun> {
+    pub(super) async fn open_run(&self, run_id: &str) -> fusion_core::Result<LoopRun> {
         let run = self.run(run_id).await?;
         if run.status == RunStatus::Complete {
             return Err(ErrorKind::LoopRunClosed {

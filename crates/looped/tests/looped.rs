@@ -1,7 +1,8 @@
 //! Loop runs in the store and the gate over them, with the same test bodies on SQLite (a file
 //! in a tempdir) and on PostgreSQL (a fresh database per test on the server in
 //! `FUSION_TEST_POSTGRES_URL`, from scripts/postgres.sh; without it the PostgreSQL variants
-//! fail, never pass silently). Model calls go to the mock provider.
+//! fail, never pass silently). Model calls go to the mock provider; checks and reviews the
+//! client supplies are recorded without one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../core/tests/common/mod.rs"]
@@ -13,7 +14,8 @@ use fusion_core::config::Config;
 use fusion_core::providers::ProviderRegistry;
 use fusion_core::store::{LoopRecordKind, LoopRunRow, Store};
 use fusion_looped::{
-    CheckStatus, DecisionSource, DecisionStatus, LoopRuns, NewRun, Report, Route, RunStatus,
+    CheckStatus, ClientCheck, DecisionSource, DecisionStatus, LoopRuns, NewRun, Report, Route,
+    RunStatus, Supplied, client_council,
 };
 use fusion_mock_provider::{MockProvider, ModelScript, Script};
 use serde_json::json;
@@ -284,9 +286,134 @@ async fn a_checker_that_answers_json_on_its_retry_is_used_and_the_retry_is_noted
     assert!(check.record.raw_output.is_none());
 }
 
+async fn a_client_check_done_with_high_confidence_completes_the_run_without_a_model_call(
+    backend: Backend,
+) {
+    let t = TestStore::new(backend).await;
+    let mock = MockProvider::start(Script::new().with_model("checker", ModelScript::fixed(DONE)))
+        .await
+        .unwrap();
+    let config = config(&mock.base_url(), &t.url);
+    let registry = ProviderRegistry::from_config(&config).unwrap();
+    let runs = LoopRuns::new(&t.store, &registry, &config);
+    let run = runs
+        .start(NewRun {
+            objective: "add --version".into(),
+            ..NewRun::default()
+        })
+        .await
+        .unwrap();
+    let refused = runs
+        .record_check(
+            &run.run_id,
+            &ClientCheck::new(CheckStatus::Done, Some(0.95)),
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("no report"), "{refused}");
+
+    let supplied = Supplied {
+        report: Some(report()),
+        check: Some(ClientCheck::new(CheckStatus::Done, Some(0.95))),
+        review: None,
+    };
+    let next = runs.next_with(&run.run_id, supplied).await.unwrap();
+    assert_eq!(next.decision.status, DecisionStatus::Complete);
+    assert_eq!(next.decision.source, DecisionSource::Gate);
+    assert_eq!(next.decision.check_seq, Some(1));
+    assert!(mock.requests().is_empty(), "no model was asked");
+    let status = runs.status(&run.run_id).await.unwrap();
+    assert_eq!((status.reports, status.checks), (1, 1));
+    let check = status.latest_check.unwrap().record;
+    assert_eq!(check.model.as_deref(), Some("client"));
+    assert_eq!(check.report_seq, 1);
+
+    let again = runs
+        .next_with(
+            &run.run_id,
+            Supplied {
+                report: Some(report()),
+                ..Supplied::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.decision_seq, next.decision_seq,
+        "a complete run answers the same"
+    );
+    assert_eq!(runs.status(&run.run_id).await.unwrap().reports, 1);
+}
+
+async fn a_client_review_answers_the_latest_check_so_the_gate_holds_no_council_of_its_own(
+    backend: Backend,
+) {
+    let t = TestStore::new(backend).await;
+    let mock = MockProvider::start(Script::new().with_model("checker", ModelScript::fixed(DONE)))
+        .await
+        .unwrap();
+    let config = config(&mock.base_url(), &t.url);
+    let registry = ProviderRegistry::from_config(&config).unwrap();
+    let runs = LoopRuns::new(&t.store, &registry, &config);
+    let run = runs
+        .start(NewRun {
+            objective: "add --version".into(),
+            ..NewRun::default()
+        })
+        .await
+        .unwrap();
+    runs.report(&run.run_id, report()).await.unwrap();
+    let check = runs
+        .record_check(
+            &run.run_id,
+            &ClientCheck::new(CheckStatus::Uncertain, Some(0.4)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(check.record.recommended_route, Route::FusionReview);
+    let review = runs
+        .record_review(
+            &run.run_id,
+            client_council("the Windows path is unverified"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(review.record.council, "client");
+    assert_eq!(review.record.check_seq, Some(check.seq));
+    let next = runs.next(&run.run_id).await.unwrap();
+    assert_eq!(next.decision.review_seq, Some(review.seq));
+    assert!(
+        !next
+            .steps_taken
+            .iter()
+            .any(|s| s.contains("looped_fuse_review")),
+        "{:?}",
+        next.steps_taken
+    );
+
+    // A review given for a report without a check: the server's checker checks it first.
+    let supplied = Supplied {
+        report: Some(report()),
+        review: Some(client_council("looks complete")),
+        ..Supplied::default()
+    };
+    let next = runs.next_with(&run.run_id, supplied).await.unwrap();
+    let steps = next.steps_taken.join(" | ");
+    assert!(
+        steps.contains("looped_check_work") && steps.contains("council client"),
+        "{steps}"
+    );
+    assert_eq!(next.decision.status, DecisionStatus::Complete, "{steps}");
+    let status = runs.status(&run.run_id).await.unwrap();
+    assert_eq!((status.reports, status.checks, status.reviews), (2, 2, 2));
+    assert_eq!(status.latest_review.unwrap().final_answer, "looks complete");
+}
+
 fusion_test_support::on_both_backends!(
     runs_and_records_round_trip_and_number_each_kind_from_one,
     concurrent_appends_each_get_their_own_seq,
     a_run_survives_reopening_the_store_and_completes_on_a_done_check,
     a_checker_that_answers_json_on_its_retry_is_used_and_the_retry_is_noted,
+    a_client_check_done_with_high_confidence_completes_the_run_without_a_model_call,
+    a_client_review_answers_the_latest_check_so_the_gate_holds_no_council_of_its_own,
 );

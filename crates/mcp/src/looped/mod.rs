@@ -3,12 +3,14 @@
 //! `looped_report` (what a step did, with evidence), `looped_check_work` (the checker's
 //! verdict and route), `looped_fuse_review` (a council on the frozen evidence and the check),
 //! `looped_next` (complete, a pause for a human, or one bounded next prompt) and
-//! `looped_status`. Runs live in the store (`fusion_looped`); bad input and refused
-//! operations are tool errors the executor can read.
+//! `looped_status`. `looped_next` and `looped_fuse_review` also take the step's evidence
+//! inline (`report`, the client's `check`, the client's `fusion_review`: `inline`). Runs live
+//! in the store (`fusion_looped`); bad input and refused operations are tool errors the
+//! executor can read.
 
 use fusion_core::providers::as_caller;
 use fusion_core::store::{Caller, Store};
-use fusion_looped::{LoopRuns, NewRun, Report};
+use fusion_looped::{LoopRuns, NewRun, Report, Supplied};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::{RequestContext, RoleServer};
@@ -17,9 +19,10 @@ use serde_json::{Value, json};
 
 use crate::{Fusion, FusionMcp, failure};
 
+mod inline;
 mod input;
 
-use input::{CheckInput, ReportInput, ReviewInput, RunIdInput, StartInput};
+use input::{CheckInput, NextInput, ReportInput, ReviewInput, RunIdInput, StartInput};
 
 pub const START: &str = "looped_start";
 pub const REPORT: &str = "looped_report";
@@ -103,7 +106,9 @@ impl FusionMcp {
         title = "Council review of the work",
         description = "A council reviews the frozen evidence of the latest report and the \
          checker's findings (for uncertain, low-confidence or high-risk work). Then call \
-         looped_next.",
+         looped_next. Optional inline `report` (recorded first, as looped_report would) and \
+         `check` (your own checker's verdict: status, confidence, findings; recorded as the \
+         report's check before the council reviews).",
         input_schema = crate::own_tools::input_schema::<ReviewInput>(),
         annotations(
             read_only_hint = false,
@@ -117,15 +122,19 @@ impl FusionMcp {
         Parameters(input): Parameters<ReviewInput>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.loop_step(Step::Review(input), context).await
+        self.loop_step(Step::Review(Box::new(input)), context).await
     }
 
     #[tool(
         title = "Next step of the loop",
         description = "What comes next: status complete, pause_for_human, or continue (also \
          split, possibly_stuck) with one bounded next_prompt to execute. Checks the latest \
-         report first if it was not checked, and holds the council review its route needs.",
-        input_schema = crate::own_tools::input_schema::<RunIdInput>(),
+         report first if it was not checked, and holds the council review its route needs. \
+         The step's evidence may come inline, recorded in this order before deciding: \
+         `report` (as looped_report), `check` (your own checker's verdict, as \
+         looped_check_work's; done with high confidence completes the run without a model \
+         call) and `fusion_review` (a council result you ran, as looped_fuse_review's).",
+        input_schema = crate::own_tools::input_schema::<NextInput>(),
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -135,10 +144,10 @@ impl FusionMcp {
     )]
     async fn looped_next(
         &self,
-        Parameters(input): Parameters<RunIdInput>,
+        Parameters(input): Parameters<NextInput>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.loop_step(Step::Next(input), context).await
+        self.loop_step(Step::Next(Box::new(input)), context).await
     }
 
     #[tool(
@@ -192,8 +201,9 @@ enum Step {
     Start(StartInput),
     Report(ReportInput),
     Check(CheckInput),
-    Review(ReviewInput),
-    Next(RunIdInput),
+    // Boxed: the inline evidence makes these inputs large.
+    Review(Box<ReviewInput>),
+    Next(Box<NextInput>),
     Status(RunIdInput),
 }
 
@@ -217,8 +227,8 @@ async fn dispatch(fusion: &Fusion, store: &Store, step: Step) -> CallToolResult 
         Step::Start(input) => start(&runs, input).await,
         Step::Report(input) => report(&runs, input).await,
         Step::Check(input) => check(&runs, input).await,
-        Step::Review(input) => review(&runs, input).await,
-        Step::Next(input) => next(&runs, input).await,
+        Step::Review(input) => review(&runs, *input).await,
+        Step::Next(input) => next(&runs, *input).await,
         Step::Status(input) => status(&runs, input).await,
     };
     match outcome {
@@ -275,18 +285,10 @@ async fn start(runs: &LoopRuns<'_>, input: StartInput) -> Outcome {
 }
 
 async fn report(runs: &LoopRuns<'_>, input: ReportInput) -> Outcome {
-    for (field, text) in [
-        ("summary", Some(&input.summary)),
-        ("test_output", input.test_output.as_ref()),
-        ("raw_evidence", input.raw_evidence.as_ref()),
-    ] {
-        check_size(REPORT, field, text.map_or("", String::as_str))?;
-    }
     let run_id = input.run_id.clone();
-    let recorded = runs
-        .report(&run_id, to_report(input))
-        .await
-        .map_err(for_client)?;
+    let report = to_report(input);
+    inline::check_report_size(REPORT, "", &report)?;
+    let recorded = runs.report(&run_id, report).await.map_err(for_client)?;
     let text = format!(
         "recorded report {} of run {run_id}; now call looped_check_work",
         recorded.seq
@@ -321,29 +323,10 @@ async fn check(runs: &LoopRuns<'_>, input: CheckInput) -> Outcome {
         "extra_evidence",
         input.extra_evidence.as_deref().unwrap_or(""),
     )?;
-    let inline = match input.report {
-        Some(report) => {
-            if let Some(other) = report.run_id.as_deref().filter(|id| *id != input.run_id) {
-                return Err(failure::invalid_arguments(
-                    CHECK,
-                    format!("report.run_id `{other}` is not run_id `{}`", input.run_id),
-                ));
-            }
-            Some(to_report(ReportInput {
-                run_id: input.run_id.clone(),
-                summary: report.summary,
-                changed_files: report.changed_files,
-                tests: report.tests,
-                test_output: report.test_output,
-                commands: report.commands,
-                blockers: report.blockers,
-                assumptions: report.assumptions,
-                acceptance_status: report.acceptance_status,
-                raw_evidence: report.raw_evidence,
-            }))
-        }
-        None => None,
-    };
+    let inline = input
+        .report
+        .map(|report| inline::report(CHECK, &input.run_id, report))
+        .transpose()?;
     let recorded = runs
         .check(&input.run_id, input.extra_evidence.as_deref(), inline)
         .await
@@ -387,6 +370,21 @@ async fn check(runs: &LoopRuns<'_>, input: CheckInput) -> Outcome {
 
 async fn review(runs: &LoopRuns<'_>, input: ReviewInput) -> Outcome {
     check_size(REVIEW, "question", input.question.as_deref().unwrap_or(""))?;
+    let supplied = Supplied {
+        report: input
+            .report
+            .map(|report| inline::report(REVIEW, &input.run_id, report))
+            .transpose()?,
+        check: input
+            .check
+            .map(|check| inline::check(REVIEW, check))
+            .transpose()?,
+        review: None,
+    };
+    let steps_taken = runs
+        .supply(&input.run_id, supplied)
+        .await
+        .map_err(for_client)?;
     let recorded = runs
         .review(
             &input.run_id,
@@ -404,12 +402,30 @@ async fn review(runs: &LoopRuns<'_>, input: ReviewInput) -> Outcome {
         "review_seq": recorded.seq,
         "review_index": recorded.seq.saturating_sub(1),
         "review": recorded.record,
+        "steps_taken": steps_taken,
     });
     Ok((text, structured))
 }
 
-async fn next(runs: &LoopRuns<'_>, input: RunIdInput) -> Outcome {
-    let next = runs.next(&input.run_id).await.map_err(for_client)?;
+async fn next(runs: &LoopRuns<'_>, input: NextInput) -> Outcome {
+    let supplied = Supplied {
+        report: input
+            .report
+            .map(|report| inline::report(NEXT, &input.run_id, report))
+            .transpose()?,
+        check: input
+            .check
+            .map(|check| inline::check(NEXT, check))
+            .transpose()?,
+        review: input
+            .fusion_review
+            .map(|review| inline::review(NEXT, review))
+            .transpose()?,
+    };
+    let next = runs
+        .next_with(&input.run_id, supplied)
+        .await
+        .map_err(for_client)?;
     let decision = &next.decision;
     let text = if decision.next_prompt.is_empty() {
         format!("{}: {}", decision.status.as_str(), decision.reason())
@@ -484,6 +500,69 @@ mod tests {
         .unwrap();
         assert_eq!(input.tests, vec!["cargo test"]);
         assert_eq!(input.changed_files, vec!["a"]);
+    }
+
+    #[test]
+    fn next_and_review_take_inline_evidence_in_either_spelling_and_their_schemas_name_it() {
+        let input: NextInput = serde_json::from_value(json!({
+            "runId": "r",
+            "report": {"summary": "s", "testsRun": ["cargo test"]},
+            "check": {"status": "done", "confidence": 0.95, "evidenceUsed": ["ok"]},
+            "fusionReview": {"finalAnswer": "ship it"}
+        }))
+        .unwrap();
+        assert_eq!(input.run_id, "r");
+        assert_eq!(input.report.unwrap().tests, vec!["cargo test"]);
+        assert_eq!(input.check.unwrap().evidence_used, vec!["ok"]);
+        assert_eq!(input.fusion_review.unwrap().final_answer, "ship it");
+        let input: ReviewInput = serde_json::from_value(json!({
+            "run_id": "r", "report": {"summary": "s"}, "check": {"status": "uncertain"}
+        }))
+        .unwrap();
+        assert!(input.report.is_some() && input.check.is_some());
+
+        let next = Value::Object(schema_for_input::<NextInput>().unwrap().as_ref().clone());
+        for field in ["run_id", "report", "check", "fusion_review"] {
+            assert!(next["properties"][field].is_object(), "{field}: {next}");
+        }
+        assert!(
+            next["properties"]["fusion_review"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("fusionReview")
+        );
+        let check = &next["$defs"]["InlineCheck"]["properties"];
+        assert!(
+            check["likely_bugs"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("likelyBugs")
+        );
+        assert_eq!(check["status"]["enum"][0], "done");
+        let review = Value::Object(schema_for_input::<ReviewInput>().unwrap().as_ref().clone());
+        for field in ["report", "check"] {
+            assert!(review["properties"][field].is_object(), "{field}: {review}");
+        }
+    }
+
+    #[test]
+    fn an_inline_check_with_an_unknown_field_is_refused_naming_it() {
+        let err = parse::<NextInput>(
+            NEXT,
+            json!({"run_id": "r", "check": {"status": "done", "confidance": 0.9}})
+                .as_object()
+                .cloned(),
+        )
+        .unwrap_err();
+        assert!(err.contains("unknown field `confidance`"), "{err}");
+        let err = parse::<NextInput>(
+            NEXT,
+            json!({"run_id": "r", "fusion_review": {"final_answer": "a", "verdict": "ok"}})
+                .as_object()
+                .cloned(),
+        )
+        .unwrap_err();
+        assert!(err.contains("unknown field `verdict`"), "{err}");
     }
 
     #[test]

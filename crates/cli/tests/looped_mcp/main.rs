@@ -3,10 +3,13 @@
 //! scenario marker in the report): done with high confidence completes the run; incomplete
 //! with a concrete fix gets a direct retry prompt; uncertain goes to a council review, then the
 //! conductor; blocked pauses for a human; checker or conductor output that is not JSON pauses
-//! for a human with the reason; bad input gets tool errors; runs survive a restart.
+//! for a human with the reason; bad input gets tool errors; runs survive a restart. The step's
+//! evidence given inline to looped_next and looped_fuse_review is in `inline`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../common/mod.rs"]
 mod common;
+mod inline;
 
 use common::mcp_session::Session;
 use common::{Harness, JUDGE_JSON};
