@@ -10,6 +10,7 @@ pub mod config;
 pub mod council;
 pub mod cpu;
 pub mod error;
+pub mod prompting;
 pub mod providers;
 pub mod router;
 pub mod runtime;

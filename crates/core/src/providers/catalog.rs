@@ -274,23 +274,56 @@ impl ProviderRegistry {
             .collect();
         due.sort_by(|a, b| a.0.cmp(b.0));
         for (name, handle) in due {
-            let timeout = handle.config.timeout;
-            match tokio::time::timeout(timeout, self.sync_catalog(name, false)).await {
-                Ok(Ok(sync)) => {
-                    let free = sync.rows.iter().filter(|m| m.free).count();
-                    tracing::info!(provider = %name, models = sync.rows.len(), free,
-                        unpriced = sync.unpriced, "catalog synced");
-                }
-                Ok(Err(e)) => tracing::warn!(provider = %name, "catalog sync failed: {e}"),
-                Err(_) => tracing::warn!(provider = %name,
-                    "catalog sync failed: no answer within {}", humantime::format_duration(timeout)),
-            }
+            // The outcome is logged and kept on the provider (fusion://catalog/status).
+            let _ = self.sync_bounded(name, handle).await;
         }
+    }
+
+    /// Syncs one provider's whole catalog within its timeout; the outcome is logged and its
+    /// error (or none; what a client may be told) kept as the provider's last catalog error.
+    pub(super) async fn sync_bounded(
+        &self,
+        name: &str,
+        handle: &ProviderHandle,
+    ) -> Result<CatalogSync> {
+        let timeout = handle.config.timeout;
+        let outcome = match tokio::time::timeout(timeout, self.sync_catalog(name, false)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ErrorKind::Timeout {
+                provider: name.to_owned(),
+                after: timeout,
+            }
+            .into()),
+        };
+        match &outcome {
+            Ok(sync) => {
+                let free = sync.rows.iter().filter(|m| m.free).count();
+                tracing::info!(provider = %name, models = sync.rows.len(), free,
+                    unpriced = sync.unpriced, "catalog synced");
+            }
+            Err(e) => tracing::warn!(provider = %name, "catalog sync failed: {e}"),
+        }
+        *handle
+            .catalog_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            outcome.as_ref().err().map(|e| e.for_client().message);
+        outcome
+    }
+}
+
+impl ProviderHandle {
+    /// Why its last catalog sync failed, if it did.
+    pub(super) fn last_catalog_error(&self) -> Option<String> {
+        self.catalog_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
 /// Whether the provider's listing is a catalog to sync: `catalog` when set, else detected.
-fn is_catalog(handle: &ProviderHandle) -> bool {
+pub(super) fn is_catalog(handle: &ProviderHandle) -> bool {
     handle.config.kind == ProviderKind::Openai
         && handle
             .config

@@ -13,10 +13,12 @@ pub(crate) mod listing;
 mod local_context;
 mod models;
 pub mod openai;
+mod prompting;
 mod registry;
 mod retry;
 mod routed;
 mod sse;
+mod tracking;
 
 use std::pin::Pin;
 
@@ -33,6 +35,7 @@ pub use listing::{ListedModel, ListedPricing};
 pub use models::{ModelStatus, ProviderStatus};
 pub use registry::{Completion, ModelEntry, ModelSource, ProviderRegistry};
 pub use routed::{FailedAttempt, Routed};
+pub use tracking::{CatalogRefetch, CatalogStatus, FreeModel, ModelState, rfc3339};
 
 /// A stream of parsed chunks from an upstream; ends after the last chunk (`[DONE]`).
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk>> + Send>>;

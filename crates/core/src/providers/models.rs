@@ -136,12 +136,15 @@ impl ProviderRegistry {
         }
     }
 
-    /// Takes back what the store keeps for the model table: the synced catalogs, and the daily
-    /// usage of models whose provider states a daily cap.
+    /// Takes back what the store keeps for the model table: the synced catalogs, the daily
+    /// usage of models whose provider states a daily cap, and the prompting strategies set
+    /// through MCP.
     pub async fn restore_from(&self, store: &Store) -> Result<()> {
         let synced = store.synced_models().await?;
         self.add_synced(&synced);
         self.restore_daily_usage(&store.model_daily_usage(now_ms()).await?);
+        self.prompting
+            .replace_stored(store.prompting_strategies().await?);
         Ok(())
     }
 

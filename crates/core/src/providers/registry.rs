@@ -2,7 +2,8 @@
 //! providers and owns, per provider, the concurrency slots, the per-call timeout and the retry
 //! loop; every call comes back as a `Completion` with latency and token usage (estimated and
 //! marked when the upstream reported none), feeds the model's health and goes to the usage
-//! ledger. The model table is copy-on-write, so discovery can add models while calls run.
+//! ledger. The model's prompting strategy, if it has one, rewrites each request here. The model
+//! table is copy-on-write, so discovery can add models while calls run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -19,6 +20,7 @@ use super::health::{ModelHealth, ProviderHealth};
 use super::limits::{self, ModelLimits};
 use super::{Backend, ChunkStream, retry};
 use crate::config::{Config, Price, ProviderConfig, QualityPriors, RouterConfig, Tier};
+use crate::prompting::StrategyTable;
 use crate::store::Ledger;
 use crate::{ErrorKind, Result};
 
@@ -118,6 +120,8 @@ pub(super) struct ProviderHandle {
     pub(super) catalog_detected: AtomicBool,
     /// When its catalog was last synced (Unix ms; 0 = never).
     pub(super) catalog_synced_ms: AtomicI64,
+    /// Why its last catalog sync failed (`None` after a sync that worked).
+    pub(super) catalog_error: Mutex<Option<String>>,
     /// Models whose context window the local server was already asked for.
     pub(super) context_asked: Mutex<HashSet<String>>,
 }
@@ -133,6 +137,8 @@ pub struct ProviderRegistry {
     pub(super) daily_writer: Arc<tokio::sync::Mutex<()>>,
     /// Daily-usage rows read from the store at start, for models added later.
     pub(super) restored_daily: Mutex<Vec<crate::store::ModelDailyUsage>>,
+    /// Prompting strategies by model id, applied to every call (see `crate::prompting`).
+    pub(super) prompting: StrategyTable,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
@@ -157,6 +163,7 @@ impl ProviderRegistry {
                 health: ProviderHealth::default(),
                 catalog_detected: AtomicBool::new(false),
                 catalog_synced_ms: AtomicI64::new(0),
+                catalog_error: Mutex::new(None),
                 context_asked: Mutex::new(HashSet::new()),
             };
             providers.insert(p.name.clone(), Arc::new(handle));
@@ -189,6 +196,7 @@ impl ProviderRegistry {
             ledger: None,
             daily_writer: Arc::default(),
             restored_daily: Mutex::default(),
+            prompting: StrategyTable::default(),
         })
     }
 
@@ -276,6 +284,7 @@ impl ProviderRegistry {
         let mut record = self.record(&slot);
         let entry = &slot.entry;
         request.model.clone_from(&entry.upstream_model);
+        self.prompting.apply(&entry.id, &mut request);
         let config = &handle.config;
         let started = record.started;
         let mut attempt = 0u32;
@@ -353,6 +362,7 @@ impl ProviderRegistry {
         let mut record = self.record(&slot);
         let entry = &slot.entry;
         request.model.clone_from(&entry.upstream_model);
+        self.prompting.apply(&entry.id, &mut request);
         let config = &handle.config;
         let mut attempt = 0u32;
         loop {

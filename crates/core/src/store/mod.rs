@@ -3,8 +3,9 @@
 //! opening (URL forms, SQLite pragmas, the default location in the user data dir), migrating,
 //! and the masked URL shown in status output. Tables live in the submodules: `usage` (the usage
 //! rows and their report), `ledger` (the batched writer off the request path), `catalog`
-//! (models synced from a provider's catalog), `daily_usage` (per-model daily caps), `tasks`
-//! (durable tasks and their jobs), `looped` (the loop checker's runs and their trails).
+//! (models synced from a provider's catalog), `daily_usage` (per-model daily caps), `prompting`
+//! (per-model prompting strategies), `tasks` (durable tasks and their jobs), `looped` (the loop
+//! checker's runs and their trails).
 
 pub mod catalog;
 pub mod daily_usage;
@@ -12,6 +13,7 @@ pub mod error;
 mod files;
 pub mod ledger;
 pub mod looped;
+pub mod prompting;
 pub mod tasks;
 pub mod usage;
 
