@@ -110,6 +110,9 @@ async fn full_session(h: &Harness, target: &[String], mode: &str, expected_proto
             "fusion://status",
             "fusion://councils",
             "fusion://usage",
+            "fusion://catalog",
+            "fusion://catalog/free",
+            "fusion://catalog/status",
             "fusion://jobs/active"
         ]
     );

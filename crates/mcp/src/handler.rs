@@ -226,7 +226,10 @@ impl ServerHandler for FusionMcp {
                  work (poll get_task_status; cancel_task stops it); fusion_ask with `async` \
                  does the same for a council. looped_start, looped_report, looped_check_work, \
                  looped_fuse_review and looped_next check an executor's build loop step by \
-                 step. reload_config reloads Fusion's configuration file and says what changed.",
+                 step. reload_config reloads Fusion's configuration file and says what changed. \
+                 get_free_models lists the models that cost nothing (fusion://catalog has every \
+                 synced catalog model); clear_openrouter_tracking fetches the catalogs again; \
+                 set_model_prompting_strategy sets how a model is prompted on every call.",
             )
     }
 
@@ -381,11 +384,14 @@ impl ServerHandler for FusionMcp {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         self.settle().await;
         let passthrough = self.mode() == Some(CatalogMode::Passthrough);
-        let mut templates = if self.fusion.tasks().is_some() && !passthrough {
-            tasks::templates()
-        } else {
+        let mut templates = if passthrough {
             Vec::new()
+        } else {
+            resources::templates()
         };
+        if self.fusion.tasks().is_some() && !passthrough {
+            templates.extend(tasks::templates());
+        }
         if let Some(hub) = &self.hub {
             templates.extend(hub.catalog().templates());
         }

@@ -1,11 +1,12 @@
 //! Fusion as an MCP server, built on the official `rmcp` SDK (it owns all protocol framing,
 //! both protocol eras and sessions). This crate owns the handler (`FusionMcp`: the
-//! `fusion_ask` tool, the router and async task tools, code search, the loop checker's
-//! `looped_*` gate tools and the `fusion://` resources) and the two ways to serve it: stdio
-//! (`serve_stdio`, for `fusion mcp`, over the transport in `stdio.rs`) and Streamable HTTP
-//! (`http_service`, mounted at `/mcp` by `fusion serve`).
+//! `fusion_ask` tool, the router and async task tools, the catalog and prompting-strategy
+//! tools, code search, the loop checker's `looped_*` gate tools and the `fusion://` resources)
+//! and the two ways to serve it: stdio (`serve_stdio`, for `fusion mcp`, over the transport in
+//! `stdio.rs`) and Streamable HTTP (`http_service`, mounted at `/mcp` by `fusion serve`).
 
 mod ask;
+mod catalog;
 mod code;
 mod failure;
 mod handler;
@@ -14,6 +15,7 @@ mod lazy;
 mod looped;
 mod own_tools;
 mod params;
+mod prompting;
 mod reload;
 mod resources;
 mod route;

@@ -19,7 +19,7 @@ use crate::{FusionMcp, failure};
 
 /// The order tools are listed in: the seed servers' order, which clients show. A tool missing
 /// here is still listed, after these.
-const LISTING_ORDER: [&str; 18] = [
+const LISTING_ORDER: [&str; 21] = [
     "fusion_ask",
     "preemptive_route_task",
     "get_cost_estimate",
@@ -30,6 +30,9 @@ const LISTING_ORDER: [&str; 18] = [
     "get_task_status",
     "cancel_task",
     "cancel_job",
+    "get_free_models",
+    "clear_openrouter_tracking",
+    "set_model_prompting_strategy",
     "looped_start",
     "looped_report",
     "looped_check_work",
@@ -111,7 +114,9 @@ impl OwnTools {
         Self {
             features: vec![
                 feature(
-                    FusionMcp::ask_router() + FusionMcp::route_router(),
+                    FusionMcp::ask_router()
+                        + FusionMcp::route_router()
+                        + FusionMcp::free_models_router(),
                     Offered::Always,
                 ),
                 feature(FusionMcp::reload_router(), Offered::WithConfigFile),
@@ -122,6 +127,10 @@ impl OwnTools {
                     ..feature(FusionMcp::code_alias_router(), Offered::OverStdio)
                 },
                 feature(FusionMcp::tasks_router(), Offered::WithTasks),
+                feature(
+                    FusionMcp::catalog_tracking_router() + FusionMcp::prompting_router(),
+                    Offered::WithStore,
+                ),
                 feature(FusionMcp::looped_router(), Offered::WithStore),
                 feature(FusionMcp::find_router(), Offered::WithCatalogSearch),
                 feature(FusionMcp::call_router(), Offered::InLazyMode),
@@ -198,6 +207,8 @@ mod tests {
     const CORE: [&str; 3] = ["fusion_ask", "preemptive_route_task", "get_cost_estimate"];
     const CODE: [&str; 2] = ["code_index", "code_search"];
     const TASKS: [&str; 4] = ["route_task", "get_task_status", "cancel_task", "cancel_job"];
+    const FREE: [&str; 1] = ["get_free_models"];
+    const CATALOG_STORE: [&str; 2] = ["clear_openrouter_tracking", "set_model_prompting_strategy"];
     const LOOPED: [&str; 6] = [
         "looped_start",
         "looped_report",
@@ -224,7 +235,15 @@ mod tests {
     #[test]
     fn the_merged_router_lists_exactly_the_tools_each_mode_shows() {
         let own = OwnTools::new();
-        let everything = expected(&[&CORE, &["reload_config"], &CODE, &TASKS, &LOOPED]);
+        let everything = expected(&[
+            &CORE,
+            &["reload_config"],
+            &CODE,
+            &TASKS,
+            &FREE,
+            &CATALOG_STORE,
+            &LOOPED,
+        ]);
         let cases = [
             (facts(None), everything.clone()),
             (facts(Some(CatalogMode::Namespaced)), {
@@ -247,7 +266,7 @@ mod tests {
                     store: false,
                     config_file: false,
                 },
-                expected(&[&CORE]),
+                expected(&[&CORE, &FREE]),
             ),
             (
                 Facts {
@@ -255,7 +274,7 @@ mod tests {
                     store: false,
                     ..facts(Some(CatalogMode::Namespaced))
                 },
-                expected(&[&CORE, &["reload_config"], &TASKS, &["find_tools"]]),
+                expected(&[&CORE, &["reload_config"], &TASKS, &FREE, &["find_tools"]]),
             ),
         ];
         for (facts, want) in cases {

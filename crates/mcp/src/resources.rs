@@ -1,7 +1,9 @@
 //! Fusion's own MCP resources, as JSON text: `fusion://status` (version, providers and whether
 //! each is reachable right now), `fusion://councils` (the configured councils and members) and,
 //! with child servers, `fusion://mcp/servers` (each child's transport, state and statistics);
-//! `fusion://usage` (the usage ledger's totals by model, provider and day, as `GET /api/usage`).
+//! `fusion://usage` (the usage ledger's totals by model, provider and day, as `GET /api/usage`);
+//! the catalog resources (`fusion://catalog`, `.../free`, `.../status`, built in `catalog`) and
+//! the template `fusion://models/{id}/prompting` (a model's prompting strategy, in `prompting`).
 
 use std::time::Duration;
 
@@ -10,15 +12,27 @@ use rmcp::ErrorData;
 use rmcp::model::{ReadResourceResult, Resource, ResourceContents};
 use serde_json::{Value, json};
 
-use crate::Fusion;
 use crate::hub::Hub;
+use crate::{Fusion, catalog, prompting};
 
 pub const STATUS: &str = "fusion://status";
 pub const COUNCILS: &str = "fusion://councils";
 pub const SERVERS: &str = "fusion://mcp/servers";
 pub const USAGE: &str = "fusion://usage";
-/// Every URI Fusion itself serves.
-pub const OWN: [&str; 4] = [STATUS, COUNCILS, SERVERS, USAGE];
+pub const CATALOG: &str = "fusion://catalog";
+pub const CATALOG_FREE: &str = "fusion://catalog/free";
+pub const CATALOG_STATUS: &str = "fusion://catalog/status";
+/// Every URI and URI template Fusion itself serves.
+pub const OWN: [&str; 8] = [
+    STATUS,
+    COUNCILS,
+    SERVERS,
+    USAGE,
+    CATALOG,
+    CATALOG_FREE,
+    CATALOG_STATUS,
+    prompting::TEMPLATE,
+];
 const JSON: &str = "application/json";
 
 /// How long a status read waits for each provider to answer its probe.
@@ -26,7 +40,17 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether `uri` is one of Fusion's own resources (the servers one only with a hub).
 pub fn is_own(uri: &str, with_hub: bool) -> bool {
-    uri == STATUS || uri == COUNCILS || uri == USAGE || (with_hub && uri == SERVERS)
+    [
+        STATUS,
+        COUNCILS,
+        USAGE,
+        CATALOG,
+        CATALOG_FREE,
+        CATALOG_STATUS,
+    ]
+    .contains(&uri)
+        || (with_hub && uri == SERVERS)
+        || prompting::model_in(uri).is_some()
 }
 
 pub fn not_found(uri: &str) -> ErrorData {
@@ -58,6 +82,28 @@ pub fn list(with_hub: bool) -> Vec<Resource> {
                  counted), cost and latency, totalled and by model, provider and day",
             )
             .with_mime_type(JSON),
+        Resource::new(CATALOG, "catalog")
+            .with_title("Fusion's synced catalogs")
+            .with_description(
+                "Every model synced from a provider's catalog (OpenRouter-style listings with \
+                 prices): Fusion id, provider, upstream name, context window, prices per \
+                 million tokens, whether it is free, when it was synced",
+            )
+            .with_mime_type(JSON),
+        Resource::new(CATALOG_FREE, "free-models")
+            .with_title("Fusion's free models")
+            .with_description(
+                "Every model that costs nothing (local, zero-priced catalog models, configured \
+                 free ones) with context window, state and source, as get_free_models answers",
+            )
+            .with_mime_type(JSON),
+        Resource::new(CATALOG_STATUS, "catalog-status")
+            .with_title("Fusion's catalog syncs")
+            .with_description(
+                "Per catalog provider: last sync, models and free ones stored, last error, \
+                 refresh interval and when the next sync is due",
+            )
+            .with_mime_type(JSON),
     ];
     if with_hub {
         own.push(
@@ -73,6 +119,11 @@ pub fn list(with_hub: bool) -> Vec<Resource> {
     own
 }
 
+/// Fusion's own resource templates.
+pub fn templates() -> Vec<rmcp::model::ResourceTemplate> {
+    prompting::templates()
+}
+
 pub async fn read(
     fusion: &Fusion,
     hub: Option<&Hub>,
@@ -83,6 +134,12 @@ pub async fn read(
         (COUNCILS, _) => councils(&fusion.config()),
         (SERVERS, Some(hub)) => json!({ "servers": hub.status() }),
         (USAGE, _) => usage(fusion).await?,
+        (CATALOG, _) => catalog::catalog(fusion).await?,
+        (CATALOG_FREE, _) => catalog::free_models(fusion, None)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.for_client().message, None))?,
+        (CATALOG_STATUS, _) => catalog::status(fusion).await?,
+        _ if prompting::model_in(uri).is_some() => prompting::read(fusion, uri)?,
         _ => return Err(not_found(uri)),
     };
     let text = serde_json::to_string_pretty(&body)

@@ -136,7 +136,8 @@ async fn asks_and_gets_answer_trace_and_progress(era: &str) {
             "preemptive_route_task",
             "get_cost_estimate",
             "code_index",
-            "code_search"
+            "code_search",
+            "get_free_models"
         ]
     );
     assert!(tools[0].output_schema.is_some());
@@ -324,7 +325,14 @@ async fn resources_describe_status_and_councils() {
     let uris: Vec<&str> = listed.iter().map(|r| r.uri.as_str()).collect();
     assert_eq!(
         uris,
-        ["fusion://status", "fusion://councils", "fusion://usage"]
+        [
+            "fusion://status",
+            "fusion://councils",
+            "fusion://usage",
+            "fusion://catalog",
+            "fusion://catalog/free",
+            "fusion://catalog/status"
+        ]
     );
 
     let read = |uri: &str| {
