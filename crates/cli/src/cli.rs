@@ -399,6 +399,12 @@ pub struct McpArgs {
     /// default.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub reindex_every: Option<std::time::Duration>,
+
+    /// Also write each loop run's trail to DIR/<run_id>/ after every loop tool call that
+    /// changed it (state.json, report-N.json, check-N.json, fusion-review-N.json, next-N.json:
+    /// the council project's `--rootDir` layout). Runs live in the store either way.
+    #[arg(long, visible_alias = "rootDir", value_name = "DIR")]
+    pub root_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

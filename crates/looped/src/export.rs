@@ -1,7 +1,9 @@
 //! A run's whole trail as files (`fusion loop export RUN DIR`): `run.json`, then one JSON file
 //! per record — `reports/001.json`, `checks/…`, `reviews/…`, `decisions/…` — and a `README.md`
-//! that tells the run's story in order. The store stays the one source of truth; the files are
-//! a copy to read, diff or attach.
+//! that tells the run's story in order. The council project's layout (`fusion mcp --root-dir`)
+//! is flat instead: `state.json`, `report-N.json`, `check-N.json`, `fusion-review-N.json`,
+//! `next-N.json`. The store stays the one source of truth; the files are a copy to read, diff
+//! or attach.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,12 +24,32 @@ pub struct Exported {
     pub files: Vec<String>,
 }
 
+/// How the files of an export are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Fusion's: `run.json`, `reports/001.json`, ..., `README.md`.
+    Trail,
+    /// The council project's: `state.json`, `report-1.json`, `check-1.json`,
+    /// `fusion-review-1.json`, `next-1.json`.
+    Flat,
+}
+
 /// Writes the trail of `run_id` into `dir` (created if needed; files of an earlier export of
 /// the same run are overwritten).
 pub async fn export_run(
     runs: &LoopRuns<'_>,
     run_id: &str,
     dir: &Path,
+) -> fusion_core::Result<Exported> {
+    export_run_as(runs, run_id, dir, Layout::Trail).await
+}
+
+/// [`export_run`] in the given layout.
+pub async fn export_run_as(
+    runs: &LoopRuns<'_>,
+    run_id: &str,
+    dir: &Path,
+    layout: Layout,
 ) -> fusion_core::Result<Exported> {
     let run = runs.run(run_id).await?;
     let records = runs.store().loop_records(&run.run_id, None).await?;
@@ -45,10 +67,17 @@ pub async fn export_run(
             (k.as_str().to_owned(), Value::from(records.iter().filter(|r| r.kind == *k).count()))
         }).collect::<serde_json::Map<String, Value>>(),
     });
-    write("run.json", pretty(&run_json))?;
-    files.push("run.json".to_owned());
+    let state_file = match layout {
+        Layout::Trail => "run.json",
+        Layout::Flat => "state.json",
+    };
+    write(state_file, pretty(&run_json))?;
+    files.push(state_file.to_owned());
     for record in &records {
-        let name = file_name(record);
+        let name = match layout {
+            Layout::Trail => file_name(record),
+            Layout::Flat => flat_name(record),
+        };
         let mut body = record.body.clone();
         if let Value::Object(map) = &mut body {
             map.insert("seq".into(), record.seq.into());
@@ -57,8 +86,10 @@ pub async fn export_run(
         write(&name, pretty(&body))?;
         files.push(name);
     }
-    write("README.md", readme(&run, &records))?;
-    files.push("README.md".to_owned());
+    if layout == Layout::Trail {
+        write("README.md", readme(&run, &records))?;
+        files.push("README.md".to_owned());
+    }
     Ok(Exported {
         run_id: run.run_id,
         dir: dir.to_path_buf(),
@@ -74,6 +105,17 @@ fn file_name(record: &LoopRecordRow) -> String {
         LoopRecordKind::Decision => "decisions",
     };
     format!("{folder}/{:03}.json", record.seq)
+}
+
+/// The council project's name of a record's file.
+fn flat_name(record: &LoopRecordRow) -> String {
+    let prefix = match record.kind {
+        LoopRecordKind::Report => "report",
+        LoopRecordKind::Check => "check",
+        LoopRecordKind::Review => "fusion-review",
+        LoopRecordKind::Decision => "next",
+    };
+    format!("{prefix}-{}.json", record.seq)
 }
 
 /// The run's story: objective, criteria, status, then one line per record in order.

@@ -36,7 +36,7 @@ mod state;
 pub use checker::{EvidenceBase, Finding, ParsedCheck, build_check, parse_check};
 pub use client::{CLIENT, ClientCheck, SUPPLIED_NOTE, Supplied, client_council};
 pub use conductor::{ParsedDecision, fallback_decision, parse_decision};
-pub use export::{Exported, export_run};
+pub use export::{Exported, Layout, export_run, export_run_as};
 pub use gate::{CheckFacts, NextMove, TrailFacts, next_move, route_check};
 pub use next::Next;
 pub use record::{

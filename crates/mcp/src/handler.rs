@@ -44,6 +44,8 @@ pub struct FusionMcp {
     code: code::CodeTools,
     /// Fusion's own tools, by feature (the same for every session).
     tools: Arc<OwnTools>,
+    /// Where loop runs' trails are written after each change (`fusion mcp --root-dir`).
+    run_trail: Option<Arc<std::path::PathBuf>>,
 }
 
 impl FusionMcp {
@@ -97,7 +99,20 @@ impl FusionMcp {
             session: None,
             code: code::CodeTools::default(),
             tools: Arc::new(OwnTools::new()),
+            run_trail: None,
         }
+    }
+
+    /// Writes each loop run's trail under `dir` after every loop tool call that changed it,
+    /// in the council project's layout (`DIR/<run_id>/state.json`, `report-N.json`, ...).
+    pub fn with_run_trail(mut self, dir: std::path::PathBuf) -> Self {
+        self.run_trail = Some(Arc::new(dir));
+        self
+    }
+
+    /// The directory of [`FusionMcp::with_run_trail`].
+    pub(crate) fn run_trail(&self) -> Option<&std::path::Path> {
+        self.run_trail.as_deref().map(std::path::PathBuf::as_path)
     }
 
     /// Re-indexes the code roots this server knows every `every` (needs a tokio runtime).

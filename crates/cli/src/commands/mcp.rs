@@ -20,13 +20,22 @@ const CHILDREN_STOP: Duration = Duration::from_secs(5);
 
 pub async fn run(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
-        None => serve(config_path, args.reindex_every).await,
+        None => serve(config_path, args).await,
         Some(McpCommand::Status { json }) => status(config_path, *json).await,
         Some(McpCommand::Import { file, write }) => import(config_path, file, *write),
     }
 }
 
-async fn serve(config_path: Option<&Path>, reindex: Option<Duration>) -> anyhow::Result<ExitCode> {
+async fn serve(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<ExitCode> {
+    // A bad --root-dir fails before anything starts.
+    let trail = match &args.root_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("--root-dir: cannot create {}", dir.display()))?;
+            Some(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()))
+        }
+        None => None,
+    };
     let runtime = start(config_path).await?;
     runtime.start_health();
     runtime.start_tasks()?;
@@ -35,8 +44,11 @@ async fn serve(config_path: Option<&Path>, reindex: Option<Duration>) -> anyhow:
     let hub = fusion_mcp::attach_hub(&runtime, CancellationToken::new());
     tracing::info!("serving MCP on stdio");
     let mut server = FusionMcp::new(Fusion::from_runtime(runtime.clone())).with_hub(hub);
-    if let Some(every) = reindex {
+    if let Some(every) = args.reindex_every {
         server = server.with_code_reindex(every);
+    }
+    if let Some(dir) = trail {
+        server = server.with_run_trail(dir);
     }
     let served = fusion_mcp::serve_stdio(server).await;
     // Tasks, children (closed, then killed), health probes, then the usage rows and the store.

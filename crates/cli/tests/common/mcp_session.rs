@@ -27,8 +27,20 @@ impl Session {
     /// `xdg-data/fusion/` there, never in the user's data dir); sessions on the same config
     /// share it (a restart finds its runs and tasks).
     pub async fn stdio(config: &std::path::Path, options: &[&str]) -> Self {
+        Self::stdio_with(config, &[], options).await
+    }
+
+    /// [`Session::stdio`] with more arguments for `fusion mcp` (`--rootDir DIR`, ...).
+    pub async fn stdio_with(
+        config: &std::path::Path,
+        fusion_args: &[&str],
+        options: &[&str],
+    ) -> Self {
         let mut args = vec!["--transport", "stdio", "--command", FUSION];
-        for a in ["mcp", "--config", config.to_str().unwrap()] {
+        for a in ["mcp", "--config", config.to_str().unwrap()]
+            .iter()
+            .chain(fusion_args)
+        {
             args.push("--arg");
             args.push(a);
         }

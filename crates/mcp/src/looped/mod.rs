@@ -21,6 +21,7 @@ use crate::{Fusion, FusionMcp, failure};
 
 mod inline;
 mod input;
+mod trail;
 
 use input::{CheckInput, NextInput, ReportInput, ReviewInput, RunIdInput, StartInput};
 
@@ -185,7 +186,8 @@ impl FusionMcp {
             ));
         };
         let tool = step.tool();
-        let work = as_caller(Caller::Mcp, dispatch(fusion, store, step));
+        let trail = self.run_trail();
+        let work = as_caller(Caller::Mcp, dispatch(fusion, store, step, trail));
         tokio::select! {
             result = work => Ok(result),
             () = context.ct.cancelled() => {
@@ -220,9 +222,15 @@ impl Step {
     }
 }
 
-async fn dispatch(fusion: &Fusion, store: &Store, step: Step) -> CallToolResult {
+async fn dispatch(
+    fusion: &Fusion,
+    store: &Store,
+    step: Step,
+    trail: Option<&std::path::Path>,
+) -> CallToolResult {
     let now = fusion.snapshot();
     let runs = LoopRuns::new(store, &now.registry, &now.config);
+    let changes = !matches!(step, Step::Status(_));
     let outcome = match step {
         Step::Start(input) => start(&runs, input).await,
         Step::Report(input) => report(&runs, input).await,
@@ -233,6 +241,9 @@ async fn dispatch(fusion: &Fusion, store: &Store, step: Step) -> CallToolResult 
     };
     match outcome {
         Ok((text, structured)) => {
+            if let Some(root) = trail.filter(|_| changes) {
+                trail::write(&runs, root, &structured).await;
+            }
             let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
             result.structured_content = Some(structured);
             result
