@@ -14,8 +14,8 @@ use fusion_looped::Heartbeat;
 #[command(name = "fusion", version, propagate_version = true)]
 pub struct Cli {
     /// Config file (TOML, or the legacy JSON council format). Default: ./fusion.toml, then
-    /// ./local-fusion.config.json (the council project's), then the user config dir
-    /// (~/.config/fusion/fusion.toml).
+    /// the council project's ./local-fusion.config.json and ./looped-fusion.config.json (`loop`
+    /// looks for the second first), then the user config dir (~/.config/fusion/fusion.toml).
     #[arg(long, global = true, env = "FUSION_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
