@@ -169,3 +169,86 @@ async fn a_stored_strategy_changes_what_the_provider_receives_for_that_model_onl
     );
     assert!(again.prompting_strategy("plain").is_none());
 }
+
+fn config_with(mock: &MockProvider, prompting: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "mock"
+kind = "openai"
+base_url = "{}"
+retries = 0
+
+[[models]]
+id = "coder"
+provider = "mock"
+model = "upstream-coder"
+
+{prompting}
+"#,
+        mock.base_url()
+    )
+}
+
+#[tokio::test]
+async fn a_configured_strategy_applies_until_one_set_over_mcp_overrides_it() {
+    let t = TestStore::new(Backend::Sqlite).await;
+    let mock = MockProvider::start(Script::echo_any()).await.unwrap();
+    let text = config_with(
+        &mock,
+        "[prompting.coder]\nsystem_prompt = \"From the config.\"\nuser_prompt = \"<{{prompt}}>\"",
+    );
+    let config =
+        fusion_core::config::check_toml(&text, std::path::Path::new("fusion.toml")).unwrap();
+    let reg = ProviderRegistry::from_config(&config)
+        .unwrap()
+        .with_ledger(Ledger::start(t.store.clone()));
+    reg.restore_from(&t.store).await.unwrap();
+    let described = reg.prompting_strategy("coder").unwrap();
+    assert_eq!(json_of(&described)["source"], "config");
+    reg.chat("coder", ChatRequest::simple("x", None, "hi"))
+        .await
+        .unwrap();
+    assert_eq!(
+        messages(&mock.requests()[0].body),
+        pairs(&[("system", "From the config."), ("user", "<hi>")])
+    );
+
+    reg.set_prompting_strategy(&t.store, "coder", strategy("Stored.", "{prompt}", true))
+        .await
+        .unwrap();
+    let described = json_of(&reg.prompting_strategy("coder").unwrap());
+    assert_eq!(described["source"], "store");
+    assert_eq!(described["overrides"]["system_prompt"], "From the config.");
+    reg.chat("coder", ChatRequest::simple("x", None, "hi"))
+        .await
+        .unwrap();
+    assert_eq!(
+        messages(&mock.requests()[1].body),
+        pairs(&[("system", "Stored."), ("user", "hi")])
+    );
+}
+
+fn json_of(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap()
+}
+
+#[tokio::test]
+async fn a_configured_strategy_out_of_bounds_or_with_unknown_keys_is_rejected_naming_the_key() {
+    let mock = MockProvider::start(Script::echo_any()).await.unwrap();
+    let check = |prompting: String| {
+        fusion_core::config::check_toml(
+            &config_with(&mock, &prompting),
+            std::path::Path::new("fusion.toml"),
+        )
+        .unwrap_err()
+    };
+    let big = "x".repeat(64 * 1024 + 1);
+    let err = check(format!("[prompting.coder]\nsystem_prompt = \"{big}\""));
+    assert_eq!(err.key, "prompting.coder.system_prompt", "{err:?}");
+    assert!(err.reason.contains("65537 bytes"), "{err:?}");
+    let err = check("[prompting.coder]\nquality_score = 3.0".to_owned());
+    assert_eq!(err.key, "prompting.coder.quality_score", "{err:?}");
+    let err = check("[prompting.coder]\nsystem = \"typo\"".to_owned());
+    assert!(err.reason.contains("system"), "{err:?}");
+}

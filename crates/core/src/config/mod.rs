@@ -58,6 +58,11 @@ pub struct Config {
     /// `[loop]`: the loop checker's role models and gate thresholds (see `looped.rs`).
     #[serde(default, rename = "loop")]
     pub looped: LoopConfig,
+    /// `[prompting."MODEL"]`: how a model is prompted on every call, by Fusion model id — a
+    /// configured, discovered or catalog (`provider/model`) one (see `crate::prompting`). A
+    /// strategy set through MCP (`set_model_prompting_strategy`) wins over this one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prompting: BTreeMap<String, crate::prompting::PromptingStrategy>,
     /// The values that came from `${ENV}` expansion: dotted key → the text written in the
     /// file. Showing the config shows that text, never the variable's value (see `render.rs`).
     #[serde(skip)]
@@ -530,6 +535,14 @@ impl Config {
                     format!("councils.{name}.panel"),
                     "needs at least one member".into(),
                 );
+            }
+        }
+        for (model, strategy) in &self.prompting {
+            if model.trim().is_empty() {
+                return err("prompting".into(), "a model id must not be empty".into());
+            }
+            if let Err((field, problem)) = strategy.check() {
+                return err(format!("prompting.{model}.{field}"), problem);
             }
         }
         looped::validate(self).or_else(|(key, reason)| err(key, reason))?;

@@ -196,7 +196,12 @@ impl ProviderRegistry {
             ledger: None,
             daily_writer: Arc::default(),
             restored_daily: Mutex::default(),
-            prompting: StrategyTable::default(),
+            prompting: StrategyTable::new(
+                config
+                    .prompting
+                    .iter()
+                    .map(|(model, strategy)| (model.clone(), strategy.clone())),
+            ),
         })
     }
 

@@ -1,7 +1,7 @@
 //! What a reload changed: providers, models (as the registry lists them, synced ones
-//! included), councils and child MCP servers added, removed or changed, and the sections that
-//! only take effect at the next start. This is what `reload_config` and
-//! `POST /api/config/reload` answer, and what the log says.
+//! included), councils, configured prompting strategies and child MCP servers added, removed or
+//! changed, and the sections that only take effect at the next start. This is what
+//! `reload_config` and `POST /api/config/reload` answer, and what the log says.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -73,6 +73,8 @@ pub struct ReloadReport {
     pub providers: Delta,
     pub models: Delta,
     pub councils: Delta,
+    /// Configured prompting strategies (`[prompting."MODEL"]`), by model id.
+    pub prompting: Delta,
     /// Child MCP servers (`[[mcp.servers]]`, enabled ones): started, stopped or restarted.
     pub mcp_servers: Delta,
     /// Sections that changed but take effect only when the process restarts.
@@ -98,6 +100,10 @@ impl ReloadReport {
             &a.councils.iter().map(|(k, v)| (k.as_str(), v)).collect(),
             &b.councils.iter().map(|(k, v)| (k.as_str(), v)).collect(),
         );
+        let prompting = Delta::between(
+            &a.prompting.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            &b.prompting.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        );
         let mcp_servers = mcp_servers(a, b);
         let (ta, tb) = (&a.tasks, &b.tasks);
         let restart_required: Vec<String> = [
@@ -121,6 +127,7 @@ impl ReloadReport {
             providers,
             models,
             councils,
+            prompting,
             mcp_servers,
             restart_required,
             warnings: Vec::new(),
@@ -139,6 +146,9 @@ impl ReloadReport {
             self.councils.summary(),
             self.mcp_servers.summary()
         );
+        if !self.prompting.is_empty() {
+            line.push_str(&format!("; prompting {}", self.prompting.summary()));
+        }
         if !self.restart_required.is_empty() {
             line.push_str(&format!(
                 "; {} take effect at the next start",
