@@ -241,7 +241,7 @@ fn flatten(request: &mut ChatRequest, lead_in: Option<&str>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StrategySource {
-    /// `prompting` on the model's `[[models]]` entry.
+    /// The model's `[prompting."MODEL"]` table in the configuration.
     Config,
     /// Set through `set_model_prompting_strategy`, kept in the store; wins over the config.
     Store,

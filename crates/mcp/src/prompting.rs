@@ -65,8 +65,9 @@ impl FusionMcp {
          templated message) unless it carries tools or images; `assistant_prompt` starts the \
          model's reply (a last assistant message, or the end of the one message). \
          `success_rate` and `quality_score` (0 to 1) are kept and shown. Each text is at most \
-         64 KiB. Kept in Fusion's store across restarts; it wins over a `prompting` table in \
-         the model's config entry. Read it back at fusion://models/{id}/prompting.",
+         64 KiB. Kept in Fusion's store across restarts; it wins over the model's \
+         `[prompting.\"MODEL\"]` table in fusion.toml. Read it back at \
+         fusion://models/{id}/prompting.",
         input_schema = crate::own_tools::input_schema::<StrategyInput>(),
         annotations(
             read_only_hint = false,
@@ -152,9 +153,9 @@ pub fn templates() -> Vec<ResourceTemplate> {
             .with_title("A model's prompting strategy")
             .with_description(format!(
                 "The prompting strategy applied to every call of model {{id}} (set with \
-                 {NAME} or a `prompting` table in its config entry), where it comes from, and \
-                 the configured one a stored one overrides; null when it has none. Texts are \
-                 at most {MAX_TEMPLATE_BYTES} bytes."
+                 {NAME} or a `[prompting.\"MODEL\"]` table in fusion.toml), where it comes \
+                 from, and the configured one a stored one overrides; null when it has none. \
+                 Texts are at most {MAX_TEMPLATE_BYTES} bytes."
             ))
             .with_mime_type(JSON),
     ]
