@@ -382,3 +382,54 @@ async fn reload_config_takes_no_arguments_and_rejects_an_invalid_file_atomically
     assert_eq!(still["is_error"], false, "{still}");
     s.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mcp_client_configs_env_configures_fusion_mcp_without_a_file() {
+    let h = Harness::start(script()).await;
+    let lm_studio = h.mock.base_url();
+    // The routing server's MCP client config, with `fusion mcp` as the command: its `env`.
+    let env = [
+        ("LM_STUDIO_ENDPOINT", lm_studio.as_str()),
+        ("OLLAMA_ENDPOINT", "http://127.0.0.1:9/api"),
+        ("DEFAULT_LOCAL_MODEL", "qwen-local"),
+        ("TOKEN_THRESHOLD", "1500"),
+        ("COST_THRESHOLD", "0.02"),
+        ("QUALITY_THRESHOLD", "0.07"),
+        ("OPENROUTER_API_KEY", "your_openrouter_api_key_here"),
+    ];
+    let mut s = Session::stdio_in(h.dir.path(), &[], &env, &[]).await;
+    let decided = call(
+        &mut s,
+        "preemptive_route_task",
+        json!({"task": "Write a unit test", "context_length": 100}),
+    )
+    .await;
+    assert_eq!(decided["is_error"], false, "{decided}");
+    // LM Studio's models (the mock lists several), `DEFAULT_LOCAL_MODEL` among them.
+    let candidates = decided["structured"]["candidates"].as_array().unwrap();
+    assert!(
+        candidates.iter().all(|c| c["provider"] == "lmstudio"),
+        "{decided}"
+    );
+    assert!(
+        candidates.iter().any(|c| c["model"] == "qwen-local"),
+        "{decided}"
+    );
+    let status = s.read_json("fusion://status").await;
+    let providers: Vec<&str> = status["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        providers.contains(&"lmstudio") && providers.contains(&"ollama"),
+        "{status}"
+    );
+    // The key is read from the environment by name; its value is never shown.
+    assert!(
+        !status.to_string().contains("your_openrouter_api_key_here"),
+        "{status}"
+    );
+    s.quit().await;
+}

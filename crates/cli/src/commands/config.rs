@@ -18,6 +18,11 @@ pub async fn check(path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut err = std::io::stderr().lock();
     match &resolved.origin {
         Origin::File(file) => writeln!(err, "config OK: {}", file.display())?,
+        Origin::Environment(names) => writeln!(
+            err,
+            "no config file; the routing server's settings from the environment ({})",
+            names.join(", ")
+        )?,
         Origin::Discovered(servers) => {
             writeln!(err, "no config file; zero-config discovery found:")?;
             for server in servers {

@@ -31,10 +31,13 @@ pub struct Resolved {
 
 pub enum Origin {
     File(PathBuf),
+    /// The routing server's variables in the environment (the names read).
+    Environment(Vec<String>),
     Discovered(Vec<DiscoveredServer>),
 }
 
-/// Loads the config file, or discovers local model servers when there is none.
+/// Loads the config file; without one, takes the routing server's settings from the
+/// environment when they are there, else discovers local model servers.
 pub async fn resolve(path: Option<&Path>) -> anyhow::Result<Resolved> {
     resolve_with(cfg::load(path)?).await
 }
@@ -54,6 +57,28 @@ async fn resolve_with(loaded: Option<cfg::LoadedConfig>) -> anyhow::Result<Resol
         return Ok(Resolved {
             config: loaded.config,
             origin: Origin::File(loaded.source),
+        });
+    }
+    // Started the way the routing server was, with its settings in the environment.
+    let lookup = |name: &str| std::env::var(name).ok();
+    if let Some(imported) = cfg::import_router_process_env(&lookup) {
+        let imported = imported.context("the routing server's variables in the environment")?;
+        let names: Vec<String> = cfg::ROUTER_ENDPOINT_VARS
+            .iter()
+            .filter(|name| lookup(name).is_some())
+            .map(|name| (*name).to_owned())
+            .collect();
+        tracing::warn!(
+            "no config file: using the routing server's settings from the environment ({}); \
+             `fusion config import .env` writes them as fusion.toml",
+            names.join(", ")
+        );
+        for note in &imported.notes {
+            tracing::info!("environment: {note}");
+        }
+        return Ok(Resolved {
+            config: imported.config,
+            origin: Origin::Environment(names),
         });
     }
     let discovery = cfg::discover(&cfg::default_probe_targets(), DISCOVERY_TIMEOUT)
@@ -89,7 +114,7 @@ pub async fn start_for(path: Option<&Path>, purpose: ConfigFor) -> anyhow::Resul
 pub async fn start_resolved(resolved: Resolved) -> anyhow::Result<Runtime> {
     let source = match resolved.origin {
         Origin::File(path) => Some(path),
-        Origin::Discovered(_) => None,
+        Origin::Environment(_) | Origin::Discovered(_) => None,
     };
     Runtime::start(resolved.config, source)
         .await

@@ -36,18 +36,44 @@ impl Session {
         fusion_args: &[&str],
         options: &[&str],
     ) -> Self {
-        let mut args = vec!["--transport", "stdio", "--command", FUSION];
-        for a in ["mcp", "--config", config.to_str().unwrap()]
-            .iter()
-            .chain(fusion_args)
-        {
+        let root = config.parent().unwrap_or(std::path::Path::new("."));
+        let mut args = vec!["--config", config.to_str().unwrap()];
+        args.extend_from_slice(fusion_args);
+        Self::launch(root, &args, &[], options, false).await
+    }
+
+    /// `fusion mcp ARGS` over stdio rooted at `root` (its working directory too, so it finds
+    /// the config files there), with `env` added to the server's environment, plus driver
+    /// options.
+    pub async fn stdio_in(
+        root: &std::path::Path,
+        fusion_args: &[&str],
+        env: &[(&str, &str)],
+        options: &[&str],
+    ) -> Self {
+        Self::launch(root, fusion_args, env, options, true).await
+    }
+
+    async fn launch(
+        root: &std::path::Path,
+        fusion_args: &[&str],
+        env: &[(&str, &str)],
+        options: &[&str],
+        in_root: bool,
+    ) -> Self {
+        let mut args = vec!["--transport", "stdio", "--command", FUSION, "--arg", "mcp"];
+        for a in fusion_args {
             args.push("--arg");
             args.push(a);
         }
         args.extend_from_slice(options);
-        let root = config.parent().unwrap_or(std::path::Path::new("."));
         // The driver hands its environment to the stdio server.
-        Self::start(peer_command("FUSION_PEERS_PYTHON", root), &args).await
+        let mut command = peer_command("FUSION_PEERS_PYTHON", root);
+        command.envs(env.iter().copied());
+        if in_root {
+            command.current_dir(root);
+        }
+        Self::start(command, &args).await
     }
 
     /// A Streamable HTTP endpoint, plus driver options (no `fusion` is started here).

@@ -18,7 +18,10 @@
 //! | `OLLAMA_TIMEOUT` (seconds) | `timeout` of `ollama` |
 
 mod dotenv;
+mod process;
 mod unmapped;
+
+pub use process::{ROUTER_ENDPOINT_VARS, import_router_process_env};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -116,9 +119,14 @@ const OPENROUTER_URL: &str = "https://openrouter.ai/api/v1";
 pub fn import_router_env(text: &str) -> Result<EnvImport, EnvImportError> {
     let assignments =
         dotenv::parse(text).map_err(|(line, reason)| EnvImportError::Malformed { line, reason })?;
+    convert(&assignments)
+}
+
+/// Converts assignments read from a `.env` file or the process environment.
+fn convert(assignments: &[Assignment]) -> Result<EnvImport, EnvImportError> {
     let mut draft = Draft::default();
     let mut latest: HashMap<&str, &Assignment> = HashMap::new();
-    for a in &assignments {
+    for a in assignments {
         if let Some(earlier) = latest.insert(a.key.as_str(), a) {
             draft.unused(
                 earlier,
@@ -126,7 +134,7 @@ pub fn import_router_env(text: &str) -> Result<EnvImport, EnvImportError> {
             );
         }
     }
-    for a in &assignments {
+    for a in assignments {
         let is_latest = latest.get(a.key.as_str()).is_some_and(|l| l.line == a.line);
         if !is_latest || MAPPED.contains(&a.key.as_str()) {
             continue;

@@ -24,7 +24,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use discovery::{DiscoveredServer, Discovery, ProbeTarget, default_probe_targets, discover};
-pub use env_import::{EnvImport, EnvImportError, Unmapped, UnusedValue, import_router_env};
+pub use env_import::{
+    EnvImport, EnvImportError, ROUTER_ENDPOINT_VARS, Unmapped, UnusedValue, import_router_env,
+    import_router_process_env,
+};
 pub use expand::EnvSourced;
 pub use import::{Imported, import_mcp_servers, render_mcp_servers};
 pub use load::{LoadedConfig, check_toml, load, load_file, load_for_loop, parse_text};
