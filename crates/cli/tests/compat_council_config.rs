@@ -9,7 +9,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{Harness, JUDGE_JSON};
+use common::{Harness, JUDGE_JSON, healthy_script};
 use fusion_mock_provider::{ModelScript, Script};
 
 /// A `pi` that logs its arguments, then answers like the model it was asked for: the judge's
@@ -203,4 +203,65 @@ async fn looped_fusion_config_roster_and_policy_pick_each_roles_model() {
     assert_eq!(model_of("explorer").unwrap(), "scout", "{views:?}");
     assert_eq!(model_of("critic").unwrap(), "skeptic", "{views:?}");
     assert_eq!(round["decision"]["model"], "lead", "{round}");
+}
+
+/// A pure local council project config (its `config.example.json` shape) on the mock.
+fn local_council(h: &Harness, judge: &str) -> String {
+    let url = h.mock.base_url();
+    let member = |name: &str, model: &str| {
+        format!(
+            r#"{{"name": "{name}", "baseUrl": "{url}", "apiKey": "local", "model": "{model}"}}"#
+        )
+    };
+    format!(
+        r#"{{ "parallel": true, "timeoutMs": 60000,
+  "panel": [{}, {}, {}], "judge": {}, "synthesizer": {} }}"#,
+        member("coder", "m-a"),
+        member("generalist", "m-b"),
+        member("skeptic", "m-c"),
+        member("judge", judge),
+        member("synth", "synth"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ask_with_config_json_and_stdin_answers_as_the_council_projects_cli() {
+    let h = Harness::start(healthy_script()).await;
+    h.write_config("my.config.json", &local_council(&h, "judge"));
+    // `ask --config my.config.json "..."`: just the final answer.
+    let plain = h
+        .fusion(&["ask", "--config", "my.config.json", "Capital of France?"])
+        .await;
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert_eq!(plain.stdout.trim(), "FINAL: Paris.");
+    // `echo "prompt from stdin" | ask --json`: the full result object.
+    let piped = h
+        .fusion_with(
+            &["ask", "--config", "my.config.json", "--json"],
+            Some("prompt from stdin"),
+            &[],
+        )
+        .await;
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    let result = piped.json();
+    assert_eq!(result["final_answer"], "FINAL: Paris.");
+    let asked = h.mock.requests_for("m-a");
+    assert!(
+        asked
+            .last()
+            .unwrap()
+            .body
+            .to_string()
+            .contains("prompt from stdin"),
+        "the panel got the piped prompt: {:?}",
+        asked.last()
+    );
+
+    // A judge that fails: still an answer on stdout, the degradation notes on stderr.
+    h.write_config("my.config.json", &local_council(&h, "no-such-judge"));
+    let degraded = h
+        .fusion(&["ask", "--config", "my.config.json", "Capital of France?"])
+        .await;
+    assert!(!degraded.stdout.trim().is_empty(), "{}", degraded.stderr);
+    assert!(degraded.stderr.contains("judge"), "{}", degraded.stderr);
 }

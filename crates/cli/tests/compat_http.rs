@@ -224,3 +224,41 @@ async fn api_queue_filters_like_the_routing_servers_dashboard() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_routing_servers_other_dashboard_endpoints_answer_in_its_words() {
+    let h = Harness::start(healthy_script()).await;
+    let server = serve(&h).await;
+    let url = &server.url;
+    let (_, first) = post(
+        &format!("{url}/api/tasks"),
+        json!({"task": "alpha refactor", "model": "m-a"}),
+    )
+    .await;
+    let id = first["task_id"].as_str().unwrap().to_owned();
+    wait_ended(url, &id).await;
+    // GET /api/tasks — recent tasks; filters status, provider, model, q, page, page_size.
+    let (status, listed) = get(&format!(
+        "{url}/api/tasks?status=completed&provider=mock&model=m-a&q=ALPHA&page=1&page_size=10"
+    ))
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["tasks"][0]["status"], "completed", "{listed}");
+    // GET /api/tasks/:taskId — the task in detail, `status` in their words.
+    let (status, view) = get(&format!("{url}/api/tasks/{id}")).await;
+    assert_eq!(
+        (status, &view["status"]),
+        (200, &json!("completed")),
+        "{view}"
+    );
+    assert!(view["jobs"].is_array(), "{view}");
+    // POST /api/tasks/:taskId/cancel — an ended task cannot be cancelled, and says so.
+    let (status, refused) = post(&format!("{url}/api/tasks/{id}/cancel"), json!({})).await;
+    assert!((400..500).contains(&status), "{status} {refused}");
+    // POST /api/jobs/:jobId/cancel — an unknown job is a 404 naming it.
+    let (status, unknown) = post(&format!("{url}/api/jobs/job-nope/cancel"), json!({})).await;
+    assert_eq!(status, 404, "{unknown}");
+    assert!(unknown.to_string().contains("job-nope"), "{unknown}");
+    server.stop().await;
+}
