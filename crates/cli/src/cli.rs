@@ -60,16 +60,21 @@ pub enum Command {
     /// SIGTERM.
     Serve(ServeArgs),
     /// Serve MCP over stdio: the `fusion_ask` tool (progress per panel member, judge and
-    /// synthesizer; cancellable; `async` queues it), the router's `preemptive_route_task` and
-    /// `get_cost_estimate`, the task tools `route_task`, `get_task_status`, `cancel_task` and
-    /// `cancel_job`, code search's `code_index` and `code_search` (stdio only), the loop
-    /// checker's `looped_start`, `looped_report`, `looped_check_work`, `looped_fuse_review`,
-    /// `looped_next` and `looped_status` (runs in the store), `reload_config` (with a config
-    /// file: reload it now and say what changed), the resources
-    /// fusion://status, fusion://councils, fusion://usage, fusion://jobs/active and
-    /// fusion://tasks/{id}, and
-    /// every tool, prompt and resource of the child MCP servers in [[mcp.servers]] as
+    /// synthesizer; cancellable; `async` queues it), the router's `preemptive_route_task`,
+    /// `get_cost_estimate`, `get_free_models`, `clear_openrouter_tracking` and
+    /// `set_model_prompting_strategy`, the task tools `route_task`, `get_task_status`,
+    /// `cancel_task` and `cancel_job`, code search's `code_index` and `code_search` (also
+    /// `retriv_init`, `retriv_search`; stdio only), the loop checker's `looped_start`,
+    /// `looped_report`, `looped_check_work`, `looped_fuse_review`, `looped_next` and
+    /// `looped_status` (runs in the store; --root-dir writes their trails too), `reload_config`
+    /// (with a config file: reload it now and say what changed), the resources
+    /// fusion://status, fusion://councils, fusion://usage, fusion://catalog (also /free,
+    /// /status), fusion://jobs/active, fusion://tasks/{id} and fusion://models/{id}/prompting,
+    /// and every tool, prompt and resource of the child MCP servers in [[mcp.servers]] as
     /// `<server>__<name>` (plus `find_tools`).
+    ///
+    /// The tools take the argument names of the systems Fusion replaces too (`question`,
+    /// `context_length`, camelCase spellings); README's "Coming from …" maps them.
     ///
     /// Stdout carries only MCP messages; logs go to stderr. Speaks both protocol eras: the
     /// `initialize` handshake and the stateless 2026-07-28 `server/discover`. Reloads the
