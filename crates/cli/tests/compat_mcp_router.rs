@@ -433,3 +433,49 @@ async fn the_mcp_client_configs_env_configures_fusion_mcp_without_a_file() {
     );
     s.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_multi_word_argument_takes_camel_case_and_the_schemas_say_so() {
+    let h = Harness::start(script()).await;
+    let mut s = session(&h, "").await;
+    let listed = s.ok(json!({"op": "list_tools"})).await;
+    for tool in listed["tools"].as_array().unwrap() {
+        let properties = tool["inputSchema"]["properties"].as_object();
+        for (name, property) in properties.into_iter().flatten() {
+            let Some((first, rest)) = name.split_once('_') else {
+                continue;
+            };
+            let camel: String = std::iter::once(first.to_owned())
+                .chain(rest.split('_').map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect())
+                        .unwrap_or_default()
+                }))
+                .collect();
+            let description = property["description"].as_str().unwrap_or_default();
+            assert!(
+                description.contains(&format!("`{camel}`")),
+                "{}.{name} does not name `{camel}`: {description}",
+                tool["name"]
+            );
+        }
+    }
+    // The routing server's clients spell them in camelCase.
+    let queued = call(
+        &mut s,
+        "route_task",
+        json!({"task": "echo: camel", "contextLength": 20, "expectedOutputLength": 10}),
+    )
+    .await;
+    assert_eq!(queued["is_error"], false, "{queued}");
+    assert_eq!(
+        queued["structured"]["decision"]["estimate"]["input_tokens"], 20,
+        "{queued}"
+    );
+    let id = queued["structured"]["task_id"].as_str().unwrap();
+    let polled = call(&mut s, "get_task_status", json!({"taskId": id})).await;
+    assert_eq!(polled["is_error"], false, "{polled}");
+    assert_eq!(polled["structured"]["task_id"], id);
+    s.quit().await;
+}

@@ -19,6 +19,7 @@ mod prompting;
 mod reload;
 mod resources;
 mod route;
+mod spelling;
 mod stdio;
 mod tasks;
 

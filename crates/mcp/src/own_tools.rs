@@ -15,7 +15,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResponse, JsonObject, Tool};
 use rmcp::service::{RequestContext, RoleServer};
 use schemars::JsonSchema;
 
-use crate::{FusionMcp, failure};
+use crate::{FusionMcp, failure, spelling};
 
 /// The order tools are listed in: the seed servers' order, which clients show. A tool missing
 /// here is still listed, after these.
@@ -187,13 +187,19 @@ pub async fn call(
         ));
     };
     let name = request.name.to_string();
+    let mut request = request;
+    if let Some(arguments) = request.arguments.as_mut() {
+        spelling::normalize(arguments, &route.attr.input_schema);
+    }
     let outcome = (route.call)(ToolCallContext::new(server, request, context)).await;
     failure::answer(&name, outcome)
 }
 
 /// A tool's input schema, derived from its input type (an object, as MCP requires).
+/// Each multi-word property also names its camelCase spelling (see `spelling`).
 pub fn input_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    schema_for_input::<T>().unwrap_or_else(|_| schema_for_type::<T>())
+    let schema = schema_for_input::<T>().unwrap_or_else(|_| schema_for_type::<T>());
+    Arc::new(spelling::document((*schema).clone()))
 }
 
 #[cfg(test)]
