@@ -85,9 +85,9 @@ async fn open_creates_and_migrates_a_fresh_store_and_reopening_is_idempotent(bac
         .try_get("n")
         .unwrap();
     assert_eq!(
-        migrations, 6,
+        migrations, 7,
         "every migration applied (usage, synced models, tasks, loop runs, daily usage, \
-         prompting strategies)"
+         prompting strategies, benchmarks)"
     );
     let empty = report(&t.store, UsageFilter::default()).await;
     assert_eq!(empty.total, UsageTotals::default());

@@ -7,6 +7,7 @@
 //! (per-model prompting strategies), `tasks` (durable tasks and their jobs), `looped` (the loop
 //! checker's runs and their trails).
 
+pub mod bench;
 pub mod catalog;
 pub mod daily_usage;
 pub mod error;
@@ -27,6 +28,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 use crate::error::chain_message;
 
+pub use bench::{BenchResultRow, BenchRunRow, MeasuredQuality};
 pub use catalog::SyncedModel;
 pub use daily_usage::ModelDailyUsage;
 pub use error::{StoreError, StoreFailure};
