@@ -82,6 +82,16 @@ pub enum Command {
     /// told with list_changed) on SIGHUP and when it changes. Ends when the client closes
     /// stdin. `fusion serve` offers the same server over HTTP at /mcp.
     Mcp(McpArgs),
+    /// Benchmark models: run task suites (built-in, or yours in TOML or JSONL) through the
+    /// provider registry, validate every answer without a model, keep the results in the store
+    /// (the router routes on them), and report quality, latency and cost per model and
+    /// category. `fusion bench report` writes Markdown, JSON and SVG charts.
+    Bench(crate::commands::bench::BenchArgs),
+    /// Measure what Fusion's choices are worth: `council` (hidden issues found by a checker,
+    /// one reviewer and councils) and `routing` (the router's cost–quality curve against
+    /// baselines).
+    #[command(subcommand)]
+    Eval(crate::commands::eval::EvalCommand),
     /// Show (or run) a routing decision: which model `router/<priority>` would send TASK to,
     /// every candidate with why it ranked where it did or was rejected, and the estimates
     /// (tokens, complexity, category) it used.

@@ -44,6 +44,8 @@ fn main() -> ExitCode {
             Command::Serve(args) => commands::serve::run(cli.config.as_deref(), args).await,
             Command::Mcp(args) => commands::mcp::run(cli.config.as_deref(), args).await,
             Command::Route(args) => commands::route::run(cli.config.as_deref(), args).await,
+            Command::Bench(args) => commands::bench::run(cli.config.as_deref(), args).await,
+            Command::Eval(command) => commands::eval::run(cli.config.as_deref(), command).await,
             Command::Models(args) => commands::models::run(cli.config.as_deref(), args).await,
             Command::Usage(args) => commands::usage::run(cli.config.as_deref(), args).await,
             Command::Index(args) => commands::index::run(args),

@@ -2,7 +2,9 @@
 //! when there is one, otherwise zero-config discovery of local model servers.
 
 pub mod ask;
+pub mod bench;
 pub mod config;
+pub mod eval;
 pub mod index;
 pub mod looped;
 pub mod mcp;
