@@ -2,8 +2,11 @@
 //! status, confidence and risk: done with high confidence → stop; incomplete with a concrete
 //! fix → direct retry; uncertain, low confidence or high risk → a council review, then the
 //! conductor; blocked → a human. The checker's own recommendation can only escalate the route,
-//! never relax it. `looped_next` then picks its move from the run's trail.
+//! never relax it. A `done` from a checker model whose evals show its confidence running ahead of
+//! its detection is not trusted to finish a run alone: it goes to review (`distrust_done`).
+//! `looped_next` then picks its move from the run's trail.
 
+use super::calibration::CheckerCalibration;
 use super::record::{Check, CheckStatus, Risk, Route};
 use super::sentinel::Health;
 use fusion_core::config::LoopConfig;
@@ -77,6 +80,38 @@ pub fn route_check(facts: &CheckFacts, config: &LoopConfig) -> (Route, Vec<Strin
         reasons.push(format!("the checker recommended {}", asked.as_str()));
     }
     (route, reasons)
+}
+
+/// Sends a check that would stop the run to a council review when its checker's calibration
+/// is poor: over at least `loop.calibration_min_fixtures` graded eval fixtures, its mean stated
+/// confidence ran `loop.calibration_gap` or more above its mean detection. Says so in the
+/// check's route reasons; returns whether it did.
+pub fn distrust_done(
+    check: &mut Check,
+    calibration: Option<&CheckerCalibration>,
+    config: &LoopConfig,
+) -> bool {
+    let Some(calibration) = calibration else {
+        return false;
+    };
+    let poor = calibration.fixtures >= config.calibration_min_fixtures
+        && calibration.gap() >= config.calibration_gap;
+    if check.status != CheckStatus::Done || check.recommended_route != Route::Stop || !poor {
+        return false;
+    }
+    check.recommended_route = Route::FusionReview;
+    check.route_reasons.push(format!(
+        "the checker's confidence has run {:.0} points above its detection in evals ({}: \
+         confidence {:.2} against detection {:.2} over {} graded fixtures; \
+         loop.calibration_gap {:.2})",
+        calibration.gap() * 100.0,
+        calibration.model,
+        calibration.mean_confidence,
+        calibration.mean_detection,
+        calibration.fixtures,
+        config.calibration_gap,
+    ));
+    true
 }
 
 /// What `looped_next` does, given the run's trail.
@@ -252,6 +287,86 @@ mod tests {
             degradation_reasons: vec![],
             raw_output: None,
         }
+    }
+
+    fn calibration(fixtures: u32, confidence: f64, detection: f64) -> CheckerCalibration {
+        CheckerCalibration {
+            model: "terse".into(),
+            fixtures,
+            mean_confidence: confidence,
+            mean_detection: detection,
+        }
+    }
+
+    #[test]
+    fn a_done_from_a_checker_whose_confidence_outran_its_detection_goes_to_review() {
+        let config = LoopConfig::default();
+        let done = || Check {
+            status: CheckStatus::Done,
+            confidence: 1.0,
+            exact_next_actions: vec![],
+            ..check(Route::Stop)
+        };
+        let mut overconfident = done();
+        assert!(distrust_done(
+            &mut overconfident,
+            Some(&calibration(8, 1.0, 0.47)),
+            &config
+        ));
+        assert_eq!(overconfident.recommended_route, Route::FusionReview);
+        let reason = overconfident.route_reasons.last().unwrap();
+        assert!(
+            reason.contains(
+                "the checker's confidence has run 53 points above its detection in evals"
+            ),
+            "{reason}"
+        );
+        assert!(
+            matches!(
+                next_move(
+                    &TrailFacts {
+                        reports: 1,
+                        check: Some(&overconfident),
+                        reviewed: false,
+                        health: Health::Healthy
+                    },
+                    &config
+                ),
+                NextMove::Review(why) if why.iter().any(|w| w.contains("53 points"))
+            ),
+            "the gate holds a council review"
+        );
+
+        for (calibration, why) in [
+            (None, "never measured"),
+            (Some(calibration(2, 1.0, 0.0)), "too few fixtures"),
+            (Some(calibration(8, 0.9, 0.7)), "a gap under 0.25"),
+        ] {
+            let mut trusted = done();
+            assert!(
+                !distrust_done(&mut trusted, calibration.as_ref(), &config),
+                "{why}"
+            );
+            assert_eq!(trusted.recommended_route, Route::Stop, "{why}");
+        }
+        let mut incomplete = check(Route::DirectRetry);
+        assert!(!distrust_done(
+            &mut incomplete,
+            Some(&calibration(8, 1.0, 0.0)),
+            &config
+        ));
+        assert_eq!(incomplete.recommended_route, Route::DirectRetry);
+        let strict = LoopConfig {
+            calibration_gap: 0.1,
+            calibration_min_fixtures: 1,
+            ..LoopConfig::default()
+        };
+        let mut mild = done();
+        assert!(distrust_done(
+            &mut mild,
+            Some(&calibration(1, 0.9, 0.7)),
+            &strict
+        ));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - the build/check gate over durable runs (`runs`, the MCP `looped_*` tools): a run freezes
 //!   its objective and acceptance criteria; the executor reports; a checker judges the report
 //!   (`checker`, with the evidence rule); the gate routes it (`gate`) — complete, direct retry,
-//!   council review then conductor (`conductor`), or a pause for a human.
+//!   council review then conductor (`conductor`), or a pause for a human; a `done` from a
+//!   checker whose evals show it over-confident is reviewed (`calibration`).
 //!
 //! The client may supply a step's report, check and council review with the call instead
 //! (`client`); they are recorded as the server's would be and the gate reads them alike.
@@ -18,6 +19,7 @@
 //! because a model misbehaved. Runs and their trails live in the store (`store::looped`) and
 //! export as files (`export`).
 
+mod calibration;
 mod checker;
 mod client;
 mod conductor;
@@ -33,11 +35,15 @@ mod runs;
 mod sentinel;
 mod state;
 
+pub use calibration::{
+    CHECKER_ARM, Calibrations, CheckerCalibration, EVAL_COUNCIL_SUITE, REVIEW_CATEGORY,
+    ReviewDetail, check_report,
+};
 pub use checker::{EvidenceBase, Finding, ParsedCheck, build_check, parse_check};
 pub use client::{CLIENT, ClientCheck, SUPPLIED_NOTE, Supplied, client_council};
 pub use conductor::{ParsedDecision, fallback_decision, parse_decision};
 pub use export::{Exported, Layout, export_run, export_run_as};
-pub use gate::{CheckFacts, NextMove, TrailFacts, next_move, route_check};
+pub use gate::{CheckFacts, NextMove, TrailFacts, distrust_done, next_move, route_check};
 pub use next::Next;
 pub use record::{
     Check, CheckStatus, Decision, DecisionSource, DecisionStatus, Report, Review, Risk, Route,

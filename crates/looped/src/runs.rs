@@ -192,7 +192,8 @@ impl<'a> LoopRuns<'a> {
             report_seq: report.seq,
             extra_evidence,
         };
-        let check = checker::check(&self.roles, &input).await;
+        let mut check = checker::check(&self.roles, &input).await;
+        self.apply_calibration(&mut check).await?;
         self.append(
             run_id,
             LoopRecordKind::Check,

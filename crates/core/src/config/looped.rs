@@ -15,6 +15,9 @@
 //! max_steps = 25                # reports per run before the gate pauses for a human
 //! expected_step = "15m"         # how long one step should take (Sentinel: slow, needs_split)
 //! stale_heartbeat = "10m"       # no sign of life for this long: possibly_stuck
+//! calibration_gap = 0.25        # a checker whose eval confidence ran this far above its
+//! calibration_min_fixtures = 3  #   detection (over this many graded fixtures) is not trusted
+//!                               #   to finish a run alone: its `done` goes to review
 //! ```
 //!
 //! A role left unset uses the default council's judge model, else the first configured model.
@@ -53,6 +56,13 @@ pub struct LoopConfig {
     /// How long without a heartbeat (or a report) before the loop is possibly stuck.
     #[serde(default = "default_stale_heartbeat", with = "duration")]
     pub stale_heartbeat: Duration,
+    /// A checker model whose mean stated confidence ran at least this far (0–1) above its mean
+    /// detection in `fusion eval council` has its `done` reviewed by a council.
+    #[serde(default = "default_calibration_gap")]
+    pub calibration_gap: f64,
+    /// How many graded eval fixtures a checker model needs before its calibration counts.
+    #[serde(default = "default_calibration_min_fixtures")]
+    pub calibration_min_fixtures: u32,
 }
 
 /// `[loop.roles]`: for each role, model ids or `council:NAME`, preferred first.
@@ -97,6 +107,8 @@ impl Default for LoopConfig {
             max_steps: default_max_steps(),
             expected_step: default_expected_step(),
             stale_heartbeat: default_stale_heartbeat(),
+            calibration_gap: default_calibration_gap(),
+            calibration_min_fixtures: default_calibration_min_fixtures(),
         }
     }
 }
@@ -119,6 +131,14 @@ fn default_expected_step() -> Duration {
 
 fn default_stale_heartbeat() -> Duration {
     Duration::from_secs(10 * 60)
+}
+
+fn default_calibration_gap() -> f64 {
+    0.25
+}
+
+fn default_calibration_min_fixtures() -> u32 {
+    3
 }
 
 /// Checks `[loop]` against the models and councils of `config`.
@@ -150,6 +170,7 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
     for (key, value) in [
         ("loop.done_confidence", looped.done_confidence),
         ("loop.retry_confidence", looped.retry_confidence),
+        ("loop.calibration_gap", looped.calibration_gap),
     ] {
         if !(0.0..=1.0).contains(&value) {
             return Err((key.into(), "must be between 0 and 1".into()));
@@ -203,6 +224,8 @@ judge = { model = "a" }
         assert_eq!(config.looped.roles.critic, vec!["council:default"]);
         assert_eq!(config.looped.done_confidence, 0.9);
         assert_eq!(config.looped.expected_step, Duration::from_secs(120));
+        assert_eq!(config.looped.calibration_gap, 0.25, "the default");
+        assert_eq!(config.looped.calibration_min_fixtures, 3, "the default");
         assert!(validate(&config).is_ok());
     }
 
@@ -229,5 +252,7 @@ judge = { model = "a" }
         );
         let config = parse(&format!("{BASE}\n[loop]\ndone_confidence = 1.5\n")).unwrap();
         assert_eq!(validate(&config).unwrap_err().0, "loop.done_confidence");
+        let config = parse(&format!("{BASE}\n[loop]\ncalibration_gap = -0.1\n")).unwrap();
+        assert_eq!(validate(&config).unwrap_err().0, "loop.calibration_gap");
     }
 }
