@@ -45,6 +45,7 @@ fn models() -> Vec<ModelView> {
                 price,
                 price_unknown: false,
                 quality,
+                measured: Default::default(),
                 health,
                 latency_p50_ms: (i % 5 != 0).then(|| 150.0 + f64::from((i * 37) % 900)),
             }

@@ -146,6 +146,10 @@ pub struct RouterConfig {
     /// How long an open circuit keeps a model out of routing before one trial call.
     #[serde(default = "default_cooldown", with = "duration")]
     pub cooldown: Duration,
+    /// Benchmark answers a model needs in a category before its measured quality replaces
+    /// its prior there; below that the two are blended by count (`fusion bench`).
+    #[serde(default = "default_reliable_after")]
+    pub reliable_after: u32,
 }
 
 impl Default for RouterConfig {
@@ -161,8 +165,13 @@ impl Default for RouterConfig {
             health_interval: default_health_interval(),
             failure_threshold: default_failure_threshold(),
             cooldown: default_cooldown(),
+            reliable_after: default_reliable_after(),
         }
     }
+}
+
+fn default_reliable_after() -> u32 {
+    3
 }
 
 fn default_token_threshold() -> u32 {

@@ -11,6 +11,7 @@ pub mod health;
 mod limits;
 pub(crate) mod listing;
 mod local_context;
+mod measured;
 mod models;
 pub mod openai;
 mod prompting;

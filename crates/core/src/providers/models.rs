@@ -137,25 +137,28 @@ impl ProviderRegistry {
     }
 
     /// Takes back what the store keeps for the model table: the synced catalogs, the daily
-    /// usage of models whose provider states a daily cap, and the prompting strategies set
-    /// through MCP.
+    /// usage of models whose provider states a daily cap, the prompting strategies set
+    /// through MCP, and what benchmarks measured.
     pub async fn restore_from(&self, store: &Store) -> Result<()> {
         let synced = store.synced_models().await?;
         self.add_synced(&synced);
         self.restore_daily_usage(&store.model_daily_usage(now_ms()).await?);
         self.prompting
             .replace_stored(store.prompting_strategies().await?);
+        self.reload_measured(store).await?;
         Ok(())
     }
 
     /// Every model as the router sees it.
     pub fn model_views(&self) -> Vec<ModelView> {
         let now = now_ms();
+        let measured = self.measured_table();
         self.table()
             .values()
             .map(|slot| {
                 let e = &slot.entry;
                 ModelView {
+                    measured: measured.get(&e.id).copied().unwrap_or_default(),
                     id: e.id.clone(),
                     provider: e.provider.clone(),
                     tier: e.tier,

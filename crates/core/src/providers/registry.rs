@@ -21,6 +21,7 @@ use super::limits::{self, ModelLimits};
 use super::{Backend, ChunkStream, retry};
 use crate::config::{Config, Price, ProviderConfig, QualityPriors, RouterConfig, Tier};
 use crate::prompting::StrategyTable;
+use crate::router::MeasuredByCategory;
 use crate::store::Ledger;
 use crate::{ErrorKind, Result};
 
@@ -139,6 +140,9 @@ pub struct ProviderRegistry {
     pub(super) restored_daily: Mutex<Vec<crate::store::ModelDailyUsage>>,
     /// Prompting strategies by model id, applied to every call (see `crate::prompting`).
     pub(super) prompting: StrategyTable,
+    /// What benchmarks measured, by model id (read from the store at start and after a
+    /// bench; the router reads it per decision without touching the store).
+    pub(super) measured: RwLock<Arc<HashMap<String, MeasuredByCategory>>>,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
@@ -202,6 +206,7 @@ impl ProviderRegistry {
                     .iter()
                     .map(|(model, strategy)| (model.clone(), strategy.clone())),
             ),
+            measured: RwLock::default(),
         })
     }
 

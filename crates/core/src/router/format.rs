@@ -38,6 +38,27 @@ impl fmt::Display for Q {
     }
 }
 
+/// A quality with where it came from: `0.60 prior`, `0.82 measured (n=40)`,
+/// `0.71 blended (measured 0.82 over n=2, prior 0.60)`.
+pub(super) struct QualityText(pub f64, pub super::QualitySource);
+
+impl fmt::Display for QualityText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::QualitySource::{Blended, Measured, Prior};
+        write!(f, "{}", Q(self.0))?;
+        match self.1 {
+            Prior => f.write_str(" prior"),
+            Measured { n } => write!(f, " measured (n={n})"),
+            Blended { n, measured, prior } => write!(
+                f,
+                " blended (measured {} over n={n}, prior {})",
+                Q(measured),
+                Q(prior)
+            ),
+        }
+    }
+}
+
 /// Dollars with about three significant digits: `$0`, `$0.00036`, `$0.021`, `$1.25`.
 pub(super) struct Usd(pub f64);
 

@@ -32,8 +32,11 @@
 //!
 //! **Required quality** = `quality_threshold × complexity`, but at least `0.2 ×
 //! quality_threshold`: with the default 0.7 a complexity-1 task needs 0.7, a complexity-0.5 one
-//! 0.35, a trivial one 0.14. A model's quality is its prior for the category, else its `default`,
-//! else by tier (local 0.5, free 0.6, paid 0.8) — see [`quality_for`].
+//! 0.35, a trivial one 0.14. A model's quality is what `fusion bench` measured for the category
+//! once it has `reliable_after` answers there (default 3); with fewer, the measured mean and
+//! the prior are blended by count; with none, the prior: its value for the category, else its
+//! `default`, else by tier (local 0.5, free 0.6, paid 0.8) — see [`quality_estimate`]. Every
+//! candidate's reason says which it used ("quality 0.82 measured (n=40)", "0.60 prior").
 //!
 //! **Cost** ([`cost_usd`]): 0 for local and free tiers; `price × tokens / 1e6` for paid; unknown
 //! for a paid model without a price, which is never rejected by the cost threshold but ranks
@@ -61,6 +64,8 @@ mod rank;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_measured;
+#[cfg(test)]
 mod tests_pricing;
 
 use std::fmt::Write as _;
@@ -71,7 +76,7 @@ use serde::Serialize;
 use crate::config::{Category, Price, Priority, QualityPriors, RouterConfig, Tier};
 
 pub use estimate::estimate;
-use format::{Cost, Ms, Q, Usd};
+use format::{Cost, Ms, Q, QualityText, Usd};
 use rank::{CLEARLY_BETTER, Ranking, Rejection, tier_str};
 
 /// What the router is asked to place.
@@ -182,8 +187,69 @@ pub struct ModelView {
     /// paid and `price` none): rejected under `free_only`, ranked after every known price.
     pub price_unknown: bool,
     pub quality: QualityPriors,
+    /// What benchmarks measured, per category.
+    pub measured: MeasuredByCategory,
     pub health: Health,
     pub latency_p50_ms: Option<f64>,
+}
+
+/// A model's benchmark record in one category: the mean score of `n` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Measured {
+    pub quality: f64,
+    pub n: u64,
+}
+
+/// [`Measured`] per category (a fixed array: a model view is built per decision and must not
+/// allocate for it).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MeasuredByCategory([Option<Measured>; Category::ALL.len()]);
+
+impl MeasuredByCategory {
+    pub fn get(&self, category: Category) -> Option<Measured> {
+        self.0[category_index(category)]
+    }
+
+    pub fn set(&mut self, category: Category, measured: Measured) {
+        self.0[category_index(category)] = Some(measured);
+    }
+
+    /// Each category with a record.
+    pub fn iter(&self) -> impl Iterator<Item = (Category, Measured)> + '_ {
+        Category::ALL
+            .iter()
+            .filter_map(|c| self.get(*c).map(|m| (*c, m)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+}
+
+fn category_index(category: Category) -> usize {
+    Category::ALL
+        .iter()
+        .position(|c| *c == category)
+        .unwrap_or(0)
+}
+
+/// Where a quality the router used came from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "source")]
+pub enum QualitySource {
+    /// Configured, or by tier: nothing measured yet.
+    Prior,
+    /// `n` ≥ `reliable_after` benchmark answers.
+    Measured { n: u64 },
+    /// Fewer answers: `measured` (over `n`) and `prior`, weighted `n / reliable_after`.
+    Blended { n: u64, measured: f64, prior: f64 },
+}
+
+/// A model's quality for a category and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QualityEstimate {
+    pub quality: f64,
+    pub source: QualitySource,
 }
 
 /// What the router assumed about the task; `*_estimated` marks values it guessed.
@@ -220,6 +286,8 @@ pub struct CandidateReport {
     pub provider: String,
     pub tier: Tier,
     pub quality: f64,
+    /// Where `quality` came from: the prior, benchmarks, or both blended.
+    pub quality_source: QualitySource,
     /// `None`: a paid model without a price.
     pub estimated_cost_usd: Option<f64>,
     pub latency_p50_ms: Option<f64>,
@@ -303,8 +371,44 @@ pub fn cost_usd(model: &ModelView, input_tokens: u64, output_tokens: u64) -> Opt
     }
 }
 
-/// The model's quality for a category: its prior for the category, else its `default`, else by
-/// tier (local 0.5, free 0.6, paid 0.8).
+/// The quality the router uses for a model in a category: measured once it has
+/// `reliable_after` answers there, blended with the prior by count below that, the prior
+/// ([`quality_for`]) with none.
+pub fn quality_estimate(
+    model: &ModelView,
+    category: Category,
+    reliable_after: u32,
+) -> QualityEstimate {
+    let prior = quality_for(model, category);
+    match model.measured.get(category) {
+        Some(m) if m.n > 0 && m.quality.is_finite() => {
+            let needed = u64::from(reliable_after.max(1));
+            if m.n >= needed {
+                QualityEstimate {
+                    quality: m.quality,
+                    source: QualitySource::Measured { n: m.n },
+                }
+            } else {
+                let weight = m.n as f64 / needed as f64;
+                QualityEstimate {
+                    quality: weight * m.quality + (1.0 - weight) * prior,
+                    source: QualitySource::Blended {
+                        n: m.n,
+                        measured: m.quality,
+                        prior,
+                    },
+                }
+            }
+        }
+        _ => QualityEstimate {
+            quality: prior,
+            source: QualitySource::Prior,
+        },
+    }
+}
+
+/// The model's prior quality for a category: its configured value for the category, else its
+/// `default`, else by tier (local 0.5, free 0.6, paid 0.8).
 pub fn quality_for(model: &ModelView, category: Category) -> f64 {
     model
         .quality
@@ -332,7 +436,7 @@ fn summary(ranking: &Ranking<'_>, est: &Estimate, config: &RouterConfig, offered
         "chose {} ({}, quality {} ≥ {}, {}) — ",
         first.model.id,
         tier_str(first.model.tier),
-        Q(first.quality),
+        QualityText(first.quality, first.source),
         Q(ranking.required),
         Cost(first.cost),
     );

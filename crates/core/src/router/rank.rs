@@ -6,8 +6,11 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-use super::format::{Cost, Latency, Ms, Ordinal, Q, Usd, Wait};
-use super::{CandidateReport, Estimate, Health, ModelView, Verdict, cost_usd, quality_for};
+use super::format::{Cost, Latency, Ms, Ordinal, Q, QualityText, Usd, Wait};
+use super::{
+    CandidateReport, Estimate, Health, ModelView, QualitySource, Verdict, cost_usd,
+    quality_estimate,
+};
 use crate::config::{Category, Priority, RouterConfig, Tier};
 
 /// Quality margin by which a `balanced` candidate must beat the cheapest one to win.
@@ -21,6 +24,7 @@ const EPS: f64 = 1e-9;
 pub(super) struct Entry<'a> {
     pub model: &'a ModelView,
     pub quality: f64,
+    pub source: QualitySource,
     pub cost: Option<f64>,
 }
 
@@ -47,6 +51,7 @@ pub(super) enum Rejection {
     },
     Quality {
         quality: f64,
+        source: QualitySource,
     },
     Cost {
         cost: f64,
@@ -125,9 +130,9 @@ impl Rejection {
                 "context does not fit: {needed} tokens (input + expected output) > its \
                  {window}-token window"
             ),
-            Self::Quality { quality } => format!(
+            Self::Quality { quality, source } => format!(
                 "quality {} for {} < required {}",
-                Q(quality),
+                QualityText(quality, source),
                 ranking.category,
                 Q(ranking.required)
             ),
@@ -192,9 +197,11 @@ pub(super) fn rank<'a>(
     let mut ranked = Vec::with_capacity(models.len());
     let mut rejected = Vec::new();
     for model in models {
+        let estimate = quality_estimate(model, est.category, config.reliable_after);
         let entry = Entry {
             model,
-            quality: quality_for(model, est.category),
+            quality: estimate.quality,
+            source: estimate.source,
             cost: cost_usd(model, est.input_tokens, est.output_tokens),
         };
         match reject(&entry, needed, required, priority, config) {
@@ -256,6 +263,7 @@ fn reject(
     if entry.quality.is_nan() || entry.quality + EPS < required {
         return Some(Rejection::Quality {
             quality: entry.quality,
+            source: entry.source,
         });
     }
     if priority != Priority::Speed
@@ -411,7 +419,7 @@ impl<'a> Ranking<'a> {
             "{}: {}, quality {}, {}, p50 {}",
             Ordinal(i + 1),
             tier_str(e.model.tier),
-            Q(e.quality),
+            QualityText(e.quality, e.source),
             Cost(e.cost),
             Latency(e.latency())
         );
@@ -478,6 +486,7 @@ fn report(entry: &Entry<'_>, verdict: Verdict) -> CandidateReport {
         provider: m.provider.clone(),
         tier: m.tier,
         quality: entry.quality,
+        quality_source: entry.source,
         estimated_cost_usd: entry.cost,
         latency_p50_ms: m.latency_p50_ms,
         health: m.health,

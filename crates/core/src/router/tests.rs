@@ -18,6 +18,7 @@ fn model(id: &str, tier: Tier, quality: f64, price: Option<(f64, f64)>) -> Model
             default: Some(quality),
             ..QualityPriors::default()
         },
+        measured: MeasuredByCategory::default(),
         health: Health::Healthy,
         latency_p50_ms: None,
     }
@@ -206,16 +207,16 @@ fn summary_and_reasons_say_where_and_why() {
     let d = decide(&input, &table(), &config());
     assert!(
         d.summary.starts_with(
-            "chose local-good (local, quality 0.72 ≥ 0.35, $0) — cheapest that meets the bar"
+            "chose local-good (local, quality 0.72 prior ≥ 0.35, $0) — cheapest that meets the bar"
         ),
         "{}",
         d.summary
     );
     assert_eq!(
         ranked_reason(&d, "free"),
-        "3rd: free, quality 0.60, $0, p50 340 ms"
+        "3rd: free, quality 0.60 prior, $0, p50 340 ms"
     );
-    assert!(ranked_reason(&d, "cheap-paid").starts_with("4th: paid, quality 0.90, $0.00036"));
+    assert!(ranked_reason(&d, "cheap-paid").starts_with("4th: paid, quality 0.90 prior, $0.00036"));
 }
 
 #[test]
@@ -296,7 +297,7 @@ fn quality_gate_rejects_a_weak_model_for_a_complex_task_only() {
         if weak_rejected {
             assert_eq!(
                 rejection(&d, "local-weak"),
-                "quality 0.45 for chat < required 0.70"
+                "quality 0.45 prior for chat < required 0.70"
             );
         }
     }

@@ -18,6 +18,7 @@ fn model(id: &str, tier: Tier, price: Option<(f64, f64)>) -> ModelView {
             default: Some(0.7),
             ..QualityPriors::default()
         },
+        measured: MeasuredByCategory::default(),
         health: Health::Healthy,
         latency_p50_ms: None,
     }
