@@ -223,3 +223,21 @@ async fn an_oversized_prompt_on_stdin_is_refused_before_any_call() {
     );
     assert!(h.mock.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_that_stops_reading_is_no_error() {
+    let h = Harness::start(healthy_script()).await;
+    let path = h.write_config("fusion.toml", &h.standard_config("", ""));
+    // `fusion usage --json | head -0`: stdout's reader is gone before anything is written.
+    let mut child = common::fusion_command(h.dir.path())
+        .args(["usage", "--json", "--config", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
