@@ -300,3 +300,82 @@ async fn an_empty_member_answer_counts_as_a_failure() {
             .contains("empty answer")
     );
 }
+
+/// The example object of the judge's prompt, word for word: what SmolLM2 answered.
+fn judge_prompt_example() -> &'static str {
+    let prompt = fusion_core::council::prompts::JUDGE_SYSTEM;
+    &prompt[prompt.find('{').unwrap()..=prompt.rfind('}').unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_judge_that_echoes_the_prompts_example_is_retried_once_then_degraded_and_says_so() {
+    let mut script = healthy_script();
+    script
+        .models
+        .insert("judge".into(), ModelScript::fixed(judge_prompt_example()));
+    let h = Harness::start(script).await;
+    let r = h
+        .ask_json(&h.standard_config("", ""), &["--json", "Q?"])
+        .await;
+    let judge = h.mock.requests_for("judge");
+    assert_eq!(judge.len(), 2, "exactly one retry");
+    let repair = judge[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        repair.contains("repeats the prompt's example text (consensus[0], "),
+        "{repair}"
+    );
+    let why = reasons(&r);
+    assert!(
+        why.contains("judge: the analysis repeats the prompt's example text (consensus[0], "),
+        "{why}"
+    );
+    assert!(why.contains("treated as no analysis"), "{why}");
+    assert_eq!(r["raw_judge_output"], judge_prompt_example());
+    assert!(
+        r["analysis"]["judge_notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("heuristic"),
+        "the analysis is the heuristic's, not the echo"
+    );
+    assert!(
+        !r["analysis"]
+            .to_string()
+            .contains("nearly every response makes"),
+        "{}",
+        r["analysis"]
+    );
+    assert_eq!(r["final_answer"], "FINAL: Paris.");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_judge_that_echoes_then_analyses_on_its_retry_is_used_and_the_echo_is_recorded() {
+    let mut script = healthy_script();
+    script.models.insert(
+        "judge".into(),
+        ModelScript::sequence([judge_prompt_example(), JUDGE_JSON]),
+    );
+    let h = Harness::start(script).await;
+    let r = h
+        .ask_json(&h.standard_config("", ""), &["--json", "Q?"])
+        .await;
+    assert_eq!(h.mock.requests_for("judge").len(), 2);
+    assert_eq!(
+        r["analysis"]["consensus"][0],
+        "Paris is the capital of France"
+    );
+    assert!(r.get("raw_judge_output").is_none());
+    let why = reasons(&r);
+    assert!(
+        why.contains("judge output was not an analysis the first time: the analysis repeats"),
+        "{why}"
+    );
+    assert!(why.contains("its retry was"), "{why}");
+}

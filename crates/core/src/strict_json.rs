@@ -1,8 +1,13 @@
 //! Asking a model for strict JSON: the one implementation of "ask, parse, and on output that
 //! cannot be used ask once more showing the parse error", shared by the council's judge, the
 //! loop checker and the loop conductor. What to do when both answers fail (the fallback) stays
-//! with each caller; this module says why, and hands back the model's raw text.
+//! with each caller; this module says why, and hands back the model's raw text. An answer that
+//! is well-formed but copies the prompt's example instead of filling it in is as unusable as
+//! one that is not JSON ([`echo`] finds the copies).
 
+pub mod echo;
+
+use std::fmt;
 use std::future::Future;
 
 use fusion_types::{ChatMessage, Role};
@@ -29,25 +34,56 @@ pub trait JsonModel: Send {
     ) -> impl Future<Output = Result<String, Self::Error>> + Send;
 }
 
-/// How the exchange ended.
+/// Why an answer could not be used, for callers that word the two cases apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    /// Not the object asked for: no JSON, invalid JSON, a missing or invalid field.
+    Malformed(String),
+    /// A well-formed object that copies the prompt's form instead of filling it in: it repeats
+    /// the example's placeholder text, or cites none of the labels it must cite.
+    Template(String),
+}
+
+impl Unusable {
+    /// Whether the answer copied the prompt's form (rather than being malformed).
+    pub fn is_template(&self) -> bool {
+        matches!(self, Unusable::Template(_))
+    }
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unusable::Malformed(why) | Unusable::Template(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for Unusable {
+    fn from(why: String) -> Self {
+        Unusable::Malformed(why)
+    }
+}
+
+/// How the exchange ended. `P` is the parse error (a `String`, or [`Unusable`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum JsonAnswer<T, E> {
+pub enum JsonAnswer<T, E, P = String> {
     /// The first answer parsed.
     Parsed(T),
     /// The retry's answer parsed; `first_error` is why the first one did not.
-    Repaired { value: T, first_error: String },
+    Repaired { value: T, first_error: P },
     /// The model could not be asked at all.
     NotAsked(E),
     /// The first answer did not parse and the retry call failed; `raw` is the first answer.
     RetryFailed {
-        first_error: String,
+        first_error: P,
         error: E,
         raw: String,
     },
     /// Neither answer parsed; `error` is the retry's parse error and `raw` its text.
     Unparsable {
-        first_error: String,
-        error: String,
+        first_error: P,
+        error: P,
         raw: String,
     },
 }
@@ -55,12 +91,12 @@ pub enum JsonAnswer<T, E> {
 /// Asks `model` with `messages` and parses the answer with `parse`. An answer that does not
 /// parse is shown back to the model, followed by [`repair_prompt`] naming the parse error and
 /// the expected `keys`, and the model is asked once more.
-pub async fn ask<T, M: JsonModel>(
+pub async fn ask<T, P: fmt::Display, M: JsonModel>(
     model: &mut M,
     mut messages: Vec<ChatMessage>,
     keys: &[&str],
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> JsonAnswer<T, M::Error> {
+    parse: impl Fn(&str) -> Result<T, P>,
+) -> JsonAnswer<T, M::Error, P> {
     let first = match model.call(&messages, Attempt::First).await {
         Ok(text) => text,
         Err(error) => return JsonAnswer::NotAsked(error),
@@ -69,13 +105,14 @@ pub async fn ask<T, M: JsonModel>(
         Ok(value) => return JsonAnswer::Parsed(value),
         Err(error) => error,
     };
+    let first_why = first_error.to_string();
     messages.push(ChatMessage::text(Role::Assistant, first.clone()));
     messages.push(ChatMessage::text(
         Role::User,
-        repair_prompt(&first_error, keys),
+        repair_prompt(&first_why, keys),
     ));
     let retry = Attempt::Retry {
-        parse_error: &first_error,
+        parse_error: &first_why,
     };
     let second = match model.call(&messages, retry).await {
         Ok(text) => text,

@@ -1,22 +1,71 @@
 //! Reading the judge's output: find the JSON object in whatever the model wrote (code fences,
 //! prose around it, trailing commas, a cut-off end), read the six analysis fields leniently,
-//! and map the anonymous labels back to member names.
+//! refuse an analysis that copies the prompt's form (its example text, or no response label
+//! where one is needed), and map the anonymous labels back to member names.
 
 use fusion_types::{Analysis, Contradiction, PartialCoverage, Stance, UniqueInsight};
 use serde_json::{Map, Value};
 
-use super::prompts::JUDGE_KEYS as FIELDS;
+use super::prompts::{JUDGE_KEYS as FIELDS, judge_template};
+use crate::strict_json::Unusable;
 
-/// Parses the judge's text into an analysis, or says why it could not.
+/// Parses the judge's text into an analysis, or says why it could not. The analysis must not
+/// repeat the prompt's example text.
 pub fn parse_analysis(text: &str) -> Result<Analysis, String> {
+    read_analysis(text, &[]).map_err(|e| e.to_string())
+}
+
+/// Parses the judge's text into an analysis of the answers labelled `labels`, or says why it
+/// cannot be used: not an analysis ([`Unusable::Malformed`]), or a copy of the prompt's form
+/// ([`Unusable::Template`]) — it repeats the example's text, or it has contradictions, partial
+/// coverage or unique insights and none of them names one of `labels` (not checked when
+/// `labels` is empty). An analysis with nothing to report is valid.
+pub fn read_analysis(text: &str, labels: &[&str]) -> Result<Analysis, Unusable> {
     let object = extract_object(text)?;
     if !FIELDS.iter().any(|f| object.contains_key(*f)) {
-        return Err(format!(
+        return Err(Unusable::Malformed(format!(
             "the JSON object has none of the fields {}",
             FIELDS.join(", ")
-        ));
+        )));
     }
-    Ok(Analysis {
+    let analysis = analysis_from(&object);
+    judge_template().check(&Value::Object(object), "the analysis")?;
+    cites_a_label(&analysis, labels)?;
+    Ok(analysis)
+}
+
+/// An analysis with claims about particular responses must name at least one of them.
+fn cites_a_label(analysis: &Analysis, labels: &[&str]) -> Result<(), Unusable> {
+    let claims = analysis.contradictions.len()
+        + analysis.partial_coverage.len()
+        + analysis.unique_insights.len();
+    if claims == 0 || labels.is_empty() {
+        return Ok(());
+    }
+    let mut named = analysis
+        .contradictions
+        .iter()
+        .flat_map(|c| c.stances.iter().map(|s| s.model.as_str()))
+        .chain(
+            analysis
+                .partial_coverage
+                .iter()
+                .flat_map(|p| p.models.iter().map(String::as_str)),
+        )
+        .chain(analysis.unique_insights.iter().map(|u| u.model.as_str()));
+    if named.any(|name| labels.iter().any(|label| names_label(name, label))) {
+        return Ok(());
+    }
+    Err(Unusable::Template(format!(
+        "the analysis's contradictions, partial_coverage and unique_insights cite none of the \
+         responses' labels ({})",
+        labels.join(", ")
+    )))
+}
+
+/// The analysis fields of the judge's object, read leniently.
+fn analysis_from(object: &Map<String, Value>) -> Analysis {
+    Analysis {
         consensus: strings(object.get("consensus")),
         contradictions: list(object.get("contradictions"))
             .iter()
@@ -29,7 +78,7 @@ pub fn parse_analysis(text: &str) -> Result<Analysis, String> {
         unique_insights: insights(object.get("unique_insights")),
         blind_spots: strings(object.get("blind_spots")),
         judge_notes: strings(object.get("judge_notes")),
-    })
+    }
 }
 
 /// Finds and parses the first JSON object in `text`, repairing common damage.
@@ -230,20 +279,23 @@ fn insights(value: Option<&Value>) -> Vec<UniqueInsight> {
     }
 }
 
+/// Whether `name`, as the judge wrote it ("Response A", "response a", "A"), is `label`.
+fn names_label(name: &str, label: &str) -> bool {
+    let key = name
+        .trim()
+        .trim_start_matches("Response")
+        .trim_start_matches("response")
+        .trim();
+    label.eq_ignore_ascii_case(name.trim())
+        || label
+            .trim_start_matches("Response ")
+            .eq_ignore_ascii_case(key)
+}
+
 /// Replaces anonymous labels ("Response A", "response a", "A") with member names.
 pub fn unlabel(analysis: &mut Analysis, labels: &[(String, String)]) {
     let map = |name: &mut String| {
-        let key = name
-            .trim()
-            .trim_start_matches("Response")
-            .trim_start_matches("response");
-        let key = key.trim();
-        if let Some((_, member)) = labels.iter().find(|(label, _)| {
-            label.eq_ignore_ascii_case(name.trim())
-                || label
-                    .trim_start_matches("Response ")
-                    .eq_ignore_ascii_case(key)
-        }) {
+        if let Some((_, member)) = labels.iter().find(|(label, _)| names_label(name, label)) {
             *name = member.clone();
         }
     };
@@ -330,6 +382,93 @@ mod tests {
                 .contains("none of the fields")
         );
         assert!(parse_analysis("[1, 2]").is_err());
+    }
+
+    const LABELS: [&str; 3] = ["Response A", "Response B", "Response C"];
+
+    /// The example object of the judge's prompt, as the prompt shows it.
+    fn prompt_example() -> &'static str {
+        let prompt = super::super::prompts::JUDGE_SYSTEM;
+        let start = prompt.find('{').unwrap();
+        let end = prompt.rfind('}').unwrap();
+        &prompt[start..=end]
+    }
+
+    fn template_error(text: &str, labels: &[&str]) -> String {
+        match read_analysis(text, labels) {
+            Err(Unusable::Template(why)) => why,
+            other => panic!("expected a copy of the form, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_prompts_own_example_returned_as_is_is_not_an_analysis() {
+        let why = template_error(prompt_example(), &LABELS);
+        assert!(
+            why.starts_with("the analysis repeats the prompt's example text (consensus[0], "),
+            "{why}"
+        );
+        assert!(
+            parse_analysis(prompt_example()).is_err(),
+            "also without labels"
+        );
+    }
+
+    #[test]
+    fn one_echoed_field_among_real_ones_is_not_an_analysis() {
+        // What SmolLM2 wrote: the example's consensus and topic, around real labels.
+        let text = r#"{"consensus": ["a claim every or nearly every response makes"],
+            "contradictions": [{"topic": "What they disagree on.", "stances": [
+                {"model": "Response A", "stance": "2.1 million"}]}],
+            "partial_coverage": [], "unique_insights": [], "blind_spots": [], "judge_notes": []}"#;
+        let why = template_error(text, &LABELS);
+        assert!(
+            why.contains("(consensus[0], contradictions[0].topic)"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn claims_about_responses_that_cite_no_label_are_not_an_analysis() {
+        let text = r#"{"consensus": ["Paris"], "contradictions": [{"topic": "population",
+            "stances": [{"model": "the first one", "stance": "2.1M"}]}],
+            "unique_insights": [{"model": "", "insight": "metro area"}]}"#;
+        let why = template_error(text, &LABELS);
+        assert!(why.contains("cite none of the responses' labels"), "{why}");
+        assert!(why.contains("Response A, Response B, Response C"), "{why}");
+        // One label cited anywhere is enough; the rest is the judge's business.
+        let one = text.replace("the first one", "response b");
+        assert!(read_analysis(&one, &LABELS).is_ok());
+    }
+
+    #[test]
+    fn real_analyses_short_claims_and_empty_ones_are_accepted() {
+        assert_eq!(
+            read_analysis(CLEAN, &LABELS).unwrap(),
+            parse_analysis(CLEAN).unwrap()
+        );
+        for short in [
+            r#"{"consensus": ["Paris is the capital of France"]}"#,
+            r#"{"consensus": ["Yes"], "blind_spots": ["its history"]}"#,
+            r#"{"consensus": [], "contradictions": [], "partial_coverage": [],
+                "unique_insights": [], "blind_spots": [], "judge_notes": []}"#,
+            r#"{"unique_insights": {"B": "the metro area is 11M"}}"#,
+        ] {
+            let result = read_analysis(short, &LABELS);
+            assert!(result.is_ok(), "{short}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_output_stays_malformed() {
+        assert!(matches!(
+            read_analysis("no json", &LABELS),
+            Err(Unusable::Malformed(_))
+        ));
+        assert!(matches!(
+            read_analysis(r#"{"answer": 42}"#, &LABELS),
+            Err(Unusable::Malformed(_))
+        ));
     }
 
     #[test]

@@ -23,11 +23,11 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::{CouncilConfig, MemberConfig};
 use crate::providers::{Completion, ProviderRegistry};
-use crate::strict_json::{self, Attempt, JsonAnswer, JsonModel};
+use crate::strict_json::{self, Attempt, JsonAnswer, JsonModel, Unusable};
 use prompts::LabelledAnswer;
 
 pub use judge::extract_object;
-pub use judge::parse_analysis;
+pub use judge::{parse_analysis, read_analysis};
 pub use panel::{Member, members};
 
 /// What a running council reports, in order, for progress displays. Serialized (for the HTTP
@@ -53,7 +53,8 @@ pub enum CouncilEvent {
     JudgeStarted {
         model: String,
     },
-    /// The judge's output was not valid JSON; it is asked once more.
+    /// The judge's output was not valid JSON, or copied the prompt's form; it is asked once
+    /// more.
     JudgeRetry {
         reason: String,
     },
@@ -331,7 +332,8 @@ struct Verdict {
 }
 
 /// Asks the judge for its strict-JSON analysis (see [`strict_json::ask`]): on output that is
-/// not JSON, once more showing the parse error; after that the analysis is heuristic.
+/// not JSON, or that copies the prompt's form (its example text, no response label), once more
+/// showing why; after that the analysis is heuristic.
 async fn judge_phase(
     registry: &ProviderRegistry,
     hook: Option<&dyn CallHook>,
@@ -360,12 +362,10 @@ async fn judge_phase(
         progress,
         usage: Usage::default(),
     };
-    let answer = strict_json::ask(
-        &mut seat,
-        messages,
-        &prompts::JUDGE_KEYS,
-        judge::parse_analysis,
-    )
+    let labels: Vec<&str> = labelled.iter().map(|answer| answer.label).collect();
+    let answer = strict_json::ask(&mut seat, messages, &prompts::JUDGE_KEYS, |text| {
+        judge::read_analysis(text, &labels)
+    })
     .await;
     let mut verdict = Verdict {
         analysis: None,
@@ -377,22 +377,48 @@ async fn judge_phase(
         JsonAnswer::Parsed(analysis) => verdict.analysis = Some(analysis),
         JsonAnswer::Repaired { value, first_error } => {
             verdict.analysis = Some(value);
-            verdict.degradations.push(format!(
-                "judge output was not valid JSON the first time ({first_error}); its retry was"
-            ));
+            verdict.degradations.push(if first_error.is_template() {
+                format!(
+                    "judge output was not an analysis the first time: {first_error} — its \
+                     retry was"
+                )
+            } else {
+                format!(
+                    "judge output was not valid JSON the first time ({first_error}); its retry \
+                     was"
+                )
+            });
         }
-        JsonAnswer::NotAsked(err) | JsonAnswer::RetryFailed { error: err, .. } => {
+        JsonAnswer::NotAsked(err) => {
             verdict.degradations.push(format!(
                 "judge `{}` failed ({err}); the analysis is heuristic",
                 judge.model
             ));
         }
-        JsonAnswer::Unparsable { error, raw, .. } => {
+        JsonAnswer::RetryFailed {
+            first_error, error, ..
+        } => {
+            verdict.degradations.push(if first_error.is_template() {
+                format!(
+                    "judge: {first_error} — treated as no analysis; its retry failed \
+                     ({error}), so the analysis is heuristic"
+                )
+            } else {
+                format!(
+                    "judge `{}` failed ({error}); the analysis is heuristic",
+                    judge.model
+                )
+            });
+        }
+        JsonAnswer::Unparsable {
+            first_error,
+            error,
+            raw,
+        } => {
             verdict.raw_output = Some(raw);
-            verdict.degradations.push(format!(
-                "judge output was not valid JSON, even after one retry ({error}); the \
-                 analysis is heuristic and the judge's text is in raw_judge_output"
-            ));
+            verdict
+                .degradations
+                .push(unparsable_judge(&first_error, &error));
         }
     }
     emit(
@@ -402,6 +428,20 @@ async fn judge_phase(
         },
     );
     verdict
+}
+
+/// Why neither of the judge's answers was used: not JSON, or a copy of the prompt's form.
+fn unparsable_judge(first_error: &Unusable, error: &Unusable) -> String {
+    let mut why = if error.is_template() {
+        format!("judge: {error} — treated as no analysis, even after one retry")
+    } else {
+        format!("judge output was not valid JSON, even after one retry ({error})")
+    };
+    if first_error.is_template() != error.is_template() {
+        why.push_str(&format!(" (the first answer: {first_error})"));
+    }
+    why.push_str("; the analysis is heuristic and the judge's text is in raw_judge_output");
+    why
 }
 
 /// The judge's seat as a [`JsonModel`]: each call goes through the hook, adds its usage, and

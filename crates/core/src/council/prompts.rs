@@ -1,5 +1,10 @@
 //! The council's prompt templates, in one place so they can be tuned and tested: the judge's
-//! instructions, schema and keys (which a repair request names again), and the synthesizer's instructions.
+//! instructions, schema and keys (which a repair request names again), the placeholder text of
+//! its example (which a real analysis never repeats), and the synthesizer's instructions.
+
+use std::sync::LazyLock;
+
+use crate::strict_json::echo::Template;
 
 /// One panel answer as the judge and synthesizer see it: an anonymous label and the text.
 pub struct LabelledAnswer<'a> {
@@ -43,6 +48,18 @@ pub const JUDGE_KEYS: [&str; 6] = [
     "blind_spots",
     "judge_notes",
 ];
+
+/// The keys whose example values in [`JUDGE_SYSTEM`] are response labels: a real analysis
+/// names them too, so they are not placeholders.
+pub const JUDGE_LABEL_KEYS: [&str; 2] = ["model", "models"];
+
+/// The placeholder text of [`JUDGE_SYSTEM`]'s example object, read from the prompt itself: an
+/// analysis that repeats it copied the form instead of comparing the answers.
+pub fn judge_template() -> &'static Template {
+    static TEMPLATE: LazyLock<Template> =
+        LazyLock::new(|| Template::from_prompt(JUDGE_SYSTEM, &JUDGE_LABEL_KEYS));
+    &TEMPLATE
+}
 
 /// The synthesizer's system prompt: resolve, don't average.
 pub const SYNTHESIZER_SYSTEM: &str = "\
@@ -106,6 +123,20 @@ mod tests {
         ] {
             assert!(JUDGE_SYSTEM.contains(key), "{key}");
         }
+    }
+
+    #[test]
+    fn the_judge_template_holds_every_example_value_but_the_labels() {
+        // consensus, topic, stance, point, insight, blind_spots, judge_notes.
+        assert_eq!(judge_template().len(), 7);
+        let example = crate::council::extract_object(JUDGE_SYSTEM).unwrap();
+        let echoes = judge_template().echoes(&serde_json::Value::Object(example));
+        assert_eq!(echoes.len(), 7, "{echoes:?}");
+        assert!(
+            echoes
+                .iter()
+                .all(|path| !path.ends_with("model") && !path.contains("models"))
+        );
     }
 
     #[test]
