@@ -149,3 +149,52 @@ async fn sighup_reloads_the_config() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reloading_an_unchanged_file_changes_nothing_though_context_windows_were_learned() {
+    let h = Harness::start(
+        Script::new().with_model("smol", ModelScript::fixed("hi").with_context_length(4096)),
+    )
+    .await;
+    // Discovery on: the local server is asked for the window the config leaves out.
+    let text = format!(
+        "[[providers]]\nname = \"mock\"\nkind = \"openai\"\nbase_url = \"{}\"\ntier = \"local\"\nretries = 0\n\n[[models]]\nid = \"smol\"\nprovider = \"mock\"\n",
+        h.mock.base_url()
+    );
+    let path = h.write_config("fusion.toml", &text);
+    let server = FusionServer::with_config(h.dir.path(), &path).await;
+    let client = reqwest::Client::new();
+    let mut learned = false;
+    for _ in 0..100 {
+        let models: Value = client
+            .get(format!("{}/api/models", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        learned = models.to_string().contains("4096");
+        if learned {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(learned, "the window was learned; log:\n{}", server.log());
+    for _ in 0..2 {
+        let report: Value = client
+            .post(format!("{}/api/config/reload", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(report["changed"], false, "{report}");
+        assert!(
+            report["models"]["changed"].as_array().unwrap().is_empty(),
+            "{report}"
+        );
+    }
+    server.stop().await;
+}

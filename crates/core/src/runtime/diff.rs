@@ -90,8 +90,8 @@ impl ReloadReport {
             &a.providers.iter().map(|p| (p.name.as_str(), p)).collect(),
             &b.providers.iter().map(|p| (p.name.as_str(), p)).collect(),
         );
-        let old_models = old.registry.models();
-        let new_models = new.registry.models();
+        let old_models = comparable_models(&old.registry.models(), a);
+        let new_models = comparable_models(&new.registry.models(), b);
         let models = Delta::between(
             &old_models.iter().map(|m| (m.id.as_str(), m)).collect(),
             &new_models.iter().map(|m| (m.id.as_str(), m)).collect(),
@@ -186,6 +186,27 @@ pub fn mcp_servers(a: &Config, b: &Config) -> Delta {
         delta.changed.sort();
     }
     delta
+}
+
+/// The models as a reload compares them: a context window counts only when the config states
+/// it — the running registry has learned others from the model servers since it started, and
+/// a registry just built has not yet, which is no change the file made.
+fn comparable_models(
+    models: &[crate::providers::ModelEntry],
+    config: &crate::config::Config,
+) -> Vec<crate::providers::ModelEntry> {
+    models
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            m.context_window = config
+                .models
+                .iter()
+                .find(|c| c.id == m.id)
+                .and_then(|c| c.context_window);
+            m
+        })
+        .collect()
 }
 
 #[cfg(test)]
