@@ -1,18 +1,19 @@
 //! The checker: one role call that judges a report against the frozen acceptance criteria,
 //! read as strict JSON (found and repaired like the judge's; asked once more with the parse
 //! error; then a safe `uncertain` check routed to a human, with the reason and the raw output).
+//! A verdict that repeats the prompt's example text is treated like one that is not JSON.
 //! The evidence rule: a missing requirement or likely bug that cites nothing from the report —
 //! a changed file, a test or command, a quote of its output — becomes a verification gap.
 
 use serde_json::{Map, Value};
 
 use super::gate::{CheckFacts, route_check};
-use super::json::{extract_object, items, number, string, strings, text_of};
+use super::json::{Wording, extract_object, items, number, string, strings, text_of};
 use super::prompts;
 use super::record::{Check, CheckStatus, Report, Risk, Route};
 use super::roles::{LoopRole, RoleCaller, RoleConversation, messages};
 use fusion_core::config::LoopConfig;
-use fusion_core::strict_json::{self, JsonAnswer};
+use fusion_core::strict_json::{self, JsonAnswer, Unusable};
 
 /// Shortest quote (in characters, normalised) that counts as evidence from the report's text.
 const MIN_QUOTE: usize = 6;
@@ -41,14 +42,28 @@ pub struct ParsedCheck {
     pub handoff_reason: String,
 }
 
+/// How the checker's unusable answers are told.
+const WORDING: Wording = Wording {
+    role: "checker",
+    malformed: "was not valid JSON",
+    noun: "verdict",
+};
+
 /// Parses the checker's text, or says why it cannot be used.
 pub fn parse_check(text: &str) -> Result<ParsedCheck, String> {
+    read_check(text).map_err(|e| e.to_string())
+}
+
+/// Parses the checker's text, or says why it cannot be used: not a verdict, or a copy of the
+/// prompt's example text.
+fn read_check(text: &str) -> Result<ParsedCheck, Unusable> {
     let object = extract_object(text)?;
+    prompts::checker_template().check(&object, "the verdict")?;
     let status = match object.get("status").and_then(text_of) {
         Some(status) => CheckStatus::parse(&status).ok_or_else(|| {
             format!("`status` is `{status}`; it must be done, incomplete, blocked or uncertain")
         })?,
-        None => return Err("the JSON object has no `status`".to_owned()),
+        None => return Err("the JSON object has no `status`".to_owned().into()),
     };
     let confidence = number(&object, "confidence")
         .filter(|c| c.is_finite())
@@ -337,7 +352,7 @@ pub async fn check(caller: &RoleCaller<'_>, input: &CheckInput<'_>) -> Check {
         &mut checker,
         conversation,
         &prompts::CHECKER_KEYS,
-        parse_check,
+        read_check,
     )
     .await;
     let model = checker.target().map(ToString::to_string);
@@ -361,9 +376,7 @@ pub async fn check(caller: &RoleCaller<'_>, input: &CheckInput<'_>) -> Check {
     let (reason, raw) = match answer {
         JsonAnswer::Parsed(parsed) => return built(&parsed, degradations),
         JsonAnswer::Repaired { value, first_error } => {
-            degradations.push(format!(
-                "checker output was not valid JSON the first time ({first_error}); its retry was"
-            ));
+            degradations.push(WORDING.repaired(&first_error));
             return built(&value, degradations);
         }
         JsonAnswer::NotAsked(failures) => {
@@ -372,10 +385,14 @@ pub async fn check(caller: &RoleCaller<'_>, input: &CheckInput<'_>) -> Check {
             );
             return fallback_check(input.report_seq, reason, None);
         }
-        JsonAnswer::Unparsable { error, raw, .. } => (
+        JsonAnswer::Unparsable {
+            first_error,
+            error,
+            raw,
+        } => (
             format!(
-                "checker output was not valid JSON, even after one retry ({error}); a human \
-                 should check this report"
+                "{}; a human should check this report",
+                WORDING.unparsable(&first_error, &error)
             ),
             raw,
         ),
@@ -385,8 +402,8 @@ pub async fn check(caller: &RoleCaller<'_>, input: &CheckInput<'_>) -> Check {
             raw,
         } => (
             format!(
-                "checker output was not valid JSON ({first_error}) and its retry failed \
-                 ({error}); a human should check this report"
+                "{}; a human should check this report",
+                WORDING.retry_failed(&first_error, &error)
             ),
             raw,
         ),
@@ -438,6 +455,50 @@ mod tests {
         );
         let err = parse_check("{\"status\": \"great\"}").unwrap_err();
         assert!(err.contains("great"), "{err}");
+    }
+
+    /// The example object of the checker's prompt, as the prompt shows it.
+    fn prompt_example() -> &'static str {
+        let prompt = prompts::CHECKER_SYSTEM;
+        &prompt[prompt.find('{').unwrap()..=prompt.rfind('}').unwrap()]
+    }
+
+    #[test]
+    fn the_prompts_own_example_returned_as_is_is_not_a_verdict() {
+        let Err(Unusable::Template(why)) = read_check(prompt_example()) else {
+            panic!("the example was read as a verdict");
+        };
+        assert!(
+            why.starts_with("the verdict repeats the prompt's example text (status, "),
+            "{why}"
+        );
+        assert!(parse_check(prompt_example()).is_err());
+    }
+
+    #[test]
+    fn a_real_status_around_echoed_findings_is_not_a_verdict() {
+        let text = r#"{"status": "incomplete", "confidence": 0.6,
+            "likely_bugs": [{"finding": "A probable defect.",
+                             "evidence": "the file, command or output line of the report that shows it"}],
+            "handoff_reason": "the version test fails"}"#;
+        let Err(Unusable::Template(why)) = read_check(text) else {
+            panic!("echoed findings were read as a verdict");
+        };
+        assert!(
+            why.contains("(likely_bugs[0].evidence, likely_bugs[0].finding)"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn short_real_verdicts_are_accepted() {
+        for text in [
+            r#"{"status": "done", "confidence": 0.9, "risk": "low", "recommended_route": "stop"}"#,
+            r#"{"status": "incomplete", "verification_gaps": ["no test output"],
+                "exact_next_actions": ["run cargo test"], "handoff_reason": "tests not run"}"#,
+        ] {
+            assert!(read_check(text).is_ok(), "{text}");
+        }
     }
 
     #[test]

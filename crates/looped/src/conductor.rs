@@ -1,14 +1,15 @@
 //! The Loop Conductor: one role call that reads the evidence (role views and run state in a
 //! deliberation round; the report, check and review at the gate) and returns the decision as
 //! strict JSON — `status`, `next_prompt`, `consensus`, `risk_flags`, `reasons`. Output that is
-//! not a usable decision is asked for once more with the parse error; after that the decision
-//! is the safe one, `pause_for_human`, with the reason and the raw output kept.
+//! not a usable decision — not JSON, or a copy of the prompt's example text — is asked for once
+//! more with the parse error; after that the decision is the safe one, `pause_for_human`, with
+//! the reason and the raw output kept.
 
-use super::json::{extract_object, string, strings, text_of};
+use super::json::{Wording, extract_object, string, strings, text_of};
 use super::prompts;
 use super::record::{Decision, DecisionSource, DecisionStatus};
 use super::roles::{LoopRole, RoleCaller, RoleConversation, messages};
-use fusion_core::strict_json::{self, JsonAnswer};
+use fusion_core::strict_json::{self, JsonAnswer, Unusable};
 
 /// The conductor's JSON, read.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,10 +23,23 @@ pub struct ParsedDecision {
     pub stop_condition: String,
 }
 
+/// How the conductor's unusable answers are told.
+const WORDING: Wording = Wording {
+    role: "conductor",
+    malformed: "was not a usable decision",
+    noun: "decision",
+};
+
 /// Parses the conductor's text, or says why it cannot be used. A status that hands the
-/// executor work needs a next prompt.
+/// executor work needs a next prompt; the prompt's example text is not a decision.
 pub fn parse_decision(text: &str) -> Result<ParsedDecision, String> {
+    read_decision(text).map_err(|e| e.to_string())
+}
+
+/// [`parse_decision`], telling a copy of the prompt's form from a malformed answer.
+fn read_decision(text: &str) -> Result<ParsedDecision, Unusable> {
     let object = extract_object(text)?;
+    prompts::conductor_template().check(&object, "the decision")?;
     let status = match object.get("status").and_then(text_of) {
         Some(status) => DecisionStatus::parse(&status).ok_or_else(|| {
             format!(
@@ -33,14 +47,15 @@ pub fn parse_decision(text: &str) -> Result<ParsedDecision, String> {
                  possibly_stuck or complete"
             )
         })?,
-        None => return Err("the JSON object has no `status`".to_owned()),
+        None => return Err("the JSON object has no `status`".to_owned().into()),
     };
     let next_prompt = string(&object, "next_prompt");
     if status.needs_prompt() && next_prompt.is_empty() {
         return Err(format!(
             "status `{}` needs a non-empty `next_prompt`",
             status.as_str()
-        ));
+        )
+        .into());
     }
     let mut reasons = strings(&object, "reasons");
     if reasons.is_empty() {
@@ -114,7 +129,7 @@ pub async fn conduct(caller: &RoleCaller<'_>, user: String) -> Decision {
         &mut conductor,
         messages(prompts::CONDUCTOR_SYSTEM, user),
         &prompts::CONDUCTOR_KEYS,
-        parse_decision,
+        read_decision,
     )
     .await;
     let model = conductor.target().map(ToString::to_string);
@@ -126,10 +141,7 @@ pub async fn conduct(caller: &RoleCaller<'_>, user: String) -> Decision {
     let (reason, raw) = match answer {
         JsonAnswer::Parsed(parsed) => return decision(parsed, model, degradations),
         JsonAnswer::Repaired { value, first_error } => {
-            degradations.push(format!(
-                "conductor output was not a usable decision the first time ({first_error}); \
-                 its retry was"
-            ));
+            degradations.push(WORDING.repaired(&first_error));
             return decision(value, model, degradations);
         }
         JsonAnswer::NotAsked(failures) => {
@@ -141,10 +153,14 @@ pub async fn conduct(caller: &RoleCaller<'_>, user: String) -> Decision {
                 None,
             );
         }
-        JsonAnswer::Unparsable { error, raw, .. } => (
+        JsonAnswer::Unparsable {
+            first_error,
+            error,
+            raw,
+        } => (
             format!(
-                "conductor output was not a usable decision, even after one retry ({error}); \
-                 a human should decide the next step"
+                "{}; a human should decide the next step",
+                WORDING.unparsable(&first_error, &error)
             ),
             raw,
         ),
@@ -154,8 +170,8 @@ pub async fn conduct(caller: &RoleCaller<'_>, user: String) -> Decision {
             raw,
         } => (
             format!(
-                "conductor output was not a usable decision ({first_error}) and its retry failed \
-                 ({error}); a human should decide the next step"
+                "{}; a human should decide the next step",
+                WORDING.retry_failed(&first_error, &error)
             ),
             raw,
         ),
@@ -195,6 +211,47 @@ mod tests {
         let err = parse_decision(r#"{"status": "split", "next_prompt": ""}"#).unwrap_err();
         assert!(err.contains("next_prompt"), "{err}");
         assert!(parse_decision(r#"{"status": "complete"}"#).is_ok());
+    }
+
+    /// The example object of the conductor's prompt, as the prompt shows it.
+    fn prompt_example() -> &'static str {
+        let prompt = prompts::CONDUCTOR_SYSTEM;
+        &prompt[prompt.find('{').unwrap()..=prompt.rfind('}').unwrap()]
+    }
+
+    #[test]
+    fn the_prompts_own_example_returned_as_is_is_not_a_decision() {
+        let Err(Unusable::Template(why)) = read_decision(prompt_example()) else {
+            panic!("the example was read as a decision");
+        };
+        assert!(
+            why.starts_with(
+                "the decision repeats the prompt's example text (status, next_prompt, "
+            ),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_real_status_with_an_echoed_prompt_is_not_a_decision() {
+        let text = r#"{"status": "continue",
+            "next_prompt": "One concrete prompt the executor can run as is: the goal of this step, its scope, what to change, which tests to run, what evidence to report; empty only for complete or pause_for_human.",
+            "reasons": ["the flag is untested"]}"#;
+        let Err(Unusable::Template(why)) = read_decision(text) else {
+            panic!("an echoed next prompt was read as a decision");
+        };
+        assert!(why.contains("(next_prompt)"), "{why}");
+    }
+
+    #[test]
+    fn short_real_decisions_are_accepted() {
+        for text in [
+            r#"{"status": "complete", "reasons": ["all criteria met"]}"#,
+            r#"{"status": "continue", "next_prompt": "Add a test for --version.",
+                "consensus": ["tests first"], "stop_condition": "cargo test passes"}"#,
+        ] {
+            assert!(read_decision(text).is_ok(), "{text}");
+        }
     }
 
     #[test]

@@ -1,10 +1,69 @@
 //! Reading the JSON the checker and the conductor write: the object is found and repaired as
 //! the council's judge output is (code fences, prose around it, trailing commas, a cut-off end),
 //! then its fields are read leniently — a list given as one string, items given as objects.
+//! Also the words of a degradation when a role's answer could not be used.
 
+use fusion_core::strict_json::Unusable;
 use serde_json::{Map, Value};
 
 pub(crate) use fusion_core::council::extract_object;
+
+/// How a role's unusable answers are told in a degradation reason: `role` ("checker"), what a
+/// malformed answer was not (`malformed`: "was not valid JSON"), and what an answer that copied
+/// the prompt's form is treated as no `noun` of ("verdict").
+pub(crate) struct Wording {
+    pub role: &'static str,
+    pub malformed: &'static str,
+    pub noun: &'static str,
+}
+
+impl Wording {
+    /// The first answer could not be used; the retry's was.
+    pub fn repaired(&self, first: &Unusable) -> String {
+        let Wording {
+            role,
+            malformed,
+            noun,
+        } = self;
+        if first.is_template() {
+            format!("{role} output was not a {noun} the first time: {first} — its retry was")
+        } else {
+            format!("{role} output {malformed} the first time ({first}); its retry was")
+        }
+    }
+
+    /// Neither answer could be used; `last` is why the retry's could not.
+    pub fn unparsable(&self, first: &Unusable, last: &Unusable) -> String {
+        let Wording {
+            role,
+            malformed,
+            noun,
+        } = self;
+        let mut why = if last.is_template() {
+            format!("{role}: {last} — treated as no {noun}, even after one retry")
+        } else {
+            format!("{role} output {malformed}, even after one retry ({last})")
+        };
+        if first.is_template() != last.is_template() {
+            why.push_str(&format!(" (the first answer: {first})"));
+        }
+        why
+    }
+
+    /// The first answer could not be used and the retry call failed with `error`.
+    pub fn retry_failed(&self, first: &Unusable, error: &str) -> String {
+        let Wording {
+            role,
+            malformed,
+            noun,
+        } = self;
+        if first.is_template() {
+            format!("{role}: {first} — treated as no {noun}, and its retry failed ({error})")
+        } else {
+            format!("{role} output {malformed} ({first}) and its retry failed ({error})")
+        }
+    }
+}
 
 /// Text of a value that should be a string but may be an object such as `{"text": ".."}`.
 pub(crate) fn text_of(value: &Value) -> Option<String> {

@@ -1,7 +1,12 @@
 //! The loop checker's prompt templates, in one place so they can be tuned and tested: the four
 //! role views, the conductor (for a deliberation round and for the gate), the checker and its
-//! schema, the keys a repair request names after output that was not JSON, the council
+//! schema, the keys a repair request names after output that was not JSON, the placeholder text
+//! of the checker's and conductor's examples (which a real answer never repeats), the council
 //! review, and the executor prompts the gate writes itself (the first prompt and a direct retry).
+
+use std::sync::LazyLock;
+
+use fusion_core::strict_json::echo::Template;
 
 use super::record::{Check, Report, View};
 use super::roles::LoopRole;
@@ -120,6 +125,14 @@ pub const CONDUCTOR_KEYS: [&str; 7] = [
     "stop_condition",
 ];
 
+/// The placeholder text of [`CONDUCTOR_SYSTEM`]'s example object, read from the prompt itself:
+/// a decision that repeats it copied the form instead of deciding.
+pub fn conductor_template() -> &'static Template {
+    static TEMPLATE: LazyLock<Template> =
+        LazyLock::new(|| Template::from_prompt(CONDUCTOR_SYSTEM, &[]));
+    &TEMPLATE
+}
+
 /// The checker's system prompt: strict JSON, evidence for every finding.
 pub const CHECKER_SYSTEM: &str = "\
 You are the checker of an agent build loop: you decide whether the executor's reported work \
@@ -176,6 +189,14 @@ pub const CHECKER_KEYS: [&str; 10] = [
     "recommended_route",
     "handoff_reason",
 ];
+
+/// The placeholder text of [`CHECKER_SYSTEM`]'s example object, read from the prompt itself: a
+/// verdict that repeats it copied the form instead of checking the report.
+pub fn checker_template() -> &'static Template {
+    static TEMPLATE: LazyLock<Template> =
+        LazyLock::new(|| Template::from_prompt(CHECKER_SYSTEM, &[]));
+    &TEMPLATE
+}
 
 /// The council's prompt for `looped_fuse_review`: the same frozen evidence and the check.
 pub fn review_prompt(
@@ -295,6 +316,10 @@ mod tests {
             assert!(CONDUCTOR_SYSTEM.contains(key), "{key}");
         }
         assert!(first_prompt("x", &criteria).contains("looped_report"));
+        // Every string value of each example is a placeholder (the checker's two `evidence`
+        // examples are one).
+        assert_eq!(checker_template().len(), 10);
+        assert_eq!(conductor_template().len(), 7);
         assert!(view_user(LoopRole::Sentinel, "x", "s", "Computed health: slow").contains("slow"));
         assert!(!view_user(LoopRole::Critic, "x", "s", "Computed health: slow").contains("slow"));
     }

@@ -28,8 +28,8 @@ pub fn read_analysis(text: &str, labels: &[&str]) -> Result<Analysis, Unusable> 
             FIELDS.join(", ")
         )));
     }
+    judge_template().check(&object, "the analysis")?;
     let analysis = analysis_from(&object);
-    judge_template().check(&Value::Object(object), "the analysis")?;
     cites_a_label(&analysis, labels)?;
     Ok(analysis)
 }

@@ -130,7 +130,7 @@ mod tests {
         // consensus, topic, stance, point, insight, blind_spots, judge_notes.
         assert_eq!(judge_template().len(), 7);
         let example = crate::council::extract_object(JUDGE_SYSTEM).unwrap();
-        let echoes = judge_template().echoes(&serde_json::Value::Object(example));
+        let echoes = judge_template().echoes(&example);
         assert_eq!(echoes.len(), 7, "{echoes:?}");
         assert!(
             echoes

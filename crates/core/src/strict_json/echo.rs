@@ -3,7 +3,7 @@
 //! those descriptions back has answered nothing. A [`Template`] is read from the prompt's own
 //! example, so a prompt edit cannot leave the detector behind.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::Unusable;
 
@@ -38,15 +38,15 @@ impl Template {
         key_order.sort_by_key(|key| prompt.find(&format!("\"{key}\"")));
         Template {
             key_order,
-            ..Template::from_example(&Value::Object(example), label_keys)
+            ..Template::from_example(&example, label_keys)
         }
     }
 
     /// The string values of `example`, except those under `label_keys`.
-    pub fn from_example(example: &Value, label_keys: &[&str]) -> Template {
+    pub fn from_example(example: &Map<String, Value>, label_keys: &[&str]) -> Template {
         let mut placeholders: Vec<Vec<char>> = Vec::new();
         let mut budget = MAX_VALUES;
-        walk(
+        walk_entries(
             example,
             &mut String::new(),
             label_keys,
@@ -78,7 +78,7 @@ impl Template {
     /// The paths (`consensus[0]`, `contradictions[0].topic`) of the string values of `answer`
     /// that repeat a placeholder, exactly or nearly, after case, whitespace and punctuation
     /// are set aside; in the order of the prompt's keys when it was read from a prompt.
-    pub fn echoes(&self, answer: &Value) -> Vec<String> {
+    pub fn echoes(&self, answer: &Map<String, Value>) -> Vec<String> {
         let mut found = Vec::new();
         if self.is_empty() {
             return found;
@@ -86,7 +86,7 @@ impl Template {
         // Punctuation drops out when normalising, so a raw value may be somewhat longer.
         let max_raw = self.longest * 4 + 64;
         let mut budget = MAX_VALUES;
-        walk(
+        walk_entries(
             answer,
             &mut String::new(),
             &[],
@@ -113,7 +113,7 @@ impl Template {
 
     /// `Ok` when `answer` repeats no placeholder; otherwise why it is unusable, naming the
     /// fields: "the analysis repeats the prompt's example text (consensus[0], …)".
-    pub fn check(&self, answer: &Value, subject: &str) -> Result<(), Unusable> {
+    pub fn check(&self, answer: &Map<String, Value>, subject: &str) -> Result<(), Unusable> {
         let echoes = self.echoes(answer);
         if echoes.is_empty() {
             return Ok(());
@@ -150,21 +150,30 @@ fn walk(
                 path.truncate(len);
             }
         }
-        Value::Object(map) => {
-            for (key, item) in map {
-                if skip_keys.contains(&key.as_str()) {
-                    continue;
-                }
-                let len = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(key);
-                walk(item, path, skip_keys, budget, visit);
-                path.truncate(len);
-            }
-        }
+        Value::Object(map) => walk_entries(map, path, skip_keys, budget, visit),
         _ => {}
+    }
+}
+
+/// [`walk`] over the entries of an object.
+fn walk_entries(
+    map: &Map<String, Value>,
+    path: &mut String,
+    skip_keys: &[&str],
+    budget: &mut usize,
+    visit: &mut impl FnMut(&str, &str),
+) {
+    for (key, item) in map {
+        if skip_keys.contains(&key.as_str()) {
+            continue;
+        }
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+        walk(item, path, skip_keys, budget, visit);
+        path.truncate(len);
     }
 }
 
@@ -233,6 +242,13 @@ mod tests {
         \"stance\": \"its position\"}], \"claims\": [\"a claim every response makes\"], \"n\": 0.0}\n\
         Thanks.";
 
+    fn obj(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
     fn template() -> Template {
         Template::from_prompt(PROMPT, &["model"])
     }
@@ -242,7 +258,9 @@ mod tests {
         let t = template();
         assert_eq!(t.len(), 2);
         assert_eq!(
-            t.echoes(&json!({"who": [{"model": "Response A", "stance": "yes"}]})),
+            t.echoes(&obj(
+                json!({"who": [{"model": "Response A", "stance": "yes"}]})
+            )),
             Vec::<String>::new(),
             "a real answer names labels"
         );
@@ -256,7 +274,7 @@ mod tests {
             "who": [{"model": "Response B", "stance": "**its position**"}]
         });
         assert_eq!(
-            template().echoes(&answer),
+            template().echoes(&obj(answer)),
             vec!["who[0].stance", "claims[1]"],
             "named in the order of the prompt's keys"
         );
@@ -266,7 +284,7 @@ mod tests {
     fn a_near_copy_is_an_echo_and_a_different_claim_is_not() {
         let t = template();
         assert_eq!(
-            t.echoes(&json!({"claims": ["a claim every responses make"]})),
+            t.echoes(&obj(json!({"claims": ["a claim every responses make"]}))),
             vec!["claims[0]"]
         );
         for real in [
@@ -275,7 +293,10 @@ mod tests {
             "its",
             "position",
         ] {
-            assert!(t.echoes(&json!({"claims": [real]})).is_empty(), "{real}");
+            assert!(
+                t.echoes(&obj(json!({"claims": [real]}))).is_empty(),
+                "{real}"
+            );
         }
     }
 
@@ -283,7 +304,7 @@ mod tests {
     fn a_rejection_names_the_echoed_fields_and_counts_the_rest() {
         let t = template();
         let answer = json!({"claims": vec!["a claim every response makes"; 6]});
-        let Err(Unusable::Template(why)) = t.check(&answer, "the answer") else {
+        let Err(Unusable::Template(why)) = t.check(&obj(answer), "the answer") else {
             panic!("an echo passed");
         };
         assert_eq!(
@@ -291,18 +312,18 @@ mod tests {
             "the answer repeats the prompt's example text (claims[0], claims[1], claims[2], \
              claims[3] and 2 more)"
         );
-        assert_eq!(t.check(&json!({"claims": []}), "the answer"), Ok(()));
+        assert_eq!(t.check(&obj(json!({"claims": []})), "the answer"), Ok(()));
     }
 
     #[test]
     fn long_values_and_many_values_are_bounded() {
         let t = template();
         let long = "a claim every response makes ".repeat(1000);
-        assert!(t.echoes(&json!({"claims": [long]})).is_empty());
+        assert!(t.echoes(&obj(json!({"claims": [long]}))).is_empty());
         let mut many = vec![json!("filler"); MAX_VALUES];
         many.push(json!("a claim every response makes"));
         assert!(
-            t.echoes(&json!({"claims": many})).is_empty(),
+            t.echoes(&obj(json!({"claims": many}))).is_empty(),
             "values past the bound are not looked at"
         );
     }
