@@ -32,7 +32,7 @@ async fn plain(mut rx: UnboundedReceiver<CouncilEvent>) {
             CouncilEvent::MemberFailed { member, error } => format!("{member}: failed: {error}"),
             CouncilEvent::JudgeStarted { model } => format!("judge ({model}): running"),
             CouncilEvent::JudgeRetry { reason } => {
-                format!("judge: output not valid JSON ({reason}); retrying once")
+                format!("judge: output not usable ({reason}); retrying once")
             }
             CouncilEvent::JudgeFinished { ok } => {
                 format!("judge: {}", if ok { "done" } else { "no usable analysis" })

@@ -168,7 +168,13 @@ synthesizer = {{ model = "smollm2", temperature = 0.0, max_tokens = 128 }}
     let why = reasons(&r);
     let judge_calls_ok = !why.contains("judge");
     if !judge_calls_ok {
-        assert!(why.contains("judge output was not valid JSON"), "{why}");
+        // Broken JSON, or the prompt's own example repeated (an echo is no analysis).
+        assert!(
+            why.contains("judge output was not valid JSON")
+                || why.contains("prompt's example text")
+                || why.contains("not an analysis"),
+            "{why}"
+        );
     }
     if r.get("raw_judge_output").is_some() {
         assert!(why.contains("even after one retry"), "{why}");
