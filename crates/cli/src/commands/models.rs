@@ -1,5 +1,6 @@
 //! `fusion models`: every model the registry knows, with where it came from, its tier,
-//! context window, price, health and p50 latency, after one probe of every provider; and
+//! context window, price, health, p50 latency and benchmark-measured quality per category,
+//! after one probe of every provider; and
 //! `fusion models sync NAME`, which imports a provider's catalog into the store.
 
 use std::io::Write;
@@ -97,6 +98,14 @@ async fn list(registry: &ProviderRegistry, json: bool) -> anyhow::Result<ExitCod
             price,
             health
         )?;
+        if !m.measured.is_empty() {
+            let by_category: Vec<String> = m
+                .measured
+                .iter()
+                .map(|(category, q)| format!("{category} {:.2} (n={})", q.quality, q.n))
+                .collect();
+            writeln!(out, "      measured: {}", by_category.join(", "))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

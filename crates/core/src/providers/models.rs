@@ -33,6 +33,9 @@ pub struct ModelStatus {
     pub health: Health,
     #[serde(flatten)]
     pub stats: HealthStats,
+    /// What benchmarks measured, by category (`fusion bench`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub measured: std::collections::BTreeMap<&'static str, crate::router::Measured>,
 }
 
 /// One provider with its last probe.
@@ -192,6 +195,7 @@ impl ProviderRegistry {
             .collect();
         providers.sort_by(|a, b| a.name.cmp(&b.name));
         let now = now_ms();
+        let measured = self.measured_table();
         let models = table
             .values()
             .map(|slot| ModelStatus {
@@ -199,6 +203,10 @@ impl ProviderRegistry {
                 price_unknown: slot.entry.price_unknown(),
                 health: self.health_of(slot, now),
                 stats: slot.health.stats(),
+                measured: measured
+                    .get(&slot.entry.id)
+                    .map(|m| m.iter().map(|(c, q)| (c.as_str(), q)).collect())
+                    .unwrap_or_default(),
             })
             .collect();
         (providers, models)
