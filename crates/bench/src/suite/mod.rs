@@ -24,6 +24,8 @@ pub const MAX_ID_CHARS: usize = 128;
 pub const MAX_PROMPT_BYTES: usize = 32 * 1024;
 /// Largest system prompt.
 pub const MAX_SYSTEM_BYTES: usize = 8 * 1024;
+/// Largest reference answer.
+pub const MAX_REFERENCE_BYTES: usize = 32 * 1024;
 /// Most tests of a code task, and the largest one.
 pub const MAX_TESTS: usize = 50;
 pub const MAX_TEST_BYTES: usize = 8 * 1024;
@@ -108,6 +110,9 @@ pub struct Task {
     pub prompt: String,
     pub system: Option<String>,
     pub validator: Validator,
+    /// A known-good answer (never sent to a model): the suite's own tests check that it
+    /// passes, and test models can be scripted with it.
+    pub reference: Option<String>,
 }
 
 /// How an answer is scored (0 to 1), with no model.

@@ -9,6 +9,7 @@
 //! category = "code"                   # code | extraction | reasoning | summarization | writing | chat
 //! prompt = "Write add(a, b) in Python."
 //! system = "Answer with code only."   # optional
+//! reference = "def add(a, b): ..."    # optional: a known-good answer, never sent to a model
 //! validator = { kind = "code", tests = ["assert add(1, 2) == 3"], timeout = "10s" }
 //! # { kind = "json_schema", schema = { type = "object", required = ["name"] } }  (or a JSON string)
 //! # { kind = "exact", answer = "42" }  or  answers = ["42", "forty-two"], tolerance = 0.01
@@ -24,8 +25,8 @@ use serde_json::Value;
 use super::{
     DEFAULT_CODE_TIMEOUT, DEFAULT_FACTS_THRESHOLD, Fact, FactMatcher, MAX_ALTERNATIVES,
     MAX_ANSWER_BYTES, MAX_ANSWERS, MAX_CODE_TIMEOUT, MAX_FACTS, MAX_ID_CHARS, MAX_PATTERN_BYTES,
-    MAX_PROMPT_BYTES, MAX_SCHEMA_BYTES, MAX_SYSTEM_BYTES, MAX_TASKS_PER_SUITE, MAX_TEST_BYTES,
-    MAX_TESTS, Suite, SuiteError, Task, TaskKind, Validator,
+    MAX_PROMPT_BYTES, MAX_REFERENCE_BYTES, MAX_SCHEMA_BYTES, MAX_SYSTEM_BYTES, MAX_TASKS_PER_SUITE,
+    MAX_TEST_BYTES, MAX_TESTS, Suite, SuiteError, Task, TaskKind, Validator,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,6 +49,8 @@ pub(super) struct RawTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     system: Option<String>,
     validator: RawValidator,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -169,6 +172,14 @@ impl RawTask {
         {
             return fail("system", format!("longer than {MAX_SYSTEM_BYTES} bytes"));
         }
+        if let Some(reference) = &self.reference
+            && reference.len() > MAX_REFERENCE_BYTES
+        {
+            return fail(
+                "reference",
+                format!("longer than {MAX_REFERENCE_BYTES} bytes"),
+            );
+        }
         let validator = self
             .validator
             .check()
@@ -179,6 +190,7 @@ impl RawTask {
             prompt: self.prompt,
             system: self.system.filter(|s| !s.trim().is_empty()),
             validator,
+            reference: self.reference.filter(|r| !r.trim().is_empty()),
         })
     }
 }
@@ -442,6 +454,7 @@ impl From<&Task> for RawTask {
             prompt: task.prompt.clone(),
             system: task.system.clone(),
             validator: RawValidator::from(&task.validator),
+            reference: task.reference.clone(),
         }
     }
 }

@@ -234,3 +234,28 @@ fn a_suite_file_needs_a_known_extension_and_a_bounded_size() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn every_builtin_reference_answer_passes_its_own_validator_and_a_shrug_does_not() {
+    for suite in builtin(None).unwrap() {
+        for task in &suite.tasks {
+            let reference = task
+                .reference
+                .as_deref()
+                .unwrap_or_else(|| panic!("{} has no reference answer", task.id));
+            let verdict = crate::validate::validate(&task.validator, reference)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", task.id));
+            assert!(
+                verdict.passed && verdict.score == 1.0,
+                "{}: {}",
+                task.id,
+                verdict.detail
+            );
+            let shrug = crate::validate::validate(&task.validator, "I am not sure.")
+                .await
+                .unwrap();
+            assert!(!shrug.passed, "{}: {}", task.id, shrug.detail);
+        }
+    }
+}
