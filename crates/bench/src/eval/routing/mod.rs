@@ -3,7 +3,9 @@
 //! sweep of priorities and thresholds, scored against always-one-model, random and oracle
 //! baselines. This module owns the data model and the entry point ([`evaluate`]); `synthetic`
 //! generates the synthetic set, `history` reads bench results, `replay` runs the router,
-//! `metrics` holds the curve arithmetic (APGR, the oracle, cost of 95%) and `render` the tables.
+//! `baselines` the policies it is compared with, `proposal` simulates policy changes through
+//! the same `decide`, `metrics` holds the curve arithmetic (APGR, the oracle, cost of 95%) and
+//! `render` the tables.
 //!
 //! # Method
 //!
@@ -19,7 +21,11 @@
 //!   the test tasks; at equal cost the better one), always-strongest (the best test quality; at
 //!   equal quality the cheaper one), random (a uniform model per task, averaged over
 //!   [`EvalOptions::random_repeats`] seeded draws) and the oracle (per task the best score, at the
-//!   least cost that reaches it: "the cheapest model that succeeds, else the cheapest").
+//!   least cost that reaches it: "the cheapest model that succeeds, else the cheapest" — a
+//!   failure costs as little as it can). On the synthetic set, also the expected-value oracle:
+//!   it knows each task's success chances (not its outcomes) and takes the model with the most
+//!   `chance − λ × cost`, λ swept — the best a router that sees only the task can do on
+//!   average. The aims compare the router with always-cheapest, always-strongest and random.
 //! - **APGR** follows RouteLLM's "average performance gap recovered": a policy's quality as a
 //!   function of its cost budget is the upper concave envelope of its points and the
 //!   always-cheapest point (two configurations can be mixed per request; beyond its dearest
@@ -192,6 +198,8 @@ pub struct EvalOptions {
     /// Draws of the random baseline averaged.
     pub random_repeats: u32,
     pub sweep: Sweep,
+    /// Also simulate policy changes (`proposal`): about four times the work.
+    pub simulate: bool,
 }
 
 impl Default for EvalOptions {
@@ -200,6 +208,7 @@ impl Default for EvalOptions {
             seed: 17,
             random_repeats: 32,
             sweep: Sweep::default(),
+            simulate: false,
         }
     }
 }

@@ -79,6 +79,16 @@ pub fn table(eval: &RoutingEval) -> String {
     }
     let _ = writeln!(out, "\n{}", cost_at_95(eval));
     let _ = writeln!(out, "{}", aims(eval));
+    if !eval.simulated.is_empty() {
+        simulated_table(&mut out, eval);
+    }
+    for note in &eval.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}
+
+fn simulated_table(out: &mut String, eval: &RoutingEval) {
     let _ = writeln!(
         out,
         "\nsimulated policy changes (the same replay; not what the router does today):"
@@ -100,10 +110,6 @@ pub fn table(eval: &RoutingEval) -> String {
             sim_at_95(s)
         );
     }
-    for note in &eval.notes {
-        let _ = writeln!(out, "note: {note}");
-    }
-    out
 }
 
 fn source_name(s: &SimulatedPolicy) -> String {
@@ -231,13 +237,24 @@ pub fn markdown(eval: &RoutingEval) -> String {
         );
     }
     let _ = writeln!(out, "\n{}\n\n{}", cost_at_95(eval), aims(eval));
+    if !eval.simulated.is_empty() {
+        simulated_markdown(&mut out, eval);
+    }
+    for note in &eval.notes {
+        let _ = writeln!(out, "\n- {note}");
+    }
+    out
+}
+
+fn simulated_markdown(out: &mut String, eval: &RoutingEval) {
     let _ = writeln!(
         out,
         "\n## Simulated policy changes\n\nThe same replay through the same `decide`, given \
          quality per complexity band (`band`) instead of per category, or a `flat` bar (required \
          = quality_threshold, the best affordable model when none clears it) or a `relative` \
          one (the cheapest model within a margin of the best affordable) or no bar but a `value` \
-         rule (the most quality − λ × cost among the affordable) instead of today's `scaled` bar (quality_threshold × complexity). `*` marks today's policy.\n"
+         rule (the most quality − λ × cost among the affordable) instead of today's `scaled` \
+         bar (quality_threshold × complexity). `*` marks today's policy.\n"
     );
     let _ = writeln!(
         out,
@@ -256,10 +273,6 @@ pub fn markdown(eval: &RoutingEval) -> String {
             sim_at_95(s)
         );
     }
-    for note in &eval.notes {
-        let _ = writeln!(out, "\n- {note}");
-    }
-    out
 }
 
 fn headline(eval: &RoutingEval) -> String {

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use fusion_core::config::{Category, Price, Priority, QualityPriors, RouterConfig, Tier};
-use fusion_core::router::{Decision, Health, ModelView, RouteInput, decide};
+use fusion_core::router::{
+    Decision, Health, Measured, MeasuredByCategory, ModelView, RouteInput, decide,
+};
 use fusion_core::store::BenchResultRow;
 use serde::Serialize;
 
@@ -40,13 +42,6 @@ pub fn split(dataset: &Dataset, seed: u64) -> Split {
     train.sort_unstable();
     test.sort_unstable();
     Split { train, test }
-}
-
-/// A model's measured quality in one category on the training tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Measured {
-    pub quality: f64,
-    pub n: u64,
 }
 
 /// Per model (dataset order), per category: what the training tasks measured, through
@@ -97,8 +92,8 @@ pub(super) fn measure(dataset: &Dataset, train: &[usize]) -> Vec<BTreeMap<Catego
 }
 
 /// Every model as the router sees it — the one place the replay builds a [`ModelView`]: its
-/// tier, price and window, healthy, and its quality measured on the training tasks (as
-/// priors until the router takes measured quality with its count).
+/// tier, price and window, healthy, no configured prior, and its quality measured on the
+/// training tasks with its count (the router's `measured`, used as the store's would be).
 pub(super) fn model_views(
     dataset: &Dataset,
     measured: &[BTreeMap<Category, Measured>],
@@ -114,12 +109,14 @@ pub(super) fn model_views(
             context_window: model.context_window,
             price: model.price,
             price_unknown: false,
-            quality: QualityPriors {
-                default: None,
-                by_category: by_category.iter().map(|(c, m)| (*c, m.quality)).collect(),
-            },
-            // TODO(helper): the router now takes measured quality here (`MeasuredByCategory`).
-            measured: fusion_core::router::MeasuredByCategory::default(),
+            quality: QualityPriors::default(),
+            measured: by_category.iter().fold(
+                MeasuredByCategory::default(),
+                |mut all, (category, m)| {
+                    all.set(*category, *m);
+                    all
+                },
+            ),
             health: Health::Healthy,
             latency_p50_ms: None,
         })
@@ -211,7 +208,9 @@ pub struct RoutingEval {
     pub by_priority: Vec<RouterResult>,
     pub aims: Aims,
     pub sweep: Vec<SweepPoint>,
-    /// Policy changes simulated on the same replay (not the router as it is).
+    /// Policy changes simulated on the same replay (not the router as it is); empty unless
+    /// [`EvalOptions::simulate`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub simulated: Vec<proposal::SimulatedPolicy>,
     pub notes: Vec<String>,
 }
@@ -290,15 +289,19 @@ pub fn evaluate(dataset: &Dataset, options: &EvalOptions) -> Result<RoutingEval,
     }
 
     let baselines = baselines::all(dataset, &test, options, &singles, cheap, strong);
-    let simulated = proposal::simulate(&proposal::Context {
-        dataset,
-        train: &train,
-        test: &test,
-        inputs: &inputs,
-        sweep,
-        cheap,
-        strong,
-    });
+    let simulated = if options.simulate {
+        proposal::simulate(&proposal::Context {
+            dataset,
+            train: &train,
+            test: &test,
+            inputs: &inputs,
+            sweep,
+            cheap,
+            strong,
+        })
+    } else {
+        Vec::new()
+    };
     let router = router_result(None, &points, cheap, strong);
     let by_priority = sweep
         .priorities

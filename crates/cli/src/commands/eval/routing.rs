@@ -39,10 +39,18 @@ pub struct RoutingArgs {
     /// synthetic set's own, 17).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also replay policy changes not in the router today (quality per complexity band; a
+    /// flat, relative or value bar) through the same decide, beside today's: about four times
+    /// the work.
+    #[arg(long)]
+    pub simulate: bool,
 }
 
 pub async fn run(config: Option<&Path>, args: &RoutingArgs) -> anyhow::Result<ExitCode> {
-    let mut options = EvalOptions::default();
+    let mut options = EvalOptions {
+        simulate: args.simulate,
+        ..EvalOptions::default()
+    };
     let dataset = match args.from {
         OutcomeSource::Synthetic => {
             let spec = synthetic::builtin_spec()?;
