@@ -133,8 +133,8 @@ pub enum Validator {
         answers: Vec<String>,
         tolerance: Option<f64>,
     },
-    /// The fraction of `facts` present; passes at `threshold`. Longer than `max_words`: the
-    /// score is halved.
+    /// The fraction of `facts` present; passes at `threshold`. Longer than `max_words`: fails,
+    /// and the score falls linearly to 0 at one and a half times the limit.
     Facts {
         facts: Vec<Fact>,
         threshold: f64,

@@ -1,8 +1,9 @@
 //! The `facts` validator: the fraction of a task's required facts the answer states. A fact is
 //! a keyword (matched as whole words, any case, any whitespace between its words) or a list of
 //! regular-expression alternatives (any case); the answer passes at the task's threshold. An
-//! answer longer than the task's `max_words` has its score halved (a summary longer than asked
-//! is not the summary asked for).
+//! answer longer than the task's `max_words` fails, and its score falls linearly to nothing at
+//! one and a half times the limit: a summary much longer than asked (or the text itself
+//! echoed back) is not the summary asked for.
 
 use regex::{Regex, RegexBuilder};
 use serde_json::json;
@@ -45,7 +46,7 @@ fn present(fact: &Fact, answer: &str) -> bool {
     }
 }
 
-/// Scores `answer`: the fraction of `facts` present (halved when longer than `max_words`);
+/// Scores `answer`: the fraction of `facts` present, less for every word over `max_words`;
 /// passes at `threshold` and within `max_words`.
 pub fn check(facts: &[Fact], threshold: f64, max_words: Option<u32>, answer: &str) -> Verdict {
     let (found, missing): (Vec<&Fact>, Vec<&Fact>) =
@@ -57,7 +58,13 @@ pub fn check(facts: &[Fact], threshold: f64, max_words: Option<u32>, answer: &st
     };
     let words = answer.split_whitespace().count();
     let too_long = max_words.is_some_and(|max| words > max as usize);
-    let score = if too_long { fraction / 2.0 } else { fraction };
+    let score = match max_words {
+        Some(max) if too_long => {
+            let over = (words - max as usize) as f64;
+            fraction * (1.0 - over / (0.5 * f64::from(max))).max(0.0)
+        }
+        _ => fraction,
+    };
     let names = |facts: &[&Fact]| facts.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
     let mut detail = json!({
         "found": names(&found),
@@ -116,10 +123,14 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_over_the_word_limit_has_its_score_halved_and_fails() {
+    fn an_answer_over_the_word_limit_fails_and_scores_less_the_longer_it_is() {
         let facts = [keyword("rain")];
-        let verdict = check(&facts, 1.0, Some(3), "rain is expected later today");
-        assert_eq!((verdict.score, verdict.passed), (0.5, false));
-        assert_eq!(verdict.detail["too_long"], 3);
+        let within = check(&facts, 1.0, Some(4), "rain expected later today");
+        assert_eq!((within.score, within.passed), (1.0, true));
+        let over = check(&facts, 1.0, Some(4), "rain is expected later today");
+        assert_eq!((over.score, over.passed), (0.5, false));
+        assert_eq!(over.detail["too_long"], 4);
+        let echoed = check(&facts, 1.0, Some(4), "rain is expected later on today");
+        assert_eq!(echoed.score, 0.0, "half as long again as the limit");
     }
 }
