@@ -337,3 +337,29 @@ fn a_chart_draws_at_most_the_best_models_its_options_allow_and_says_so() {
         "the table keeps every model"
     );
 }
+
+#[test]
+fn when_no_model_has_a_cost_the_chart_sets_models_side_by_side_named_on_the_axis() {
+    let mut rows = Rows(Vec::new());
+    rows.add("r", "smollm2-135m", "chat", &[1.0, 0.0, 0.0], 0.0);
+    rows.add("r", "qwen2.5-0.5b", "chat", &[1.0, 1.0, 0.0], 0.0);
+    let report = report(&rows.0, &[run("r", MAY_1)], options());
+    let chart = &report.charts().unwrap()[0];
+    assert_eq!(chart.title, "chat: quality per model (no cost recorded)");
+    let texts = svg_texts(&chart.svg);
+    assert!(texts.contains(&"model (no cost recorded: every model here is free)".to_owned()));
+    for model in ["smollm2-135m", "qwen2.5-0.5b"] {
+        assert!(
+            texts.contains(&model.to_owned()),
+            "{model} on the axis: {texts:?}"
+        );
+        assert!(
+            texts.contains(&format!("{model} (free)")),
+            "{model} in the legend"
+        );
+    }
+    assert!(
+        !texts.iter().any(|t| t.starts_with('$')),
+        "no cost ticks: {texts:?}"
+    );
+}

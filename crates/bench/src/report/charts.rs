@@ -91,11 +91,13 @@ type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
 
 /// The x axis of the quality–cost chart: log scale when costs span two orders of magnitude,
-/// else linear from 0. Free models sit at its left end (labelled `free` on a log axis).
+/// else linear from 0. Free models sit at its left end, labelled `free`. (When no model has a
+/// cost, the chart places models side by side instead: see [`quality_by_model`].)
 struct CostAxis {
     log: bool,
     range: Range<f64>,
     free_at: f64,
+    has_free: bool,
 }
 
 impl CostAxis {
@@ -107,15 +109,16 @@ impl CostAxis {
             .collect();
         let min = costs.iter().copied().fold(f64::INFINITY, f64::min);
         let max = costs.iter().copied().fold(0.0, f64::max);
+        let has_free = models.iter().any(|m| m.free);
         if costs.is_empty() {
             return CostAxis {
                 log: false,
                 range: 0.0..1.0,
                 free_at: 0.0,
+                has_free,
             };
         }
         if max / min >= 50.0 {
-            let has_free = models.iter().any(|m| m.free);
             // A decade below the cheapest paid model holds the free ones.
             let low = 10f64.powf(min.log10().floor() - if has_free { 1.0 } else { 0.0 });
             let high = 10f64.powf(max.log10().ceil());
@@ -124,12 +127,15 @@ impl CostAxis {
                 log: true,
                 range: low * 0.55..high * 1.8,
                 free_at: if has_free { low } else { f64::NAN },
+                has_free,
             };
         }
+        // A margin left of 0 keeps free models off the y axis.
         CostAxis {
             log: false,
-            range: 0.0..max * 1.15,
+            range: if has_free { -max * 0.08 } else { 0.0 }..max * 1.15,
             free_at: 0.0,
+            has_free,
         }
     }
 
@@ -141,7 +147,14 @@ impl CostAxis {
     }
 
     fn label(&self, value: f64) -> String {
-        if self.log && (value - self.free_at).abs() <= self.free_at * 0.01 {
+        let at_free = if self.log {
+            (value - self.free_at).abs() <= self.free_at * 0.01
+        } else {
+            value.abs() <= (self.range.end - self.range.start) * 1e-6
+        };
+        if value < 0.0 {
+            String::new()
+        } else if at_free && self.has_free {
             "free".to_owned()
         } else {
             tick_usd(value)
@@ -161,14 +174,22 @@ fn quality_cost(
         .filter(|m| m.stats.n > 0)
         .take(limit)
         .collect();
+    let scored = category.models.iter().filter(|m| m.stats.n > 0).count();
     let axis = CostAxis::of(&models);
-    let (plot, legend) = split_for_legend(area, title, models.len(), category.models.len())?;
+    let (plot, legend) = split_for_legend(area, title, models.len(), scored)?;
     let x_desc = if axis.log {
         "cost per answer (USD, log scale)"
     } else {
         "cost per answer (USD)"
     };
-    if axis.log {
+    if category
+        .models
+        .iter()
+        .filter(|m| m.stats.n > 0)
+        .all(|m| m.free)
+    {
+        quality_by_model(&plot, &models)?;
+    } else if axis.log {
         let range = axis.range.clone().log_scale();
         cost_points(&plot, range, &axis, &models, x_desc)?;
     } else {
@@ -183,6 +204,54 @@ fn quality_cost(
         })
         .collect();
     draw_legend(&legend, &entries)
+}
+
+/// No model has a cost: quality per model, side by side, each named under its bar.
+fn quality_by_model(plot: &Area<'_>, models: &[&ModelEntry]) -> DrawResult {
+    let count = i64::try_from(models.len()).unwrap_or(i64::MAX);
+    let slot_px = (WIDTH - LEGEND_WIDTH) as usize / models.len().max(1);
+    let names: Vec<String> = models
+        .iter()
+        .map(|m| short_to(&m.stats.model, slot_px / 8))
+        .collect();
+    let mut chart = ChartBuilder::on(plot)
+        .margin(12)
+        .x_label_area_size(52)
+        .y_label_area_size(64)
+        .build_cartesian_2d((-1..count).with_key_points((0..count).collect()), 0.0..1.05)?;
+    let label = |i: &i64| {
+        usize::try_from(*i)
+            .ok()
+            .and_then(|i| names.get(i).cloned())
+            .unwrap_or_default()
+    };
+    chart
+        .configure_mesh()
+        .x_desc("model (no cost recorded: every model here is free)")
+        .y_desc("quality (mean score, 95% interval)")
+        .y_labels(11)
+        .x_label_formatter(&label)
+        .y_label_formatter(&|y| format!("{y:.1}"))
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()?;
+    for (i, model) in models.iter().enumerate() {
+        let x = i64::try_from(i).unwrap_or(i64::MAX);
+        let c = color(i);
+        let s = &model.stats;
+        chart.draw_series(std::iter::once(ErrorBar::new_vertical(
+            x,
+            s.ci_low,
+            s.quality,
+            s.ci_high,
+            c.stroke_width(2),
+            10,
+        )))?;
+        chart.draw_series(std::iter::once(Circle::new((x, s.quality), 5, c.filled())))?;
+    }
+    Ok(())
 }
 
 fn cost_points<X>(
@@ -367,11 +436,17 @@ fn color(i: usize) -> RGBColor {
 
 /// A model name cut to fit a label, without control characters (they are not XML).
 fn short(name: &str) -> String {
+    short_to(name, MAX_LABEL_CHARS)
+}
+
+/// [`short`] to at most `chars` characters (4 at least).
+fn short_to(name: &str, chars: usize) -> String {
+    let chars = chars.clamp(4, MAX_LABEL_CHARS);
     let clean: String = name.chars().filter(|c| !c.is_control()).collect();
-    if clean.chars().count() <= MAX_LABEL_CHARS {
+    if clean.chars().count() <= chars {
         return clean;
     }
-    let mut cut: String = clean.chars().take(MAX_LABEL_CHARS - 1).collect();
+    let mut cut: String = clean.chars().take(chars - 1).collect();
     cut.push('…');
     cut
 }

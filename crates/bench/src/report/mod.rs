@@ -288,10 +288,15 @@ fn category_report(
     let over_time = over_time(category, rows, run_dates);
     let mut charts = Vec::new();
     if models.iter().any(|m| m.stats.n > 0) {
+        let all_free = models.iter().filter(|m| m.stats.n > 0).all(|m| m.free);
         charts.push(ChartRef {
             kind: ChartKind::QualityCost,
             file: format!("quality-cost-{}.svg", file_stem(category)),
-            title: format!("{category}: quality against cost per answer"),
+            title: if all_free {
+                format!("{category}: quality per model (no cost recorded)")
+            } else {
+                format!("{category}: quality against cost per answer")
+            },
         });
     }
     let runs_per_model = over_time.iter().fold(BTreeMap::new(), |mut acc, p| {
