@@ -26,6 +26,7 @@ use fusion_core::router::Health;
 use fusion_core::store::{BenchResultRow, BenchRunRow, Store, now_ms};
 use fusion_types::ChatRequest;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -189,9 +190,13 @@ pub async fn run_bench(
         total,
         recorded: recorded_before,
     });
-    let mut pending = futures::stream::iter(work)
-        .map(|call| answer(registry, spec, run_id, call))
-        .buffer_unordered(spec.parallel);
+    // Named futures in a `FuturesUnordered` (not a stream combinator over a closure) keep the
+    // run's future `Send`, so it can be spawned.
+    let mut queue = work.into_iter();
+    let mut in_flight = FuturesUnordered::new();
+    for call in queue.by_ref().take(spec.parallel) {
+        in_flight.push(answer(registry, spec, run_id, call));
+    }
     let mut done = recorded_before;
     let mut interrupted = false;
     loop {
@@ -201,11 +206,14 @@ pub async fn run_bench(
                 interrupted = true;
                 break;
             }
-            next = pending.next() => next,
+            next = in_flight.next() => next,
         };
         let Some(row) = next else { break };
+        if let Some(call) = queue.next() {
+            in_flight.push(answer(registry, spec, run_id, call));
+        }
         if let Err(e) = store.put_bench_result(&row).await {
-            drop(pending);
+            drop(in_flight);
             let _ = store
                 .set_bench_run_status(run_id, RunStatus::Failed.as_str(), Some(now_ms()))
                 .await;
@@ -218,7 +226,9 @@ pub async fn run_bench(
             total,
         });
     }
-    drop(pending);
+    // Calls still in flight are dropped: the ledger records them as cancelled, and a resumed
+    // run makes them again.
+    drop(in_flight);
     let rows = store.bench_results(Some(run_id)).await?;
     let failed = rows.iter().filter(|r| r.error.is_some()).count();
     let status = if interrupted {

@@ -275,3 +275,17 @@ async fn no_more_calls_than_the_parallel_limit_are_in_flight() {
         "{most} calls were in flight at once"
     );
 }
+
+/// A run can be spawned (an MCP tool runs it on the task queue): its future is `Send` when
+/// its progress callback is.
+#[allow(dead_code)]
+fn a_run_can_be_spawned(
+    registry: std::sync::Arc<ProviderRegistry>,
+    store: Store,
+    spec: BenchSpec,
+    cancel: CancellationToken,
+) {
+    tokio::spawn(
+        async move { run_bench(&registry, &store, &spec, "bench_x", &cancel, |_| {}).await },
+    );
+}
