@@ -1,7 +1,8 @@
 //! `fusion bench report` through the real binary, over a store seeded with benchmark runs:
 //! report.md, report.json and charts/*.svg written (in ./fusion-bench-report by default), the
 //! files and the summary table printed; `--run` and `--since` choose the runs; a store with no
-//! results is exit 1, a bad `--since` or an unknown run exit 2.
+//! results is exit 1, a bad `--since` or an unknown run exit 2; and a report after a real
+//! `fusion bench` against mock-provider.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -255,4 +256,71 @@ async fn a_bad_since_or_an_unknown_run_exits_2_naming_it() {
         "{}",
         run.stderr
     );
+}
+
+#[tokio::test]
+async fn a_report_after_fusion_bench_has_every_benchmarked_model() {
+    use fusion_mock_provider::{ModelScript, Script};
+    let script = Script::default()
+        .with_model(
+            "m-right",
+            ModelScript::by_prompt_contains([
+                ("Pencils come in packs", "84 - 78 = 6\nAnswer: 6"),
+                ("A train leaves at 09:40", "Answer: 215"),
+            ]),
+        )
+        .with_model("m-wrong", ModelScript::fixed("Answer: -1"));
+    let harness = common::Harness::start(script).await;
+    let config = format!(
+        r#"[[providers]]
+name = "mock"
+kind = "openai"
+base_url = "{}"
+timeout = "3s"
+retries = 0
+
+[[models]]
+id = "m-right"
+provider = "mock"
+
+[[models]]
+id = "m-wrong"
+provider = "mock"
+"#,
+        harness.mock.base_url()
+    );
+    harness.write_config("fusion.toml", &config);
+    let bench = harness
+        .fusion(&[
+            "--config",
+            "fusion.toml",
+            "bench",
+            "--models",
+            "m-right,m-wrong",
+            "--suite",
+            "builtin:reasoning",
+        ])
+        .await;
+    assert_eq!(bench.code, 0, "{}\n{}", bench.stdout, bench.stderr);
+    let run = report(harness.dir.path(), &["--out", "after-bench"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = harness.dir.path().join("after-bench");
+    let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(markdown.contains("## reasoning"), "{markdown}");
+    let right = markdown
+        .lines()
+        .find(|l| l.starts_with("| m-right |"))
+        .unwrap_or_else(|| panic!("no m-right row:\n{markdown}"));
+    assert!(markdown.contains("| m-wrong |"), "{markdown}");
+    assert!(
+        markdown.contains("- Best by quality: **m-right**"),
+        "{markdown}"
+    );
+    assert!(
+        !right.contains("| 0.00 ("),
+        "m-right answers two tasks right: {right}"
+    );
+    let svg = std::fs::read_to_string(out.join("charts/quality-cost-reasoning.svg")).unwrap();
+    assert!(svg.contains("m-right") && svg.contains("m-wrong"));
+    assert!(run.stdout.contains("reasoning  m-right"), "{}", run.stdout);
 }
