@@ -119,6 +119,16 @@ async fn table_and_out_dir_reports_are_the_same_run_after_run() {
     let md = std::fs::read_to_string(out.join("routing-eval.md")).unwrap();
     assert!(md.starts_with("# Routing eval"), "{md}");
     assert!(md.contains("| always-strongest (frontier) |"), "{md}");
+    // Every Markdown table has as many cells in each row as in its header.
+    let mut columns = None;
+    for line in md.lines() {
+        if line.starts_with('|') {
+            let cells = line.matches('|').count();
+            assert_eq!(*columns.get_or_insert(cells), cells, "{line}");
+        } else {
+            columns = None;
+        }
+    }
     assert!(first.stderr.contains("routing-eval.md"), "{}", first.stderr);
 
     let again = run_fusion(

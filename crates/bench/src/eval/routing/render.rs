@@ -182,9 +182,9 @@ pub fn markdown(eval: &RoutingEval) -> String {
     let _ = writeln!(out, "\n## Policies\n");
     let _ = writeln!(
         out,
-        "| policy | quality | cost USD | % of strongest cost | PGR | APGR |"
+        "| policy | quality | cost USD | % of strongest cost | PGR | APGR | 95% of strongest at |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for b in &eval.baselines {
         let _ = writeln!(
             out,
