@@ -242,9 +242,9 @@ impl ProviderRegistry {
         slot.health.view(self.router.cooldown, reachable)
     }
 
-    /// Probes every provider, rediscovers models (when `router.discover`) and syncs the
-    /// catalogs that are due, now and then every `router.health_interval`, until the returned
-    /// task is aborted.
+    /// Probes every provider, rediscovers models (when `router.discover`), syncs the
+    /// catalogs that are due and rereads what benchmarks measured, now and then every
+    /// `router.health_interval`, until the returned task is aborted.
     pub fn spawn_health_checks(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let registry = Arc::downgrade(self);
         let interval = self.router.health_interval;
@@ -269,6 +269,12 @@ impl ProviderRegistry {
                     }
                 }
                 registry.sync_due_catalogs().await;
+                // A bench run by another process (`fusion bench`) reaches this one's router.
+                if let Some(ledger) = registry.ledger()
+                    && let Err(e) = registry.reload_measured(ledger.store()).await
+                {
+                    tracing::debug!("reading measured quality failed: {e}");
+                }
             }
         })
     }
