@@ -328,3 +328,100 @@ async fn history_without_bench_results_says_what_to_run() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("fusion bench"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn history_after_a_real_bench_on_scripted_models_routes_code_to_the_model_that_passed() {
+    use fusion_bench::suite::{self, TaskKind};
+    use fusion_mock_provider::{ModelScript, Script};
+
+    let suites = suite::builtin(Some(TaskKind::Code)).unwrap();
+    let right = ModelScript::by_prompt_contains(
+        suites
+            .iter()
+            .flat_map(|s| &s.tasks)
+            .map(|t| (t.prompt.clone(), t.reference.clone().unwrap())),
+    );
+    let script = Script::new()
+        .with_model("wrong-local", ModelScript::fixed("```python\npass\n```"))
+        .with_model("right-free", right);
+    let h = common::Harness::start(script).await;
+    let config = format!(
+        r#"[router]
+discover = false
+
+[[providers]]
+name = "box"
+kind = "openai"
+base_url = "{url}"
+tier = "local"
+retries = 0
+
+[[providers]]
+name = "cloud"
+kind = "openai"
+base_url = "{url}"
+tier = "free"
+retries = 0
+
+[[models]]
+id = "wrong-local"
+provider = "box"
+
+[[models]]
+id = "right-free"
+provider = "cloud"
+"#,
+        url = h.mock.base_url()
+    );
+    let path = h.write_config("fusion.toml", &config);
+    let config = path.to_str().unwrap();
+    let bench = h
+        .fusion(&[
+            "--config",
+            config,
+            "bench",
+            "--models",
+            "wrong-local,right-free",
+            "--suite",
+            "builtin:code",
+            "--json",
+        ])
+        .await;
+    assert_eq!(bench.code, 0, "{}", bench.stderr);
+
+    let run = h
+        .fusion(&[
+            "--config", config, "eval", "routing", "--from", "history", "--json",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let eval = run.json();
+    assert_eq!(eval["source"], "history");
+    let tasks = eval["tasks"].as_u64().unwrap();
+    assert_eq!(
+        tasks,
+        suites.iter().map(|s| s.tasks.len() as u64).sum::<u64>()
+    );
+    assert_eq!(eval["strongest"], "right-free");
+    let models = eval["models"].as_array().unwrap();
+    let trained = |id: &str| {
+        models.iter().find(|m| m["id"] == id).unwrap()["trained"]["code"]["quality"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(trained("wrong-local"), 0.0);
+    assert_eq!(trained("right-free"), 1.0);
+    // Told what the bench measured, the router sends every code task to the model that passed.
+    assert_eq!(eval["router"]["best_quality"], 1.0, "{}", eval["router"]);
+    assert_eq!(baseline(&eval, "always wrong-local")["quality"], 0.0);
+
+    let table = h
+        .fusion(&["--config", config, "eval", "routing", "--from", "history"])
+        .await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table.stdout.contains("always right-free"),
+        "{}",
+        table.stdout
+    );
+}
