@@ -188,3 +188,85 @@ synthesizer = {{ model = "smollm2", temperature = 0.0, max_tokens = 128 }}
     eprintln!("real-model council degradations: {why:?}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smollm2_is_benchmarked_and_the_router_routes_on_what_was_measured() {
+    // Its scores will be low: the point is that they are measured, not assumed.
+    let server = LlamaServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[providers]]\nname = \"llama\"\nkind = \"openai\"\nbase_url = \"{}\"\ntier = \"local\"\ntimeout = \"120s\"\nretries = 0\n\n[[models]]\nid = \"smollm2\"\nprovider = \"llama\"\n",
+        server.base_url
+    );
+    std::fs::write(dir.path().join("fusion.toml"), config).unwrap();
+    // A small suite of short answers (a 135M model on two busy cores is slow at long ones).
+    let mut suite = String::from("description = \"one-line arithmetic\"\n");
+    for (i, (a, b)) in [(2, 3), (7, 5), (10, 4), (6, 6)].iter().enumerate() {
+        suite.push_str(&format!(
+            "\n[[tasks]]\nid = \"sum.{i}\"\ncategory = \"reasoning\"\nsystem = \"Answer with the number only.\"\nprompt = \"What is {a} plus {b}?\"\n[tasks.validator]\nkind = \"exact\"\nanswer = {}\n",
+            a + b
+        ));
+    }
+    std::fs::write(dir.path().join("sums.toml"), suite).unwrap();
+    let bench = run_fusion(
+        dir.path(),
+        &[
+            "bench",
+            "--models",
+            "smollm2",
+            "--suite",
+            "sums.toml",
+            "--parallel",
+            "1",
+            "--timeout",
+            "300s",
+            "--max-tokens",
+            "48",
+            "--json",
+        ],
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(bench.code, 0, "stderr:\n{}", bench.stderr);
+    let summary = bench.json();
+    assert_eq!(summary["status"], "completed", "{summary:#}");
+    let reasoning = summary["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["model"] == "smollm2" && s["category"] == "reasoning")
+        .unwrap_or_else(|| panic!("{summary:#}"))
+        .clone();
+    let n = reasoning["n"].as_u64().unwrap();
+    assert_eq!(n, 4, "every answer scored: {reasoning}");
+    let quality = reasoning["quality"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&quality), "{reasoning}");
+    eprintln!("SmolLM2-135M reasoning: quality {quality:.2} over n={n}");
+
+    let route = run_fusion(
+        dir.path(),
+        &[
+            "route",
+            "--json",
+            "--category",
+            "reasoning",
+            "Why is 17 prime?",
+        ],
+        None,
+        &[],
+    )
+    .await;
+    server.stop().await;
+    assert_eq!(route.code, 0, "stderr:\n{}", route.stderr);
+    let decision = route.json();
+    let smollm2 = decision["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "smollm2")
+        .unwrap_or_else(|| panic!("{decision:#}"))
+        .clone();
+    assert_eq!(smollm2["quality_source"]["source"], "measured", "{smollm2}");
+    assert_eq!(smollm2["quality_source"]["n"], n, "{smollm2}");
+}

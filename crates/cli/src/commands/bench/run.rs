@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// Longest one call may take; a slower one is recorded as failed [default: 60s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+    /// Most tokens one answer may take [default: 4096]; a model that rambles past it is cut.
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub max_tokens: Option<u32>,
     /// Continue an interrupted run with its own models, suites and runs per task (what it
     /// recorded is not asked again).
     #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["models", "suites", "runs_per_task"])]
@@ -115,6 +118,9 @@ async fn bench(runtime: &Runtime, args: &RunArgs, suites: Vec<Suite>) -> anyhow:
             };
             let mut spec = BenchSpec::new(models, suites);
             spec.runs_per_task = args.runs_per_task.unwrap_or(spec.runs_per_task);
+            if args.max_tokens.is_some() {
+                spec.max_tokens = args.max_tokens;
+            }
             (spec, new_run_id())
         }
     };
