@@ -90,6 +90,29 @@ async fn results_are_kept_once_and_measured_quality_averages_answered_rows(backe
     assert_eq!(store.bench_results(Some("other")).await.unwrap().len(), 0);
     assert_eq!(store.bench_results(None).await.unwrap().len(), 5);
 
+    // By suite: the newest runs of exactly that suite, in one query.
+    assert_eq!(
+        store
+            .bench_results_of_suite("builtin", 5)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+    assert!(
+        store
+            .bench_results_of_suite("eval:council", 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .bench_results_of_suite("builtin", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let measured = store.measured_quality().await.unwrap();
     assert_eq!(
         measured,

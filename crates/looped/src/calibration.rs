@@ -24,10 +24,8 @@ pub const EVAL_COUNCIL_SUITE: &str = "eval:council";
 pub const REVIEW_CATEGORY: &str = "review";
 /// The arm whose rows are the checker's calibration.
 pub const CHECKER_ARM: &str = "checker";
-/// How many of the newest benchmark runs are searched for council evals.
-const RUNS_SEARCHED: u32 = 1_000;
 /// How many council evals, newest first, make a checker's history.
-const EVALS_READ: usize = 50;
+const EVALS_READ: u32 = 50;
 
 /// What a council eval records of one arm on one fixture (the `detail` of its result row;
 /// the eval may add fields of its own beside these).
@@ -112,18 +110,12 @@ impl Calibrations {
         Calibrations { by_model }
     }
 
-    /// The calibration of the council evals in the store: the newest [`EVALS_READ`] of them
-    /// among its newest [`RUNS_SEARCHED`] benchmark runs.
+    /// The calibration of the council evals in the store: the newest [`EVALS_READ`] of them,
+    /// read in one query.
     pub async fn load(store: &Store) -> fusion_core::Result<Calibrations> {
-        let runs = store.bench_runs(RUNS_SEARCHED).await?;
-        let mut rows = Vec::new();
-        for run in runs
-            .iter()
-            .filter(|r| r.suites == EVAL_COUNCIL_SUITE)
-            .take(EVALS_READ)
-        {
-            rows.extend(store.bench_results(Some(&run.id)).await?);
-        }
+        let rows = store
+            .bench_results_of_suite(EVAL_COUNCIL_SUITE, EVALS_READ)
+            .await?;
         Ok(Calibrations::from_results(&rows))
     }
 

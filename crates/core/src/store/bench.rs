@@ -177,6 +177,31 @@ impl Store {
             .map_err(|e| self.query_error(doing, e))
     }
 
+    /// The results of the newest `runs` runs whose `suites` is exactly `suites` (the council
+    /// eval's `eval:council`, say), in one query, in run, task, model, attempt order.
+    pub async fn bench_results_of_suite(
+        &self,
+        suites: &str,
+        runs: u32,
+    ) -> crate::Result<Vec<BenchResultRow>> {
+        let doing = "reading benchmark results by suite";
+        let sql = format!(
+            "SELECT {RESULT_COLUMNS} FROM bench_results WHERE run_id IN (SELECT id FROM \
+             bench_runs WHERE suites = $1 ORDER BY created_ms DESC, id DESC LIMIT $2) \
+             ORDER BY run_id, task_id, model, attempt"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(suites)
+            .bind(i64::from(runs))
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.query_error(doing, e))?;
+        rows.iter()
+            .map(read_result)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.query_error(doing, e))
+    }
+
     /// Per model and category, the count and mean score of answered results (every run).
     pub async fn measured_quality(&self) -> crate::Result<Vec<MeasuredQuality>> {
         let doing = "reading measured quality";
