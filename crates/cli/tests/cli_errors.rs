@@ -241,3 +241,24 @@ async fn a_reader_that_stops_reading_is_no_error() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ask_without_any_council_says_how_to_add_one_not_how_to_choose_one() {
+    let h = Harness::start(healthy_script()).await;
+    let text = format!(
+        "[router]\ndiscover = false\n\n[[providers]]\nname = \"mock\"\nkind = \"openai\"\nbase_url = \"{}\"\n\n[[models]]\nid = \"m-a\"\nprovider = \"mock\"\n",
+        h.mock.base_url()
+    );
+    let run = h.ask(&text, &["Q?"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("add a [councils.default]"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("choose with --council"),
+        "{}",
+        run.stderr
+    );
+}

@@ -23,7 +23,14 @@ pub async fn run(config_path: Option<&Path>, args: &AskArgs) -> anyhow::Result<E
     let picked = now
         .config
         .pick_council(args.council.as_deref())
-        .map_err(|e| anyhow::anyhow!("{e} (choose with --council)"))
+        .map_err(|e| {
+            // Naming a council helps only when there are councils to choose from.
+            if now.config.councils.is_empty() {
+                anyhow::anyhow!("{e}")
+            } else {
+                anyhow::anyhow!("{e} (choose with --council)")
+            }
+        })
         .map(str::to_owned);
     let name = match picked {
         Ok(name) => name,
