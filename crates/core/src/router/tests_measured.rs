@@ -48,7 +48,9 @@ fn enough_answers_replace_the_prior_and_the_reason_says_measured() {
     let free = model("free", Tier::Free, 0.7);
     let d = decide(&code_task(0.8), &[local, free], &RouterConfig::default());
     assert_eq!(d.chosen.as_deref(), Some("free"), "{}", d.summary);
-    let rejected = d.candidates.iter().find(|c| c.model == "local").unwrap();
+    let Some(rejected) = d.candidates.iter().find(|c| c.model == "local") else {
+        panic!("no candidate `local`: {d:?}");
+    };
     assert_eq!(rejected.quality_source, QualitySource::Measured { n: 40 });
     let Verdict::Rejected { reason } = &rejected.verdict else {
         panic!("{rejected:?}");
