@@ -15,13 +15,17 @@ impl TaskEngine {
         // The queue is read before the task: a task the dispatcher started in between is
         // then seen running, and its own slot is not counted as contention.
         let contention = match self.queue().await {
-            Ok(queue) => {
-                let runs = match self.get(&submitted.id).await {
-                    Ok(view) => view.task.state != TaskState::Queued,
-                    Err(_) => false,
-                };
-                queue.contention(&submitted.slot_group, runs)
-            }
+            // The task is read only when the slots look taken (it may hold one of them).
+            Ok(queue) => match queue.contention(&submitted.slot_group, false) {
+                None => None,
+                Some(_) => {
+                    let runs = match self.get(&submitted.id).await {
+                        Ok(view) => view.task.state != TaskState::Queued,
+                        Err(_) => false,
+                    };
+                    queue.contention(&submitted.slot_group, runs)
+                }
+            },
             Err(err) => {
                 tracing::debug!("task queue unreadable for the contention report: {err}");
                 None
