@@ -368,8 +368,9 @@ async fn report_progress(
                 (format!("{root}: {files} files found"), true)
             }
             Progress::Files { done: d, total: t } => {
-                (done, total) = (d, t);
-                (format!("{root}: {d}/{t} files"), d == t)
+                // Parallel indexers report out of order: progress never goes back.
+                (done, total) = (done.max(d), t);
+                (format!("{root}: {done}/{t} files"), done == t)
             }
             Progress::Committing => (format!("{root}: writing the index"), true),
         };
