@@ -14,11 +14,6 @@ use std::time::Duration;
 use common::{FUSION, Harness, healthy_script, peer_command, run_fusion};
 use serde_json::Value;
 
-const CLIENT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/clients/code_search_client.py"
-);
-
 /// A small repository: several languages and naming styles, and an ignored directory.
 fn fixture(dir: &Path) {
     let files = [
@@ -237,7 +232,7 @@ async fn python_client(scenario: &str, mcp_args: &[&str]) -> Value {
     fixture(&repo);
     let data = h.dir.path().join("data");
     let mut cmd = peer_command("FUSION_PEERS_PYTHON", h.dir.path());
-    cmd.arg(CLIENT)
+    cmd.arg(common::test_client("code_search_client.py"))
         .args(["--command", FUSION])
         .args([
             "--arg",

@@ -16,8 +16,6 @@ use common::{FUSION, FusionServer, Harness, healthy_script, peer_command, wait_u
 use fusion_mock_provider::ModelScript;
 use serde_json::{Value, json};
 
-const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/mcp_client.py");
-
 /// The standard council plus `slow`: one member that answers at once, one that takes 30 s.
 async fn harness() -> (Harness, PathBuf) {
     let script =
@@ -43,7 +41,7 @@ async fn python(
     extra: &[&str],
 ) -> Value {
     let mut cmd = peer_command("FUSION_PEERS_PYTHON", h.dir.path());
-    cmd.arg(CLIENT)
+    cmd.arg(common::test_client("mcp_client.py"))
         .args(target)
         .args(["--mode", mode, "--scenario", scenario, "--timeout", "60"])
         .args(extra);
@@ -322,11 +320,11 @@ async fn mcp_inspector_cli_lists_and_calls_fusion_ask_over_stdio_and_http() {
 async fn conformance_suite_server_scenarios_match_the_recorded_baseline() {
     let (h, config) = harness().await;
     let server = serve(&h, &config).await;
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let root = common::repo_root();
     let out_dir = h.dir.path().join("conformance");
     let out = tokio::time::timeout(
         Duration::from_secs(300),
-        tokio::process::Command::new(format!("{root}/scripts/mcp-conformance.sh"))
+        tokio::process::Command::new(root.join("scripts/mcp-conformance.sh"))
             .arg(format!("{}/mcp", server.url))
             .arg(&out_dir)
             .args([

@@ -17,8 +17,6 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
 /// server-everything serving Streamable HTTP on a loopback port.
 struct HttpEverything {
     child: Child,
@@ -32,7 +30,12 @@ impl HttpEverything {
             .env("PORT", port.to_string())
             .env(
                 "NODE_OPTIONS",
-                format!("--require={ROOT}/scripts/node-loopback.cjs"),
+                format!(
+                    "--require={}",
+                    common::repo_root()
+                        .join("scripts/node-loopback.cjs")
+                        .display()
+                ),
             )
             // It logs every request on stdout: nobody reads it, so it must not be a pipe.
             .stdout(Stdio::null())
@@ -132,7 +135,7 @@ async fn an_http_child_is_aggregated_and_survives_a_restart_that_drops_its_sessi
 
 /// Runs the conformance suite against `url`; the names of the scenarios that passed.
 async fn conformance(url: &str, out: &Path) -> Vec<String> {
-    let run = Command::new(format!("{ROOT}/scripts/mcp-conformance.sh"))
+    let run = Command::new(common::repo_root().join("scripts/mcp-conformance.sh"))
         .arg(url)
         .arg(out)
         .kill_on_drop(true)

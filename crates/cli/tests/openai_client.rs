@@ -21,10 +21,6 @@ const CHAT_TEXT: &str = "Hello from the mock provider, one word per chunk.";
 const BROKEN_REASON: &str = "scripted upstream failure: disk on fire";
 const MAX_BODY_BYTES: usize = 16384;
 
-const CLIENT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/clients/openai_client.py"
-);
 const INSTALL_HINT: &str = "run scripts/install-peers.sh (it installs the `openai` package into \
                             ~/.cache/fusion-peers/venv and prints FUSION_PEERS_PYTHON)";
 
@@ -146,7 +142,7 @@ impl Server {
     async fn client(&self, scenario: &str, api_key: Option<&str>) {
         let python = python();
         let mut cmd = Command::new(&python);
-        cmd.arg(CLIENT)
+        cmd.arg(common::test_client("openai_client.py"))
             .arg(&self.url)
             .arg(scenario)
             .args(api_key)

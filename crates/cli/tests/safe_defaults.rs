@@ -248,7 +248,7 @@ async fn the_openai_error_for_broken_json_has_a_null_param() {
 /// some other way.
 #[test]
 fn every_fusion_a_test_starts_is_rooted_in_a_temp_dir_never_the_users_own() {
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let tests = common::crate_dir().join("tests");
     let mut files = Vec::new();
     let mut dirs = vec![tests.clone()];
     while let Some(dir) = dirs.pop() {

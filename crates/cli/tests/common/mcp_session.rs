@@ -11,8 +11,6 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use super::{FUSION, peer, peer_command};
 
-const DRIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/mcp_session.py");
-
 pub struct Session {
     child: Child,
     stdin: ChildStdin,
@@ -87,7 +85,7 @@ impl Session {
 
     async fn start(mut command: tokio::process::Command, args: &[&str]) -> Self {
         let mut child = command
-            .arg(DRIVER)
+            .arg(super::test_client("mcp_session.py"))
             .args(args)
             .args(["--timeout", "60"])
             .stdin(Stdio::piped())

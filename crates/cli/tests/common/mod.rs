@@ -133,6 +133,25 @@ synthesizer = {{ model = "synth" }}
     }
 }
 
+/// This crate's directory, as the test runner (cargo or nextest) says when it runs the test —
+/// not as it was when the test was compiled: a shared target directory may hold a binary
+/// built from another clone, and a path baked into it may no longer exist.
+pub fn crate_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> std::path::PathBuf {
+    crate_dir().join("../..")
+}
+
+/// A client script of `tests/clients/`.
+pub fn test_client(name: &str) -> std::path::PathBuf {
+    crate_dir().join("tests/clients").join(name)
+}
+
 /// The `fusion` binary under test. Start it through [`fusion_command`] or, for a peer that
 /// starts it, [`peer_command`] — never with a bare `Command`.
 pub const FUSION: &str = env!("CARGO_BIN_EXE_fusion");
