@@ -3,12 +3,14 @@
 //! task's tests, JSON Schema, exact or normalised answers, required facts), `run` (models ×
 //! tasks × runs through the provider registry, resumable, results in the store), `stats`
 //! (quality with its interval, p50 latency, tokens per second, cost per model and category),
-//! `report` (Markdown, JSON and SVG charts), and `eval` (what the council and the router are
-//! worth on fixed evidence).
+//! `report` (Markdown, JSON and SVG charts), `task` (benchmarks run as tasks of the engine's
+//! queue: the runner the front doors register, and the suites MCP clients send), and `eval`
+//! (what the council and the router are worth on fixed evidence).
 
 pub mod eval;
 pub mod report;
 pub mod run;
 pub mod stats;
 pub mod suite;
+pub mod task;
 pub mod validate;

@@ -1,12 +1,15 @@
 //! What benchmark results say per model and category: how many answers were scored, the
 //! quality (mean score) with its Wilson 95% interval, p50 latency, tokens per second and cost —
 //! the numbers `fusion bench` prints, the reports chart and the router's measured quality
-//! stands on. Calls that failed (`error`) count apart: they say nothing about quality.
+//! stands on. Calls that failed (`error`) count apart: they say nothing about quality; nor do
+//! answers to tasks without a validator (unscored), though their speed and cost count.
 
 use std::collections::BTreeMap;
 
 use fusion_core::store::BenchResultRow;
 use serde::Serialize;
+
+use crate::validate::is_unscored;
 
 /// z for a two-sided 95% interval.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -23,14 +26,21 @@ pub struct ModelCategoryStats {
     /// Wilson 95% interval of `quality` (scores read as successes out of `n`).
     pub ci_low: f64,
     pub ci_high: f64,
-    /// Median latency of the scored answers.
+    /// Median latency of the answers (scored or not).
     pub p50_latency_ms: Option<f64>,
-    /// Output tokens per second of generation, over the scored answers.
+    /// Output tokens per second of generation, over the answers (scored or not).
     pub tokens_per_s: Option<f64>,
     /// Total cost of every call, failed ones included.
     pub cost_usd: f64,
     /// Calls that failed (no answer to score).
     pub errors: u64,
+    /// Answers to tasks without a validator: timed and priced, not scored.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unscored: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Groups `rows` by model and category (in that order) and summarizes each group.
@@ -50,6 +60,11 @@ pub fn summarize(rows: &[BenchResultRow]) -> Vec<ModelCategoryStats> {
 
 fn group(model: &str, category: &str, rows: &[&BenchResultRow]) -> ModelCategoryStats {
     let scored: Vec<&&BenchResultRow> = rows.iter().filter(|r| r.error.is_none()).collect();
+    let unscored: Vec<&&BenchResultRow> = rows
+        .iter()
+        .filter(|r| r.error.as_deref().is_some_and(is_unscored))
+        .collect();
+    let answered: Vec<&&BenchResultRow> = scored.iter().chain(&unscored).copied().collect();
     let n = scored.len() as u64;
     let quality = if scored.is_empty() {
         0.0
@@ -57,8 +72,8 @@ fn group(model: &str, category: &str, rows: &[&BenchResultRow]) -> ModelCategory
         scored.iter().map(|r| r.score.clamp(0.0, 1.0)).sum::<f64>() / scored.len() as f64
     };
     let (ci_low, ci_high) = wilson(quality, n);
-    let mut latencies: Vec<f64> = scored.iter().map(|r| r.latency_ms as f64).collect();
-    let tokens: u64 = scored.iter().map(|r| r.output_tokens).sum();
+    let mut latencies: Vec<f64> = answered.iter().map(|r| r.latency_ms as f64).collect();
+    let tokens: u64 = answered.iter().map(|r| r.output_tokens).sum();
     let seconds: f64 = latencies.iter().sum::<f64>() / 1000.0;
     ModelCategoryStats {
         model: model.to_owned(),
@@ -70,7 +85,8 @@ fn group(model: &str, category: &str, rows: &[&BenchResultRow]) -> ModelCategory
         p50_latency_ms: median(&mut latencies),
         tokens_per_s: (seconds > 0.0 && tokens > 0).then(|| tokens as f64 / seconds),
         cost_usd: rows.iter().map(|r| r.cost_usd).sum(),
-        errors: rows.len() as u64 - n,
+        errors: (rows.len() - answered.len()) as u64,
+        unscored: unscored.len() as u64,
     }
 }
 

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::{FusionServer, Harness, Run, healthy_script};

@@ -6,6 +6,7 @@
 //! `stdio.rs`) and Streamable HTTP (`http_service`, mounted at `/mcp` by `fusion serve`).
 
 mod ask;
+mod bench;
 mod catalog;
 mod code;
 mod failure;

@@ -19,10 +19,13 @@ use crate::{FusionMcp, failure, spelling};
 
 /// The order tools are listed in: the seed servers' order, which clients show. A tool missing
 /// here is still listed, after these.
-const LISTING_ORDER: [&str; 21] = [
+const LISTING_ORDER: [&str; 25] = [
     "fusion_ask",
     "preemptive_route_task",
     "get_cost_estimate",
+    "benchmark_task",
+    "benchmark_tasks",
+    "benchmark_model",
     "reload_config",
     "code_index",
     "code_search",
@@ -32,6 +35,7 @@ const LISTING_ORDER: [&str; 21] = [
     "cancel_job",
     "get_free_models",
     "clear_openrouter_tracking",
+    "benchmark_free_models",
     "set_model_prompting_strategy",
     "looped_start",
     "looped_report",
@@ -126,7 +130,10 @@ impl OwnTools {
                     listed: false,
                     ..feature(FusionMcp::code_alias_router(), Offered::OverStdio)
                 },
-                feature(FusionMcp::tasks_router(), Offered::WithTasks),
+                feature(
+                    FusionMcp::tasks_router() + FusionMcp::bench_router(),
+                    Offered::WithTasks,
+                ),
                 feature(
                     FusionMcp::catalog_tracking_router() + FusionMcp::prompting_router(),
                     Offered::WithStore,
@@ -214,7 +221,8 @@ mod tests {
     const CODE: [&str; 2] = ["code_index", "code_search"];
     const TASKS: [&str; 4] = ["route_task", "get_task_status", "cancel_task", "cancel_job"];
     const FREE: [&str; 1] = ["get_free_models"];
-    const CATALOG_STORE: [&str; 2] = ["clear_openrouter_tracking", "set_model_prompting_strategy"];
+    const BENCH: [&str; 3] = ["benchmark_task", "benchmark_tasks", "benchmark_model"];
+    const FREE_BENCH: [&str; 1] = ["benchmark_free_models"];
     const LOOPED: [&str; 6] = [
         "looped_start",
         "looped_report",
@@ -243,11 +251,14 @@ mod tests {
         let own = OwnTools::new();
         let everything = expected(&[
             &CORE,
+            &BENCH,
             &["reload_config"],
             &CODE,
             &TASKS,
             &FREE,
-            &CATALOG_STORE,
+            &["clear_openrouter_tracking"],
+            &FREE_BENCH,
+            &["set_model_prompting_strategy"],
             &LOOPED,
         ]);
         let cases = [
@@ -280,7 +291,15 @@ mod tests {
                     store: false,
                     ..facts(Some(CatalogMode::Namespaced))
                 },
-                expected(&[&CORE, &["reload_config"], &TASKS, &FREE, &["find_tools"]]),
+                expected(&[
+                    &CORE,
+                    &BENCH,
+                    &["reload_config"],
+                    &TASKS,
+                    &FREE,
+                    &FREE_BENCH,
+                    &["find_tools"],
+                ]),
             ),
         ];
         for (facts, want) in cases {

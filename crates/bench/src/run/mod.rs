@@ -37,7 +37,7 @@ pub use spec::{
 };
 
 use crate::stats::{self, ModelCategoryStats};
-use crate::validate::{self, cut_to};
+use crate::validate::{self, cut_to, is_unscored};
 
 /// How long [`default_models`] waits for each provider's probe.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -123,7 +123,7 @@ pub struct RunSummary {
     pub recorded_before: usize,
     /// Calls made in this session.
     pub ran: usize,
-    /// Results of the run whose call failed (no score).
+    /// Results of the run whose call failed (no score; unscored answers are not failures).
     pub failed: usize,
     pub stats: Vec<ModelCategoryStats>,
 }
@@ -230,7 +230,10 @@ pub async fn run_bench(
     // run makes them again.
     drop(in_flight);
     let rows = store.bench_results(Some(run_id)).await?;
-    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    let failed = rows
+        .iter()
+        .filter(|r| r.error.as_deref().is_some_and(|e| !is_unscored(e)))
+        .count();
     let status = if interrupted {
         RunStatus::Interrupted
     } else if !rows.is_empty() && failed == rows.len() {

@@ -140,6 +140,8 @@ pub enum Validator {
         threshold: f64,
         max_words: Option<u32>,
     },
+    /// No validator: answers are timed and priced, never scored (written `kind = "none"`).
+    Unscored,
 }
 
 impl Validator {
@@ -150,6 +152,7 @@ impl Validator {
             Self::JsonSchema { .. } => "json_schema",
             Self::Exact { .. } => "exact",
             Self::Facts { .. } => "facts",
+            Self::Unscored => "none",
         }
     }
 }

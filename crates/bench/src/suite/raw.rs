@@ -14,6 +14,7 @@
 //! # { kind = "json_schema", schema = { type = "object", required = ["name"] } }  (or a JSON string)
 //! # { kind = "exact", answer = "42" }  or  answers = ["42", "forty-two"], tolerance = 0.01
 //! # { kind = "facts", facts = ["Paris", { name = "year", any = ["\\b1889\\b"] }], threshold = 0.75, max_words = 80 }
+//! # { kind = "none" }  (answers timed and priced, not scored)
 //! ```
 
 use std::collections::HashSet;
@@ -79,6 +80,8 @@ enum RawValidator {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_words: Option<u32>,
     },
+    /// Answers are timed and priced, not scored.
+    None,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -235,6 +238,7 @@ impl RawValidator {
                 threshold,
                 max_words,
             } => check_facts(facts, threshold, max_words),
+            Self::None => Ok(Validator::Unscored),
         }
     }
 }
@@ -492,6 +496,7 @@ impl From<&Validator> for RawValidator {
                 threshold: Some(*threshold),
                 max_words: *max_words,
             },
+            Validator::Unscored => Self::None,
         }
     }
 }

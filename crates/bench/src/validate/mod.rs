@@ -48,6 +48,15 @@ impl Verdict {
 #[error("{0}")]
 pub struct Unjudged(pub String);
 
+/// How the error of an answer to a task without a validator begins: it was answered, timed and
+/// priced, but has no score (and so says nothing of the model's quality).
+pub const UNSCORED: &str = "unscored";
+
+/// A result's error says its answer was not scored (rather than that the call failed).
+pub fn is_unscored(error: &str) -> bool {
+    error.starts_with(UNSCORED)
+}
+
 /// Scores `answer` (cut to [`MAX_ANSWER_BYTES`]) by `validator`.
 pub async fn validate(validator: &Validator, answer: &str) -> Result<Verdict, Unjudged> {
     let (answer, cut) = bounded(answer);
@@ -60,6 +69,12 @@ pub async fn validate(validator: &Validator, answer: &str) -> Result<Verdict, Un
             threshold,
             max_words,
         } => facts::check(facts, *threshold, *max_words, answer),
+        Validator::Unscored => {
+            return Err(Unjudged(format!(
+                "{UNSCORED}: the task has no validator (give it `expected`, `facts`, `tests` or \
+                 `schema` to score its answers)"
+            )));
+        }
     };
     if cut && let Value::Object(map) = &mut verdict.detail {
         map.insert("answer_cut_at_bytes".into(), Value::from(answer.len()));

@@ -38,7 +38,9 @@ async fn serve(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<Exi
     };
     let runtime = start(config_path).await?;
     runtime.start_health();
-    runtime.start_tasks()?;
+    runtime
+        .start_tasks()?
+        .set_bench_runner(fusion_bench::task::runner());
     // SIGHUP and file changes reload the configuration and the children.
     runtime.watch_file()?;
     let hub = fusion_mcp::attach_hub(&runtime, CancellationToken::new());

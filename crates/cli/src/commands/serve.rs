@@ -25,7 +25,9 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     let grace = config.server.shutdown_grace;
     let runtime = start_resolved(resolved).await?;
     runtime.start_health();
-    runtime.start_tasks()?;
+    runtime
+        .start_tasks()?
+        .set_bench_runner(fusion_bench::task::runner());
     // SIGHUP and file changes reload every front door (nothing to watch when discovered).
     runtime.watch_file()?;
     let state = AppState::new(runtime.clone(), keys, fusion_server::prometheus());

@@ -1,7 +1,8 @@
 //! A submitted task as the routing server Fusion replaces answered `route_task` (and its
 //! `POST /api/tasks`): Fusion's fields with `task_id`, `status` (`pending`, `in_progress`) and
 //! `queue_position` beside them, and `contention` when the slots the task waits for are all
-//! taken — one shape for the MCP tool and the HTTP API.
+//! taken (and `benchmark_contention` when benchmark runs hold them) — one shape for the MCP
+//! tool and the HTTP API.
 
 use serde_json::{Value, json};
 
@@ -36,6 +37,9 @@ impl TaskEngine {
             object.insert("status".into(), json!(submitted.state.router_word()));
             object.insert("queue_position".into(), json!(submitted.position));
             if let Some(contention) = contention {
+                if let Some(benchmark) = &contention.benchmark {
+                    object.insert("benchmark_contention".into(), json!(benchmark));
+                }
                 object.insert("contention".into(), json!(contention));
             }
         }

@@ -10,16 +10,18 @@
 //! (one model call, and the council's per-member hook), `events` (the broadcast of changes).
 
 mod answer;
+mod bench;
 mod dispatch;
 mod events;
 mod jobs;
+mod queue;
 mod run;
 mod slots;
 mod spec;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -36,10 +38,12 @@ use crate::{ErrorKind, Result};
 pub use crate::store::{
     CancelOutcome, JobView, TaskFilter, TaskKind, TaskPage, TaskState, TaskSummary, TaskView,
 };
+pub use bench::{BenchContext, BenchOutcome, BenchRunner, ProgressSender};
 pub use events::{TaskEvent, TaskEventKind};
+pub use queue::{BenchContention, Contention, QueueView, SlotGroupView};
 pub use spec::{
-    COUNCIL_GROUP, CompletionSpec, CouncilSpec, LOCAL_GROUP, PRIORITY_RANGE, RouteHints, TaskSpec,
-    TaskWork, slot_group,
+    BENCH_GROUP, BENCH_PRIORITY, BenchWork, COUNCIL_GROUP, CompletionSpec, CouncilSpec,
+    LOCAL_GROUP, PRIORITY_RANGE, RouteHints, TaskSpec, TaskWork, slot_group,
 };
 
 use events::Events;
@@ -72,74 +76,6 @@ pub struct Submitted {
     pub decision: Option<Decision>,
 }
 
-/// The queue as one process sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct QueueView {
-    /// This process's owner id.
-    pub owner: String,
-    /// Across every process sharing the store.
-    pub queued: u64,
-    pub running: u64,
-    pub groups: Vec<SlotGroupView>,
-}
-
-/// One slot group: this process's limit and use, and the store-wide counts.
-#[derive(Debug, Clone, Serialize)]
-pub struct SlotGroupView {
-    pub group: String,
-    pub limit: usize,
-    /// Slots held by this process now.
-    pub in_use: usize,
-    pub queued: u64,
-    pub running: u64,
-}
-
-/// How busy the slots a task waits for are, when they are all taken: the routing server's
-/// contention metadata on `route_task` (where benchmark runs held the local slot).
-#[derive(Debug, Clone, Serialize)]
-pub struct Contention {
-    pub slot_group: String,
-    /// The group is the local models' (one group shared by every local-tier model).
-    pub local_slot_contended: bool,
-    /// This process's slots for the group.
-    pub limit: usize,
-    /// Store-wide: tasks of the group running and queued (the new task included).
-    pub running: u64,
-    pub queued: u64,
-    pub message: String,
-}
-
-impl QueueView {
-    /// The contention of `group` for a task that waits in it, when its slots are all taken by
-    /// other running tasks (`None` while one is free). Counted from the tasks marked running
-    /// in the store (every process's), less the asking task when it already runs.
-    pub fn contention(&self, group: &str, asking_runs: bool) -> Option<Contention> {
-        let g = self.groups.iter().find(|g| g.group == group)?;
-        let others = g.running.saturating_sub(u64::from(asking_runs));
-        if usize::try_from(others).unwrap_or(usize::MAX) < g.limit {
-            return None;
-        }
-        let local = group == spec::LOCAL_GROUP;
-        let what = if local {
-            "Local execution slots".to_owned()
-        } else {
-            format!("Slots of `{group}`")
-        };
-        Some(Contention {
-            slot_group: group.to_owned(),
-            local_slot_contended: local,
-            limit: g.limit,
-            running: g.running,
-            queued: g.queued,
-            message: format!(
-                "{what} are busy: {others} task(s) running on {} slot(s), {} queued; this task \
-                 waits its turn.",
-                g.limit, g.queued
-            ),
-        })
-    }
-}
-
 /// The worker pool. Cheap to clone; [`TaskEngine::shutdown`] stops it.
 #[derive(Clone)]
 pub struct TaskEngine {
@@ -158,6 +94,8 @@ pub(crate) struct Engine {
     pub(crate) stop: CancellationToken,
     pub(crate) tracker: TaskTracker,
     pub(crate) running: Mutex<HashMap<String, Arc<Running>>>,
+    /// Runs benchmark tasks, once another crate registered one.
+    pub(crate) bench_runner: OnceLock<Arc<dyn BenchRunner>>,
 }
 
 impl Engine {
@@ -209,6 +147,7 @@ impl TaskEngine {
             stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
             running: Mutex::new(HashMap::new()),
+            bench_runner: OnceLock::new(),
         });
         tracing::info!(owner = %inner.owner, "task engine started");
         dispatch::spawn(&inner);
@@ -232,7 +171,7 @@ impl TaskEngine {
         // Routing counts the prompt's tokens: off the async worker when the prompt is large.
         let bytes = match &spec.work {
             TaskWork::Completion(completion) => crate::tokens::message_bytes(&completion.messages),
-            TaskWork::Council(_) => 0,
+            TaskWork::Council(_) | TaskWork::Bench(_) => 0,
         };
         let (spec, prepared) = crate::cpu::sized(bytes, move || {
             let prepared = spec::prepare(&spec, &config, &registry);
@@ -297,43 +236,6 @@ impl TaskEngine {
     /// A page of tasks, newest first.
     pub async fn list(&self, filter: TaskFilter) -> Result<TaskPage> {
         self.inner.store.list_tasks(&filter).await
-    }
-
-    /// Per slot group: this process's limit and slots in use, and the store-wide queued and
-    /// running counts.
-    pub async fn queue(&self) -> Result<QueueView> {
-        let counts = self.inner.store.task_group_counts().await?;
-        let (config, _) = (self.inner.source)();
-        let mut names = self.inner.slots.dispatch_groups(&config);
-        for count in &counts {
-            if !names.contains(&count.slot_group) {
-                names.push(count.slot_group.clone());
-            }
-        }
-        names.sort();
-        let usage = self.inner.slots.usage();
-        let groups: Vec<SlotGroupView> = names
-            .into_iter()
-            .map(|group| {
-                let count = counts.iter().find(|c| c.slot_group == group);
-                SlotGroupView {
-                    limit: self.inner.slots.limit(&group),
-                    in_use: usage
-                        .iter()
-                        .find(|u| u.group == group)
-                        .map_or(0, |u| u.in_use),
-                    queued: count.map_or(0, |c| c.queued),
-                    running: count.map_or(0, |c| c.running),
-                    group,
-                }
-            })
-            .collect();
-        Ok(QueueView {
-            owner: self.inner.owner.clone(),
-            queued: counts.iter().map(|c| c.queued).sum(),
-            running: counts.iter().map(|c| c.running).sum(),
-            groups,
-        })
     }
 
     /// Cancels a task: a queued one at once; a running one by aborting every job (the
@@ -459,66 +361,4 @@ async fn stopped(done: &CancellationToken) -> bool {
     tokio::time::timeout(CANCEL_WAIT, done.cancelled())
         .await
         .is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn queue(group: &str, limit: usize, in_use: usize, running: u64, queued: u64) -> QueueView {
-        QueueView {
-            owner: "me".into(),
-            queued,
-            running,
-            groups: vec![SlotGroupView {
-                group: group.into(),
-                limit,
-                in_use,
-                queued,
-                running,
-            }],
-        }
-    }
-
-    #[test]
-    fn contention_is_reported_only_when_every_slot_of_the_group_is_taken() {
-        assert!(
-            queue("local", 2, 1, 1, 1)
-                .contention("local", false)
-                .is_none()
-        );
-        // A slot held for a task not yet marked running is no contention, nor is the slot of
-        // the asking task itself once it runs.
-        assert!(
-            queue("local", 1, 1, 0, 1)
-                .contention("local", false)
-                .is_none()
-        );
-        assert!(
-            queue("local", 1, 1, 1, 0)
-                .contention("local", true)
-                .is_none()
-        );
-        let busy = queue("local", 1, 1, 1, 2)
-            .contention("local", false)
-            .unwrap();
-        assert!(busy.local_slot_contended);
-        assert_eq!((busy.limit, busy.running, busy.queued), (1, 1, 2));
-        assert!(
-            busy.message
-                .starts_with("Local execution slots are busy: 1 task(s) running on 1"),
-            "{}",
-            busy.message
-        );
-        // Another process's running tasks count too; a remote group is not the local slot.
-        let remote = queue("openrouter", 2, 0, 2, 1)
-            .contention("openrouter", false)
-            .unwrap();
-        assert!(!remote.local_slot_contended);
-        assert!(
-            queue("local", 1, 1, 1, 0)
-                .contention("council", false)
-                .is_none()
-        );
-    }
 }

@@ -1,5 +1,5 @@
 //! One claimed task's life in this process: registered as running, its work executed (a
-//! completion here, a council in `jobs`) inside the `task` caller scope, its lease renewed
+//! completion here, a council in `jobs`, a benchmark in `bench`) inside the `task` caller scope, its lease renewed
 //! every third of the lease (which is also when a cancellation asked for by another process is
 //! noticed), aborted on cancel, shutdown or a lost lease by dropping the work (and with it
 //! every in-flight upstream request), and its outcome recorded — only while this process still
@@ -274,6 +274,7 @@ async fn execute(
             .await
             .map(|(completion, failed)| completion_outcome(running, completion, failed)),
         Ok(TaskWork::Council(spec)) => run_council(engine, running, &spec, permit).await,
+        Ok(TaskWork::Bench(work)) => super::bench::run_bench(engine, running, work, permit).await,
         Err(err) => Err(err),
     };
     outcome.unwrap_or_else(|err| TaskOutcome {

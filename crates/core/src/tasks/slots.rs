@@ -1,6 +1,8 @@
 //! Concurrency slots of task work, per slot group: `local` (every local-tier model, bounded by
 //! `tasks.local_slots`), `provider:NAME` (each free or paid provider, `tasks.remote_slots` or
-//! its override) and `council` (running council tasks, `tasks.council_slots`). Every model call
+//! its override), `council` (running council tasks, `tasks.council_slots`) and `bench`
+//! (benchmark runs of free and paid models, one at a time; a run that asks a local model holds
+//! a `local` slot and asks one model at a time under it). Every model call
 //! a task job makes holds its group's slot for the length of the call, so task calls to local
 //! models never exceed `local_slots` at once in one process. A slot handed to work wakes the
 //! dispatcher when it is released.
@@ -10,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::spec::{COUNCIL_GROUP, LOCAL_GROUP};
+use super::spec::{BENCH_GROUP, COUNCIL_GROUP, LOCAL_GROUP};
 use crate::config::{Config, TasksConfig, Tier};
 
 /// The semaphores of every slot group seen so far (created on first use), each with the limit
@@ -134,7 +136,11 @@ impl Slots {
     /// The groups this process dispatches: `local`, `council`, one per free or paid provider of
     /// `config`, and any other group used so far.
     pub(crate) fn dispatch_groups(&self, config: &Config) -> Vec<String> {
-        let mut groups = vec![LOCAL_GROUP.to_owned(), COUNCIL_GROUP.to_owned()];
+        let mut groups = vec![
+            LOCAL_GROUP.to_owned(),
+            COUNCIL_GROUP.to_owned(),
+            BENCH_GROUP.to_owned(),
+        ];
         for provider in &config.providers {
             if provider.tier != Tier::Local {
                 groups.push(format!("provider:{}", provider.name));
@@ -171,6 +177,8 @@ fn limit_of(config: &TasksConfig, group: &str) -> usize {
         config.local_slots
     } else if group == COUNCIL_GROUP {
         config.council_slots
+    } else if group == BENCH_GROUP {
+        1
     } else {
         match group.strip_prefix("provider:") {
             Some(provider) => config.provider_slots(provider),

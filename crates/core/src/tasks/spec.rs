@@ -18,6 +18,13 @@ pub const PRIORITY_RANGE: std::ops::RangeInclusive<i64> = -100..=100;
 pub const COUNCIL_GROUP: &str = "council";
 /// The slot group every local-tier model shares (bounded by `tasks.local_slots`).
 pub const LOCAL_GROUP: &str = "local";
+/// The slot group of benchmark runs of free and paid models only (one at a time per process;
+/// a run that asks a local model holds a `local` slot instead).
+pub const BENCH_GROUP: &str = "bench";
+/// The queue priority benchmark runs are given by default: behind every default-priority task.
+pub const BENCH_PRIORITY: i64 = -50;
+/// Longest label of a benchmark task.
+const MAX_LABEL_CHARS: usize = 200;
 
 /// A task to submit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +45,7 @@ pub struct TaskSpec {
 pub enum TaskWork {
     Completion(CompletionSpec),
     Council(CouncilSpec),
+    Bench(BenchWork),
 }
 
 /// A completion: routed over every model (with optional hints), or sent to a named model.
@@ -88,6 +96,21 @@ pub struct CouncilSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub council: Option<String>,
     pub question: String,
+}
+
+/// A benchmark run, done by the runner registered with the engine
+/// ([`crate::tasks::TaskEngine::set_bench_runner`]; `fusion_bench` provides it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchWork {
+    /// The run's id in the store's benchmark runs: a task run again resumes it.
+    pub run_id: String,
+    /// The models it asks; their tiers decide the slot group.
+    pub models: Vec<String>,
+    /// What the run is, for people reading the queue.
+    pub label: String,
+    /// The runner's own description of the work (the engine does not read it).
+    pub spec: serde_json::Value,
 }
 
 impl TaskSpec {
@@ -173,6 +196,7 @@ pub(crate) fn prepare(
     }
     match &spec.work {
         TaskWork::Completion(completion) => prepare_completion(completion, registry),
+        TaskWork::Bench(bench) => prepare_bench(bench, registry),
         TaskWork::Council(council) => {
             if council.question.trim().is_empty() {
                 return Err(invalid("a council task needs a non-empty question".into()));
@@ -194,6 +218,47 @@ pub(crate) fn prepare(
             })
         }
     }
+}
+
+fn prepare_bench(work: &BenchWork, registry: &ProviderRegistry) -> Result<Prepared> {
+    if work.run_id.trim().is_empty() {
+        return Err(invalid("a benchmark task needs a run id".into()));
+    }
+    if work.label.chars().count() > MAX_LABEL_CHARS {
+        return Err(invalid(format!(
+            "a benchmark task's label is longer than {MAX_LABEL_CHARS} characters"
+        )));
+    }
+    if work.models.is_empty() {
+        return Err(invalid("a benchmark task needs at least one model".into()));
+    }
+    let mut local = false;
+    for model in &work.models {
+        let entry = registry
+            .model(model)
+            .ok_or_else(|| unknown_model(model, registry))?;
+        local |= entry.tier == Tier::Local;
+    }
+    Ok(Prepared {
+        kind: TaskKind::Bench,
+        work: TaskWork::Bench(work.clone()),
+        decision: None,
+        model: None,
+        provider: None,
+        slot_group: if local { LOCAL_GROUP } else { BENCH_GROUP }.to_owned(),
+    })
+}
+
+fn unknown_model(model: &str, registry: &ProviderRegistry) -> crate::Error {
+    let known: Vec<String> = registry.models().into_iter().map(|m| m.id).collect();
+    invalid(format!(
+        "unknown model `{model}`; configured models: {}",
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    ))
 }
 
 fn prepare_completion(spec: &CompletionSpec, registry: &ProviderRegistry) -> Result<Prepared> {
@@ -221,17 +286,9 @@ fn prepare_completion(spec: &CompletionSpec, registry: &ProviderRegistry) -> Res
     }
     let (entry, decision) = match &spec.model {
         Some(model) => {
-            let entry = registry.model(model).ok_or_else(|| {
-                let known: Vec<String> = registry.models().into_iter().map(|m| m.id).collect();
-                invalid(format!(
-                    "unknown model `{model}`; configured models: {}",
-                    if known.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                ))
-            })?;
+            let entry = registry
+                .model(model)
+                .ok_or_else(|| unknown_model(model, registry))?;
             (entry, None)
         }
         None => {

@@ -5,7 +5,9 @@
 //! task not yet ended) and the template `fusion://tasks/{id}`. Every call goes to the process's
 //! one `TaskEngine`; tasks live in the store, so any process sharing it sees them.
 
-use fusion_core::tasks::{CancelOutcome, RouteHints, TaskEngine, TaskSpec, TaskState, TaskView};
+use fusion_core::tasks::{
+    CancelOutcome, RouteHints, TaskEngine, TaskKind, TaskSpec, TaskState, TaskView,
+};
 use fusion_types::{ChatMessage, Role};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -379,6 +381,16 @@ fn compact(view: &TaskView) -> Value {
             if let Some(value) = value {
                 object.insert(key.into(), value);
             }
+        }
+        // A benchmark's measurements, beside its text.
+        if task.kind == TaskKind::Bench
+            && let Some(result) = &view.result
+        {
+            let mut run = result.clone();
+            if let Some(run) = run.as_object_mut() {
+                run.remove("text");
+            }
+            object.insert("benchmark".into(), run);
         }
     }
     out

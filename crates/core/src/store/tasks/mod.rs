@@ -88,6 +88,8 @@ pub enum TaskKind {
     Completion,
     /// One council run.
     Council,
+    /// One benchmark run (`fusion_bench`, through the runner registered with the engine).
+    Bench,
 }
 
 impl TaskKind {
@@ -95,11 +97,12 @@ impl TaskKind {
         match self {
             Self::Completion => "completion",
             Self::Council => "council",
+            Self::Bench => "bench",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Completion, Self::Council]
+        [Self::Completion, Self::Council, Self::Bench]
             .into_iter()
             .find(|k| k.as_str() == text)
     }
@@ -284,6 +287,9 @@ pub struct GroupCount {
     pub slot_group: String,
     pub queued: u64,
     pub running: u64,
+    /// Of those, benchmark runs (kind `bench`).
+    pub bench_queued: u64,
+    pub bench_running: u64,
 }
 
 const SUMMARY_COLUMNS: [&str; 19] = [

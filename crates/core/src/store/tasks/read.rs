@@ -146,8 +146,8 @@ impl Store {
     pub async fn task_group_counts(&self) -> crate::Result<Vec<GroupCount>> {
         let doing = "counting queued tasks";
         let rows = sqlx::query(
-            "SELECT slot_group, state, COUNT(*) AS n FROM tasks \
-             WHERE state IN ('queued', 'running') GROUP BY slot_group, state",
+            "SELECT slot_group, state, kind, COUNT(*) AS n FROM tasks \
+             WHERE state IN ('queued', 'running') GROUP BY slot_group, state, kind",
         )
         .fetch_all(self.pool())
         .await
@@ -156,6 +156,8 @@ impl Store {
         for row in &rows {
             let group: String = row.try_get("slot_group").map_err(self.task_error(doing))?;
             let state: String = row.try_get("state").map_err(self.task_error(doing))?;
+            let kind: String = row.try_get("kind").map_err(self.task_error(doing))?;
+            let bench = kind == TaskKind::Bench.as_str();
             let n: i64 = row.try_get("n").map_err(self.task_error(doing))?;
             let n = u64::try_from(n).unwrap_or(0);
             let entry = match groups.iter_mut().position(|g| g.slot_group == group) {
@@ -165,15 +167,21 @@ impl Store {
                         slot_group: group,
                         queued: 0,
                         running: 0,
+                        bench_queued: 0,
+                        bench_running: 0,
                     });
                     let last = groups.len() - 1;
                     &mut groups[last]
                 }
             };
-            if state == "queued" {
-                entry.queued += n;
+            let (all, benches) = if state == "queued" {
+                (&mut entry.queued, &mut entry.bench_queued)
             } else {
-                entry.running += n;
+                (&mut entry.running, &mut entry.bench_running)
+            };
+            *all += n;
+            if bench {
+                *benches += n;
             }
         }
         groups.sort_by(|a, b| a.slot_group.cmp(&b.slot_group));
