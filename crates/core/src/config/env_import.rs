@@ -12,6 +12,7 @@
 //! | `OPENROUTER_FREE_ONLY` | `router.free_only` |
 //! | `DEFAULT_LOCAL_MODEL` | a `[[models]]` entry on the first local provider |
 //! | `TOKEN_THRESHOLD`, `COST_THRESHOLD`, `QUALITY_THRESHOLD` | `router.*_threshold` |
+//! | `RELIABLE_BENCHMARK_COUNT` | `router.reliable_after` |
 //! | `PROVIDER_HEALTH_PROBE_INTERVAL_MS` | `router.health_interval` |
 //! | `PROVIDER_MAX_CONCURRENT_LOCAL` / `_REMOTE` | `tasks.local_slots` / `tasks.remote_slots`, and `max_concurrency` of the local / remote providers |
 //! | `PROVIDER_TIMEOUT_MS` | `timeout` of every provider |
@@ -97,6 +98,7 @@ const MAPPED: &[&str] = &[
     "TOKEN_THRESHOLD",
     "COST_THRESHOLD",
     "QUALITY_THRESHOLD",
+    "RELIABLE_BENCHMARK_COUNT",
     "PROVIDER_HEALTH_PROBE_INTERVAL_MS",
     "PROVIDER_MAX_CONCURRENT_LOCAL",
     "PROVIDER_MAX_CONCURRENT_REMOTE",
@@ -300,6 +302,10 @@ impl Draft {
                 "a non-negative number of US dollars",
             );
             self.set_router(a, "cost_threshold", value.map(toml::Value::Float));
+        }
+        if let Some(a) = get("RELIABLE_BENCHMARK_COUNT") {
+            let value = whole(&a.value, 1, u64::from(u32::MAX));
+            self.set_router(a, "reliable_after", value.map(integer));
         }
         if let Some(a) = get("QUALITY_THRESHOLD") {
             let value = number(&a.value, 0.0, 1.0, "a number between 0 and 1");

@@ -51,7 +51,6 @@ fn the_seed_env_converts_and_exactly_its_unmappable_keys_are_reported() {
         "BENCHMARK_TASK_TIMEOUT",
         "BENCHMARK_SAVE_RESULTS",
         "BENCHMARK_RESULTS_PATH",
-        "RELIABLE_BENCHMARK_COUNT",
         "MIN_VALIDATOR_SCORE",
         "VALIDATION_RETRY_BUDGET",
         "LOCK_FILE_CHECK_ACTIVE_PROCESS",
@@ -112,6 +111,7 @@ fn the_seed_env_converts_and_exactly_its_unmappable_keys_are_reported() {
     assert_eq!(router.token_threshold, 1500);
     assert_eq!(router.cost_threshold, 0.02);
     assert_eq!(router.quality_threshold, 0.7);
+    assert_eq!(router.reliable_after, 3, "RELIABLE_BENCHMARK_COUNT");
     assert_eq!(router.health_interval, Duration::from_secs(60));
     assert!(!router.free_only);
     assert_eq!(out.config.tasks.local_slots, 1);

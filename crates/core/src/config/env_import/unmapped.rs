@@ -4,8 +4,9 @@
 use super::UnusedValue;
 use super::dotenv::Assignment;
 
-const BENCHMARKS: &str = "Fusion runs no benchmarks: it measures latency from real calls and \
-                          takes quality from the `quality` priors of [[models]]";
+const BENCHMARKS: &str = "benchmark settings go with each run: `fusion bench --runs-per-task N \
+                          --parallel N --timeout 60s`, or the arguments of the benchmark_* MCP \
+                          tools; results are kept in Fusion's store";
 const LOCK_FILE: &str = "Fusion uses no lock file: processes share the store, and a task is held \
                          by a lease that expires when its process dies";
 
@@ -24,7 +25,10 @@ pub(super) fn reason(a: &Assignment, unused: &mut Vec<UnusedValue>) -> Option<St
              changed files"
         }
         "CODE_SEARCH_REINDEX_INTERVAL" => return Some(reindex_interval(a, unused)),
-        "RELIABLE_BENCHMARK_COUNT" | "STARTUP_BENCHMARK_TARGETS" => BENCHMARKS,
+        "STARTUP_BENCHMARK_TARGETS" => {
+            "Fusion benchmarks nothing at start: run `fusion bench` (or benchmark_model over MCP) \
+             when you add a model"
+        }
         _ if key.starts_with("BENCHMARK_") => BENCHMARKS,
         "MIN_VALIDATOR_SCORE" => "Fusion has no validator models that check answers",
         "VALIDATION_RETRY_BUDGET" => {
