@@ -4,11 +4,13 @@
 //! it, and each degradation is recorded in the trace. Progress is reported as `CouncilEvent`s;
 //! a [`CallHook`] (the task engine's) may wrap every model call the council makes, to hold it
 //! until a concurrency slot is free, record it, or cancel one member without stopping the rest.
+//! Every run that ends is recorded in the dashboard's history with what it cost (`record`).
 
 mod heuristic;
 mod judge;
 mod panel;
 pub mod prompts;
+mod record;
 mod synthesis;
 
 use std::time::Instant;
@@ -157,6 +159,7 @@ pub async fn run_streaming(
     run_with(registry, name, council, prompt, progress, true, None).await
 }
 
+/// Runs the council, then records the run in the dashboard's history (see `record`).
 async fn run_with(
     registry: &ProviderRegistry,
     name: &str,
@@ -166,6 +169,37 @@ async fn run_with(
     stream_synthesis: bool,
     hook: Option<&dyn CallHook>,
 ) -> CouncilResult {
+    let mut spend = record::Spend::default();
+    let seats = Seats {
+        progress,
+        stream_synthesis,
+        hook,
+    };
+    let result = run_unrecorded(registry, name, council, prompt, seats, &mut spend).await;
+    record::ended(registry, name, prompt, &result, &spend);
+    result
+}
+
+/// How a run reports and calls its seats.
+struct Seats<'a> {
+    progress: Progress,
+    stream_synthesis: bool,
+    hook: Option<&'a dyn CallHook>,
+}
+
+async fn run_unrecorded(
+    registry: &ProviderRegistry,
+    name: &str,
+    council: &CouncilConfig,
+    prompt: &str,
+    seats: Seats<'_>,
+    spend: &mut record::Spend,
+) -> CouncilResult {
+    let Seats {
+        progress,
+        stream_synthesis,
+        hook,
+    } = seats;
     let started = Instant::now();
     let members = panel::members(council);
     let mut usage = Usage::default();
@@ -194,6 +228,13 @@ async fn run_with(
     let outcome = panel::ask(registry, hook, council, &members, prompt, &progress).await;
     result.timings.panel_ms = ms(started);
     usage.add(&outcome.usage);
+    for response in &outcome.responses {
+        let model = members
+            .iter()
+            .find(|m| m.name == response.model)
+            .map_or(response.model.as_str(), |m| m.seat.model.as_str());
+        spend.add(registry, model, &response.usage);
+    }
     result.responses = outcome.responses;
     result.failed_models = outcome.failed;
     if result.responses.is_empty() {
@@ -242,6 +283,7 @@ async fn run_with(
     let judge_started = Instant::now();
     let verdict = judge_phase(registry, hook, &council.judge, prompt, &labelled, &progress).await;
     usage.add(&verdict.usage);
+    spend.add(registry, &council.judge.model, &verdict.usage);
     result.timings.judge_ms = ms(judge_started);
     result.degradation_reasons.extend(verdict.degradations);
     result.raw_judge_output = verdict.raw_output;
@@ -296,6 +338,7 @@ async fn run_with(
     .await;
     result.timings.synthesis_ms = ms(synth_started);
     usage.add(&synthesis.usage);
+    spend.add(registry, &synthesizer.model, &synthesis.usage);
     result.degradation_reasons.extend(synthesis.degradation);
     match synthesis.answer {
         Ok(answer) => {

@@ -1,7 +1,7 @@
 //! Routed calls: the router decides over the registry's live model views, then the chosen
 //! model is called through the registry like any other; when it fails, the next ranked models
 //! are tried within `router.retry_budget`. A model whose circuit is half-open gets exactly one
-//! trial call at a time.
+//! trial call at a time. Every decision but a preview goes to the dashboard's history.
 
 use std::sync::Arc;
 
@@ -11,9 +11,10 @@ use serde::Serialize;
 use super::health::Admission;
 use super::limits::Block;
 use super::registry::ModelSlot;
-use super::{ChunkStream, Completion, ProviderRegistry};
+use super::{ChunkStream, Completion, ProviderRegistry, current_caller};
 use crate::error::{AttemptFailure, RouteAttempt};
 use crate::router::{Decision, RouteInput};
+use crate::store::Caller;
 use crate::{Error, ErrorKind, Result};
 
 /// A routed call's value with the decision that placed it.
@@ -56,8 +57,18 @@ impl Drop for Trial {
 }
 
 impl ProviderRegistry {
-    /// The routing decision for `input` over every known model, without calling any.
+    /// The routing decision for `input` over every known model, without calling any. It is
+    /// recorded in the dashboard's history for the current caller (queued, never written on
+    /// this path; see [`crate::store::History`]).
     pub fn route(&self, input: &RouteInput) -> Decision {
+        let decision = self.route_preview(input);
+        self.record_decision(current_caller(), &decision);
+        decision
+    }
+
+    /// [`Self::route`] without recording the decision: a preview (the dashboard's "try a
+    /// route").
+    pub fn route_preview(&self, input: &RouteInput) -> Decision {
         crate::router::decide(input, &self.model_views(), &self.router)
     }
 
@@ -66,8 +77,19 @@ impl ProviderRegistry {
         if input.counting_bytes() <= crate::cpu::INLINE_BYTES {
             return self.route(input);
         }
+        // The caller is known here, not on the blocking thread.
+        let caller = current_caller();
         let (input, views, router) = (input.clone(), self.model_views(), self.router.clone());
-        crate::cpu::off_worker(move || crate::router::decide(&input, &views, &router)).await
+        let decision =
+            crate::cpu::off_worker(move || crate::router::decide(&input, &views, &router)).await;
+        self.record_decision(caller, &decision);
+        decision
+    }
+
+    fn record_decision(&self, caller: Caller, decision: &Decision) {
+        if let Some(ledger) = self.ledger() {
+            ledger.history().record_decision(caller, decision);
+        }
     }
 
     /// Routes `request` and calls the chosen model, falling back in ranked order.

@@ -8,6 +8,9 @@
 //! rows kept, rows recorded after shutdown are written directly, and whatever still cannot be
 //! written is logged with its count. `flush` waits for every row recorded before it.
 //!
+//! The ledger also carries the dashboard's [`History`] (its own writer, started with the
+//! ledger's; `shutdown` flushes it first).
+//!
 //! Every row gets a sequence number when recorded; `Progress::watermark` is the first number
 //! not yet written, so "every row before the call is in the store" is `watermark >= target`.
 
@@ -20,6 +23,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::history::History;
 use super::usage::UsageRecord;
 use super::{Store, StoreKind, store_error};
 use crate::error::ErrorKind;
@@ -65,6 +69,8 @@ struct Shared {
     stop: Notify,
     writer: Mutex<WriterState>,
     runtime: tokio::runtime::Handle,
+    /// The dashboard's history (council runs, routing decisions), batched by its own writer.
+    history: History,
 }
 
 enum WriterState {
@@ -120,7 +126,7 @@ impl Ledger {
         let (progress, _) = watch::channel(Progress::default());
         let runtime = tokio::runtime::Handle::current();
         let shared = Arc::new(Shared {
-            store,
+            store: store.clone(),
             next_seq: AtomicU64::new(0),
             flush_target: AtomicU64::new(0),
             progress,
@@ -128,6 +134,7 @@ impl Ledger {
             stop: Notify::new(),
             writer: Mutex::new(WriterState::Stopped(Ok(()))),
             runtime: runtime.clone(),
+            history: History::start(store.clone(), &runtime),
         });
         let (done, result) = oneshot::channel();
         let run = {
@@ -204,6 +211,10 @@ impl Ledger {
     /// Flushes, then stops the writer (it writes whatever is left first). Idempotent: later
     /// calls return the first call's result. Rows recorded afterwards are written directly.
     pub async fn shutdown(&self) -> crate::Result<()> {
+        // The history is best-effort: a failure there is logged, not the ledger's result.
+        if let Err(err) = self.shared.history.flush().await {
+            tracing::warn!("history: {err}");
+        }
         let mut state = self.shared.writer.lock().await;
         let result = match &mut *state {
             WriterState::Stopped(result) => result.clone(),
@@ -230,6 +241,11 @@ impl Ledger {
 
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// Where council runs and routing decisions are recorded for the dashboard.
+    pub fn history(&self) -> &History {
+        &self.shared.history
     }
 
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {

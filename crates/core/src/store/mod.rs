@@ -5,13 +5,17 @@
 //! rows and their report), `ledger` (the batched writer off the request path), `catalog`
 //! (models synced from a provider's catalog), `daily_usage` (per-model daily caps), `prompting`
 //! (per-model prompting strategies), `tasks` (durable tasks and their jobs), `looped` (the loop
-//! checker's runs and their trails).
+//! checker's runs and their trails), `councils` and `decisions` (the dashboard's history of
+//! council runs and routing decisions) with `history`, their batched writer.
 
 pub mod bench;
 pub mod catalog;
+pub mod councils;
 pub mod daily_usage;
+pub mod decisions;
 pub mod error;
 mod files;
+pub mod history;
 pub mod ledger;
 pub mod looped;
 pub mod prompting;
@@ -30,8 +34,11 @@ use crate::error::chain_message;
 
 pub use bench::{BenchResultRow, BenchRunRow, MeasuredQuality};
 pub use catalog::SyncedModel;
+pub use councils::{CouncilRunRow, CouncilRunSummary};
 pub use daily_usage::ModelDailyUsage;
+pub use decisions::DecisionRow;
 pub use error::{StoreError, StoreFailure};
+pub use history::{CouncilEnded, History};
 pub use ledger::Ledger;
 pub use looped::{LoopRecordKind, LoopRecordRow, LoopRunRow};
 pub use tasks::{
