@@ -1,6 +1,7 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
 //! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models,
-//! tasks and their event stream, config reload), `/health`, `/ready` and `/metrics` — behind
+//! tasks and their event stream, config reload), `/health`, `/ready` and `/metrics`, and the
+//! dashboard's pages (`/`, `/ui/...`: shells and assets, served without a key) — behind
 //! the browser guard (`Host`, `Origin`, JSON bodies), and `serve` runs it with TCP_NODELAY,
 //! connection limits and timeouts, and graceful shutdown. Handlers are thin: they read the
 //! core's runtime, and every model call goes through its registry.
@@ -8,6 +9,7 @@
 mod api;
 mod auth;
 mod config;
+mod dashboard;
 mod error;
 mod guard;
 mod health;
@@ -52,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .merge(protected)
+        .merge(dashboard::routes())
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(not_found)
