@@ -15,6 +15,7 @@ mod guard;
 mod health;
 mod keys;
 mod mcp;
+mod mcp_servers;
 mod metrics;
 mod openai;
 mod serve;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
     let protected = openai::routes()
         .merge(api::routes())
         .merge(config::routes())
+        .merge(mcp_servers::routes())
         .merge(tasks::routes())
         .route("/metrics", get(metrics::render))
         .merge(mcp)

@@ -6,6 +6,7 @@
 mod bounds;
 mod discovery;
 pub(crate) mod duration;
+pub mod edit;
 mod env_import;
 mod expand;
 mod import;
