@@ -37,7 +37,7 @@ const Fusion = (() => {
   }
 
   function append(node, children) {
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === undefined || child === null || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -81,6 +81,8 @@ const Fusion = (() => {
       this.code = error.code || null;
       this.param = error.param || null;
       this.path = path;
+      /** Fusion's own detail of a refusal (a config edit's `{file, key, reason}`), if any. */
+      this.detail = (body && body.fusion) || null;
     }
     describe() {
       return this.param ? `${this.message} (key: ${this.param})` : this.message;

@@ -6,7 +6,7 @@
 (() => {
   const { $, el, api, guarded, badge, duration, usd, fill, quality, announce } = Fusion;
   const WATCH_ITEM = 'fusion.benchTask';
-  const view = { watching: sessionStorage.getItem(WATCH_ITEM), chartUrl: null };
+  const view = { watching: sessionStorage.getItem(WATCH_ITEM), chartUrl: null, anyResults: false };
 
   const slug = (name) => name.replace(/[^A-Za-z0-9_-]/g, '_');
 
@@ -32,6 +32,7 @@
   async function loadStats() {
     const run = $('bench-stats-run').value;
     const answer = await api(`/api/bench/stats${run ? `?run=${encodeURIComponent(run)}` : ''}`);
+    if (!run) view.anyResults = (answer.stats || []).length > 0;
     const stats = (answer.stats || []).slice().sort((a, b) => a.model.localeCompare(b.model) || a.category.localeCompare(b.category));
     fill($('bench-stats-body'), stats.length ? stats.map((s) => el('tr', {},
       el('th', { scope: 'row', class: 'mono', text: s.model }), el('td', { text: s.category }),
@@ -47,6 +48,10 @@
     const params = new URLSearchParams({ kind: $('bench-chart-kind').value });
     if ($('bench-chart-category').value) params.set('category', $('bench-chart-category').value);
     const box = $('bench-chart');
+    if (!view.anyResults) {
+      fill(box, el('p', { id: 'bench-chart-empty', class: 'muted', text: 'No chart yet: no benchmark results. Start a run above.' }));
+      return;
+    }
     let image;
     try {
       image = await Fusion.blob(`/api/bench/chart.svg?${params}`);
@@ -67,7 +72,7 @@
 
   async function start(event) {
     event.preventDefault();
-    const suites = [...checked('bench-suite'), ...$('bench-suite-other').value.split(',').map((s) => s.trim()).filter(Boolean)];
+    const suites = checked('bench-suite');
     if (!suites.length) {
       Fusion.showError('Choose at least one suite.');
       $('bench-suite-code').focus();
@@ -110,7 +115,8 @@
     $('bench-cancel').hidden = true;
     view.watching = null;
     sessionStorage.removeItem(WATCH_ITEM);
-    await Promise.all([loadRuns(), loadStats(), loadChart()]);
+    await Promise.all([loadRuns(), loadStats()]);
+    await loadChart();
   }
 
   /** After a reload: the run this tab started, if it still runs. */
@@ -144,7 +150,8 @@
     }));
     guarded(async () => {
       await Promise.all([loadModels(), loadRuns(), resume()]);
-      await Promise.all([loadStats(), loadChart()]);
+      await loadStats();
+      await loadChart();
     });
     Fusion.onEvents(onEvent);
   });

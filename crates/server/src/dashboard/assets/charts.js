@@ -75,7 +75,9 @@ const Charts = (() => {
         chart.append(svg('text', { x: x + barW / 2, y: top + plotH + 16, 'text-anchor': 'middle', text: bucket.slice(5) || bucket }));
       }
     });
-    if (!n) chart.append(svg('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle', text: 'No data in this window' }));
+    if (!n || !totals.some((t) => t > 0)) {
+      chart.append(svg('text', { x: left + plotW / 2, y: top + plotH / 2, 'text-anchor': 'middle', text: 'Nothing in this window' }));
+    }
     return el('figure', { class: 'figure', id: `${spec.id}-figure` },
       chart, legend(spec.series.map((s) => s.key), `${spec.id}-legend`),
       dataTable(spec));

@@ -79,7 +79,7 @@
     const labelOf = new Map((result.labels || []).map((l) => [l.model, l.label]));
     const rows = (result.responses || []).map((r) => ({
       label: labelOf.has(r.model) ? `${labelOf.get(r.model)} · ${r.model}` : r.model, start: 0, end: r.latency_ms || 0, kind: 'panel member',
-    }));
+    })).sort((a, b) => a.label.localeCompare(b.label));
     const panel = t.panel_ms || Math.max(0, ...rows.map((r) => r.end));
     if (t.judge_ms) rows.push({ label: 'judge', start: panel, end: panel + t.judge_ms, kind: 'judge' });
     if (t.synthesis_ms) rows.push({ label: 'synthesizer', start: panel + (t.judge_ms || 0), end: panel + (t.judge_ms || 0) + t.synthesis_ms, kind: 'synthesizer' });

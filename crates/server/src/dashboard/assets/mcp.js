@@ -24,9 +24,11 @@
       return answer;
     } catch (error) {
       if (error instanceof Fusion.ApiError && [400, 409, 422].includes(error.status)) {
+        const detail = error.detail || {};
+        const key = detail.key || error.param;
         fill(refusal, el('p', {}, el('strong', { text: `Refused: ${what}. ` }),
-          error.param ? ['Key ', el('code', { id: 'mcp-refusal-key', text: error.param }), ': '] : '',
-          el('span', { id: 'mcp-refusal-reason', text: error.message })),
+          key ? ['Key ', el('code', { id: 'mcp-refusal-key', text: key }), ': '] : '',
+          el('span', { id: 'mcp-refusal-reason', text: detail.reason || error.message })),
           el('p', { class: 'hint', text: 'The config file was left as it was.' }));
         refusal.hidden = false;
       }
@@ -138,12 +140,14 @@
     return text.split('\n').map((l) => l.trim()).filter(Boolean);
   }
 
-  /** `NAME=value` (or `Name: value`) lines as an object; a line without the separator is an error. */
-  function pairs(text, separator, what) {
+  /** `NAME=value` (or `Name: value`) lines as an object. A bare `NAME` keeps the current value
+   *  (`null`: the page never sees values) and is only allowed for a name the server has. */
+  function pairs(text, separator, what, known) {
     const out = {};
     for (const line of lines(text)) {
       const at = line.indexOf(separator);
-      if (at <= 0) throw new Error(`${what}: \`${line.slice(0, 60)}\` has no \`${separator}\``);
+      if (at < 0 && known.includes(line)) { out[line] = null; continue; }
+      if (at <= 0) throw new Error(`${what}: \`${line.slice(0, 60)}\` has no \`${separator}\` (write ${separator === '=' ? 'NAME=value' : 'Name: value'})`);
       out[line.slice(0, at).trim()] = line.slice(at + separator.length).trim();
     }
     return out;
@@ -151,17 +155,19 @@
 
   function formServer() {
     const http = $('mcp-transport-http').checked;
+    const current = view.servers.find((x) => x.name === view.editing) || {};
     const server = { name: $('mcp-name').value.trim(), enabled: $('mcp-enabled').checked };
     if ($('mcp-timeout').value.trim()) server.timeout = $('mcp-timeout').value.trim();
     if (http) {
       server.url = $('mcp-url').value.trim();
-      const headers = pairs($('mcp-headers').value, ':', 'Headers');
+      const headers = pairs($('mcp-headers').value, ':', 'Headers', current.header_keys || []);
       if (Object.keys(headers).length) server.headers = headers;
     } else {
       server.command = $('mcp-command').value.trim();
       server.args = lines($('mcp-args').value);
-      const env = pairs($('mcp-env').value, '=', 'Environment');
+      const env = pairs($('mcp-env').value, '=', 'Environment', current.env_keys || []);
       if (Object.keys(env).length) server.env = env;
+      if ($('mcp-cwd').value.trim()) server.cwd = $('mcp-cwd').value.trim();
     }
     return server;
   }
@@ -195,10 +201,10 @@
     $('mcp-timeout').value = server.timeout || '';
     $('mcp-command').value = server.command || '';
     $('mcp-args').value = (server.args || []).join('\n');
-    $('mcp-env').value = '';
-    $('mcp-env').placeholder = (server.env_keys || []).length ? `Set: ${server.env_keys.join(', ')} (values hidden; enter them again to change them)` : '';
+    $('mcp-cwd').value = server.cwd || '';
+    $('mcp-env').value = (server.env_keys || []).join('\n');
     $('mcp-url').value = server.url || '';
-    $('mcp-headers').value = '';
+    $('mcp-headers').value = (server.header_keys || []).join('\n');
     transportChanged();
     $('mcp-name').focus();
   }
@@ -206,7 +212,6 @@
   function resetForm() {
     view.editing = null;
     $('mcp-form').reset();
-    $('mcp-env').placeholder = '';
     $('mcp-form-heading').textContent = 'Add a server';
     $('mcp-save').textContent = 'Add server';
     $('mcp-cancel-edit').hidden = true;

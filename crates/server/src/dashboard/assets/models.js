@@ -53,7 +53,7 @@
 
   function price(m) {
     if (m.tier === 'local') return 'free (local)';
-    if (!m.price) return m.price_unknown ? 'unknown' : '—';
+    if (!m.price) return m.price_unknown ? 'unknown' : m.tier === 'free' ? 'free' : '—';
     return `${usd(m.price.input_per_mtok)} / ${usd(m.price.output_per_mtok)}`;
   }
 
@@ -77,7 +77,8 @@
       })))
       : el('tr', {}, el('td', { colspan: 10 + CATEGORIES.length, text: 'No model is configured.' })));
     const unhealthy = models.filter((m) => !['healthy', 'unknown', 'half_open'].includes(healthState(m.health))).length;
-    $('models-summary').textContent = `${models.length} models, ${(answer.providers || []).length} providers; ${unhealthy} not routable now.`;
+    const count = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+    $('models-summary').textContent = `${count(models.length, 'model')}, ${count((answer.providers || []).length, 'provider')}; ${unhealthy} not routable now.`;
   }
 
   function verdictText(c) {

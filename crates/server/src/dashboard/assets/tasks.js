@@ -155,7 +155,7 @@
   function newRow(task) {
     const tr = el('tr', { id: `task-${task.id}`, 'data-task-id': task.id });
     const open = el('button', {
-      type: 'button', class: 'small quiet mono', text: task.id.slice(0, 8), 'aria-label': `Details of task ${task.id}`,
+      type: 'button', class: 'small quiet mono', text: task.id.length > 14 ? `${task.id.slice(0, 14)}…` : task.id, 'aria-label': `Details of task ${task.id}`,
       onclick: () => guarded(() => showDetail(task.id, true)),
     });
     const cancel = el('button', {

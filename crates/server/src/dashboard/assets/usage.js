@@ -44,15 +44,15 @@
       : el('tr', {}, el('td', { colspan: 7, text: 'No calls in this window.' })));
   }
 
-  /** The `MAX_SERIES - 1` largest series by `field`, the rest summed as "others". */
+  /** The first `MAX_SERIES - 1` series (the API's order: costliest first, so a key keeps its
+   *  colour in every chart), the rest summed as "others". */
   function top(series, field) {
-    const total = (s) => (s[field] || []).reduce((a, b) => a + (Number(b) || 0), 0);
-    const sorted = series.slice().sort((a, b) => total(b) - total(a));
-    if (sorted.length <= MAX_SERIES) return sorted.map((s) => ({ key: s.key, values: s[field] || [] }));
-    const kept = sorted.slice(0, MAX_SERIES - 1).map((s) => ({ key: s.key, values: s[field] || [] }));
-    const rest = sorted.slice(MAX_SERIES - 1);
-    const length = Math.max(...rest.map((s) => (s[field] || []).length));
-    const others = Array.from({ length }, (_, i) => rest.reduce((sum, s) => sum + (Number((s[field] || [])[i]) || 0), 0));
+    const values = (s) => s[field] || [];
+    if (series.length <= MAX_SERIES) return series.map((s) => ({ key: s.key, values: values(s) }));
+    const kept = series.slice(0, MAX_SERIES - 1).map((s) => ({ key: s.key, values: values(s) }));
+    const rest = series.slice(MAX_SERIES - 1);
+    const length = Math.max(...rest.map((s) => values(s).length));
+    const others = Array.from({ length }, (_, i) => rest.reduce((sum, s) => sum + (Number(values(s)[i]) || 0), 0));
     return [...kept, { key: `${rest.length} others`, values: others }];
   }
 
