@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code, unused_imports)]
 
+pub mod browser;
 pub mod mcp_session;
 
 use std::path::{Path, PathBuf};
