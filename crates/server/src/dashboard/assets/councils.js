@@ -57,7 +57,7 @@
     $('councils-more').addEventListener('click', () => guarded(loadOlder));
     guarded(loadFirst);
     Fusion.onEvents(({ event, data }) => {
-      if (event === 'open' || (event === 'task' && data && ['completed', 'failed'].includes(data.state))) refreshSoon();
+      if (event === 'open' || event === 'lagged' || (event === 'task' && data && ['completed', 'failed'].includes(data.state))) refreshSoon();
     });
   });
 })();

@@ -191,6 +191,9 @@
     const answer = await api(`/api/tasks/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
     announce(answer.state === 'cancelled' ? `Task ${id} cancelled.` : `Task ${id}: cancellation requested.`);
     await refresh();
+    // The Cancel button is gone: keep the keyboard on the same row.
+    const row = view.rows.get(id);
+    if (row && document.activeElement === document.body) row.querySelector('button').focus();
   }
 
   async function cancelJob(id, label) {
@@ -316,7 +319,7 @@
   const detailSoon = Fusion.debounce(() => (view.detail ? showDetail(view.detail, false) : null), 600);
 
   function onEvent({ event, data }) {
-    if (event === 'open') { refreshSoon(); return; }
+    if (event === 'open' || event === 'lagged') { refreshSoon(); return; }
     if (event !== 'task' && event !== 'job') return;
     if (view.detail === data.task_id) detailSoon();
     if (event === 'job') return;
