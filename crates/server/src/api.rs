@@ -1,12 +1,16 @@
 //! The REST API under `/api` that scripts and the dashboard share: `GET /api/usage` (the usage
-//! ledger's report; filters `since` as a duration such as `24h`, `model`, `provider`, `caller`)
-//! and `GET /api/models` (every known provider and model with its health).
+//! ledger's report; filters `since` as a duration such as `24h`, `model`, `provider`, `caller`;
+//! with its `savings` against the dearest model used) and `GET /api/models` (every known
+//! provider and model with its health, its circuit, and its quality per category as the router
+//! sees it — measured, blended or prior).
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use fusion_core::store::{Caller, UsageFilter, UsageReport, now_ms};
+use fusion_core::config::Category;
+use fusion_core::router::{Health, ModelView, quality_estimate};
+use fusion_core::store::{Caller, UsageFilter, now_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -30,7 +34,7 @@ struct UsageQuery {
 async fn usage(
     State(state): State<AppState>,
     query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<UsageReport>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let Query(query) =
         query.map_err(|e| ApiError::bad_request(format!("bad query: {}", e.body_text()), None))?;
     let since_ms = match &query.since {
@@ -69,10 +73,56 @@ async fn usage(
     };
     // Rows still queued for the writer belong in the report.
     ledger.flush().await?;
-    Ok(Json(ledger.store().usage_report(&filter).await?))
+    let report = ledger.store().usage_report(&filter).await?;
+    let savings = crate::dashboard_api::savings(&report, &registry);
+    let mut body = json!(report);
+    body["savings"] = json!(savings);
+    Ok(Json(body))
 }
 
 async fn models(State(state): State<AppState>) -> Json<Value> {
-    let (providers, models) = state.registry().status();
+    let registry = state.registry();
+    let (providers, models) = registry.status();
+    let views = registry.model_views();
+    let reliable_after = registry.router_config().reliable_after;
+    let models: Vec<Value> = models
+        .iter()
+        .map(|status| {
+            let mut model = json!(status);
+            model["circuit"] = json!(circuit(&status.health));
+            if let Some(view) = views.iter().find(|v| v.id == status.entry.id) {
+                model["quality_by_category"] = quality_by_category(view, reliable_after);
+            }
+            model
+        })
+        .collect();
     Json(json!({ "providers": providers, "models": models }))
+}
+
+/// The model's circuit breaker: `open` (out of routing until its cooldown ends), `half_open`
+/// (one trial call allowed) or `closed`.
+fn circuit(health: &Health) -> &'static str {
+    match health {
+        Health::CircuitOpen { .. } => "open",
+        Health::HalfOpen => "half_open",
+        _ => "closed",
+    }
+}
+
+/// Per category, the quality the router would use and where it comes from:
+/// `{"code": {"quality": 0.8, "source": "measured", "n": 40}, ...}` (`blended` adds the
+/// `measured` mean and the `prior`).
+fn quality_by_category(view: &ModelView, reliable_after: u32) -> Value {
+    let mut out = serde_json::Map::new();
+    for category in Category::ALL {
+        let estimate = quality_estimate(view, category, reliable_after);
+        let mut entry = json!({ "quality": estimate.quality });
+        if let (Some(entry), Value::Object(source)) =
+            (entry.as_object_mut(), json!(estimate.source))
+        {
+            entry.extend(source);
+        }
+        out.insert(category.as_str().to_owned(), entry);
+    }
+    Value::Object(out)
 }

@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod config;
 mod dashboard;
+mod dashboard_api;
 mod error;
 mod guard;
 mod health;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(mcp::ended_sessions));
     let protected = openai::routes()
         .merge(api::routes())
+        .merge(dashboard_api::routes())
         .merge(config::routes())
         .merge(mcp_servers::routes())
         .merge(tasks::routes())

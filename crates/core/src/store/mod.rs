@@ -6,7 +6,8 @@
 //! (models synced from a provider's catalog), `daily_usage` (per-model daily caps), `prompting`
 //! (per-model prompting strategies), `tasks` (durable tasks and their jobs), `looped` (the loop
 //! checker's runs and their trails), `councils` and `decisions` (the dashboard's history of
-//! council runs and routing decisions) with `history`, their batched writer.
+//! council runs and routing decisions) with `history`, their batched writer, and
+//! `usage_series` (usage per day for charts).
 
 pub mod bench;
 pub mod catalog;
@@ -21,6 +22,7 @@ pub mod looped;
 pub mod prompting;
 pub mod tasks;
 pub mod usage;
+pub mod usage_series;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
