@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use toml_edit::{InlineTable, Item, TableLike, Value};
 
 use super::{EditError, ServerEntry, mask_url_password};
+use crate::config::McpServerConfig;
 
 /// A key's new content.
 pub(super) enum Field {
@@ -19,13 +20,16 @@ pub(super) enum Field {
     },
 }
 
-/// The keys of `entry` in the file's usual order. `current_url` is `Some` when replacing (the
-/// url now, if any): absent settings then keep or drop what is there, as [`ServerEntry`] says.
+/// The keys of `entry` in the file's usual order. `current` is the entry being replaced, if
+/// any: absent settings then keep or drop what is there, as [`ServerEntry`] says. A default
+/// (`enabled = true`, the default timeout) the file does not write stays unwritten.
 pub(super) fn entry_fields(
     entry: &ServerEntry,
-    current_url: Option<Option<&str>>,
+    current: Option<&dyn TableLike>,
 ) -> Result<Vec<(String, Field)>, EditError> {
-    let replacing = current_url.is_some();
+    let replacing = current.is_some();
+    let written = |key: &str| current.is_some_and(|c| c.contains_key(key));
+    let current_url = current.and_then(|c| c.get("url")).and_then(Item::as_str);
     let text = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
     let mut fields: Vec<(String, Field)> = Vec::new();
     let mut put = |key: &str, field: Field| fields.push((key.to_owned(), field));
@@ -60,7 +64,6 @@ pub(super) fn entry_fields(
     }
     if let Some(url) = text(&entry.url) {
         let masked_current = current_url
-            .flatten()
             .filter(|current| mask_url_password(current) != *current)
             .is_some_and(|current| mask_url_password(current) == url);
         if masked_current {
@@ -74,7 +77,7 @@ pub(super) fn entry_fields(
     }
     match entry.enabled {
         Some(false) => put("enabled", Field::Set(Value::from(false))),
-        Some(true) if replacing => put("enabled", Field::Set(Value::from(true))),
+        Some(true) if written("enabled") => put("enabled", Field::Set(Value::from(true))),
         Some(true) => {}
         None if replacing => put("enabled", Field::Keep { required: false }),
         None => {}
@@ -96,7 +99,11 @@ pub(super) fn entry_fields(
         None => {}
     }
     if let Some(timeout) = text(&entry.timeout) {
-        put("timeout", Field::Set(Value::from(timeout)));
+        let default = McpServerConfig::stdio("", "x", Vec::new()).timeout;
+        let is_default = humantime::parse_duration(timeout.trim()).ok() == Some(default);
+        if !is_default || written("timeout") {
+            put("timeout", Field::Set(Value::from(timeout)));
+        }
     }
     Ok(fields)
 }

@@ -295,8 +295,7 @@ pub(super) fn apply(
                     "is not a table",
                 ));
             };
-            let current_url = table.get("url").and_then(Item::as_str).map(str::to_owned);
-            let fields = entry_fields(entry, Some(current_url.as_deref()))?;
+            let fields = entry_fields(entry, Some(&*table))?;
             sync(table, &fields, "")?;
             let now = entry.name.clone().filter(|n| !n.is_empty());
             let now = now.unwrap_or_else(|| name.clone());

@@ -522,3 +522,29 @@ fn the_view_shows_references_and_names_never_secret_values() {
     let edited = run(text, &keep).unwrap();
     assert!(!edited.changed, "{}", edited.text);
 }
+
+#[test]
+fn sending_back_what_the_view_shows_changes_nothing() {
+    let (config, _) = load::parse_text(FILE, Path::new("fusion.toml"), &env).unwrap();
+    for view in server_views(&config) {
+        let keep = |keys: &[String]| keys.iter().map(|k| (k.clone(), None)).collect();
+        let entry = ServerEntry {
+            name: Some(view.name.clone()),
+            command: view.command.clone(),
+            args: view.args.clone(),
+            env: keep(&view.env_keys),
+            cwd: view.cwd.clone(),
+            url: view.url.clone(),
+            headers: keep(&view.header_keys),
+            enabled: Some(view.enabled),
+            tools: None,
+            timeout: Some(view.timeout.clone()),
+        };
+        let replace = ServerEdit::Replace {
+            name: view.name.clone(),
+            entry,
+        };
+        let edited = run(FILE, &replace).unwrap();
+        assert!(!edited.changed, "{}: {}", view.name, edited.text);
+    }
+}
