@@ -93,7 +93,8 @@
         el('th', { scope: 'row', class: 'mono', text: c.model }), el('td', { text: verdictText(c) }),
         el('td', { class: 'num', text: `${quality(c.quality)} (${sourceText({ source: c.quality_source })})` }),
         el('td', { class: 'num', text: c.estimated_cost_usd === null ? 'unknown' : usd(c.estimated_cost_usd) }),
-        el('td', { class: 'num', text: duration(c.latency_p50_ms) }), el('td', {}, badge(healthState(c.health))))))));
+        el('td', { class: 'num', text: duration(c.latency_p50_ms) }), el('td', {}, badge(healthState(c.health))))))),
+      decision.candidates_omitted ? el('p', { class: 'hint', text: `${decision.candidates_omitted} more candidates were not recorded.` }) : '');
   }
 
   function estimateText(e) {
