@@ -14,7 +14,7 @@ use common::{Run, run_fusion};
 const SEED: &str = include_str!("../../core/src/config/env_import/locallama.env");
 
 /// The seed's keys Fusion has no equivalent for.
-const UNMAPPED: [&str; 16] = [
+const UNMAPPED: [&str; 15] = [
     "CODE_SEARCH_ENABLED",
     "CODE_SEARCH_EXCLUDE_PATTERNS",
     "CODE_SEARCH_INDEX_ON_START",
