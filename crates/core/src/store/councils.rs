@@ -75,7 +75,7 @@ impl Store {
                  $9, $10, $11)"
             ))
             .bind(row.id.as_str())
-            .bind(next_seq())
+            .bind(next_seq(row.at_ms))
             .bind(row.at_ms)
             .bind(row.council.as_str())
             .bind(row.caller.as_str())

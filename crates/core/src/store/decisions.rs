@@ -59,7 +59,7 @@ impl Store {
             for row in chunk {
                 query = query
                     .bind(row.id.as_str())
-                    .bind(next_seq())
+                    .bind(next_seq(row.at_ms))
                     .bind(row.at_ms)
                     .bind(row.caller.as_str())
                     .bind(row.chosen.clone())

@@ -132,14 +132,15 @@ impl History {
     }
 }
 
-/// Strictly increasing in this process (microseconds since the epoch, bumped on collisions):
-/// orders history rows made in the same millisecond.
-pub(super) fn next_seq() -> i64 {
+/// The order of a row recorded at `at_ms`: microseconds since the epoch, bumped to stay
+/// strictly increasing in this process. Rows are written in the order they were recorded, so a
+/// batch written late still sorts by when its rows happened (across processes to the ms).
+pub(super) fn next_seq(at_ms: i64) -> i64 {
     static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = now_ms().saturating_mul(1000);
+    let base = at_ms.saturating_mul(1000);
     let mut last = LAST.load(Ordering::Relaxed);
     loop {
-        let next = now.max(last.saturating_add(1));
+        let next = base.max(last.saturating_add(1));
         match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return next,
             Err(seen) => last = seen,
