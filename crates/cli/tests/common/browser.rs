@@ -27,6 +27,11 @@ use tempfile::TempDir;
 
 use super::{peer, wait_for};
 
+mod keyboard;
+mod page;
+
+pub use keyboard::{FocusStop, KeyboardAudit};
+
 /// How long a page gets to show what a test waits for.
 pub const PAGE_WAIT: Duration = Duration::from_secs(15);
 
@@ -49,6 +54,8 @@ pub struct Browser {
     console: Mutex<Vec<Value>>,
     /// Every URL the browser requested so far.
     requests: Mutex<Vec<String>>,
+    /// Console errors a test provoked on purpose: an entry containing one of these is expected.
+    expected_errors: Mutex<Vec<String>>,
 }
 
 impl Browser {
@@ -146,6 +153,7 @@ impl Browser {
             dir,
             console: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            expected_errors: Mutex::new(Vec::new()),
         };
         // Whatever Chromium did before the first page (its start page) is not the dashboard's.
         browser
@@ -177,186 +185,6 @@ impl Browser {
         let body: Value = answer.json().await.expect("chromedriver answers JSON");
         assert!(status.is_success(), "GET {url} answered {status}: {body}");
         body["value"].clone()
-    }
-
-    /// Opens `url` and waits for its document to load.
-    pub async fn goto(&self, url: &str) {
-        self.client
-            .goto(url)
-            .await
-            .unwrap_or_else(|e| panic!("open {url}: {e}"));
-    }
-
-    /// Waits until the page has loaded and stopped starting requests: the document is
-    /// complete and its count of finished requests held still for half a second (a live
-    /// stream that never finishes does not count).
-    pub async fn settle(&self) {
-        let mut last = u64::MAX;
-        let mut still = 0;
-        let deadline = tokio::time::Instant::now() + PAGE_WAIT;
-        while tokio::time::Instant::now() < deadline {
-            let count = self
-                .js(
-                    "return document.readyState === 'complete' \
-                     ? performance.getEntriesByType('resource').length : -1",
-                    vec![],
-                )
-                .await
-                .as_u64();
-            match count {
-                Some(n) if n == last => still += 1,
-                Some(n) => {
-                    last = n;
-                    still = 0;
-                }
-                None => still = 0,
-            }
-            if still >= 5 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the page kept loading for {PAGE_WAIT:?}");
-    }
-
-    /// The element `css`, waiting up to [`PAGE_WAIT`] for it to appear.
-    pub async fn find(&self, css: &str) -> Element {
-        match self
-            .client
-            .wait()
-            .at_most(PAGE_WAIT)
-            .for_element(Locator::Css(css))
-            .await
-        {
-            Ok(element) => element,
-            Err(e) => panic!(
-                "no element {css} within {PAGE_WAIT:?} ({e}); console: {:?}; page text:\n{}",
-                self.console_entries().await,
-                self.body_text().await
-            ),
-        }
-    }
-
-    /// Every element matching `css` now (no waiting).
-    pub async fn find_all(&self, css: &str) -> Vec<Element> {
-        self.client
-            .find_all(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("find {css}: {e}"))
-    }
-
-    /// Runs `script` (a function body; `arguments[i]` are `args`) in the page: its return value.
-    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.client
-            .execute(script, args)
-            .await
-            .unwrap_or_else(|e| panic!("script failed ({e}):\n{script}"))
-    }
-
-    /// The visible text of the page.
-    pub async fn body_text(&self) -> String {
-        match self
-            .client
-            .execute(
-                "return document.body ? document.body.innerText : ''",
-                vec![],
-            )
-            .await
-        {
-            Ok(Value::String(text)) => text,
-            other => format!("(no page text: {other:?})"),
-        }
-    }
-
-    /// The `textContent` of `css` (hidden text too, such as a chart's data table for screen
-    /// readers), waiting for it to appear.
-    pub async fn text_content(&self, css: &str) -> String {
-        self.find(css).await;
-        let text = self
-            .js(
-                "return document.querySelector(arguments[0]).textContent",
-                vec![json!(css)],
-            )
-            .await;
-        text.as_str().unwrap_or_default().to_owned()
-    }
-
-    /// Waits up to [`PAGE_WAIT`] until the text of `css` satisfies `ready`; that text.
-    pub async fn wait_text(&self, css: &str, what: &str, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + PAGE_WAIT;
-        loop {
-            let text = match self.client.find(Locator::Css(css)).await {
-                Ok(element) => element.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            };
-            if ready(&text) {
-                return text;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "{css} never showed {what} within {PAGE_WAIT:?}; last text: {text:?}; console: {:?}",
-                    self.console_entries().await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Marks the current document: [`Browser::document_is_marked`] is true until a reload or a
-    /// navigation replaces it.
-    pub async fn mark_document(&self) {
-        self.js("window.__fusionTestMark = true; return null", vec![])
-            .await;
-    }
-
-    /// Whether the document marked by [`Browser::mark_document`] is still the one shown.
-    pub async fn document_is_marked(&self) -> bool {
-        self.js("return window.__fusionTestMark === true", vec![])
-            .await
-            == Value::Bool(true)
-    }
-
-    /// Waits up to [`PAGE_WAIT`] until the `<select>` `css` offers `value`.
-    pub async fn wait_for_option(&self, css: &str, value: &str) {
-        let script = "const s = document.querySelector(arguments[0]); \
-                      return !!s && [...s.options].some(o => o.value === arguments[1])";
-        let args = vec![json!(css), json!(value)];
-        let deadline = tokio::time::Instant::now() + PAGE_WAIT;
-        while self.js(script, args.clone()).await != Value::Bool(true) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{css} never offered {value:?} within {PAGE_WAIT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Presses a key (a WebDriver key code such as `"\u{E004}"` for Tab) on whatever has focus.
-    pub async fn press(&self, key: &str) {
-        let actions = json!({"actions": [{
-            "type": "key",
-            "id": "keyboard",
-            "actions": [{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}],
-        }]});
-        self.driver_post("actions", actions).await;
-    }
-
-    /// The accessible name Chromium computes for `element` (WebDriver's Get Computed Label).
-    pub async fn accessible_name(&self, element: &Element) -> String {
-        let id = element.element_id();
-        let label = self
-            .driver_get(&format!("element/{}/computedlabel", &*id))
-            .await;
-        label.as_str().unwrap_or_default().trim().to_owned()
-    }
-
-    /// The accessible role Chromium computes for `element`.
-    pub async fn accessible_role(&self, element: &Element) -> String {
-        let id = element.element_id();
-        let role = self
-            .driver_get(&format!("element/{}/computedrole", &*id))
-            .await;
-        role.as_str().unwrap_or_default().to_owned()
     }
 
     /// Reads Chrome's console and network logs into this browser's records (reading drains
@@ -410,19 +238,27 @@ impl Browser {
         self.console.lock().unwrap().clone()
     }
 
+    /// Console errors containing `text` are expected from now on (a refusal the test
+    /// provoked: Chrome logs every 4xx answer as a failed resource).
+    pub fn expect_console_error(&self, text: &str) {
+        self.expected_errors.lock().unwrap().push(text.to_owned());
+    }
+
     /// Fails if the console holds a SEVERE entry (an uncaught error, a failed request, a
-    /// `console.error`).
+    /// `console.error`) that the test did not expect.
     pub async fn assert_no_console_errors(&self, context: &str) {
         let entries = self.console_entries().await;
-        let severe: Vec<&Value> = entries.iter().filter(|e| e["level"] == "SEVERE").collect();
+        let expected = self.expected_errors.lock().unwrap().clone();
+        let severe: Vec<&str> = entries
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default())
+            .filter(|m| !expected.iter().any(|x| m.contains(x.as_str())))
+            .collect();
         assert!(
             severe.is_empty(),
             "{context}: the browser console has errors:\n{}",
-            severe
-                .iter()
-                .map(|e| e["message"].as_str().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("\n")
+            severe.join("\n")
         );
     }
 
@@ -496,6 +332,11 @@ impl Browser {
     pub async fn finish(self, context: &str) {
         self.assert_no_console_errors(context).await;
         self.assert_only_loopback().await;
+        self.close().await;
+    }
+
+    /// Closes the session without checking it (a test that provoked errors on purpose).
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
     }
 }

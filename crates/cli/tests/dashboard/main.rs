@@ -10,12 +10,16 @@
 mod common;
 
 mod councils;
+mod keyboard;
+mod keys;
+mod mcp;
 mod pages;
 mod tasks;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use common::browser::Browser;
+use common::browser::{Browser, PAGE_WAIT};
 use common::{FusionServer, Harness, healthy_script, wait_until};
 use fusion_mock_provider::{ModelScript, Script};
 use serde_json::{Value, json};
@@ -76,15 +80,21 @@ struct Dashboard {
     h: Harness,
     server: FusionServer,
     browser: Browser,
+    /// The server's config file (`fusion.toml` in the harness's dir).
+    config_path: PathBuf,
+    /// The bearer key the API calls of the test send, when keys are configured.
+    key: Option<String>,
 }
 
 impl Dashboard {
     /// `fusion serve` on [`config`] with `server` added, and a fresh browser.
     async fn start(server: &str) -> Self {
-        Self::start_with(server, &[]).await
+        Self::start_with(server, &[], None).await
     }
 
-    async fn start_with(server: &str, env: &[(&str, &str)]) -> Self {
+    /// Like [`Dashboard::start`], with `env` added to the server's environment and `key` sent
+    /// by the test's own API calls.
+    async fn start_with(server: &str, env: &[(&str, &str)], key: Option<&str>) -> Self {
         let h = Harness::start(script()).await;
         let config_path = h.write_config("fusion.toml", &config(&h, server));
         let config_arg = config_path.to_str().unwrap().to_owned();
@@ -95,7 +105,13 @@ impl Dashboard {
         )
         .await;
         let browser = Browser::start().await;
-        Self { h, server, browser }
+        Self {
+            h,
+            server,
+            browser,
+            config_path,
+            key: key.map(str::to_owned),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -126,26 +142,26 @@ impl Dashboard {
         answer["id"].as_str().unwrap().to_owned()
     }
 
-    /// The API answer of `POST path` with a JSON body (no key), which must succeed.
+    /// The API answer of `POST path` with a JSON body, which must succeed.
     async fn post(&self, path: &str, body: Value) -> Value {
-        let answer = reqwest::Client::new()
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = answer.status();
-        let body: Value = answer.json().await.unwrap();
-        assert!(status.is_success(), "POST {path}: {status} {body}");
-        body
+        let request = reqwest::Client::new().post(self.url(path)).json(&body);
+        self.answer(&format!("POST {path}"), request).await
     }
 
-    /// The API answer of `GET path` (no key).
+    /// The API answer of `GET path`, which must succeed.
     async fn api(&self, path: &str) -> Value {
-        let answer = reqwest::get(self.url(path)).await.unwrap();
+        let request = reqwest::Client::new().get(self.url(path));
+        self.answer(&format!("GET {path}"), request).await
+    }
+
+    async fn answer(&self, what: &str, mut request: reqwest::RequestBuilder) -> Value {
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        let answer = request.send().await.unwrap();
         let status = answer.status();
         let body: Value = answer.json().await.unwrap();
-        assert!(status.is_success(), "GET {path}: {status} {body}");
+        assert!(status.is_success(), "{what}: {status} {body}");
         body
     }
 
