@@ -1,27 +1,45 @@
-//! Council traces: a council run is listed from the store, and its trace shows the panel's
-//! answers, the judge's analysis, the final answer and the timing waterfall.
+//! Council traces: a council question asked from the tasks page's form completes live, is
+//! listed from the store on the councils page, and its trace shows the panel's answers under
+//! their labels, the judge's analysis, the final answer and the timing waterfall.
 
 use super::*;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_council_trace_opens_from_the_list_and_shows_the_judges_analysis() {
+async fn a_council_asked_from_the_form_is_listed_and_its_trace_shows_the_judges_analysis() {
     let d = Dashboard::start("").await;
-    let body = json!({"work": {"kind": "council", "question": "What is the capital of France?"}});
-    let task = d.post("/api/tasks", body).await;
-    let id = task["id"].as_str().unwrap().to_owned();
-    wait_until(
-        "the council task completed",
-        Duration::from_secs(30),
-        || {
-            let path = format!("/api/tasks/{id}");
-            let d = &d;
-            async move { d.api(&path).await["state"] == "completed" }
-        },
-    )
-    .await;
-
-    d.open("/ui/councils").await;
     let b = &d.browser;
+    // Asked from the tasks page's form, as a council question.
+    d.open("/ui/tasks").await;
+    d.wait_live().await;
+    b.click("#submit-kind-council").await;
+    b.wait_text("#submit-text-label", "the council wording", |t| {
+        t.contains("council")
+    })
+    .await;
+    b.type_into("#submit-text", "What is the capital of France?")
+        .await;
+    b.click("#submit-button").await;
+    let answer = b
+        .wait_text("#submit-result", "the submitted task", |t| {
+            t.starts_with("Task ")
+        })
+        .await;
+    let id = answer.split_whitespace().nth(1).unwrap().to_owned();
+    let state = format!("#task-{id} td:nth-child(2)");
+    b.wait_text(&state, "the council completed", |t| t.contains("completed"))
+        .await;
+    let kind = b
+        .find(&format!("#task-{id} td:nth-child(3)"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(kind, "council");
+
+    // Listed on the councils page (reached through the navigation).
+    b.click("#nav-councils").await;
+    b.wait_text("#page-title", "the councils page", |t| t == "Councils")
+        .await;
     let link = b.find("#councils-body a[href^='/ui/councils/']").await;
     let question = link.text().await.unwrap();
     assert!(question.contains("capital of France"), "{question}");

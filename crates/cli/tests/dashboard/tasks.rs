@@ -43,6 +43,11 @@ async fn a_task_submitted_from_the_form_completes_live_without_a_reload() {
     let row = format!("#task-{id} td:nth-child(2)");
     b.wait_text(&row, "the task completed", |t| t.contains("completed"))
         .await;
+    // The queue follows too: nothing runs any more.
+    b.wait_text("#queue-summary", "an empty queue", |t| {
+        t.starts_with("0 running, 0 queued")
+    })
+    .await;
     assert!(
         b.document_is_marked().await,
         "the page was reloaded: the row must change in place"

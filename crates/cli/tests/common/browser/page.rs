@@ -20,8 +20,9 @@ impl Browser {
     }
 
     /// Waits until the page has loaded and stopped starting requests: the document is
-    /// complete and its count of finished requests held still for half a second (a live
-    /// stream that never finishes does not count).
+    /// complete and its count of finished requests held still for a second and a half (a live
+    /// stream that never finishes does not count; the pages reload what they show a moment
+    /// after their stream connects).
     pub async fn settle(&self) {
         let mut last = u64::MAX;
         let mut still = 0;
@@ -43,7 +44,7 @@ impl Browser {
                 }
                 None => still = 0,
             }
-            if still >= 5 {
+            if still >= 15 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
