@@ -40,10 +40,11 @@ async fn a_council_asked_from_the_form_is_listed_and_its_trace_shows_the_judges_
     b.click("#nav-councils").await;
     b.wait_text("#page-title", "the councils page", |t| t == "Councils")
         .await;
+    // The list is drawn anew once the page's stream connects: take the link after that.
+    b.settle().await;
     let link = b.find("#councils-body a[href^='/ui/councils/']").await;
     let question = link.text().await.unwrap();
     assert!(question.contains("capital of France"), "{question}");
-    b.settle().await;
     b.screenshot("councils-list").await;
     link.click().await.unwrap();
 

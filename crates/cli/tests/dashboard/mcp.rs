@@ -77,7 +77,8 @@ async fn a_server_added_from_the_form_shows_its_tools_and_a_tool_denied_on_the_p
         b.accessible_name(&deny).await,
         "Deny tool fusion_ask of kid"
     );
-    deny.click().await.unwrap();
+    // Found anew to click: the list is redrawn whenever the child's status changes.
+    b.click("#mcp-tool-kid-fusion_ask").await;
     b.find("#mcp-tools-kid li.denied[data-tool='fusion_ask']")
         .await;
     let file = std::fs::read_to_string(&d.config_path).unwrap();

@@ -71,3 +71,56 @@ async fn the_browser_checks_see_a_request_elsewhere_a_console_error_and_an_unnam
     d.browser.close().await;
     d.server.stop().await;
 }
+
+/// What a first visit costs on loopback: every page, with the browser's cache off, paints
+/// (first contentful paint) and loads its shell and assets; the figures are printed for
+/// BENCHMARKS.md (none is asserted: timings vary with the machine).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_paints_on_a_first_visit_and_reports_its_weight_and_timing() {
+    let d = Dashboard::start("").await;
+    let b = &d.browser;
+    b.cdp("Network.enable", json!({})).await;
+    b.cdp("Network.setCacheDisabled", json!({"cacheDisabled": true}))
+        .await;
+    for (path, _) in PAGES {
+        d.open(path).await;
+        b.settle().await;
+        let figures = b
+            .js(
+                "const nav = performance.getEntriesByType('navigation')[0];
+                 const assets = performance.getEntriesByType('resource')
+                   .filter((e) => new URL(e.name).pathname.startsWith('/ui/assets/'));
+                 const paint = performance.getEntriesByName('first-contentful-paint')[0];
+                 return {
+                   fcp_ms: paint ? paint.startTime : null,
+                   dom_ms: nav.domContentLoadedEventEnd,
+                   load_ms: nav.loadEventEnd,
+                   html_bytes: nav.decodedBodySize,
+                   asset_bytes: assets.reduce((n, e) => n + e.decodedBodySize, 0),
+                   assets: assets.length,
+                 };",
+                vec![],
+            )
+            .await;
+        let fcp = figures["fcp_ms"].as_f64();
+        assert!(
+            fcp.is_some_and(|ms| ms > 0.0),
+            "{path} never painted: {figures}"
+        );
+        assert!(
+            figures["assets"].as_u64().unwrap_or(0) >= 3,
+            "{path} loaded its CSS and scripts from the server, not a cache: {figures}"
+        );
+        eprintln!(
+            "{path}: first contentful paint {:.0} ms, DOMContentLoaded {:.0} ms, load {:.0} ms; \
+             {} B of HTML + {} B in {} assets",
+            fcp.unwrap_or_default(),
+            figures["dom_ms"].as_f64().unwrap_or_default(),
+            figures["load_ms"].as_f64().unwrap_or_default(),
+            figures["html_bytes"],
+            figures["asset_bytes"],
+            figures["assets"],
+        );
+    }
+    d.finish("first visits").await;
+}
