@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use fusion_core::backoff::Backoff;
-use fusion_core::config::McpServerConfig;
+use fusion_core::config::{McpServerConfig, ToolFilter};
 use rmcp::service::{Peer, RoleClient, RunningService};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::HubInner;
 use super::catalog::ChildLists;
+use super::filter::ToolNameFilter;
 use super::relay::ChildClient;
 
 /// Consecutive failed starts (or crashes soon after start) before a child is given up.
@@ -79,11 +80,16 @@ struct Stats {
 }
 
 pub struct Child {
+    /// How to reach the child. Its `tools` filter is the one it started with: the filter in
+    /// force is `filter`, which a reload replaces without reconnecting.
     pub config: McpServerConfig,
     stats: Mutex<Stats>,
     /// The shared connection and its number (see `ChildClient`).
     peer: RwLock<Option<(Peer<RoleClient>, u64)>>,
+    /// The lists as the child last reported them, its tools unfiltered.
     lists: RwLock<ChildLists>,
+    /// `tools.allow` / `tools.deny`, applied whenever the lists are read.
+    filter: RwLock<Arc<ToolNameFilter>>,
     settled: tokio::sync::Notify,
     /// Asks the supervisor to drop the connection numbered `reconnect_conn` and connect again.
     reconnect: tokio::sync::Notify,
@@ -94,6 +100,7 @@ pub struct Child {
 
 impl Child {
     pub fn new(config: McpServerConfig) -> Self {
+        let filter = Arc::new(ToolNameFilter::new(&config.tools));
         Self {
             config,
             stats: Mutex::new(Stats {
@@ -109,6 +116,7 @@ impl Child {
             }),
             peer: RwLock::new(None),
             lists: RwLock::new(ChildLists::default()),
+            filter: RwLock::new(filter),
             settled: tokio::sync::Notify::new(),
             reconnect: tokio::sync::Notify::new(),
             reconnect_conn: AtomicU64::new(0),
@@ -134,11 +142,27 @@ impl Child {
     }
 
     /// The child's lists as last fetched (kept while it restarts, so its tools stay listed
-    /// and answer with a clear error).
+    /// and answer with a clear error), its tools filtered by the filter in force.
     pub fn lists(&self) -> ChildLists {
         let mut lists = self.lists.read().map(|l| l.clone()).unwrap_or_default();
+        let filter = self
+            .filter
+            .read()
+            .map(|f| Arc::clone(&f))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()));
+        lists.tools.retain(|t| filter.allows(&t.name));
         lists.down = self.peer().is_none();
         lists
+    }
+
+    /// Puts a reloaded `tools.allow` / `tools.deny` in force: the next catalog rebuild lists
+    /// the child's tools through it; the connection and the process stay as they are.
+    pub fn set_tool_filter(&self, filter: &ToolFilter) {
+        let filter = Arc::new(ToolNameFilter::new(filter));
+        *self
+            .filter
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = filter;
     }
 
     pub fn state(&self) -> (State, Option<String>, u32) {
@@ -245,7 +269,7 @@ impl Child {
         let Some(peer) = self.peer() else {
             return Err("not connected".into());
         };
-        let lists = fetch_lists(&peer, &self.config).await?;
+        let lists = fetch_lists(&peer).await?;
         if let Ok(mut current) = self.lists.write() {
             *current = lists;
         }
@@ -253,10 +277,8 @@ impl Child {
     }
 }
 
-async fn fetch_lists(
-    peer: &Peer<RoleClient>,
-    config: &McpServerConfig,
-) -> Result<ChildLists, String> {
+/// Every list of the child, its tools unfiltered (`Child::lists` filters them).
+async fn fetch_lists(peer: &Peer<RoleClient>) -> Result<ChildLists, String> {
     let info = peer.peer_info();
     let caps = info
         .as_ref()
@@ -265,14 +287,10 @@ async fn fetch_lists(
     let failed = |what: &str, e: rmcp::ServiceError| format!("listing {what} failed: {e}");
     let mut lists = ChildLists::default();
     if caps.tools.is_some() {
-        let filter = super::filter::ToolNameFilter::new(&config.tools);
         lists.tools = peer
             .list_all_tools()
             .await
-            .map_err(|e| failed("tools", e))?
-            .into_iter()
-            .filter(|t| filter.allows(&t.name))
-            .collect();
+            .map_err(|e| failed("tools", e))?;
     }
     if caps.prompts.is_some() {
         lists.prompts = peer

@@ -1,8 +1,10 @@
 //! Following a reloaded `[mcp]`: children whose `[[mcp.servers]]` entry was removed (or
 //! disabled) are stopped, new ones started, changed ones restarted — one by one, each with its
-//! own stop token — while an unchanged child keeps its process and its client sessions. Then
-//! the catalog is rebuilt and connected clients are told which lists changed. The hub is the
-//! runtime's [`Attachment`]: the runtime calls this after every accepted reload.
+//! own stop token — while an unchanged child keeps its process and its client sessions. A child
+//! whose entry changed only in its tool filter (`tools.allow` / `tools.deny`) keeps them too:
+//! the new filter applies to its last known tools. Then the catalog is rebuilt and connected
+//! clients are told which lists changed. The hub is the runtime's [`Attachment`]: the runtime
+//! calls this after every accepted reload.
 
 use std::collections::HashSet;
 use std::sync::{Arc, PoisonError};
@@ -102,11 +104,22 @@ impl Hub {
             .write()
             .unwrap_or_else(PoisonError::into_inner) =
             Arc::new(Settings::new(&new.mcp, reserved.0, reserved.1));
-        for name in delta.removed.iter().chain(&delta.changed) {
+        let (refiltered, restarted): (Vec<&String>, Vec<&String>) = delta
+            .changed
+            .iter()
+            .partition(|name| filter_only_change(old, new, name));
+        for name in &refiltered {
+            let (child, server) = (inner.child(name), enabled_server(new, name));
+            if let (Some(child), Some(server)) = (child, server) {
+                child.set_tool_filter(&server.tools);
+                tracing::info!(server = %name, "MCP child's tool filter changed (kept running)");
+            }
+        }
+        for name in delta.removed.iter().chain(restarted.iter().copied()) {
             inner.stop_child(name).await;
             tracing::info!(server = %name, "MCP child stopped (configuration reloaded)");
         }
-        let start: HashSet<&String> = delta.added.iter().chain(&delta.changed).collect();
+        let start: HashSet<&String> = delta.added.iter().chain(restarted).collect();
         for server in new.mcp.servers.iter().filter(|s| s.enabled) {
             if start.contains(&server.name) {
                 inner.spawn_child(server.clone());
@@ -121,6 +134,31 @@ impl Hub {
         }
         inner.notify_lists_changed(changes).await;
     }
+}
+
+/// The enabled entry `name` of `config`.
+fn enabled_server<'a>(config: &'a Config, name: &str) -> Option<&'a McpServerConfig> {
+    config
+        .mcp
+        .servers
+        .iter()
+        .find(|s| s.enabled && s.name == name)
+}
+
+/// Whether child `name`'s entry differs between `old` and `new` in its tool filter alone (and
+/// nothing every child shares changed): its connection can stay, only its listing changes.
+fn filter_only_change(old: &Config, new: &Config, name: &str) -> bool {
+    if old.mcp.separator != new.mcp.separator || old.mcp.mode != new.mcp.mode {
+        return false;
+    }
+    let (Some(before), Some(after)) = (enabled_server(old, name), enabled_server(new, name)) else {
+        return false;
+    };
+    let refiltered = McpServerConfig {
+        tools: after.tools.clone(),
+        ..before.clone()
+    };
+    before.tools != after.tools && refiltered == *after
 }
 
 impl Attachment for Hub {

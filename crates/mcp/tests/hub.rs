@@ -2,8 +2,8 @@
 //! in-memory pipes (`Hub::start_with` and an `InProcess` opener, called on every connection),
 //! and the client is rmcp's own over another pipe to `FusionMcp`. Covers a crash and the
 //! restart with backoff, progress relayed from a child, a child's `list_changed` refetched and
-//! relayed, sampling asked by a child and answered by the client, and a reload that adds,
-//! removes and keeps children.
+//! relayed, sampling asked by a child and answered by the client, a reload that adds,
+//! removes and keeps children, and a reloaded tool filter applied on the same connection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // Sampling is deprecated by the newest protocol (SEP-2577); classic children still use it.
 #![allow(deprecated)]
@@ -417,4 +417,49 @@ async fn a_reload_starts_new_children_stops_removed_ones_and_keeps_the_rest() {
     })
     .await;
     assert_eq!(s.nursery.connections("kept"), 1);
+}
+
+#[tokio::test]
+async fn a_changed_tool_filter_applies_without_reconnecting_the_child() {
+    let s = setup(&["kid"]).await;
+    let names = tool_names(&s).await;
+    assert!(names.contains(&"kid__echo".to_owned()), "{names:?}");
+    let heard = s.recorder.tools_changed.load(Ordering::SeqCst);
+
+    let mut denied = config(&["kid"]);
+    denied.mcp.servers[0].tools.deny = vec!["echo".into()];
+    s.hub.reconcile(&config(&["kid"]), &denied).await;
+    // At once, not once a new connection lists: the child's other tools never leave.
+    let names = tool_names(&s).await;
+    assert!(!names.contains(&"kid__echo".to_owned()), "{names:?}");
+    assert!(names.contains(&"kid__slow".to_owned()), "{names:?}");
+    let refused = s
+        .client
+        .call_tool(CallToolRequestParams::new("kid__echo".to_owned()))
+        .await;
+    assert!(
+        refused.as_ref().map_or(true, |r| r.is_error == Some(true)),
+        "a denied tool is not called: {refused:?}"
+    );
+    assert_eq!(
+        s.nursery.connections("kid"),
+        1,
+        "the child kept its connection"
+    );
+    let status = &s.hub.status()[0];
+    assert_eq!(
+        (status.state, status.restarts),
+        (State::Ready, 0),
+        "{status:?}"
+    );
+    eventually("list_changed reaches the client", async || {
+        s.recorder.tools_changed.load(Ordering::SeqCst) > heard
+    })
+    .await;
+
+    // Allowed again, it is back on the same connection.
+    s.hub.reconcile(&denied, &config(&["kid"])).await;
+    assert!(tool_names(&s).await.contains(&"kid__echo".to_owned()));
+    assert_eq!(text(&call(&s, "kid__echo").await), "kid says hi");
+    assert_eq!(s.nursery.connections("kid"), 1);
 }
