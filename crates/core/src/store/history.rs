@@ -2,7 +2,8 @@
 //! (`decisions`) are handed to [`History`], which never blocks and never writes on the caller's
 //! path. A bounded channel carries them to one writer task that lets a batch gather for
 //! `BATCH_WINDOW` after its first entry (a flush cuts it short), writes it (one transaction
-//! per table), then prunes both tables to their bounds ([`KEEP_DECISIONS`],
+//! per table; the rows' JSON is encoded on the blocking pool, not on an async worker), then
+//! prunes both tables to their bounds ([`KEEP_DECISIONS`],
 //! [`KEEP_COUNCILS`]). Routing is hot and its history expendable: when the channel is full a
 //! decision is dropped and counted (`dropped`, metric `fusion_history_dropped_total`). A
 //! council run is rare and cost model calls: it waits for space in a task of its own. A write
@@ -23,12 +24,12 @@ use super::{Caller, Store, now_ms, store_error};
 use crate::router::Decision;
 
 /// Routing decisions the store keeps (the newest).
-pub const KEEP_DECISIONS: u32 = 5_000;
+pub const KEEP_DECISIONS: u32 = 2_000;
 /// Council runs the store keeps (the newest).
 pub const KEEP_COUNCILS: u32 = 1_000;
 /// Candidates of a decision kept in the store (the ranked ones come first); the rest are
 /// counted in the stored JSON's `candidates_omitted`.
-pub const MAX_STORED_CANDIDATES: usize = 32;
+pub const MAX_STORED_CANDIDATES: usize = 16;
 /// Characters of each long text of a stored council trace (an answer, the final answer, the
 /// judge's raw output).
 pub const MAX_TRACE_TEXT_CHARS: usize = 64 * 1024;
@@ -80,10 +81,15 @@ impl History {
     pub fn record_decision(&self, caller: Caller, decision: &Decision) {
         match self.tx.try_reserve() {
             Ok(permit) => {
-                let mut copy = decision.clone();
-                copy.candidates.truncate(MAX_STORED_CANDIDATES);
-                let omitted = decision.candidates.len() - copy.candidates.len();
-                permit.send(Entry::Decision(Box::new((now_ms(), caller, copy, omitted))));
+                permit.send(Entry::Decision(Box::new((
+                    now_ms(),
+                    caller,
+                    kept_part(decision),
+                    decision
+                        .candidates
+                        .len()
+                        .saturating_sub(MAX_STORED_CANDIDATES),
+                ))));
             }
             Err(_) => self.drop_one("decision"),
         }
@@ -132,6 +138,26 @@ impl History {
     }
 }
 
+/// The decision with its first [`MAX_STORED_CANDIDATES`] candidates only: the others are not
+/// copied (with 300 models, copying them all cost a quarter of the decision itself).
+fn kept_part(decision: &Decision) -> Decision {
+    Decision {
+        chosen: decision.chosen.clone(),
+        fallbacks: decision.fallbacks.clone(),
+        priority: decision.priority,
+        required_quality: decision.required_quality,
+        estimate: decision.estimate.clone(),
+        candidates: decision
+            .candidates
+            .iter()
+            .take(MAX_STORED_CANDIDATES)
+            .cloned()
+            .collect(),
+        summary: decision.summary.clone(),
+        retry_in_ms: decision.retry_in_ms,
+    }
+}
+
 /// The order of a row recorded at `at_ms`: microseconds since the epoch, bumped to stay
 /// strictly increasing in this process. Rows are written in the order they were recorded, so a
 /// batch written late still sorts by when its rows happened (across processes to the ms).
@@ -151,8 +177,8 @@ pub(super) fn next_seq(at_ms: i64) -> i64 {
 /// What one batch writes.
 #[derive(Default)]
 struct Batch {
-    councils: Vec<CouncilRunRow>,
-    decisions: Vec<DecisionRow>,
+    councils: Vec<(i64, CouncilEnded)>,
+    decisions: Vec<(i64, Caller, Decision, usize)>,
     flushes: Vec<oneshot::Sender<()>>,
 }
 
@@ -161,14 +187,11 @@ impl Batch {
     fn take(&mut self, entry: Entry) -> bool {
         match entry {
             Entry::Decision(boxed) => {
-                let (at_ms, caller, decision, omitted) = *boxed;
-                self.decisions
-                    .push(decision_row(at_ms, caller, &decision, omitted));
+                self.decisions.push(*boxed);
                 false
             }
             Entry::Council(boxed) => {
-                let (at_ms, ended) = *boxed;
-                self.councils.push(council_row(at_ms, ended));
+                self.councils.push(*boxed);
                 false
             }
             Entry::Flush(done) => {
@@ -182,17 +205,38 @@ impl Batch {
         self.councils.len() + self.decisions.len() + self.flushes.len()
     }
 
+    /// Encodes the rows (JSON of traces and decisions: CPU work, off the async worker), writes
+    /// them, prunes, and answers the flushes.
     async fn write(self, store: &Store) {
+        let Batch {
+            councils,
+            decisions,
+            flushes,
+        } = self;
+        let (councils, decisions) = crate::cpu::off_worker(move || {
+            let councils: Vec<CouncilRunRow> = councils
+                .into_iter()
+                .map(|(at_ms, ended)| council_row(at_ms, ended))
+                .collect();
+            let decisions: Vec<DecisionRow> = decisions
+                .into_iter()
+                .map(|(at_ms, caller, decision, omitted)| {
+                    decision_row(at_ms, caller, &decision, omitted)
+                })
+                .collect();
+            (councils, decisions)
+        })
+        .await;
         let mut wrote = false;
-        if let Err(err) = store.insert_council_runs(&self.councils).await {
-            failed("council runs", self.councils.len(), &err);
+        if let Err(err) = store.insert_council_runs(&councils).await {
+            failed("council runs", councils.len(), &err);
         } else {
-            wrote |= !self.councils.is_empty();
+            wrote |= !councils.is_empty();
         }
-        if let Err(err) = store.insert_decisions(&self.decisions).await {
-            failed("routing decisions", self.decisions.len(), &err);
+        if let Err(err) = store.insert_decisions(&decisions).await {
+            failed("routing decisions", decisions.len(), &err);
         } else {
-            wrote |= !self.decisions.is_empty();
+            wrote |= !decisions.is_empty();
         }
         if wrote {
             if let Err(err) = store.prune_council_runs(KEEP_COUNCILS).await {
@@ -202,7 +246,7 @@ impl Batch {
                 tracing::warn!("history: cannot prune routing decisions: {err}");
             }
         }
-        for done in self.flushes {
+        for done in flushes {
             let _ = done.send(());
         }
     }
