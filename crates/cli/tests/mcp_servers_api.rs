@@ -2,8 +2,9 @@
 //! own config file through `/api/mcp/servers` and its hub follows. The child is a real MCP
 //! server needing nothing outside this repository — another `fusion mcp` over stdio (its own
 //! tools: `fusion_ask`, `get_cost_estimate`, ...). Added from the form, its tools show in the
-//! listing and in `/mcp`'s `tools/list`; a denied tool leaves `tools/list`; an invalid edit
-//! is refused and the file's bytes stay; reorder, disable and a pasted desktop JSON work.
+//! listing and in `/mcp`'s `tools/list`; a denied tool leaves `tools/list` at once while the
+//! child's process keeps running; an invalid edit is refused and the file's bytes stay;
+//! reorder, disable and a pasted desktop JSON work.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -189,6 +190,24 @@ async fn mcp_tool_names(url: &str) -> Vec<String> {
     names
 }
 
+/// The ids of the running processes whose command line names `config` (the children started
+/// with it). Linux's /proc; elsewhere none are seen.
+fn processes_with(config: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| line.split(|b| *b == 0).any(|arg| arg == config.as_bytes()))
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 fn has(tools: &[String], name: &str) -> bool {
     tools.iter().any(|t| t == name)
 }
@@ -231,6 +250,11 @@ async fn a_server_added_from_the_form_lists_its_tools_and_a_denied_tool_leaves_t
     let tools = d.mcp_tools().await;
     assert!(has(&tools, "kid__fusion_ask"), "{tools:?}");
     assert!(has(&tools, "kid__get_cost_estimate"), "{tools:?}");
+    let child_config = d.path("child.toml");
+    let process = processes_with(&child_config);
+    if cfg!(target_os = "linux") {
+        assert_eq!(process.len(), 1, "one child process: {process:?}");
+    }
 
     let deny = json!({"tool": "fusion_ask", "allowed": false});
     let report = d.ok("POST", "/api/mcp/servers/kid/tools", deny).await;
@@ -240,12 +264,18 @@ async fn a_server_added_from_the_form_lists_its_tools_and_a_denied_tool_leaves_t
             .unwrap()
             .contains("tools.deny = [\"fusion_ask\"]")
     );
-    wait_until("kid__fusion_ask left tools/list", CHILD_START, || async {
-        let tools = d.mcp_tools().await;
-        !has(&tools, "kid__fusion_ask") && has(&tools, "kid__get_cost_estimate")
-    })
-    .await;
-    let kid = d.ready("kid").await;
+    // Applied by the time the edit is answered, on the same child: no restart, no gap.
+    let tools = d.mcp_tools().await;
+    assert!(!has(&tools, "kid__fusion_ask"), "{tools:?}");
+    assert!(has(&tools, "kid__get_cost_estimate"), "{tools:?}");
+    let kid = d.server("kid").await;
+    assert_eq!(kid["status"]["state"], "ready", "{kid}");
+    assert_eq!(kid["status"]["restarts"], 0, "{kid}");
+    assert_eq!(
+        processes_with(&child_config),
+        process,
+        "the child's process kept running"
+    );
     assert_eq!(kid["tools"]["deny"], json!(["fusion_ask"]));
     assert!(
         !kid["status"]["tools"]
@@ -254,15 +284,11 @@ async fn a_server_added_from_the_form_lists_its_tools_and_a_denied_tool_leaves_t
         "{kid}"
     );
 
-    // Allowed again, it comes back.
+    // Allowed again, it comes back, still from the same process.
     let allow = json!({"tool": "fusion_ask", "allowed": true});
     d.ok("POST", "/api/mcp/servers/kid/tools", allow).await;
-    wait_until(
-        "kid__fusion_ask is back in tools/list",
-        CHILD_START,
-        || async { has(&d.mcp_tools().await, "kid__fusion_ask") },
-    )
-    .await;
+    assert!(has(&d.mcp_tools().await, "kid__fusion_ask"));
+    assert_eq!(processes_with(&child_config), process);
     d.server.stop().await;
 }
 

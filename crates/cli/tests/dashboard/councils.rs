@@ -1,6 +1,7 @@
 //! Council traces: a council question asked from the tasks page's form completes live, is
 //! listed from the store on the councils page, and its trace shows the panel's answers under
-//! their labels, the judge's analysis, the final answer and the timing waterfall.
+//! their labels, the judge's analysis, the final answer and the timing waterfall. A council
+//! that ends while the list is shown joins it without taking the keyboard off its row.
 
 use super::*;
 
@@ -94,4 +95,56 @@ async fn a_council_asked_from_the_form_is_listed_and_its_trace_shows_the_judges_
     b.settle().await;
     b.screenshot("council-trace").await;
     d.finish("a council trace").await;
+}
+
+impl Dashboard {
+    /// Asks the default council `question` as a task over the API and waits until it ends.
+    async fn ask_council(&self, question: &str) {
+        let body = json!({"work": {"kind": "council", "question": question}});
+        let id = self.post("/api/tasks", body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        wait_until("the council task completed", PAGE_WAIT, || async {
+            self.api(&format!("/api/tasks/{id}")).await["state"] == "completed"
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_council_ending_while_the_list_is_shown_keeps_the_keyboard_on_its_row() {
+    let d = Dashboard::start("").await;
+    let b = &d.browser;
+    d.open("/ui/councils").await;
+    d.wait_live().await;
+    b.settle().await;
+    // The empty list names the command as code, not in backticks.
+    let empty = b.find("#councils-empty").await.text().await.unwrap();
+    assert!(!empty.contains('`'), "{empty}");
+    let command = b.find("#councils-empty code").await.text().await.unwrap();
+    assert_eq!(command, "fusion ask");
+
+    d.ask_council("What is the capital of France?").await;
+    let link = b.find("#councils-body a[href^='/ui/councils/']").await;
+    b.js(
+        "const link = arguments[0]; link.focus(); window.__fusionFocused = link; return null",
+        vec![serde_json::to_value(&link).unwrap()],
+    )
+    .await;
+
+    d.ask_council("And the capital of Italy?").await;
+    wait_until("the second council is listed", PAGE_WAIT, || async {
+        b.find_all("#councils-body a").await.len() == 2
+    })
+    .await;
+    let kept = b
+        .js(
+            "return document.activeElement === window.__fusionFocused \
+             && window.__fusionFocused.isConnected",
+            vec![],
+        )
+        .await;
+    assert_eq!(kept, json!(true), "the focused row was kept, not rebuilt");
+    d.finish("a council joining the list").await;
 }

@@ -54,6 +54,14 @@ async fn with_keys_the_page_asks_for_one_and_api_calls_without_it_are_refused() 
         form.is_displayed().await.unwrap_or(false)
     })
     .await;
+    // Nothing is loaded yet: there is no page to go to.
+    for pager in ["#tasks-prev", "#tasks-next"] {
+        let button = b.find(pager).await;
+        assert!(
+            !button.is_enabled().await.unwrap(),
+            "{pager} is disabled before the first load"
+        );
+    }
     b.screenshot("key-prompt").await;
 
     // A wrong key is refused, and asked for again.

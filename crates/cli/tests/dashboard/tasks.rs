@@ -1,5 +1,6 @@
 //! The tasks page: a task submitted from the form completes before the user's eyes (no
-//! reload), and a queued task is cancelled from its row.
+//! reload) and its details show the model's answer as text, and a queued task is cancelled
+//! from its row.
 
 use super::*;
 
@@ -55,16 +56,26 @@ async fn a_task_submitted_from_the_form_completes_live_without_a_reload() {
     let cost_and_model = b.find(&format!("#task-{id}")).await.text().await.unwrap();
     assert!(cost_and_model.contains("quick"), "{cost_and_model}");
 
-    // Its details show the answer.
+    // Its details show the answer: the model's text, not the stored JSON around it.
     b.find(&format!("#task-{id} td:first-child button"))
         .await
         .click()
         .await
         .unwrap();
-    b.wait_text("#task-detail-answer", "the answer", |t| {
-        t.contains("done quickly")
-    })
-    .await;
+    let shown = b
+        .wait_text("#task-detail-answer", "the answer", |t| !t.is_empty())
+        .await;
+    assert_eq!(shown, "done quickly");
+    // The state once (its progress message says the same), the job by its label alone.
+    let state = b
+        .js(
+            "return document.querySelector('#task-detail-facts dd').textContent",
+            vec![],
+        )
+        .await;
+    assert_eq!(state, json!("completed"));
+    let job = b.find("#task-jobs tbody th").await.text().await.unwrap();
+    assert_eq!(job, "attempt 1");
     let stored = d.api(&format!("/api/tasks/{id}")).await;
     assert_eq!(stored["state"], "completed", "{stored}");
     b.screenshot("tasks-completed").await;

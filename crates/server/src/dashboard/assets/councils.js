@@ -1,15 +1,16 @@
 // Fusion dashboard, councils: the recent council runs recorded in the store, newest first,
-// each linking to its trace; older ones page in, new ones appear as tasks end.
+// each linking to its trace; older ones page in, new ones appear as tasks end. A refresh keeps
+// the rows already shown (keyed by id), so the keyboard stays where it was.
 'use strict';
 
 (() => {
   const { $, el, api, guarded, badge, duration, usd } = Fusion;
   const PAGE = 50;
-  const view = { councils: [], ids: new Set(), more: false };
+  const view = { councils: [], ids: new Set(), more: false, rows: new Map() };
 
   function row(c) {
     const status = c.degraded && c.status !== 'degraded' ? [badge(c.status), ' ', badge('degraded')] : badge(c.status);
-    return el('tr', { id: `council-${c.id}` },
+    return el('tr', { id: `council-${c.id}`, 'data-council-id': c.id },
       el('td', { text: Fusion.time(c.at_ms) }),
       el('td', { text: c.council }),
       el('td', { class: 'clip' }, el('a', { href: `/ui/councils/${encodeURIComponent(c.id)}`, title: c.question, text: c.question || '(no question)' })),
@@ -22,9 +23,16 @@
   function render() {
     const body = $('councils-body');
     if (!view.councils.length) {
-      body.replaceChildren(el('tr', {}, el('td', { colspan: 7, text: 'No council has run yet. Ask one from the Tasks page, `fusion ask`, or a `fusion/…` model.' })));
+      body.replaceChildren(el('tr', { id: 'councils-empty' }, el('td', { colspan: 7 },
+        'No council has run yet. Ask one from the Tasks page, ', el('code', { text: 'fusion ask' }),
+        ', or a ', el('code', { text: 'fusion/…' }), ' model.')));
     } else {
-      body.replaceChildren(...view.councils.map(row));
+      // A recorded run does not change: its row is drawn once and moved, never rebuilt.
+      const ordered = view.councils.map((c) => {
+        if (!view.rows.has(c.id)) view.rows.set(c.id, row(c));
+        return view.rows.get(c.id);
+      });
+      Fusion.arrange(body, ordered);
     }
     $('councils-more').hidden = !view.more;
     $('councils-summary').textContent = `${view.councils.length} council${view.councils.length === 1 ? '' : 's'} shown.`;

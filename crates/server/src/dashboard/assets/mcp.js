@@ -2,12 +2,16 @@
 // error, tools and call stats; add one from a form or a pasted desktop JSON, edit, enable or
 // disable, remove, reorder (drag and drop, or Move up / Move down), allow or deny single tools.
 // Each change goes through the API, which checks it, writes the config file and reloads; a
-// refused change shows the key and the reason.
+// refused change shows the key and the reason. The list is re-read every 10 s, and every second
+// for up to 10 s while a server is still connecting (its tools arrive with it).
 'use strict';
 
 (() => {
   const { $, el, api, guarded, badge, duration, fill, announce } = Fusion;
-  const view = { servers: [], editable: false, editing: null, dragged: null, focusAfter: null, signature: '' };
+  const view = { servers: [], editable: false, editing: null, dragged: null, focusAfter: null, signature: '', fastUntil: 0, fastTimer: null };
+  const READ_EVERY = 10000;
+  const FAST_EVERY = 1000;
+  const FAST_FOR = 10000;
 
   const slug = (name) => name.replace(/[^A-Za-z0-9_-]/g, '_');
   const path = (name, rest = '') => `/api/mcp/servers/${encodeURIComponent(name)}${rest}`;
@@ -20,6 +24,7 @@
       refusal.hidden = true;
       Fusion.clearError();
       announce(`${what}: saved and reloaded.`);
+      view.fastUntil = 0;
       await load();
       return answer;
     } catch (error) {
@@ -218,17 +223,37 @@
     transportChanged();
   }
 
+  /** While a server is connecting, reads again in a second, for at most FAST_FOR in a row. */
+  function followConnecting() {
+    const starting = view.servers.some((x) => x.enabled && x.status && ['connecting', 'restarting'].includes(x.status.state));
+    if (!starting) { view.fastUntil = 0; return; }
+    if (!view.fastUntil) view.fastUntil = Date.now() + FAST_FOR;
+    if (view.fastTimer || Date.now() >= view.fastUntil) return;
+    view.fastTimer = setTimeout(() => {
+      view.fastTimer = null;
+      if (!document.hidden && !view.dragged) guarded(load);
+    }, FAST_EVERY);
+  }
+
   async function load() {
-    const answer = await api('/api/mcp/servers');
+    try {
+      draw(await api('/api/mcp/servers'));
+    } finally {
+      followConnecting();
+    }
+  }
+
+  function draw(answer) {
     const signature = JSON.stringify(answer);
     if (signature === view.signature && !view.focusAfter) return;
     view.signature = signature;
     const focused = document.activeElement && document.activeElement.id;
     view.servers = answer.servers || [];
     view.editable = Boolean(answer.editable);
-    $('mcp-config').textContent = answer.config_file
+    fill($('mcp-config'), answer.config_file
       ? `Config file: ${answer.config_file}${view.editable ? '' : ' (not editable from here)'}`
-      : 'No config file: Fusion runs on its zero-config defaults. Changes need a file: run `fusion init` or start with --config.';
+      : ['No config file: Fusion runs on its zero-config defaults. Changes need a file: run ', el('code', { text: 'fusion init' }),
+        ' or start with ', el('code', { text: '--config' }), '.']);
     for (const id of ['mcp-save', 'mcp-import-submit']) $(id).disabled = !view.editable;
     const list = $('mcp-servers');
     fill(list, view.servers.length ? view.servers.map(serverItem) : el('li', { class: 'muted', text: 'No MCP server is configured.' }));
@@ -253,6 +278,6 @@
       });
     });
     guarded(load);
-    setInterval(() => { if (!document.hidden && !view.dragged) guarded(load); }, 10000);
+    setInterval(() => { if (!document.hidden && !view.dragged) guarded(load); }, READ_EVERY);
   });
 })();

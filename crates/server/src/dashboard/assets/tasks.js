@@ -212,12 +212,23 @@
     return typeof last.content === 'string' ? last.content : JSON.stringify(last.content);
   }
 
+  /** What a task answered: a completion's or a benchmark's `text`, a council's final answer,
+   *  else the first choice of the OpenAI-shaped response; the raw JSON only when none is there. */
   function resultText(result) {
     if (!result) return null;
+    if (typeof result.text === 'string') return result.text;
     if (typeof result.final_answer === 'string') return result.final_answer;
-    const choice = result.choices && result.choices[0];
+    const response = result.response && typeof result.response === 'object' ? result.response : result;
+    const choice = Array.isArray(response.choices) ? response.choices[0] : null;
     if (choice && choice.message) return typeof choice.message.content === 'string' ? choice.message.content : JSON.stringify(choice.message.content);
     return JSON.stringify(result, null, 2);
+  }
+
+  /** A job's name: its label ("attempt 2" — the second model tried —, a member, "judge"), and
+   *  the task's run it belongs to only when the task ran more than once (recovered). */
+  function jobLabel(job) {
+    const label = String(job.label || 'job');
+    return job.attempt > 1 ? `${label} (run ${job.attempt} of the task)` : label;
   }
 
   async function showDetail(id, focus) {
@@ -227,7 +238,7 @@
     section.hidden = false;
     $('task-detail-heading').textContent = `Task ${task.id}`;
     const kv = [
-      ['State', [badge(task.state), task.progress_message ? ` ${task.progress_message}` : '']],
+      ['State', [badge(task.state), task.progress_message && task.progress_message !== task.state ? ` ${task.progress_message}` : '']],
       ['Kind', task.kind], ['Model', [task.model || '—', task.provider ? ` (${task.provider})` : '']],
       ['Slot group', task.slot_group], ['Caller', task.caller], ['Priority', String(task.priority)],
       ['Created', Fusion.time(task.created_ms)], ['Started', Fusion.time(task.started_ms)], ['Finished', Fusion.time(task.finished_ms)],
@@ -240,7 +251,7 @@
       el('caption', { text: 'Jobs: every model call of this task' }),
       el('thead', {}, el('tr', {}, ['Job', 'Model', 'State', 'Took', 'Tokens', 'Cost', 'Error', 'Actions'].map((h) => el('th', { scope: 'col', text: h })))),
       el('tbody', {}, task.jobs.map((job) => el('tr', { id: `job-${job.id}` },
-        el('th', { scope: 'row', text: `${job.label} (attempt ${job.attempt})` }),
+        el('th', { scope: 'row', text: jobLabel(job) }),
         el('td', { text: `${job.model} (${job.provider})` }), el('td', {}, badge(job.state)),
         el('td', { class: 'num', text: job.started_ms ? duration((job.finished_ms || Date.now()) - job.started_ms) : '—' }),
         el('td', { class: 'num', text: Fusion.int(job.tokens) }), el('td', { class: 'num', text: usd(job.cost_usd) }),
