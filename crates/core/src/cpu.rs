@@ -15,6 +15,9 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    // The work keeps its caller scope (routing decisions it records name the front door).
+    let caller = crate::providers::caller_in_scope();
+    let work = move || crate::providers::within_caller(caller, work);
     match tokio::task::spawn_blocking(work).await {
         Ok(value) => value,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
@@ -66,5 +69,16 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(panic_message(caught.as_ref()), "boom 7");
+    }
+
+    #[tokio::test]
+    async fn work_off_the_worker_keeps_its_callers_scope() {
+        use crate::providers::{as_caller, current_caller};
+        use crate::store::Caller;
+        let seen = as_caller(Caller::Mcp, off_worker(current_caller)).await;
+        assert_eq!(seen, Caller::Mcp);
+        let large = as_caller(Caller::Http, sized(1 << 20, current_caller)).await;
+        assert_eq!(large, Caller::Http);
+        assert_eq!(off_worker(current_caller).await, Caller::Cli, "no scope: cli");
     }
 }

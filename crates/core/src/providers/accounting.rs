@@ -23,6 +23,20 @@ pub async fn as_caller<F: Future>(caller: Caller, work: F) -> F::Output {
     CALLER.scope(caller, work).await
 }
 
+/// The caller scope the running task is in, if any.
+pub(crate) fn caller_in_scope() -> Option<Caller> {
+    CALLER.try_with(|c| *c).ok()
+}
+
+/// Runs synchronous `work` (e.g. on the blocking pool) in `caller`'s scope when there is one,
+/// so what it records is attributed as if it ran where it was asked for.
+pub(crate) fn within_caller<T>(caller: Option<Caller>, work: impl FnOnce() -> T) -> T {
+    match caller {
+        Some(caller) => CALLER.sync_scope(caller, work),
+        None => work(),
+    }
+}
+
 /// The caller of the running task; `cli` outside any front door's scope.
 pub fn current_caller() -> Caller {
     CALLER.try_with(|c| *c).unwrap_or(Caller::Cli)

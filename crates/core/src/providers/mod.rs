@@ -31,6 +31,7 @@ use crate::config::{ProviderConfig, ProviderKind};
 use crate::{Error, ErrorKind, Result};
 
 pub use accounting::{as_caller, call_cost, current_caller};
+pub(crate) use accounting::{caller_in_scope, within_caller};
 pub use catalog::{CatalogSync, listed_price, priced_tier};
 pub use listing::{ListedModel, ListedPricing};
 pub use models::{ModelStatus, ProviderStatus};
