@@ -1,7 +1,8 @@
 //! Measured quality steers the router, through the real binary: before any bench the router
 //! sends code to the local model its prior rates highly; after `fusion bench` finds that model
 //! failing the code tasks, the next process's router (reading the store at start) chooses the
-//! model that passed them, and its reasons say "measured".
+//! model that passed them, and its reasons say "measured" — read at a complexity the bench
+//! recorded for its tasks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -120,6 +121,17 @@ async fn after_a_bench_the_router_stops_choosing_the_model_that_fails_code() {
     assert_eq!(failing["quality_source"]["source"], "measured", "{failing}");
     assert!(
         failing["reason"].as_str().unwrap().contains("measured (n="),
+        "{failing}"
+    );
+    // The bench recorded each task's complexity, so the router read the model's fit there
+    // (the route's 0.9, or the nearest complexity the bench's tasks had).
+    let at = failing["quality_source"]["complexity"].as_f64();
+    assert!(at.is_some_and(|c| (0.0..=0.9).contains(&c)), "{failing}");
+    assert!(
+        failing["reason"]
+            .as_str()
+            .unwrap()
+            .contains(" at complexity "),
         "{failing}"
     );
     assert!(

@@ -1,6 +1,6 @@
-//! The store and the usage ledger, with the same test bodies on SQLite (a file in a tempdir) and
-//! on PostgreSQL (a fresh database per test on the server in `FUSION_TEST_POSTGRES_URL`, which
-//! scripts/test.sh starts through scripts/postgres.sh). Without that variable the PostgreSQL
+//! The store, the usage ledger and benchmark results' complexity, with the same test bodies on
+//! SQLite (a file in a tempdir) and on PostgreSQL (a fresh database per test on the server in
+//! `FUSION_TEST_POSTGRES_URL`, which scripts/test.sh starts through scripts/postgres.sh). Without that variable the PostgreSQL
 //! variants fail: they never pass silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,8 +9,11 @@ mod common;
 use common::{Backend, PgDatabase, TestStore};
 
 use fusion_core::ErrorKind;
+use fusion_core::config::Category;
+use fusion_core::providers::ProviderRegistry;
 use fusion_core::store::{
-    Caller, Ledger, Store, SyncedModel, UsageFilter, UsageRecord, UsageReport, UsageTotals,
+    BenchResultRow, Caller, Ledger, Store, SyncedModel, UsageFilter, UsageRecord, UsageReport,
+    UsageTotals,
 };
 use sqlx::Row;
 
@@ -395,7 +398,92 @@ async fn synced_models_are_replaced_per_provider(backend: Backend) {
     assert!(err.to_string().contains("belongs to provider"), "{err}");
 }
 
+fn bench_row(task: &str, category: &str, score: f64, error: Option<&str>) -> BenchResultRow {
+    BenchResultRow {
+        run_id: "bench-c".into(),
+        task_id: task.into(),
+        model: "m".into(),
+        attempt: 1,
+        suite: "builtin".into(),
+        category: category.into(),
+        score,
+        latency_ms: 100,
+        output_tokens: 10,
+        cost_usd: 0.0,
+        error: error.map(str::to_owned),
+        detail: None,
+        created_ms: 1_000,
+    }
+}
+
+async fn bench_results_keep_their_complexity_and_the_router_reads_scores_against_it(
+    backend: Backend,
+) {
+    let t = TestStore::new(backend).await;
+    let store = &t.store;
+    let cases = [
+        // 0.100 and 0.105 fall in one group of 0.02; 0.9 in another.
+        ("easy-1", "code", 1.0, None, Some(0.1)),
+        ("easy-2", "code", 1.0, None, Some(0.1)),
+        ("easy-3", "code", 1.0, None, Some(0.105)),
+        ("hard-1", "code", 0.0, None, Some(0.9)),
+        ("hard-2", "code", 0.0, None, Some(0.9)),
+        // No complexity (an older row): in the mean, not in the fit.
+        ("old", "code", 1.0, None, None),
+        // A failed call counts for neither.
+        ("failed", "code", 0.0, Some("timeout"), Some(0.5)),
+        // Out of range is clamped.
+        ("odd", "reasoning", 0.5, None, Some(1.7)),
+    ];
+    for (task, category, score, error, complexity) in cases {
+        let row = bench_row(task, category, score, error);
+        assert!(
+            store
+                .put_bench_result_with_complexity(&row, complexity)
+                .await
+                .unwrap()
+        );
+    }
+    let not_finite = bench_row("nan", "chat", 1.0, None);
+    store
+        .put_bench_result_with_complexity(&not_finite, Some(f64::NAN))
+        .await
+        .unwrap();
+
+    let groups = store.measured_by_complexity().await.unwrap();
+    let got: Vec<(&str, u64, f64)> = groups
+        .iter()
+        .map(|g| (g.category.as_str(), g.n, g.mean_score))
+        .collect();
+    assert_eq!(
+        got,
+        [("code", 3, 1.0), ("code", 2, 0.0), ("reasoning", 1, 0.5)]
+    );
+    assert_close(groups[0].complexity, 0.305 / 3.0, "mean complexity");
+    assert_close(groups[1].complexity, 0.9, "hard");
+    assert_close(groups[2].complexity, 1.0, "clamped");
+    let means = store.measured_quality().await.unwrap();
+    let code = means.iter().find(|m| m.category == "code").unwrap();
+    assert_eq!(
+        code.n, 6,
+        "the mean counts every answer, with a complexity or not"
+    );
+
+    // The registry fits them: the model's chance on easy code is high, on hard code low.
+    let registry = ProviderRegistry::from_config(&fusion_core::config::Config::default()).unwrap();
+    registry.reload_measured(store).await.unwrap();
+    let fit = registry.measured("m").fit(Category::Code).unwrap();
+    assert_eq!(fit.n, 5);
+    assert!(fit.chance_at(0.1).0 > 0.8, "{fit:?}");
+    assert!(
+        fit.chance_at(0.9).0 < 0.3,
+        "five answers: sure, not certain: {fit:?}"
+    );
+    assert!(registry.measured("m").fit(Category::Chat).is_none());
+}
+
 fusion_test_support::on_both_backends!(
+    bench_results_keep_their_complexity_and_the_router_reads_scores_against_it,
     open_creates_and_migrates_a_fresh_store_and_reopening_is_idempotent,
     usage_report_sums_totals_and_groups_by_model_provider_and_day,
     usage_report_filters_by_time_caller_provider_and_model,

@@ -1,7 +1,8 @@
 //! Running benchmarks: every call of a [`BenchSpec`] (models × tasks × runs per task) through
 //! the provider registry — so the usage ledger sees each one, attributed to the caller scope
 //! (`fusion_core::providers::as_caller`) the run is awaited in — at most `parallel` at a time,
-//! each bounded by the spec's timeout, validated, and written to the store as it finishes. The
+//! each bounded by the spec's timeout, validated, and written to the store as it finishes (with
+//! the router's complexity estimate of its task, which the router reads scores against). The
 //! run's row keeps its spec and status (`running`, then `completed`, `interrupted` or
 //! `failed`); [`run_bench`] on a run that has rows already does only what is missing, so an
 //! interrupted run resumes where it stopped.
@@ -22,7 +23,7 @@ use std::time::Instant;
 
 use fusion_core::config::Tier;
 use fusion_core::providers::{ProviderRegistry, call_cost};
-use fusion_core::router::Health;
+use fusion_core::router::{Health, RouteInput, estimate};
 use fusion_core::store::{BenchResultRow, BenchRunRow, Store, now_ms};
 use fusion_types::ChatRequest;
 use futures::StreamExt;
@@ -208,11 +209,14 @@ pub async fn run_bench(
             }
             next = in_flight.next() => next,
         };
-        let Some(row) = next else { break };
+        let Some((row, complexity)) = next else { break };
         if let Some(call) = queue.next() {
             in_flight.push(answer(registry, spec, run_id, call));
         }
-        if let Err(e) = store.put_bench_result(&row).await {
+        if let Err(e) = store
+            .put_bench_result_with_complexity(&row, Some(complexity))
+            .await
+        {
             drop(in_flight);
             let _ = store
                 .set_bench_run_status(run_id, RunStatus::Failed.as_str(), Some(now_ms()))
@@ -289,16 +293,21 @@ async fn open_run(store: &Store, spec: &BenchSpec, run_id: &str) -> Result<(), B
     Ok(())
 }
 
-/// Asks one call's model, validates the answer and makes its result row.
+/// Asks one call's model, validates the answer and makes its result row, with the router's
+/// complexity estimate of the task (its messages, in its category — as the router would see
+/// them routed).
 async fn answer(
     registry: &ProviderRegistry,
     spec: &BenchSpec,
     run_id: &str,
     call: Call<'_>,
-) -> BenchResultRow {
+) -> (BenchResultRow, f64) {
     let task = call.task;
     let mut request = ChatRequest::simple(call.model, task.system.as_deref(), task.prompt.clone());
     request.max_tokens = spec.max_tokens;
+    let mut routed = RouteInput::from_messages_off_worker(&request.messages).await;
+    routed.category = Some(task.kind.category());
+    let complexity = estimate(&routed).complexity;
     let started = Instant::now();
     let outcome = tokio::time::timeout(spec.timeout, registry.chat(call.model, request)).await;
     let mut row = BenchResultRow {
@@ -352,5 +361,5 @@ async fn answer(
         }
     }
     row.created_ms = now_ms();
-    row
+    (row, complexity)
 }

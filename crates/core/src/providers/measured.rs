@@ -1,23 +1,26 @@
 //! The registry's copy of what benchmarks measured (`fusion bench`; the store's
-//! `measured_quality`): per model id and category, the mean score and its count. Read from the
-//! store at start and after every bench, held in memory, and put into each model's view for
-//! the router, which blends it with the prior until `router.reliable_after` answers.
+//! `measured_quality` and `measured_by_complexity`): per model id and category, the mean score
+//! with its count, and the fit of the scores against the router's complexity estimate of each
+//! task. Read from the store at start and after every bench, held in memory, and put into each
+//! model's view for the router, which reads the fit at a task's complexity (or, without enough
+//! answers, the mean, blended with the prior until `router.reliable_after` answers).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError};
 
 use super::registry::ProviderRegistry;
 use crate::Result;
 use crate::config::Category;
-use crate::router::{Measured, MeasuredByCategory};
-use crate::store::{MeasuredQuality, Store};
+use crate::router::{ComplexityFit, Measured, MeasuredByCategory, ScoredAt};
+use crate::store::{MeasuredAtComplexity, MeasuredQuality, Store};
 
 impl ProviderRegistry {
-    /// Replaces the measured qualities held with `rows` (rows of unknown categories are
-    /// skipped: a category the router does not know cannot steer it).
-    pub fn set_measured(&self, rows: &[MeasuredQuality]) {
+    /// Replaces the measured qualities held with `means` and the fits of `by_complexity`
+    /// (rows of unknown categories are skipped: a category the router does not know cannot
+    /// steer it).
+    pub fn set_measured(&self, means: &[MeasuredQuality], by_complexity: &[MeasuredAtComplexity]) {
         let mut table: HashMap<String, MeasuredByCategory> = HashMap::new();
-        for row in rows {
+        for row in means {
             let Some(category) = Category::parse(&row.category) else {
                 continue;
             };
@@ -29,6 +32,28 @@ impl ProviderRegistry {
                 },
             );
         }
+        let mut points: BTreeMap<(&str, Category), Vec<ScoredAt>> = BTreeMap::new();
+        for row in by_complexity {
+            let Some(category) = Category::parse(&row.category) else {
+                continue;
+            };
+            points
+                .entry((row.model.as_str(), category))
+                .or_default()
+                .push(ScoredAt {
+                    complexity: row.complexity,
+                    score: row.mean_score,
+                    n: row.n,
+                });
+        }
+        for ((model, category), points) in points {
+            if let Some(fit) = ComplexityFit::fit(&points) {
+                table
+                    .entry(model.to_owned())
+                    .or_default()
+                    .set_fit(category, fit);
+            }
+        }
         *self
             .measured
             .write()
@@ -37,7 +62,9 @@ impl ProviderRegistry {
 
     /// Reads the measured qualities from the store again (after a bench).
     pub async fn reload_measured(&self, store: &Store) -> Result<()> {
-        self.set_measured(&store.measured_quality().await?);
+        let means = store.measured_quality().await?;
+        let by_complexity = store.measured_by_complexity().await?;
+        self.set_measured(&means, &by_complexity);
         Ok(())
     }
 

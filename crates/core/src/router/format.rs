@@ -38,7 +38,8 @@ impl fmt::Display for Q {
     }
 }
 
-/// A quality with where it came from: `0.60 prior`, `0.82 measured (n=40)`,
+/// A quality with where it came from: `0.60 prior`, `0.82 measured (n=40)` (the category's
+/// mean), `0.64 measured (n=60) at complexity 0.80` (the fit against complexity),
 /// `0.71 blended (measured 0.82 over n=2, prior 0.60)`.
 pub(super) struct QualityText(pub f64, pub super::QualitySource);
 
@@ -48,7 +49,14 @@ impl fmt::Display for QualityText {
         write!(f, "{}", Q(self.0))?;
         match self.1 {
             Prior => f.write_str(" prior"),
-            Measured { n } => write!(f, " measured (n={n})"),
+            Measured {
+                n,
+                complexity: None,
+            } => write!(f, " measured (n={n})"),
+            Measured {
+                n,
+                complexity: Some(c),
+            } => write!(f, " measured (n={n}) at complexity {}", Q(c)),
             Blended { n, measured, prior } => write!(
                 f,
                 " blended (measured {} over n={n}, prior {})",

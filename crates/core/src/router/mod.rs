@@ -32,11 +32,15 @@
 //!
 //! **Required quality** = `quality_threshold × complexity`, but at least `0.2 ×
 //! quality_threshold`: with the default 0.7 a complexity-1 task needs 0.7, a complexity-0.5 one
-//! 0.35, a trivial one 0.14. A model's quality is what `fusion bench` measured for the category
-//! once it has `reliable_after` answers there (default 3); with fewer, the measured mean and
-//! the prior are blended by count; with none, the prior: its value for the category, else its
-//! `default`, else by tier (local 0.5, free 0.6, paid 0.8) — see [`quality_estimate`]. Every
-//! candidate's reason says which it used ("quality 0.82 measured (n=40)", "0.60 prior").
+//! 0.35, a trivial one 0.14. A model's quality for the task ([`quality_at`]) is, in order: what
+//! `fusion bench` measured at the task's complexity — the logistic fit of its scores in the
+//! category against the complexity this router estimates for each bench task
+//! ([`ComplexityFit`], `fit.rs`), read at the task's complexity or the nearest one benched —
+//! once the fit has `reliable_after` answers (default 3); else its mean in the category once
+//! that has `reliable_after` answers; with fewer, the mean and the prior blended by count; with
+//! none, the prior: its value for the category, else its `default`, else by tier (local 0.5,
+//! free 0.6, paid 0.8) — see [`quality_estimate`]. Every candidate's reason says which it used
+//! ("quality 0.64 measured (n=60) at complexity 0.80", "0.82 measured (n=40)", "0.60 prior").
 //!
 //! **Cost** ([`cost_usd`]): 0 for local and free tiers; `price × tokens / 1e6` for paid; unknown
 //! for a paid model without a price, which is never rejected by the cost threshold but ranks
@@ -44,22 +48,35 @@
 //! price is unknown (`price_unknown`) ranks after every model with a known price under every
 //! priority, `speed` included.
 //!
-//! **Ranking** of the models that pass:
-//! - `cost`: tier (local, free, paid), then estimated cost, then higher quality, then lower p50;
-//! - `balanced`: the `cost` order, except that when the cheapest passing model clears the bar
-//!   by less than 0.15 (it is only just good enough), the first model in that order whose
-//!   quality beats it by ≥ 0.15 and whose known cost is within `cost_threshold` moves to the top;
+//! **Ranking** of the models that pass (at equal cost the higher quality first, unless both
+//! qualities are only their tiers' defaults, which say nothing about one model against another:
+//! then local before free):
+//! - `cost`: estimated cost, then quality, then tier, then lower p50;
+//! - `balanced`: the most value — `credited quality − rate × estimated cost`, the rate being
+//!   `quality_threshold / cost_threshold` quality per USD (by default 0.7 per $0.02: a model
+//!   $0.01 dearer must be 0.35 better) — then the `cost` order. A quality measured at the
+//!   task's complexity is credited in full; one that does not depend on complexity (a prior, a
+//!   category's mean) only up to the bar + 0.15 (`ROOM_TO_SPARE`): on a task the cheap model
+//!   clears with room to spare, a model that only rates higher on average is not worth paying
+//!   for. The summary says what the choice was weighed against, each reason its value;
 //! - `quality`: known cost first, then highest quality, then cheaper, then tier;
 //! - `speed`: lowest known p50 latency (unknown latency after known ones), then tier, then cheaper.
 //!
 //! When input + output tokens exceed `token_threshold`, local and free models rank ahead of paid
-//! ones under every priority except `quality` (a paid model is still chosen when nothing cheaper
-//! passes); the reasons say so. At equal keys Healthy ranks before Unknown before HalfOpen, and
-//! the model id breaks the remaining ties, so a decision is deterministic. The first ranked model
-//! is chosen; the next ones, at most `retry_budget`, are the fallbacks.
+//! ones under `cost` and `speed` (a paid model is still chosen when nothing cheaper passes); the
+//! reasons say so (`balanced` weighs each model's cost of the long task instead, `quality`
+//! ignores it). At equal keys Healthy ranks before Unknown before HalfOpen, and the model id
+//! breaks the remaining ties, so a decision is deterministic. The first ranked model is chosen;
+//! the next ones, at most `retry_budget`, are the fallbacks.
+//!
+//! The `fusion eval routing` replay measured these rules (BENCHMARKS.md, "Routing eval"): the
+//! fit and the value rule are what bring 95% of the strongest model's quality from ~71% to ~29%
+//! of its cost on the synthetic set.
 
 mod estimate;
+mod fit;
 mod format;
+mod quality;
 mod rank;
 #[cfg(test)]
 mod tests;
@@ -67,6 +84,8 @@ mod tests;
 mod tests_measured;
 #[cfg(test)]
 mod tests_pricing;
+#[cfg(test)]
+mod tests_value;
 
 use std::fmt::Write as _;
 
@@ -76,8 +95,13 @@ use serde::Serialize;
 use crate::config::{Category, Price, Priority, QualityPriors, RouterConfig, Tier};
 
 pub use estimate::estimate;
+pub use fit::{ComplexityFit, ScoredAt};
 use format::{Cost, Ms, Q, QualityText, Usd};
-use rank::{CLEARLY_BETTER, Ranking, Rejection, tier_str};
+pub use quality::{
+    Measured, MeasuredByCategory, QualityEstimate, QualitySource, quality_at, quality_estimate,
+    quality_for,
+};
+use rank::{Ranking, Rejection, tier_str};
 
 /// What the router is asked to place.
 #[derive(Debug, Clone, Default)]
@@ -193,65 +217,6 @@ pub struct ModelView {
     pub latency_p50_ms: Option<f64>,
 }
 
-/// A model's benchmark record in one category: the mean score of `n` answers.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Measured {
-    pub quality: f64,
-    pub n: u64,
-}
-
-/// [`Measured`] per category (a fixed array: a model view is built per decision and must not
-/// allocate for it).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct MeasuredByCategory([Option<Measured>; Category::ALL.len()]);
-
-impl MeasuredByCategory {
-    pub fn get(&self, category: Category) -> Option<Measured> {
-        self.0[category_index(category)]
-    }
-
-    pub fn set(&mut self, category: Category, measured: Measured) {
-        self.0[category_index(category)] = Some(measured);
-    }
-
-    /// Each category with a record.
-    pub fn iter(&self) -> impl Iterator<Item = (Category, Measured)> + '_ {
-        Category::ALL
-            .iter()
-            .filter_map(|c| self.get(*c).map(|m| (*c, m)))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
-    }
-}
-
-fn category_index(category: Category) -> usize {
-    Category::ALL
-        .iter()
-        .position(|c| *c == category)
-        .unwrap_or(0)
-}
-
-/// Where a quality the router used came from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "source")]
-pub enum QualitySource {
-    /// Configured, or by tier: nothing measured yet.
-    Prior,
-    /// `n` ≥ `reliable_after` benchmark answers.
-    Measured { n: u64 },
-    /// Fewer answers: `measured` (over `n`) and `prior`, weighted `n / reliable_after`.
-    Blended { n: u64, measured: f64, prior: f64 },
-}
-
-/// A model's quality for a category and where it came from.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct QualityEstimate {
-    pub quality: f64,
-    pub source: QualitySource,
-}
-
 /// What the router assumed about the task; `*_estimated` marks values it guessed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Estimate {
@@ -331,7 +296,7 @@ pub fn decide(input: &RouteInput, models: &[ModelView], config: &RouterConfig) -
         .take(usize::try_from(config.retry_budget).unwrap_or(usize::MAX))
         .map(|e| e.model.id.clone())
         .collect();
-    let candidates = ranking.reports(&estimate, config);
+    let candidates = ranking.reports(&estimate);
     let retry_in_ms = if chosen.is_none() {
         ranking
             .rejected
@@ -371,58 +336,6 @@ pub fn cost_usd(model: &ModelView, input_tokens: u64, output_tokens: u64) -> Opt
     }
 }
 
-/// The quality the router uses for a model in a category: measured once it has
-/// `reliable_after` answers there, blended with the prior by count below that, the prior
-/// ([`quality_for`]) with none.
-pub fn quality_estimate(
-    model: &ModelView,
-    category: Category,
-    reliable_after: u32,
-) -> QualityEstimate {
-    let prior = quality_for(model, category);
-    match model.measured.get(category) {
-        Some(m) if m.n > 0 && m.quality.is_finite() => {
-            let needed = u64::from(reliable_after.max(1));
-            if m.n >= needed {
-                QualityEstimate {
-                    quality: m.quality,
-                    source: QualitySource::Measured { n: m.n },
-                }
-            } else {
-                let weight = m.n as f64 / needed as f64;
-                QualityEstimate {
-                    quality: weight * m.quality + (1.0 - weight) * prior,
-                    source: QualitySource::Blended {
-                        n: m.n,
-                        measured: m.quality,
-                        prior,
-                    },
-                }
-            }
-        }
-        _ => QualityEstimate {
-            quality: prior,
-            source: QualitySource::Prior,
-        },
-    }
-}
-
-/// The model's prior quality for a category: its configured value for the category, else its
-/// `default`, else by tier (local 0.5, free 0.6, paid 0.8).
-pub fn quality_for(model: &ModelView, category: Category) -> f64 {
-    model
-        .quality
-        .by_category
-        .get(&category)
-        .copied()
-        .or(model.quality.default)
-        .unwrap_or(match model.tier {
-            Tier::Local => 0.5,
-            Tier::Free => 0.6,
-            Tier::Paid => 0.8,
-        })
-}
-
 /// The decision in one sentence.
 fn summary(ranking: &Ranking<'_>, est: &Estimate, config: &RouterConfig, offered: usize) -> String {
     let Some(first) = ranking.ranked.first() else {
@@ -442,20 +355,16 @@ fn summary(ranking: &Ranking<'_>, est: &Estimate, config: &RouterConfig, offered
     );
     let _ = match ranking.priority {
         Priority::Cost => write!(out, "cheapest that meets the bar"),
-        Priority::Balanced => match ranking.upgraded_over() {
-            Some(base) => write!(
+        Priority::Balanced => {
+            let _ = write!(
                 out,
-                "clearly better (+{}) than the cheapest passing model {} and within the cost \
-                 threshold {threshold}",
-                Q(first.quality - base.quality),
-                base.model.id
-            ),
-            None => write!(
-                out,
-                "cheapest that meets the bar (with room to spare, or none clearly better \
-                 (+{CLEARLY_BETTER}) within {threshold})"
-            ),
-        },
+                "most quality for its cost at {} quality per {threshold} (quality_threshold per \
+                 cost_threshold)",
+                config.quality_threshold
+            );
+            balanced_note(&mut out, ranking);
+            Ok(())
+        }
         Priority::Quality => write!(out, "highest quality within the cost threshold {threshold}"),
         Priority::Speed => match first.latency() {
             Some(ms) => write!(out, "fastest measured p50 ({})", Ms(ms)),
@@ -489,6 +398,52 @@ fn summary(ranking: &Ranking<'_>, est: &Estimate, config: &RouterConfig, offered
         let _ = write!(out, "; {fallbacks} fallback{plural}");
     }
     out
+}
+
+/// `balanced`: what the chosen model was weighed against — the cheapest ranked model when it
+/// is not that one, else a better one it was not worth paying for.
+fn balanced_note(out: &mut String, ranking: &Ranking<'_>) {
+    let Some(first) = ranking.ranked.first() else {
+        return;
+    };
+    let Some(cost) = first.cost else { return };
+    let known = || ranking.ranked.iter().skip(1).filter(|e| e.cost.is_some());
+    let cheaper = known()
+        .filter(|e| e.cost.is_some_and(|c| c < cost))
+        .min_by(|a, b| rank::cmp_cost(a.cost, b.cost));
+    if let Some(other) = cheaper {
+        let _ = write!(
+            out,
+            ": +{} quality over the cheaper {} is worth its {} more",
+            Q(first.credited - other.credited),
+            other.model.id,
+            Usd(cost - other.cost.unwrap_or(0.0))
+        );
+        return;
+    }
+    let better = known()
+        .filter(|e| e.quality > first.quality)
+        .max_by(|a, b| a.quality.total_cmp(&b.quality));
+    let Some(other) = better else { return };
+    if other.capped() {
+        let _ = write!(
+            out,
+            "; {} rates higher ({}) but a quality not measured at this complexity counts only \
+             up to {} (the bar + {})",
+            other.model.id,
+            Q(other.quality),
+            Q(ranking.credit_cap),
+            rank::ROOM_TO_SPARE
+        );
+    } else if let Some(dearer) = other.cost {
+        let _ = write!(
+            out,
+            ": {}'s +{} quality is not worth its {} more",
+            other.model.id,
+            Q(other.credited - first.credited),
+            Usd(dearer - cost)
+        );
+    }
 }
 
 /// Why nothing was chosen: how many models each filter removed.

@@ -7,14 +7,16 @@ use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use super::format::{Cost, Latency, Ms, Ordinal, Q, QualityText, Usd, Wait};
+use super::quality::configured_quality;
 use super::{
-    CandidateReport, Estimate, Health, ModelView, QualitySource, Verdict, cost_usd,
-    quality_estimate,
+    CandidateReport, Estimate, Health, ModelView, QualitySource, Verdict, cost_usd, quality_at,
 };
 use crate::config::{Category, Priority, RouterConfig, Tier};
 
-/// Quality margin by which a `balanced` candidate must beat the cheapest one to win.
-pub(super) const CLEARLY_BETTER: f64 = 0.15;
+/// `balanced`: how far above the bar a quality that does not depend on the task's complexity
+/// (a prior, a category's mean) is credited — beyond it, a model that only looks better on
+/// average is not worth paying for.
+pub(super) const ROOM_TO_SPARE: f64 = 0.15;
 
 /// Slack for float comparisons against thresholds (0.7 × 0.5 must meet 0.35).
 const EPS: f64 = 1e-9;
@@ -26,6 +28,13 @@ pub(super) struct Entry<'a> {
     pub quality: f64,
     pub source: QualitySource,
     pub cost: Option<f64>,
+    /// The quality is only its tier's default (nothing configured or measured): no evidence
+    /// that it is better or worse than another model's tier default.
+    pub tier_default: bool,
+    /// `balanced`: the quality credited (see [`ROOM_TO_SPARE`])…
+    pub credited: f64,
+    /// …less the estimated cost at the thresholds' rate.
+    pub value: f64,
 }
 
 impl Entry<'_> {
@@ -37,6 +46,11 @@ impl Entry<'_> {
     /// Whether a task over the token threshold pushes this model behind local and free ones.
     fn is_paid(&self) -> bool {
         self.model.tier == Tier::Paid
+    }
+
+    /// `balanced` credited less than its quality.
+    pub fn capped(&self) -> bool {
+        self.credited < self.quality
     }
 }
 
@@ -178,8 +192,8 @@ pub(super) struct Ranking<'a> {
     pub token_threshold: u32,
     /// The token threshold applied: local and free ranked ahead of paid.
     pub cheap_first: bool,
-    /// `balanced`: the winner was moved ahead of the cheapest passing model (now second).
-    pub upgraded: bool,
+    /// `balanced`: the most a quality that does not depend on complexity is credited.
+    pub credit_cap: f64,
     pub ranked: Vec<Entry<'a>>,
     /// In model-id order.
     pub rejected: Vec<(Entry<'a>, Rejection)>,
@@ -194,15 +208,27 @@ pub(super) fn rank<'a>(
     required: f64,
 ) -> Ranking<'a> {
     let needed = est.input_tokens.saturating_add(est.output_tokens);
+    let rate = value_rate(config);
+    let credit_cap = required + ROOM_TO_SPARE;
     let mut ranked = Vec::with_capacity(models.len());
     let mut rejected = Vec::new();
     for model in models {
-        let estimate = quality_estimate(model, est.category, config.reliable_after);
+        let estimate = quality_at(model, est.category, est.complexity, config.reliable_after);
+        let cost = cost_usd(model, est.input_tokens, est.output_tokens);
+        let credited = if estimate.source.is_at_complexity() {
+            estimate.quality
+        } else {
+            estimate.quality.min(credit_cap)
+        };
         let entry = Entry {
             model,
             quality: estimate.quality,
             source: estimate.source,
-            cost: cost_usd(model, est.input_tokens, est.output_tokens),
+            cost,
+            tier_default: estimate.source == QualitySource::Prior
+                && configured_quality(model, est.category).is_none(),
+            credited,
+            value: credited - cost.filter(|c| *c > 0.0).map_or(0.0, |c| rate * c),
         };
         match reject(&entry, needed, required, priority, config) {
             Some(why) => rejected.push((entry, why)),
@@ -210,22 +236,13 @@ pub(super) fn rank<'a>(
         }
     }
     rejected.sort_by(|a, b| a.0.model.id.cmp(&b.0.model.id));
-    let cheap_first = priority != Priority::Quality && needed > u64::from(config.token_threshold);
+    let cheap_first = matches!(priority, Priority::Cost | Priority::Speed)
+        && needed > u64::from(config.token_threshold);
     match priority {
-        Priority::Cost | Priority::Balanced => {
-            ranked.sort_by(|a, b| by_cost(a, b, cheap_first));
-        }
+        Priority::Cost => ranked.sort_by(|a, b| by_cost(a, b, cheap_first)),
+        Priority::Balanced => ranked.sort_by(by_value),
         Priority::Quality => ranked.sort_by(by_quality),
         Priority::Speed => ranked.sort_by(|a, b| by_speed(a, b, cheap_first)),
-    }
-    let mut upgraded = false;
-    if priority == Priority::Balanced
-        && let Some(i) = clearly_better(&ranked, required, config.cost_threshold, cheap_first)
-    {
-        // The winner goes first; the cheapest passing model follows it, the rest keep their
-        // cost order.
-        ranked[..=i].rotate_right(1);
-        upgraded = true;
     }
     Ranking {
         priority,
@@ -234,9 +251,19 @@ pub(super) fn rank<'a>(
         needed,
         token_threshold: config.token_threshold,
         cheap_first,
-        upgraded,
+        credit_cap,
         ranked,
         rejected,
+    }
+}
+
+/// `balanced`: the quality a dollar must buy — `quality_threshold` per `cost_threshold` (0
+/// when the cost threshold is 0: then only free calls pass, and cost cannot matter).
+pub(super) fn value_rate(config: &RouterConfig) -> f64 {
+    if config.cost_threshold > 0.0 && config.quality_threshold.is_finite() {
+        config.quality_threshold / config.cost_threshold
+    } else {
+        0.0
     }
 }
 
@@ -292,35 +319,12 @@ fn reject(
     }
 }
 
-/// `balanced`: when the cheapest passing candidate is only just good enough (less than
-/// [`CLEARLY_BETTER`] above the bar), the first one after it whose quality beats it by
-/// [`CLEARLY_BETTER`] and whose known cost is within the threshold (and, under the token
-/// threshold, that stays local/free when the cheapest is).
-fn clearly_better(
-    ranked: &[Entry<'_>],
-    required: f64,
-    cost_threshold: f64,
-    cheap_first: bool,
-) -> Option<usize> {
-    let base = ranked.first()?;
-    // A cheapest model with a clear margin over the bar is good enough: no upgrade.
-    if base.quality >= required + CLEARLY_BETTER - EPS {
-        return None;
-    }
-    let bar = base.quality + CLEARLY_BETTER - EPS;
-    ranked.iter().enumerate().skip(1).find_map(|(i, e)| {
-        let affordable = e.cost.is_some_and(|c| c <= cost_threshold);
-        let same_group = group(e, cheap_first) == group(base, cheap_first);
-        (e.quality >= bar && affordable && same_group).then_some(i)
-    })
-}
-
 fn group(e: &Entry<'_>, cheap_first: bool) -> u8 {
     u8::from(cheap_first && e.is_paid())
 }
 
 /// Known costs first, ascending.
-fn cmp_cost(a: Option<f64>, b: Option<f64>) -> Ordering {
+pub(super) fn cmp_cost(a: Option<f64>, b: Option<f64>) -> Ordering {
     match (a, b) {
         (Some(x), Some(y)) => x.total_cmp(&y),
         (Some(_), None) => Ordering::Less,
@@ -354,14 +358,32 @@ fn known_price_first(a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
     a.model.price_unknown.cmp(&b.model.price_unknown)
 }
 
+/// Higher quality first — unless both are tier defaults, which say nothing about one model
+/// against another of the same cost (then the tier decides: local before free).
+fn by_evidence(a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
+    if a.tier_default && b.tier_default {
+        Ordering::Equal
+    } else {
+        b.quality.total_cmp(&a.quality)
+    }
+}
+
 fn by_cost(a: &Entry<'_>, b: &Entry<'_>, cheap_first: bool) -> Ordering {
     known_price_first(a, b)
         .then(group(a, cheap_first).cmp(&group(b, cheap_first)))
-        .then(a.model.tier.cmp(&b.model.tier))
         .then_with(|| cmp_cost(a.cost, b.cost))
-        .then_with(|| b.quality.total_cmp(&a.quality))
+        .then_with(|| by_evidence(a, b))
+        .then(a.model.tier.cmp(&b.model.tier))
         .then_with(|| cmp_latency(a, b))
         .then_with(|| tie_break(a, b))
+}
+
+/// `balanced`: the most value (known costs first), then the `cost` order.
+fn by_value(a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
+    known_price_first(a, b)
+        .then(a.cost.is_none().cmp(&b.cost.is_none()))
+        .then_with(|| b.value.total_cmp(&a.value))
+        .then_with(|| by_cost(a, b, false))
 }
 
 fn by_quality(a: &Entry<'_>, b: &Entry<'_>) -> Ordering {
@@ -385,21 +407,12 @@ fn by_speed(a: &Entry<'_>, b: &Entry<'_>, cheap_first: bool) -> Ordering {
 }
 
 impl<'a> Ranking<'a> {
-    /// `balanced`: the cheapest passing model the winner was preferred to.
-    pub fn upgraded_over(&self) -> Option<&Entry<'a>> {
-        if self.upgraded {
-            self.ranked.get(1)
-        } else {
-            None
-        }
-    }
-
     /// Every candidate with its verdict: ranked ones in order, then rejected ones.
-    pub fn reports(&self, est: &Estimate, config: &RouterConfig) -> Vec<CandidateReport> {
+    pub fn reports(&self, est: &Estimate) -> Vec<CandidateReport> {
         let mut out = Vec::with_capacity(self.ranked.len() + self.rejected.len());
         for (i, entry) in self.ranked.iter().enumerate() {
             let rank = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            let reason = self.ranked_reason(i, est, config);
+            let reason = self.ranked_reason(i, est);
             out.push(report(entry, Verdict::Ranked { rank, reason }));
         }
         for (entry, why) in &self.rejected {
@@ -410,7 +423,7 @@ impl<'a> Ranking<'a> {
     }
 
     /// "2nd: free, quality 0.60, $0, p50 340 ms" and the notes that explain the place.
-    fn ranked_reason(&self, i: usize, est: &Estimate, config: &RouterConfig) -> String {
+    fn ranked_reason(&self, i: usize, est: &Estimate) -> String {
         let e = &self.ranked[i];
         let mut out = String::with_capacity(128);
         // Writing into a String cannot fail.
@@ -440,23 +453,13 @@ impl<'a> Ranking<'a> {
                 out.push_str("; no price configured, so ranked after priced models");
             }
         }
-        if self.upgraded {
-            if i == 0 {
-                if let Some(base) = self.ranked.get(1) {
-                    let _ = write!(
-                        out,
-                        "; quality beats the cheapest passing model {} ({}) by ≥ \
-                         {CLEARLY_BETTER} within the cost threshold {}",
-                        base.model.id,
-                        Q(base.quality),
-                        Usd(config.cost_threshold)
-                    );
-                }
-            } else if i == 1 {
+        if self.priority == Priority::Balanced && e.cost.is_some() {
+            let _ = write!(out, "; value {}", Q(e.value));
+            if e.capped() {
                 let _ = write!(
                     out,
-                    "; cheapest passing, but {} is clearly better",
-                    self.ranked[0].model.id
+                    " (quality counted up to {}: not measured at this complexity)",
+                    Q(self.credit_cap)
                 );
             }
         }

@@ -93,9 +93,9 @@ fn ranked_reason<'a>(d: &'a Decision, id: &str) -> &'a str {
 }
 
 #[test]
-fn balanced_upgrades_only_when_the_cheapest_model_is_just_good_enough() {
-    // Complexity 0.9 needs 0.63: local-good (0.72) passes by 0.09 only, and cheap-paid (0.9)
-    // is clearly better within the cost threshold.
+fn balanced_pays_for_quality_a_prior_credits_only_up_to_the_bar_plus_room_to_spare() {
+    // Complexity 0.9 needs 0.63: local-good (0.72) passes, and cheap-paid's prior 0.90 counts
+    // up to 0.78 (the bar + 0.15); +0.06 is worth its $0.00036 at 0.7 per $0.05.
     let input = RouteInput {
         complexity: Some(0.9),
         priority: Some(Priority::Balanced),
@@ -104,38 +104,63 @@ fn balanced_upgrades_only_when_the_cheapest_model_is_just_good_enough() {
     let d = decide(&input, &table(), &config());
     assert_eq!(d.chosen.as_deref(), Some("cheap-paid"), "{}", d.summary);
     assert_eq!(d.fallbacks[0], "local-good");
-    assert!(d.summary.contains("clearly better"), "{}", d.summary);
-    // An easy task stays on the cheap model.
+    assert!(
+        d.summary.contains(
+            "most quality for its cost at 0.7 quality per $0.05 (quality_threshold per \
+             cost_threshold): +0.06 quality over the cheaper local-good is worth its $0.00036 more"
+        ),
+        "{}",
+        d.summary
+    );
+    // On an easy task every prior counts only up to 0.29: no quality is worth paying for.
     let easy = RouteInput {
         complexity: Some(0.2),
         ..input
     };
     let d = decide(&easy, &table(), &config());
     assert_eq!(d.chosen.as_deref(), Some("local-good"), "{}", d.summary);
+    assert!(
+        d.summary.contains(
+            "expensive-paid rates higher (0.95) but a quality not measured at this complexity \
+             counts only up to 0.29 (the bar + 0.15)"
+        ),
+        "{}",
+        d.summary
+    );
+    assert!(
+        ranked_reason(&d, "cheap-paid").ends_with(
+            "; value 0.28 (quality counted up to 0.29: not measured at this complexity)"
+        ),
+        "{}",
+        ranked_reason(&d, "cheap-paid")
+    );
 }
 
 #[test]
 fn each_priority_picks_its_model_from_the_table() {
     let cases = [
+        // At equal cost, the better quality first (local-weak's 0.45 after free's 0.60).
         (
             Priority::Cost,
             [
                 "local-good",
-                "local-weak",
                 "free",
+                "local-weak",
                 "cheap-paid",
                 "expensive-paid",
                 "paid-no-price",
             ],
         ),
-        // local-good clears the 0.35 bar by far: good enough, no upgrade.
+        // By value: every prior counts up to 0.50 (the 0.35 bar + 0.15), less the cost at 0.7
+        // per $0.05 — cheap-paid 0.495 before local-weak 0.45, expensive-paid last of the
+        // priced.
         (
             Priority::Balanced,
             [
                 "local-good",
-                "local-weak",
                 "free",
                 "cheap-paid",
+                "local-weak",
                 "expensive-paid",
                 "paid-no-price",
             ],
@@ -191,11 +216,13 @@ fn the_configured_priority_applies_when_the_input_names_none() {
     let d = decide(&hard, &table(), &config());
     assert_eq!(d.priority, Priority::Balanced);
     assert_eq!(d.chosen.as_deref(), Some("cheap-paid"));
-    assert!(d.summary.contains("clearly better"), "{}", d.summary);
     assert!(
-        ranked_reason(&d, "cheap-paid").contains("beats the cheapest passing model local-good")
+        d.summary.contains("most quality for its cost"),
+        "{}",
+        d.summary
     );
-    assert!(ranked_reason(&d, "local-good").contains("cheap-paid is clearly better"));
+    assert!(ranked_reason(&d, "cheap-paid").contains("; value 0.77 (quality counted up to 0.78"));
+    assert!(ranked_reason(&d, "local-good").ends_with("; value 0.72"));
 }
 
 #[test]
@@ -214,7 +241,7 @@ fn summary_and_reasons_say_where_and_why() {
     );
     assert_eq!(
         ranked_reason(&d, "free"),
-        "3rd: free, quality 0.60 prior, $0, p50 340 ms"
+        "2nd: free, quality 0.60 prior, $0, p50 340 ms"
     );
     assert!(ranked_reason(&d, "cheap-paid").starts_with("4th: paid, quality 0.90 prior, $0.00036"));
 }
@@ -264,7 +291,7 @@ fn unhealthy_models_are_rejected_and_half_open_ones_are_routable() {
         match rejected {
             Some(reason) => {
                 assert_eq!(rejection(&d, "local-good"), reason);
-                assert_eq!(d.chosen.as_deref(), Some("local-weak"));
+                assert_eq!(d.chosen.as_deref(), Some("free"), "the next best at $0");
             }
             None => assert_eq!(d.chosen.as_deref(), Some("local-good"), "{health:?}"),
         }
@@ -365,10 +392,11 @@ fn a_paid_model_without_a_price_is_kept_but_ranked_after_priced_ones() {
 }
 
 #[test]
-fn over_the_token_threshold_local_and_free_rank_ahead_of_paid() {
+fn over_the_token_threshold_local_and_free_rank_ahead_of_paid_under_cost_and_speed() {
     let big = RouteInput {
         context_tokens: Some(3000),
         expected_output_tokens: Some(1000),
+        priority: Some(Priority::Cost),
         ..task()
     };
     let d = decide(&big, &table(), &config());
@@ -397,16 +425,20 @@ fn over_the_token_threshold_local_and_free_rank_ahead_of_paid() {
         ]
     );
 
-    let quality = RouteInput {
-        priority: Some(Priority::Quality),
-        ..big.clone()
-    };
-    let d = decide(&quality, &table(), &config());
-    assert_eq!(
-        d.chosen.as_deref(),
-        Some("cheap-paid"),
-        "quality ignores it"
-    );
+    // `quality` ignores it, and `balanced` weighs each model's cost of the big task instead.
+    for priority in [Priority::Quality, Priority::Balanced] {
+        let d = decide(
+            &RouteInput {
+                priority: Some(priority),
+                complexity: Some(0.9),
+                ..big.clone()
+            },
+            &table(),
+            &config(),
+        );
+        assert_eq!(d.chosen.as_deref(), Some("cheap-paid"), "{priority}");
+        assert!(!d.summary.contains("token_threshold"), "{}", d.summary);
+    }
 
     let strict = RouterConfig {
         quality_threshold: 0.85,
@@ -450,12 +482,12 @@ fn fallbacks_are_the_next_ranked_up_to_the_retry_budget() {
     };
     let cases: [(u32, &[&str]); 3] = [
         (0, &[]),
-        (2, &["local-weak", "free"]),
+        (2, &["free", "local-weak"]),
         (
             10,
             &[
-                "local-weak",
                 "free",
+                "local-weak",
                 "cheap-paid",
                 "expensive-paid",
                 "paid-no-price",

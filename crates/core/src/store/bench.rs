@@ -1,6 +1,7 @@
-//! Benchmark runs and results (tables `bench_runs`, `bench_results`, migration 0007): a run's
-//! row with its spec and status, one row per task × model × attempt (inserted once: a resumed
-//! run skips what it has), and the per-model, per-category aggregates the router routes on.
+//! Benchmark runs and results (tables `bench_runs`, `bench_results`, migrations 0007 and 0008):
+//! a run's row with its spec and status, one row per task × model × attempt (inserted once: a
+//! resumed run skips what it has) with the router's complexity estimate of its task, and the
+//! per-model, per-category aggregates the router routes on — overall, and by complexity.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -53,6 +54,21 @@ pub struct MeasuredQuality {
     pub n: u64,
     pub mean_score: f64,
 }
+
+/// A model's answers in one category at about one complexity (within 0.02): their count, mean
+/// score and mean complexity — what the router fits its chance against complexity on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MeasuredAtComplexity {
+    pub model: String,
+    pub category: String,
+    /// The router's complexity estimate of the tasks, 0–1 (their mean).
+    pub complexity: f64,
+    pub n: u64,
+    pub mean_score: f64,
+}
+
+/// Thousandths of complexity grouped together by [`Store::measured_by_complexity`].
+const COMPLEXITY_GROUP_MILLI: i64 = 20;
 
 const RUN_COLUMNS: &str = "id, suites, spec, status, created_ms, finished_ms";
 const RESULT_COLUMNS: &str = "run_id, task_id, model, attempt, suite, category, score, \
@@ -128,9 +144,23 @@ impl Store {
     /// Records one result; `false` when the run already has this task × model × attempt (it is
     /// kept as it was: a resumed run does not redo or overwrite work).
     pub async fn put_bench_result(&self, row: &BenchResultRow) -> crate::Result<bool> {
+        self.put_bench_result_with_complexity(row, None).await
+    }
+
+    /// [`Self::put_bench_result`], with the router's complexity estimate (0–1; kept to the
+    /// thousandth, clamped; a value that is not finite is kept as none) of the row's task.
+    pub async fn put_bench_result_with_complexity(
+        &self,
+        row: &BenchResultRow,
+        complexity: Option<f64>,
+    ) -> crate::Result<bool> {
+        let milli = complexity
+            .filter(|c| c.is_finite())
+            .map(|c| (c.clamp(0.0, 1.0) * 1000.0).round() as i64);
         let done = sqlx::query(&format!(
-            "INSERT INTO bench_results ({RESULT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             $8, $9, $10, $11, $12, $13) ON CONFLICT (run_id, task_id, model, attempt) DO NOTHING"
+            "INSERT INTO bench_results ({RESULT_COLUMNS}, complexity_milli) VALUES ($1, $2, $3, \
+             $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (run_id, task_id, model, attempt) DO NOTHING"
         ))
         .bind(row.run_id.as_str())
         .bind(row.task_id.as_str())
@@ -145,6 +175,7 @@ impl Store {
         .bind(row.error.clone())
         .bind(row.detail.as_ref().map(serde_json::Value::to_string))
         .bind(row.created_ms)
+        .bind(milli)
         .execute(self.pool())
         .await
         .map_err(|e| self.query_error("recording a benchmark result", e))?;
@@ -217,6 +248,38 @@ impl Store {
                 Ok(MeasuredQuality {
                     model: row.try_get("model")?,
                     category: row.try_get("category")?,
+                    n: u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
+                    mean_score: row.try_get("mean_score")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.query_error(doing, e))
+    }
+}
+
+impl Store {
+    /// Per model and category, the answered results with a recorded complexity, grouped by
+    /// complexity (within 0.02): count, mean score and mean complexity (every run), in model,
+    /// category, complexity order. At most 51 groups per model and category.
+    pub async fn measured_by_complexity(&self) -> crate::Result<Vec<MeasuredAtComplexity>> {
+        let doing = "reading measured quality by complexity";
+        let rows = sqlx::query(&format!(
+            "SELECT model, category, COUNT(*) AS n, AVG(score) AS mean_score, \
+             AVG(CAST(complexity_milli AS DOUBLE PRECISION)) AS mean_milli FROM bench_results \
+             WHERE error IS NULL AND complexity_milli IS NOT NULL \
+             GROUP BY model, category, complexity_milli / {COMPLEXITY_GROUP_MILLI} \
+             ORDER BY model, category, MIN(complexity_milli)"
+        ))
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.query_error(doing, e))?;
+        rows.iter()
+            .map(|row| {
+                let milli: f64 = row.try_get("mean_milli")?;
+                Ok(MeasuredAtComplexity {
+                    model: row.try_get("model")?,
+                    category: row.try_get("category")?,
+                    complexity: (milli / 1000.0).clamp(0.0, 1.0),
                     n: u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
                     mean_score: row.try_get("mean_score")?,
                 })

@@ -34,7 +34,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 use crate::error::chain_message;
 
-pub use bench::{BenchResultRow, BenchRunRow, MeasuredQuality};
+pub use bench::{BenchResultRow, BenchRunRow, MeasuredAtComplexity, MeasuredQuality};
 pub use catalog::SyncedModel;
 pub use councils::{CouncilRunRow, CouncilRunSummary};
 pub use daily_usage::ModelDailyUsage;

@@ -1,23 +1,24 @@
-//! Router policy changes simulated on the same replay — not what the router does today, but
-//! what it would do with one change — so that a change is argued with numbers before it is
-//! made in `fusion_core::router`. Every variant still decides through the real
+//! What each part of the router's policy is worth, simulated on the same replay: the router as
+//! it is (`fit` × `router`, the variant marked current — it reproduces the eval's sweep
+//! exactly) beside the same policy given a different quality, and beside a value rule whose
+//! trade-off is swept on its own. Every variant decides through the real
 //! [`fusion_core::router::decide`]; only what it is given changes:
 //!
-//! - **quality source** `category` (today: one measured quality per model and category) or
-//!   `band` (measured per model, category and complexity band — thirds of 0..1 of the router's
-//!   own complexity estimate — on the training tasks; the category's when a band has fewer
-//!   than [`MIN_BAND_TASKS`] training tasks): the router is given the band's quality for the
-//!   task's category;
-//! - **bar** `scaled` (today: required = `quality_threshold × complexity`), `flat` (required =
-//!   `quality_threshold` whatever the complexity — the task is told complexity 1 — and when
-//!   nothing clears it, the best model within the cost threshold instead of none) or
-//!   `relative` (required = the best quality within the cost threshold minus a margin, swept
-//!   0 … 0.5: the cheapest model nearly as good as the best one affordable), or no bar and a
-//!   `value` rule instead: among the models the router ranks (every filter but quality), the
-//!   one with the most `quality − λ × estimated cost`, λ (score per USD) swept 0 … 1000.
+//! - **quality** `category` (one measured mean per model and category — the router before
+//!   issue 17, item 6; under `balanced` it counts only up to the bar + 0.15, as it does not
+//!   depend on complexity), `band` (the mean per model, category and complexity band — thirds
+//!   of 0..1 of the router's own complexity estimate — as a measure at the task's complexity;
+//!   the category's mean when a band has fewer than [`MIN_BAND_TASKS`] training tasks), `fit`
+//!   (today: the logistic fit of the training scores against complexity, read at the task's)
+//!   or `chance` (each model's true chance on the task, the synthetic set's label — the
+//!   estimation gap closed; labelled sets only);
+//! - **rule** `router` (today's policy over the eval's sweep of priorities and thresholds) or
+//!   `value` (among the models the router ranks under `quality` priority with no bar — every
+//!   filter but quality — the most `quality − λ × estimated cost`, λ swept 0 … 1000 per USD
+//!   apart from the thresholds: what a separate trade-off knob would buy).
 
-use fusion_core::config::{Priority, RouterConfig};
-use fusion_core::router::{Decision, ModelView, RouteInput, Verdict, decide, estimate};
+use fusion_core::config::{Category, Priority, RouterConfig};
+use fusion_core::router::{ComplexityFit, Decision, ModelView, RouteInput, Verdict, decide};
 use serde::Serialize;
 
 use super::metrics::{self, Point};
@@ -28,27 +29,26 @@ use super::{Dataset, Sweep};
 pub const MIN_BAND_TASKS: u64 = 5;
 /// Complexity bands: thirds of 0..1.
 const BANDS: usize = 3;
-const MARGINS: [f64; 9] = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5];
 /// Score per USD given up, for the `value` rule.
 const LAMBDAS: [f64; 12] = [
     0.0, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0, 200.0, 1000.0,
 ];
 
-/// Where the router's quality for a task comes from.
+/// What the router is told a model's quality on a task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QualitySource {
     Category,
     Band,
+    Fit,
+    Chance,
 }
 
-/// How the required quality is set.
+/// How the model is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Bar {
-    Scaled,
-    Flat,
-    Relative,
+pub enum Rule {
+    Router,
     Value,
 }
 
@@ -56,7 +56,7 @@ pub enum Bar {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimPoint {
     pub priority: Priority,
-    /// `quality_threshold` (scaled, flat), the margin below the best (relative) or λ (value).
+    /// `quality_threshold` (router) or λ (value).
     pub knob: f64,
     pub cost_threshold: f64,
     pub quality: f64,
@@ -71,7 +71,7 @@ pub struct SimPoint {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimulatedPolicy {
     pub quality: QualitySource,
-    pub bar: Bar,
+    pub rule: Rule,
     /// The variant is today's router (a check that the simulation reproduces it).
     pub is_current: bool,
     pub points: usize,
@@ -83,71 +83,139 @@ pub struct SimulatedPolicy {
     pub pareto: Vec<SimPoint>,
 }
 
-/// What the simulations share: the router's view per complexity band, and the test inputs.
+/// What the simulations share: the router's views as the eval gives them, and the test inputs.
 pub(super) struct Context<'a> {
     pub dataset: &'a Dataset,
     pub train: &'a [usize],
     pub test: &'a [usize],
     pub inputs: &'a [RouteInput],
+    /// Today's: the training means and fits.
+    pub views: &'a [ModelView],
     pub sweep: &'a Sweep,
     pub cheap: Point,
     pub strong: Point,
 }
 
-/// Every variant: category or band quality × scaled, flat or relative bar.
+/// Every variant: each quality source × each rule (`chance` only on a labelled set).
 pub(super) fn simulate(cx: &Context<'_>) -> Vec<SimulatedPolicy> {
     let category = measure(cx.dataset, cx.train);
-    let category_views = model_views(cx.dataset, &category);
-    let band_of = |input: &RouteInput| {
-        let c = estimate(input).complexity;
-        ((c * BANDS as f64) as usize).min(BANDS - 1)
-    };
-    let band_views: Vec<Vec<ModelView>> = (0..BANDS)
-        .map(|b| {
-            let in_band: Vec<usize> = cx
-                .train
-                .iter()
-                .copied()
-                .filter(|&t| band_of(&route_input(cx.dataset, t)) == b)
-                .collect();
-            let mut measured = measure(cx.dataset, &in_band);
-            for (model, by_category) in measured.iter_mut().enumerate() {
-                by_category.retain(|_, m| m.n >= MIN_BAND_TASKS);
-                for (c, m) in &category[model] {
-                    by_category.entry(*c).or_insert(*m);
-                }
-            }
-            model_views(cx.dataset, &measured)
-        })
+    let category_views = model_views(cx.dataset, &category, &[]);
+    let band_views = band_views(cx, &category);
+    let test_bands: Vec<usize> = cx
+        .inputs
+        .iter()
+        .map(|i| band_of(fusion_core::router::estimate(i).complexity))
         .collect();
-    let test_bands: Vec<usize> = cx.inputs.iter().map(band_of).collect();
+    let chance_views = chance_views(cx);
+    let mut sources = vec![
+        QualitySource::Category,
+        QualitySource::Band,
+        QualitySource::Fit,
+    ];
+    if chance_views.is_some() {
+        sources.push(QualitySource::Chance);
+    }
     let mut out = Vec::new();
-    for source in [QualitySource::Category, QualitySource::Band] {
+    for source in sources {
         let views = |k: usize| match source {
             QualitySource::Category => &category_views[..],
             QualitySource::Band => &band_views[test_bands[k]][..],
+            QualitySource::Fit => cx.views,
+            QualitySource::Chance => chance_views.as_ref().map_or(cx.views, |v| &v[k][..]),
         };
-        for bar in [Bar::Scaled, Bar::Flat, Bar::Relative, Bar::Value] {
-            out.push(variant(cx, source, bar, &views));
+        for rule in [Rule::Router, Rule::Value] {
+            out.push(variant(cx, source, rule, &views));
         }
     }
     out
 }
 
+/// The band (0, 1 or 2) of a complexity.
+fn band_of(complexity: f64) -> usize {
+    ((complexity.clamp(0.0, 1.0) * BANDS as f64) as usize).min(BANDS - 1)
+}
+
+/// A quality measured at a range of complexity, flat over it (the router reads it there as it
+/// reads a fit; [`ComplexityFit::chance_at`] gives back `quality`).
+fn flat(quality: f64, n: u64, min_complexity: f64, max_complexity: f64) -> ComplexityFit {
+    let q = quality.clamp(1e-4, 1.0 - 1e-4);
+    ComplexityFit {
+        intercept: (q / (1.0 - q)).ln(),
+        slope: 0.0,
+        n,
+        min_complexity,
+        max_complexity,
+    }
+}
+
+/// Per band, every model's view: the band's mean as a measure at its complexities where the
+/// band has [`MIN_BAND_TASKS`] training tasks, else the category's mean.
+fn band_views(
+    cx: &Context<'_>,
+    category: &[std::collections::BTreeMap<Category, fusion_core::router::Measured>],
+) -> Vec<Vec<ModelView>> {
+    (0..BANDS)
+        .map(|b| {
+            let in_band: Vec<usize> = cx
+                .train
+                .iter()
+                .copied()
+                .filter(|&t| {
+                    band_of(fusion_core::router::estimate(&route_input(cx.dataset, t)).complexity)
+                        == b
+                })
+                .collect();
+            let measured = measure(cx.dataset, &in_band);
+            let (lo, hi) = (b as f64 / BANDS as f64, (b + 1) as f64 / BANDS as f64);
+            let fits: Vec<_> = measured
+                .iter()
+                .map(|by_category| {
+                    by_category
+                        .iter()
+                        .filter(|(_, m)| m.n >= MIN_BAND_TASKS)
+                        .map(|(c, m)| (*c, flat(m.quality, m.n, lo, hi)))
+                        .collect()
+                })
+                .collect();
+            model_views(cx.dataset, category, &fits)
+        })
+        .collect()
+}
+
+/// Per test task, every model's view with its true chance on the task as a measure at its
+/// complexity; `None` when the set has no chances (bench history).
+fn chance_views(cx: &Context<'_>) -> Option<Vec<Vec<ModelView>>> {
+    cx.test
+        .iter()
+        .zip(cx.inputs)
+        .map(|(&t, input)| {
+            let task = &cx.dataset.tasks[t];
+            let c = fusion_core::router::estimate(input).complexity;
+            let mut views = cx.views.to_vec();
+            for (view, outcome) in views.iter_mut().zip(&task.outcomes) {
+                let chance = outcome.p_success?;
+                let mut measured = fusion_core::router::MeasuredByCategory::default();
+                measured.set_fit(task.category, flat(chance, 1_000_000, c, c));
+                view.measured = measured;
+            }
+            Some(views)
+        })
+        .collect()
+}
+
 fn variant<'v>(
     cx: &Context<'_>,
     quality: QualitySource,
-    bar: Bar,
+    rule: Rule,
     views: &dyn Fn(usize) -> &'v [ModelView],
 ) -> SimulatedPolicy {
-    let priorities: &[Priority] = match bar {
-        Bar::Scaled => &cx.sweep.priorities,
-        Bar::Flat | Bar::Relative | Bar::Value => &[Priority::Cost],
+    let priorities: &[Priority] = match rule {
+        Rule::Router => &cx.sweep.priorities,
+        Rule::Value => &[Priority::Quality],
     };
-    let knobs: &[f64] = match bar {
-        Bar::Scaled | Bar::Flat => &cx.sweep.quality_thresholds,
-        Bar::Relative => &MARGINS,
-        Bar::Value => &LAMBDAS,
+    let knobs: &[f64] = match rule {
+        Rule::Router => &cx.sweep.quality_thresholds,
+        Rule::Value => &LAMBDAS,
     };
     let mut points = Vec::new();
     for &priority in priorities {
@@ -160,7 +228,7 @@ fn variant<'v>(
                     ..RouterConfig::default()
                 };
                 let replayed = replay_with(cx.dataset, cx.test, |k, _| {
-                    choose(cx.dataset, &cx.inputs[k], views(k), &config, bar)
+                    choose(cx.dataset, &cx.inputs[k], views(k), &config, rule)
                 });
                 points.push(sim_point(cx, priority, knob, cost_threshold, replayed));
             }
@@ -172,8 +240,8 @@ fn variant<'v>(
         .collect();
     SimulatedPolicy {
         quality,
-        bar,
-        is_current: quality == QualitySource::Category && bar == Bar::Scaled,
+        rule,
+        is_current: quality == QualitySource::Fit && rule == Rule::Router,
         points: points.len(),
         apgr: metrics::apgr(&xy, cx.cheap, cx.strong),
         best_quality: xy.iter().map(|p| p.quality).fold(0.0, f64::max),
@@ -192,37 +260,23 @@ fn choose(
     input: &RouteInput,
     views: &[ModelView],
     config: &RouterConfig,
-    bar: Bar,
+    rule: Rule,
 ) -> Option<usize> {
-    if bar == Bar::Scaled {
-        return chosen_index(dataset, &decide(input, views, config));
-    }
-    // Told complexity 1, the required quality is the threshold itself.
-    let flat = RouteInput {
-        complexity: Some(1.0),
-        ..input.clone()
-    };
-    let best_config = RouterConfig {
-        priority: Priority::Quality,
-        quality_threshold: 0.0,
-        ..config.clone()
-    };
-    let best = decide(&flat, views, &best_config);
-    if bar == Bar::Value {
-        return most_value(dataset, &best, config.quality_threshold);
-    }
-    let threshold = match bar {
-        Bar::Relative => {
-            chosen_quality(&best).map_or(0.0, |q| (q - config.quality_threshold).max(0.0))
+    match rule {
+        Rule::Router => chosen_index(dataset, &decide(input, views, config)),
+        Rule::Value => {
+            // No bar: every candidate the other filters pass, ranked by quality.
+            let unbarred = RouterConfig {
+                quality_threshold: 0.0,
+                ..config.clone()
+            };
+            most_value(
+                dataset,
+                &decide(input, views, &unbarred),
+                config.quality_threshold,
+            )
         }
-        Bar::Scaled | Bar::Flat | Bar::Value => config.quality_threshold,
-    };
-    let cheapest = RouterConfig {
-        priority: Priority::Cost,
-        quality_threshold: threshold,
-        ..config.clone()
-    };
-    chosen_index(dataset, &decide(&flat, views, &cheapest)).or_else(|| chosen_index(dataset, &best))
+    }
 }
 
 /// Among the ranked candidates of `decision`, the one with the most `quality − λ × cost`
@@ -240,14 +294,6 @@ fn most_value(dataset: &Dataset, decision: &Decision, lambda: f64) -> Option<usi
     }
     let (_, id) = best?;
     dataset.models.iter().position(|m| m.id == id)
-}
-
-/// The quality the router saw in the model it chose.
-fn chosen_quality(decision: &Decision) -> Option<f64> {
-    decision
-        .candidates
-        .iter()
-        .find_map(|c| matches!(c.verdict, Verdict::Ranked { rank: 1, .. }).then_some(c.quality))
 }
 
 fn sim_point(

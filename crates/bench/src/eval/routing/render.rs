@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::baselines::PolicyResult;
-use super::proposal::{Bar, QualitySource, SimulatedPolicy};
+use super::proposal::{QualitySource, Rule, SimulatedPolicy};
 use super::replay::{RouterResult, RoutingEval, SweepPoint};
 
 /// The report as a terminal table.
@@ -91,19 +91,19 @@ pub fn table(eval: &RoutingEval) -> String {
 fn simulated_table(out: &mut String, eval: &RoutingEval) {
     let _ = writeln!(
         out,
-        "\nsimulated policy changes (the same replay; not what the router does today):"
+        "\nsimulated policy changes (the same replay; `*` is the router as it is):"
     );
     let _ = writeln!(
         out,
         "  {:<10} {:<9} {:>7} {:>6} {:>7}  cheapest point reaching 95%",
-        "quality", "bar", "points", "APGR", "best q"
+        "quality", "rule", "points", "APGR", "best q"
     );
     for s in &eval.simulated {
         let _ = writeln!(
             out,
             "  {:<10} {:<9} {:>7} {:>6} {:>7.3}  {}",
             source_name(s),
-            bar_name(s.bar),
+            rule_name(s.rule),
             s.points,
             num(s.apgr),
             s.best_quality,
@@ -116,6 +116,8 @@ fn source_name(s: &SimulatedPolicy) -> String {
     let name = match s.quality {
         QualitySource::Category => "category",
         QualitySource::Band => "band",
+        QualitySource::Fit => "fit",
+        QualitySource::Chance => "chance",
     };
     if s.is_current {
         format!("{name}*")
@@ -124,12 +126,10 @@ fn source_name(s: &SimulatedPolicy) -> String {
     }
 }
 
-fn bar_name(bar: Bar) -> &'static str {
-    match bar {
-        Bar::Scaled => "scaled",
-        Bar::Flat => "flat",
-        Bar::Relative => "relative",
-        Bar::Value => "value",
+fn rule_name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::Router => "router",
+        Rule::Value => "value",
     }
 }
 
@@ -250,15 +250,16 @@ fn simulated_markdown(out: &mut String, eval: &RoutingEval) {
     let _ = writeln!(
         out,
         "\n## Simulated policy changes\n\nThe same replay through the same `decide`, given \
-         quality per complexity band (`band`) instead of per category, or a `flat` bar (required \
-         = quality_threshold, the best affordable model when none clears it) or a `relative` \
-         one (the cheapest model within a margin of the best affordable) or no bar but a `value` \
-         rule (the most quality − λ × cost among the affordable) instead of today's `scaled` \
-         bar (quality_threshold × complexity). `*` marks today's policy.\n"
+         one measured quality per model and category (`category`, the router before per-task \
+         quality), per complexity band (`band`), the fit against complexity read at the task's \
+         (`fit`, today's) or each model's true chance on the task (`chance`, labelled sets), \
+         under today's policy over the sweep (`router`) or a `value` rule (no bar, the most \
+         quality − λ × cost among the affordable, λ swept apart from the thresholds). `*` marks \
+         the router as it is.\n"
     );
     let _ = writeln!(
         out,
-        "| quality | bar | points | APGR | best quality | cheapest point reaching 95% |"
+        "| quality | rule | points | APGR | best quality | cheapest point reaching 95% |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for s in &eval.simulated {
@@ -266,7 +267,7 @@ fn simulated_markdown(out: &mut String, eval: &RoutingEval) {
             out,
             "| {} | {} | {} | {} | {:.3} | {} |",
             source_name(s),
-            bar_name(s.bar),
+            rule_name(s.rule),
             s.points,
             num(s.apgr),
             s.best_quality,

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use fusion_core::config::{Category, Price, Priority, QualityPriors, RouterConfig, Tier};
 use fusion_core::router::{
-    Decision, Health, Measured, MeasuredByCategory, ModelView, RouteInput, decide,
+    ComplexityFit, Decision, Health, Measured, MeasuredByCategory, ModelView, RouteInput, ScoredAt,
+    decide, estimate,
 };
 use fusion_core::store::BenchResultRow;
 use serde::Serialize;
@@ -91,18 +92,54 @@ pub(super) fn measure(dataset: &Dataset, train: &[usize]) -> Vec<BTreeMap<Catego
         .collect()
 }
 
+/// Per model (dataset order), per category: the fit of the training tasks' scores against
+/// the complexity the router estimates for each ([`ComplexityFit`], as the registry fits the
+/// bench results' recorded complexities).
+pub(super) fn fit_complexity(
+    dataset: &Dataset,
+    train: &[usize],
+) -> Vec<BTreeMap<Category, ComplexityFit>> {
+    let complexity: Vec<(usize, f64)> = train
+        .iter()
+        .map(|&t| (t, estimate(&route_input(dataset, t)).complexity))
+        .collect();
+    (0..dataset.models.len())
+        .map(|m| {
+            Category::ALL
+                .iter()
+                .filter_map(|&category| {
+                    let points: Vec<ScoredAt> = complexity
+                        .iter()
+                        .filter(|(t, _)| dataset.tasks[*t].category == category)
+                        .map(|&(t, c)| ScoredAt {
+                            complexity: c,
+                            score: dataset.tasks[t].outcomes[m].score,
+                            n: 1,
+                        })
+                        .collect();
+                    Some((category, ComplexityFit::fit(&points)?))
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Every model as the router sees it — the one place the replay builds a [`ModelView`]: its
-/// tier, price and window, healthy, no configured prior, and its quality measured on the
-/// training tasks with its count (the router's `measured`, used as the store's would be).
+/// tier, price and window, healthy, no configured prior, and what the training tasks measured
+/// (the router's `measured`, used as the store's would be): the mean per category with its
+/// count, and the fit against complexity when `fits` has one.
 pub(super) fn model_views(
     dataset: &Dataset,
     measured: &[BTreeMap<Category, Measured>],
+    fits: &[BTreeMap<Category, ComplexityFit>],
 ) -> Vec<ModelView> {
+    let none = BTreeMap::new();
     dataset
         .models
         .iter()
         .zip(measured)
-        .map(|(model, by_category)| ModelView {
+        .enumerate()
+        .map(|(m, (model, by_category))| ModelView {
             id: model.id.clone(),
             provider: model.provider.clone(),
             tier: model.tier,
@@ -110,13 +147,16 @@ pub(super) fn model_views(
             price: model.price,
             price_unknown: false,
             quality: QualityPriors::default(),
-            measured: by_category.iter().fold(
-                MeasuredByCategory::default(),
-                |mut all, (category, m)| {
-                    all.set(*category, *m);
-                    all
-                },
-            ),
+            measured: {
+                let mut all = MeasuredByCategory::default();
+                for (category, mean) in by_category {
+                    all.set(*category, *mean);
+                }
+                for (category, fit) in fits.get(m).unwrap_or(&none) {
+                    all.set_fit(*category, *fit);
+                }
+                all
+            },
             health: Health::Healthy,
             latency_p50_ms: None,
         })
@@ -150,6 +190,8 @@ pub struct ModelSummary {
     pub context_window: Option<u32>,
     /// Measured on the training tasks: what the router was given.
     pub trained: BTreeMap<Category, Measured>,
+    /// The training tasks' scores against complexity: what the router reads per task.
+    pub fitted: BTreeMap<Category, ComplexityFit>,
     pub test_quality: f64,
     pub test_cost_usd: f64,
 }
@@ -241,7 +283,8 @@ pub fn evaluate(dataset: &Dataset, options: &EvalOptions) -> Result<RoutingEval,
         )));
     }
     let measured = measure(dataset, &train);
-    let views = model_views(dataset, &measured);
+    let fits = fit_complexity(dataset, &train);
+    let views = model_views(dataset, &measured, &fits);
     let singles = single_model_points(dataset, &test);
     let cheapest = pick(&singles, |a, b| {
         a.cost
@@ -295,6 +338,7 @@ pub fn evaluate(dataset: &Dataset, options: &EvalOptions) -> Result<RoutingEval,
             train: &train,
             test: &test,
             inputs: &inputs,
+            views: &views,
             sweep,
             cheap,
             strong,
@@ -313,13 +357,15 @@ pub fn evaluate(dataset: &Dataset, options: &EvalOptions) -> Result<RoutingEval,
         .models
         .iter()
         .zip(measured)
+        .zip(fits)
         .zip(&singles)
-        .map(|((m, trained), p)| ModelSummary {
+        .map(|(((m, trained), fitted), p)| ModelSummary {
             id: m.id.clone(),
             tier: m.tier,
             price: m.price,
             context_window: m.context_window,
             trained,
+            fitted,
             test_quality: p.quality,
             test_cost_usd: p.cost,
         })
