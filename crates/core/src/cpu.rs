@@ -79,6 +79,10 @@ mod tests {
         assert_eq!(seen, Caller::Mcp);
         let large = as_caller(Caller::Http, sized(1 << 20, current_caller)).await;
         assert_eq!(large, Caller::Http);
-        assert_eq!(off_worker(current_caller).await, Caller::Cli, "no scope: cli");
+        assert_eq!(
+            off_worker(current_caller).await,
+            Caller::Cli,
+            "no scope: cli"
+        );
     }
 }
