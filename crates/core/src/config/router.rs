@@ -116,15 +116,18 @@ pub struct RouterConfig {
     #[serde(default)]
     pub priority: Priority,
     /// Tasks whose input plus expected output exceed this many tokens prefer local and free
-    /// models (a paid model is chosen for them only when no cheaper one meets the quality bar).
+    /// models under `cost` and `speed` (a paid model is chosen for them only when no cheaper
+    /// one meets the quality bar); `balanced` weighs each model's cost of the task instead.
     #[serde(default = "default_token_threshold")]
     pub token_threshold: u32,
     /// The most one call may cost (USD, estimated) under `cost`, `balanced` and `quality`;
-    /// dearer candidates are rejected.
+    /// dearer candidates are rejected. Under `balanced`, also the price of quality: a model
+    /// this much dearer must be `quality_threshold` better.
     #[serde(default = "default_cost_threshold")]
     pub cost_threshold: f64,
     /// The quality (0–1) a task of full complexity needs; simpler tasks need proportionally
-    /// less (see README, "Routing").
+    /// less. Under `balanced`, also the quality `cost_threshold` dollars must buy (see README,
+    /// "How a decision is made").
     #[serde(default = "default_quality_threshold")]
     pub quality_threshold: f64,
     /// Further candidates tried, in ranked order, after the chosen one fails.

@@ -55,10 +55,10 @@
 //! - `balanced`: the most value — `credited quality − rate × estimated cost`, the rate being
 //!   `quality_threshold / cost_threshold` quality per USD (by default 0.7 per $0.02: a model
 //!   $0.01 dearer must be 0.35 better) — then the `cost` order. A quality measured at the
-//!   task's complexity is credited in full; one that does not depend on complexity (a prior, a
-//!   category's mean) only up to the bar + 0.15 (`ROOM_TO_SPARE`): on a task the cheap model
-//!   clears with room to spare, a model that only rates higher on average is not worth paying
-//!   for. The summary says what the choice was weighed against, each reason its value;
+//!   task's complexity (a fit read within 0.1 of it) is credited in full; any other (a prior, a
+//!   category's mean, a fit read at the nearest complexity benched far from the task's) only up
+//!   to the bar + 0.15 (`ROOM_TO_SPARE`): on a task the cheap model clears with room to spare,
+//!   a model that only rates higher on average is not worth paying for. The summary says what the choice was weighed against, each reason its value;
 //! - `quality`: known cost first, then highest quality, then cheaper, then tier;
 //! - `speed`: lowest known p50 latency (unknown latency after known ones), then tier, then cheaper.
 //!

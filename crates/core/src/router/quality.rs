@@ -81,15 +81,20 @@ pub enum QualitySource {
     Blended { n: u64, measured: f64, prior: f64 },
 }
 
+/// How near a task's complexity a fit must have been read for its quality to count as measured
+/// at the task's complexity (farther, it was read at the nearest complexity benched).
+pub const NEAR_COMPLEXITY: f64 = 0.1;
+
 impl QualitySource {
-    /// The quality was measured at the task's complexity (not a mean over every complexity).
-    pub fn is_at_complexity(self) -> bool {
+    /// The quality was measured at `complexity` (within [`NEAR_COMPLEXITY`]): not a mean over
+    /// every complexity, nor a fit read at a complexity far from the task's.
+    pub fn is_at_complexity(self, complexity: f64) -> bool {
         matches!(
             self,
             Self::Measured {
-                complexity: Some(_),
+                complexity: Some(at),
                 ..
-            }
+            } if (at - complexity).abs() <= NEAR_COMPLEXITY + 1e-9
         )
     }
 }

@@ -13,8 +13,8 @@ use super::{
 };
 use crate::config::{Category, Priority, RouterConfig, Tier};
 
-/// `balanced`: how far above the bar a quality that does not depend on the task's complexity
-/// (a prior, a category's mean) is credited — beyond it, a model that only looks better on
+/// `balanced`: how far above the bar a quality not measured at the task's complexity (a prior,
+/// a category's mean, a fit read at a distant complexity) is credited — beyond it, a model that only looks better on
 /// average is not worth paying for.
 pub(super) const ROOM_TO_SPARE: f64 = 0.15;
 
@@ -215,7 +215,7 @@ pub(super) fn rank<'a>(
     for model in models {
         let estimate = quality_at(model, est.category, est.complexity, config.reliable_after);
         let cost = cost_usd(model, est.input_tokens, est.output_tokens);
-        let credited = if estimate.source.is_at_complexity() {
+        let credited = if estimate.source.is_at_complexity(est.complexity) {
             estimate.quality
         } else {
             estimate.quality.min(credit_cap)

@@ -189,7 +189,7 @@ fn a_fit_with_too_few_answers_falls_back_to_the_category_mean_then_the_prior() {
     assert!(
         quality_at(&bare, Category::Code, 0.25, 2)
             .source
-            .is_at_complexity()
+            .is_at_complexity(0.25)
     );
 }
 

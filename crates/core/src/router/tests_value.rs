@@ -184,3 +184,37 @@ fn a_quality_measured_at_the_tasks_complexity_counts_in_full_and_a_prior_only_ne
     );
     assert_eq!(d.chosen.as_deref(), Some("rated"), "{}", d.summary);
 }
+
+#[test]
+fn a_fit_read_far_from_the_tasks_complexity_counts_only_near_the_bar() {
+    // Benched only on easy tasks (0.1–0.3): on this 0.6 task its 0.95 is read at 0.3.
+    let mut easy_only = model("rated", Tier::Paid, Some((0.1, 0.1)));
+    easy_only.measured.set_fit(
+        Category::Reasoning,
+        ComplexityFit {
+            intercept: (0.95f64 / 0.05).ln(),
+            slope: 0.0,
+            n: 60,
+            min_complexity: 0.1,
+            max_complexity: 0.3,
+        },
+    );
+    let free = measured_at(model("free", Tier::Free, None), 0.60);
+    let d = decide(
+        &task(Priority::Balanced),
+        &[easy_only, free],
+        &RouterConfig::default(),
+    );
+    assert_eq!(d.chosen.as_deref(), Some("free"), "{}", d.summary);
+    let Some(rated) = d.candidates.iter().find(|c| c.model == "rated") else {
+        panic!("{d:?}");
+    };
+    let Verdict::Ranked { reason, .. } = &rated.verdict else {
+        panic!("{rated:?}");
+    };
+    assert!(
+        reason.contains("quality 0.95 measured (n=60) at complexity 0.30")
+            && reason.ends_with("(quality counted up to 0.57: not measured at this complexity)"),
+        "{reason}"
+    );
+}

@@ -3,16 +3,18 @@
 //! sweep of priorities and thresholds, scored against always-one-model, random and oracle
 //! baselines. This module owns the data model and the entry point ([`evaluate`]); `synthetic`
 //! generates the synthetic set, `history` reads bench results, `replay` runs the router,
-//! `baselines` the policies it is compared with, `proposal` simulates policy changes through
-//! the same `decide`, `metrics` holds the curve arithmetic (APGR, the oracle, cost of 95%) and
+//! `baselines` the policies it is compared with, `proposal` weighs each part of the policy (the
+//! quality it is given, the rule) through the same `decide`, `metrics` holds the curve arithmetic (APGR, the oracle, cost of 95%) and
 //! `render` the tables.
 //!
 //! # Method
 //!
 //! - **Split.** Per category, the tasks are shuffled (seeded) and the first half trains: the
 //!   router is given each model's measured quality per category on the training tasks only
-//!   ([`fusion_bench::stats::summarize`](crate::stats::summarize) of their rows); every number
-//!   reported is on the other half, the test tasks.
+//!   ([`fusion_bench::stats::summarize`](crate::stats::summarize) of their rows) and the fit of
+//!   their scores against the complexity it estimates for each
+//!   ([`fusion_core::router::ComplexityFit`], as the registry fits what `fusion bench`
+//!   records); every number reported is on the other half, the test tasks.
 //! - **Sweep.** Priorities `cost`, `balanced`, `quality` × `quality_threshold` 0, 0.1 … 1 ×
 //!   `cost_threshold` from $0.0001 to $1 per call (log steps); the other settings are
 //!   `RouterConfig::default()`. Each point routes every test task once; a task the router finds
