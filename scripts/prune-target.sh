@@ -2,12 +2,13 @@
 # Keeps the shared build cache ($CARGO_TARGET_DIR, default ~/.cache/fusion-target) bounded: each
 # dependency change gives every crate downstream new artifact hashes, and cargo never deletes the
 # old ones (on this 2-core, 250 GB machine the debug dir reached 49 GB in a day). For each
-# artifact name in debug/deps and release/deps this keeps the newest KEEP (default 3) files of
-# each kind; it drops incremental caches not touched for MAX_AGE_MIN minutes (default 120).
+# artifact name in debug/deps and release/deps this keeps the newest KEEP files of each kind
+# (default 5: a crate can have about four current variants — build, clippy check, build-script
+# host, test); it drops incremental caches not touched for MAX_AGE_MIN minutes (default 120).
 # Only cache is removed: cargo rebuilds whatever it misses. Safe to run before any build.
 set -euo pipefail
 TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/fusion-target}"
-KEEP="${KEEP:-3}"
+KEEP="${KEEP:-5}"
 MAX_AGE_MIN="${MAX_AGE_MIN:-120}"
 [[ -d "$TARGET" ]] || exit 0
 before=$(du -sm "$TARGET" 2>/dev/null | cut -f1)
