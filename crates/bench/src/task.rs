@@ -36,18 +36,20 @@ impl BenchRunner for Runner {
     }
 }
 
-/// The task that queues `spec` as a new benchmark run, at benchmark priority.
-pub fn submission(spec: &BenchSpec, label: impl Into<String>) -> TaskSpec {
-    TaskSpec {
+/// The task that queues `spec` as a new benchmark run, at benchmark priority, and the run's id.
+pub fn submission(spec: &BenchSpec, label: impl Into<String>) -> (TaskSpec, String) {
+    let run_id = new_run_id();
+    let task = TaskSpec {
         work: TaskWork::Bench(BenchWork {
-            run_id: new_run_id(),
+            run_id: run_id.clone(),
             models: spec.models.clone(),
             label: label.into(),
             spec: spec.to_json(),
         }),
         priority: BENCH_PRIORITY,
         caller: None,
-    }
+    };
+    (task, run_id)
 }
 
 /// The kind of a task a client sent: its category when it names one, else what the router

@@ -157,7 +157,7 @@ fn a_fit_with_enough_answers_is_read_at_the_tasks_complexity_and_the_reason_says
         "{}",
         d.summary
     );
-    let json = serde_json::to_value(d.candidates[0].quality_source).unwrap();
+    let json = serde_json::json!(d.candidates[0].quality_source);
     assert_eq!(json["source"], "measured");
     assert_eq!(json["complexity"], 0.25);
 }

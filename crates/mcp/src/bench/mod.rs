@@ -256,11 +256,7 @@ impl FusionMcp {
         }
         let calls = spec.call_count();
         let models = spec.models.clone();
-        let submission = fusion_bench::task::submission(&spec, label);
-        let run_id = match &submission.work {
-            fusion_core::tasks::TaskWork::Bench(work) => work.run_id.clone(),
-            _ => String::new(),
-        };
+        let (submission, run_id) = fusion_bench::task::submission(&spec, label);
         let submitted = match engine.submit(submission).await {
             Ok(submitted) => submitted,
             Err(err) => return failure::from_core(&err),

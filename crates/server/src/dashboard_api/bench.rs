@@ -288,12 +288,8 @@ pub(super) async fn start(
     })?;
     let calls = spec.call_count();
     let label = format!("dashboard bench ({})", spec.suite_names());
-    let mut submission = fusion_bench::task::submission(&spec, label);
+    let (mut submission, run_id) = fusion_bench::task::submission(&spec, label);
     submission.caller = Some(Caller::Http);
-    let run_id = match &submission.work {
-        fusion_core::tasks::TaskWork::Bench(work) => work.run_id.clone(),
-        _ => String::new(),
-    };
     let submitted = engine.submit(submission).await?;
     let mut answer = engine.router_answer(&submitted).await;
     answer["run_id"] = json!(run_id);
