@@ -37,7 +37,7 @@ use std::{
 use tokio::{net::TcpListener, task::JoinHandle};
 
 pub use script::{
-    Failure, ModelScript, Pricing, RateLimit, Reply, Script, ScriptError, ServerFlavor,
+    Failure, ModelScript, Pricing, RateLimit, Reply, Script, ScriptError, ServerFlavor, ToolCall,
 };
 
 use conn::{ConnHandle, ResettableListener};

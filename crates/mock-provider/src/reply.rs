@@ -1,11 +1,12 @@
-//! Reply text: reads the prompt out of a request's `messages`, renders a model's scripted
-//! [`Reply`] for it, and splits text into words for `usage` counts and stream chunks.
+//! Replies: reads the prompt out of a request's `messages`, renders a model's scripted
+//! [`Reply`] for it (a text or tool calls), and splits text into words for `usage` counts and
+//! stream chunks.
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::script::Reply;
+use crate::script::{Reply, ToolCall};
 
 /// The parts of a request's messages that replies are built from.
 #[derive(Debug, Default)]
@@ -14,18 +15,48 @@ pub(crate) struct Prompt<'a> {
     pub last_user: Cow<'a, str>,
     /// Text of the first `system` (or `developer`) message ("" when there is none).
     pub system: Cow<'a, str>,
+    /// Text of the last `tool` message ("" when there is none).
+    pub tool_result: Cow<'a, str>,
+    /// Whether the last message is a `tool` message (a tool's result to answer from).
+    pub after_tool: bool,
+}
+
+/// What a rendered reply is: a text, or the tool calls of the script.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Answer<'s> {
+    Text(Cow<'s, str>),
+    ToolCalls(&'s [ToolCall]),
+}
+
+impl Answer<'_> {
+    /// Words of the answer, for `usage`: the text's, or each call's name and arguments.
+    pub(crate) fn words(&self) -> u64 {
+        match self {
+            Self::Text(text) => word_count(text),
+            Self::ToolCalls(calls) => calls
+                .iter()
+                .map(|c| 1 + word_count(&c.arguments_text()))
+                .sum(),
+        }
+    }
 }
 
 impl<'a> Prompt<'a> {
     pub(crate) fn from_messages(messages: &'a [Value]) -> Self {
         let mut prompt = Prompt::default();
-        let mut have_user = false;
+        let is_tool = |message: &Value| message.get("role").and_then(Value::as_str) == Some("tool");
+        prompt.after_tool = messages.last().is_some_and(is_tool);
+        let (mut have_user, mut have_tool) = (false, false);
         for message in messages.iter().rev() {
             let role = message.get("role").and_then(Value::as_str).unwrap_or("");
             match role {
                 "user" if !have_user => {
                     prompt.last_user = message_text(message);
                     have_user = true;
+                }
+                "tool" if !have_tool => {
+                    prompt.tool_result = message_text(message);
+                    have_tool = true;
                 }
                 "system" | "developer" => {
                     // Iterating backwards: the last assignment is the first system message.
@@ -79,8 +110,21 @@ pub(crate) fn render<'s>(
     call: u64,
     prompt: &Prompt<'_>,
     model: &str,
-) -> Cow<'s, str> {
+) -> Answer<'s> {
     match reply {
+        Reply::ToolCalls(calls) => Answer::ToolCalls(calls),
+        Reply::UntilToolResult { reply, then } => {
+            let next = if prompt.after_tool { then } else { reply };
+            render(next, call, prompt, model)
+        }
+        text => Answer::Text(render_text(text, call, prompt, model)),
+    }
+}
+
+/// Renders a text reply (a tool-call reply renders as "").
+fn render_text<'s>(reply: &'s Reply, call: u64, prompt: &Prompt<'_>, model: &str) -> Cow<'s, str> {
+    match reply {
+        Reply::ToolCalls(_) | Reply::UntilToolResult { .. } => Cow::Borrowed(""),
         Reply::Fixed(text) => Cow::Borrowed(text),
         Reply::Echo => Cow::Owned(echo(prompt)),
         Reply::Template(template) => Cow::Owned(fill_template(template, prompt, model)),
@@ -119,6 +163,8 @@ fn fill_template(template: &str, prompt: &Prompt<'_>, model: &str) -> String {
             (Some(prompt.last_user.as_ref()), "{prompt}".len())
         } else if tail.starts_with("{system}") {
             (Some(prompt.system.as_ref()), "{system}".len())
+        } else if tail.starts_with("{tool_result}") {
+            (Some(prompt.tool_result.as_ref()), "{tool_result}".len())
         } else if tail.starts_with("{model}") {
             (Some(model), "{model}".len())
         } else {
@@ -213,6 +259,7 @@ mod tests {
         let prompt = Prompt {
             last_user: Cow::Borrowed("say {model}"),
             system: Cow::Borrowed("sys"),
+            ..Prompt::default()
         };
         let text = fill_template("[{model}] {system}: {prompt} {other}", &prompt, "m1");
         assert_eq!(text, "[m1] sys: say {model} {other}");
@@ -223,7 +270,8 @@ mod tests {
         let reply = Reply::Sequence(vec!["a".into(), "b".into()]);
         let prompt = Prompt::default();
         let got: Vec<_> = (0..4).map(|n| render(&reply, n, &prompt, "m")).collect();
-        assert_eq!(got, ["a", "b", "b", "b"]);
+        let text = |t: &'static str| Answer::Text(Cow::Borrowed(t));
+        assert_eq!(got, [text("a"), text("b"), text("b"), text("b")]);
     }
 
     #[test]
@@ -237,7 +285,35 @@ mod tests {
             last_user: Cow::Borrowed("sunny?"),
             ..Prompt::default()
         };
-        assert_eq!(render(&reply, 0, &wet, "m"), "umbrella");
-        assert_eq!(render(&reply, 0, &dry, "m"), "echo: sunny?");
+        assert_eq!(render_text(&reply, 0, &wet, "m"), "umbrella");
+        assert_eq!(render_text(&reply, 0, &dry, "m"), "echo: sunny?");
+    }
+
+    #[test]
+    fn until_tool_result_calls_tools_then_answers_with_the_result() {
+        let call = ToolCall::new("time__now", json!({"timezone": "UTC"}));
+        let reply = Reply::UntilToolResult {
+            reply: Box::new(Reply::ToolCalls(vec![call.clone()])),
+            then: Box::new(Reply::Template("It is {tool_result}.".into())),
+        };
+        let first = json!([{"role": "user", "content": "what time is it?"}]);
+        let first = first.as_array().unwrap();
+        let prompt = Prompt::from_messages(first);
+        assert!(!prompt.after_tool);
+        let answer = render(&reply, 0, &prompt, "m");
+        assert_eq!(answer, Answer::ToolCalls(std::slice::from_ref(&call)));
+        // "time__now" (1) + `{"timezone":"UTC"}` (1).
+        assert_eq!(answer.words(), 2);
+        let second = json!([
+            {"role": "user", "content": "what time is it?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1"}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "12:00 UTC"}
+        ]);
+        let prompt = Prompt::from_messages(second.as_array().unwrap());
+        assert!(prompt.after_tool);
+        assert_eq!(
+            render(&reply, 1, &prompt, "m"),
+            Answer::Text(Cow::Owned("It is 12:00 UTC.".into()))
+        );
     }
 }

@@ -18,12 +18,21 @@
 //!     "quiet": { "usage": false },
 //!     "capped": { "rate_limit": { "limit": 50, "window_secs": 86400 } },
 //!     "priced": { "context_length": 8192,
-//!                 "pricing": { "prompt": "0.000003", "completion": "0.000015" } }
+//!                 "pricing": { "prompt": "0.000003", "completion": "0.000015" } },
+//!     "agent": { "reply": { "until_tool_result": {
+//!                  "reply": { "tool_calls": [{ "name": "time__get_current_time",
+//!                                              "arguments": { "timezone": "UTC" } }] },
+//!                  "then": { "template": "It is {tool_result}" } } } }
 //!   },
 //!   "default": { "reply": "echo" },
 //!   "server": "llama_cpp"
 //! }
 //! ```
+//!
+//! A `tool_calls` reply answers with OpenAI `tool_calls` (`content: null`, `finish_reason:
+//! "tool_calls"`; streamed as `delta.tool_calls` fragments); `until_tool_result` plays `reply`
+//! until the request's last message is a `tool` message, then `then` — an agent that calls a
+//! tool once, then answers with what it returned (`{tool_result}` in a template).
 //!
 //! `server` picks which local server the mock also impersonates, and so where it reports each
 //! model's `context_length`: `openai` (default; in `/v1/models`, OpenRouter-style), `llama_cpp`
@@ -337,16 +346,32 @@ impl ModelScript {
 
     /// Whether this script's behaviour depends on how many calls came before.
     pub(crate) fn counts_calls(&self) -> bool {
-        self.fail_first.is_some()
-            || self.rate_limit.is_some()
-            || matches!(self.reply, Reply::Sequence(_))
+        self.fail_first.is_some() || self.rate_limit.is_some() || self.reply.counts_calls()
+    }
+
+    /// Answers with these OpenAI `tool_calls` (see [`Reply::ToolCalls`]).
+    pub fn tool_calls<I>(calls: I) -> Self
+    where
+        I: IntoIterator<Item = ToolCall>,
+    {
+        Self::default().with_reply(Reply::ToolCalls(calls.into_iter().collect()))
+    }
+
+    /// Plays `reply` until the last message is a tool result, then `then` (see
+    /// [`Reply::UntilToolResult`]).
+    pub fn until_tool_result(reply: Reply, then: Reply) -> Self {
+        Self::default().with_reply(Reply::UntilToolResult {
+            reply: Box::new(reply),
+            then: Box::new(then),
+        })
     }
 }
 
-/// The text a model answers.
+/// What a model answers: a text, or OpenAI tool calls.
 ///
 /// JSON: `"echo"`, `{"fixed": "text"}`, `{"template": "..."}`, `{"sequence": ["a", "b"]}`,
-/// `{"by_prompt_contains": [["needle", "answer"], ...]}`.
+/// `{"by_prompt_contains": [["needle", "answer"], ...]}`, `{"tool_calls": [{"name": "f",
+/// "arguments": {...}}]}`, `{"until_tool_result": {"reply": <reply>, "then": <reply>}}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reply {
@@ -355,13 +380,61 @@ pub enum Reply {
     /// `echo: <last user message text>`.
     #[default]
     Echo,
-    /// `{prompt}` is replaced by the last user message, `{system}` by the system message, and
-    /// `{model}` by the requested model name (one pass: substituted text is not re-expanded).
+    /// `{prompt}` is replaced by the last user message, `{system}` by the system message,
+    /// `{tool_result}` by the last `tool` message and `{model}` by the requested model name
+    /// (one pass: substituted text is not re-expanded).
     Template(String),
     /// The n-th call to this model gets the n-th entry; the last entry repeats. Empty = "".
     Sequence(Vec<String>),
     /// The first `(needle, answer)` whose needle is in the last user message; else echo.
     ByPromptContains(Vec<(String, String)>),
+    /// OpenAI `tool_calls`, in order (ids `call_<n>`); no text.
+    ToolCalls(Vec<ToolCall>),
+    /// `reply` while the request's last message is not a `tool` message, `then` once it is.
+    UntilToolResult { reply: Box<Reply>, then: Box<Reply> },
+}
+
+impl Reply {
+    /// Whether the reply depends on how many calls came before (a sequence, anywhere in it).
+    fn counts_calls(&self) -> bool {
+        match self {
+            Self::Sequence(_) => true,
+            Self::UntilToolResult { reply, then } => reply.counts_calls() || then.counts_calls(),
+            _ => false,
+        }
+    }
+}
+
+/// One scripted tool call: the function's name and its arguments — a JSON object (sent as its
+/// JSON text, as OpenAI does) or a string sent as it is (to script malformed arguments).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCall {
+    pub name: String,
+    #[serde(default = "empty_object")]
+    pub arguments: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+impl ToolCall {
+    /// A call of `name` with `arguments`.
+    pub fn new(name: impl Into<String>, arguments: serde_json::Value) -> Self {
+        Self {
+            name: name.into(),
+            arguments,
+        }
+    }
+
+    /// The `arguments` string of the wire format.
+    pub fn arguments_text(&self) -> String {
+        match &self.arguments {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// A scripted failure.
@@ -432,7 +505,11 @@ mod tests {
             "quiet": { "usage": false },
             "capped": { "rate_limit": { "limit": 50, "window_secs": 86400 } },
             "priced": { "context_length": 8192,
-                        "pricing": { "prompt": "0.000003", "completion": "0.000015" } }
+                        "pricing": { "prompt": "0.000003", "completion": "0.000015" } },
+            "agent": { "reply": { "until_tool_result": {
+                         "reply": { "tool_calls": [{ "name": "time__get_current_time",
+                                                     "arguments": { "timezone": "UTC" } }] },
+                         "then": { "template": "It is {tool_result}" } } } }
           },
           "default": { "reply": "echo" },
           "server": "llama_cpp"
@@ -458,6 +535,16 @@ mod tests {
             ModelScript::echo()
                 .with_context_length(8192)
                 .with_pricing("0.000003", "0.000015")
+        );
+        assert_eq!(
+            script.models["agent"],
+            ModelScript::until_tool_result(
+                Reply::ToolCalls(vec![ToolCall::new(
+                    "time__get_current_time",
+                    serde_json::json!({"timezone": "UTC"})
+                )]),
+                Reply::Template("It is {tool_result}".into())
+            )
         );
         assert_eq!(script.server, ServerFlavor::LlamaCpp);
     }

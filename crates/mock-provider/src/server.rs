@@ -1,9 +1,10 @@
 //! The HTTP surface: `POST /v1/chat/completions` (records the request, then plays the model's
-//! script, stating its rate limit in OpenRouter's headers when it has one), the model listings
+//! script — a text or OpenAI tool calls — stating its rate limit in OpenRouter's headers when it has one), the model listings
 //! and local servers' metadata endpoints (in `metadata`), `GET /health`, and the errors for
 //! requests it cannot serve.
 
 use std::{
+    borrow::Cow,
     io,
     sync::Arc,
     time::{Duration, Instant},
@@ -24,7 +25,7 @@ use crate::{
     RecordedRequest,
     conn::ConnHandle,
     metadata,
-    reply::{Prompt, prompt_words, render, word_count},
+    reply::{Answer, Prompt, prompt_words, render},
     script::{Failure, ModelScript, RateLimit},
     state::{Shared, unix_now},
     stream::{self, StreamPlan, pause},
@@ -196,13 +197,17 @@ async fn play(
     }
 
     let prompt = Prompt::from_messages(request.messages);
-    let text = render(&script.reply, call, &prompt, request.model);
+    let answer = render(&script.reply, call, &prompt, request.model);
     let usage = script
         .usage
-        .then(|| Usage::new(prompt_words(request.messages), word_count(&text)));
+        .then(|| Usage::new(prompt_words(request.messages), answer.words()));
     let id = shared.next_id();
     let created = unix_now();
     let latency = Duration::from_millis(script.latency_ms);
+    let (text, tool_calls) = match answer {
+        Answer::Text(text) => (text, Vec::new()),
+        Answer::ToolCalls(calls) => (Cow::Borrowed(""), wire::ToolCall::from_script(&id, calls)),
+    };
 
     if request.stream {
         return stream::response(StreamPlan {
@@ -210,6 +215,7 @@ async fn play(
             created,
             model: request.model.to_owned(),
             text: text.into_owned(),
+            tool_calls,
             usage,
             include_usage: request.include_usage,
             first_delay: latency,
@@ -224,14 +230,26 @@ async fn play(
     if !pause(latency, &shared.shutdown).await {
         return shutting_down();
     }
+    let (message, finish_reason) = if tool_calls.is_empty() {
+        let message = Message {
+            role: "assistant",
+            content: Some(&text),
+            tool_calls: None,
+        };
+        (message, "stop")
+    } else {
+        let message = Message {
+            role: "assistant",
+            content: None,
+            tool_calls: Some(&tool_calls),
+        };
+        (message, "tool_calls")
+    };
     let choices = [Choice {
         index: 0,
-        message: Message {
-            role: "assistant",
-            content: &text,
-        },
+        message,
         logprobs: None,
-        finish_reason: "stop",
+        finish_reason,
     }];
     wire::json_response(
         StatusCode::OK,

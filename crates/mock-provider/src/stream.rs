@@ -1,5 +1,6 @@
-//! The SSE body of a streamed chat completion: a role delta, content deltas paced by the script,
-//! a finish chunk, an optional usage chunk and `data: [DONE]` — or a connection cut mid-stream.
+//! The SSE body of a streamed chat completion: a role delta, content deltas paced by the script
+//! (or tool-call fragments: each call's id and name, then pieces of its arguments), a finish
+//! chunk, an optional usage chunk and `data: [DONE]` — or a connection cut mid-stream.
 
 use std::{io, time::Duration};
 
@@ -14,13 +15,15 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     reply::next_chunk,
     state::InFlight,
-    wire::{Chunk, ChunkChoice, Delta, Usage},
+    wire::{Chunk, ChunkChoice, Delta, DeltaFunction, DeltaToolCall, ToolCall, Usage},
 };
 
 pub(crate) const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 const DONE: &[u8] = b"data: [DONE]\n\n";
 const CHUNK_OBJECT: &str = "chat.completion.chunk";
+/// Bytes of a tool call's arguments per streamed fragment (cut at a character boundary).
+const ARGUMENT_PIECE_BYTES: usize = 16;
 
 /// Everything a stream needs, owned so the body can outlive the handler.
 pub(crate) struct StreamPlan {
@@ -28,6 +31,8 @@ pub(crate) struct StreamPlan {
     pub created: u64,
     pub model: String,
     pub text: String,
+    /// Streamed after the text (which is then empty), as OpenAI streams tool calls.
+    pub tool_calls: Vec<ToolCall>,
     /// `Some` when the script reports usage.
     pub usage: Option<Usage>,
     /// The request's `stream_options.include_usage`.
@@ -45,7 +50,16 @@ pub(crate) struct StreamPlan {
 
 enum Step {
     Role,
-    Content { offset: usize, sent: usize },
+    Content {
+        offset: usize,
+        sent: usize,
+    },
+    /// Call `call`'s header (`offset: None`), then its arguments from `offset`.
+    Tool {
+        call: usize,
+        offset: Option<usize>,
+        sent: usize,
+    },
     Usage,
     Done,
     End,
@@ -87,7 +101,8 @@ impl StreamPlan {
                 }
                 let delta = Delta {
                     role: Some("assistant"),
-                    content: Some(""),
+                    content: self.tool_calls.is_empty().then_some(""),
+                    tool_calls: None,
                 };
                 (
                     self.delta_event(delta, None),
@@ -96,6 +111,9 @@ impl StreamPlan {
             }
             Step::Content { offset, sent } => {
                 let chunk = next_chunk(&self.text[offset..], self.chunk_words);
+                if chunk.is_none() && !self.tool_calls.is_empty() {
+                    return Some(self.tool_step(0, None, sent).await);
+                }
                 if let Some(limit) = self.cut_after
                     && (sent >= limit || chunk.is_none())
                 {
@@ -111,14 +129,17 @@ impl StreamPlan {
                     return Some((Err(stopped()), Step::End));
                 }
                 let delta = Delta {
-                    role: None,
                     content: Some(chunk),
+                    ..Delta::default()
                 };
                 let next = Step::Content {
                     offset: offset + chunk.len(),
                     sent: sent + 1,
                 };
                 (self.delta_event(delta, None), next)
+            }
+            Step::Tool { call, offset, sent } => {
+                return Some(self.tool_step(call, offset, sent).await);
             }
             Step::Usage => (self.chunk_event(&[], Some(self.usage)), Step::Done),
             Step::Done => (Ok(Bytes::from_static(DONE)), Step::End),
@@ -127,14 +148,94 @@ impl StreamPlan {
         Some(next)
     }
 
-    /// The `finish_reason: "stop"` chunk, followed by usage when the client asked for it.
+    /// The next tool-call fragment from call `call` on (see [`Step::Tool`]), or the finish.
+    async fn tool_step(
+        &self,
+        call: usize,
+        offset: Option<usize>,
+        sent: usize,
+    ) -> (io::Result<Bytes>, Step) {
+        let Some((fragment, next)) = self.tool_fragment(call, offset, sent) else {
+            return self.finish();
+        };
+        if self.cut_after.is_some_and(|limit| sent >= limit) {
+            tokio::task::yield_now().await;
+            return (Err(cut()), Step::End);
+        }
+        if !pause(self.chunk_delay, &self.shutdown).await {
+            return (Err(stopped()), Step::End);
+        }
+        let delta = Delta {
+            tool_calls: Some([fragment]),
+            ..Delta::default()
+        };
+        (self.delta_event(delta, None), next)
+    }
+
+    /// The fragment of call `call` at `offset` and the step after it; `None` after the last.
+    fn tool_fragment(
+        &self,
+        call: usize,
+        offset: Option<usize>,
+        sent: usize,
+    ) -> Option<(DeltaToolCall<'_>, Step)> {
+        let tool = self.tool_calls.get(call)?;
+        let arguments = tool.function.arguments.as_str();
+        let Some(offset) = offset else {
+            let header = DeltaToolCall {
+                index: call,
+                id: Some(&tool.id),
+                kind: Some("function"),
+                function: DeltaFunction {
+                    name: Some(&tool.function.name),
+                    arguments: "",
+                },
+            };
+            let next = Step::Tool {
+                call,
+                offset: Some(0),
+                sent: sent + 1,
+            };
+            return Some((header, next));
+        };
+        if offset >= arguments.len() {
+            return self.tool_fragment(call + 1, None, sent);
+        }
+        let mut end = (offset + ARGUMENT_PIECE_BYTES).min(arguments.len());
+        while !arguments.is_char_boundary(end) {
+            end += 1;
+        }
+        let piece = DeltaToolCall {
+            index: call,
+            id: None,
+            kind: None,
+            function: DeltaFunction {
+                name: None,
+                arguments: &arguments[offset..end],
+            },
+        };
+        let next = Step::Tool {
+            call,
+            offset: Some(end),
+            sent: sent + 1,
+        };
+        Some((piece, next))
+    }
+
+    /// The finish chunk (`finish_reason` `stop`, or `tool_calls` after tool calls), followed
+    /// by usage when the client asked for it.
     fn finish(&self) -> (io::Result<Bytes>, Step) {
         let next = if self.reports_usage() {
             Step::Usage
         } else {
             Step::Done
         };
-        (self.delta_event(Delta::default(), Some("stop")), next)
+        let reason = if self.tool_calls.is_empty() {
+            "stop"
+        } else {
+            "tool_calls"
+        };
+        (self.delta_event(Delta::default(), Some(reason)), next)
     }
 
     /// Whether the stream ends with a usage chunk (and its other chunks carry `usage: null`).

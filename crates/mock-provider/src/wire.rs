@@ -51,7 +51,45 @@ pub(crate) struct Choice<'a> {
 #[derive(Serialize)]
 pub(crate) struct Message<'a> {
     pub role: &'static str,
-    pub content: &'a str,
+    /// `null` when the message carries tool calls.
+    pub content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<&'a [ToolCall]>,
+}
+
+/// One OpenAI tool call: `{"id", "type": "function", "function": {"name", "arguments"}}`.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: Function,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Function {
+    pub name: String,
+    /// The arguments' JSON text.
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// The scripted calls on the wire, with ids `call_<completion id>_<n>`.
+    pub(crate) fn from_script(completion: &str, calls: &[crate::script::ToolCall]) -> Vec<Self> {
+        let id = completion.trim_start_matches("chatcmpl-");
+        calls
+            .iter()
+            .enumerate()
+            .map(|(n, call)| Self {
+                id: format!("call_{id}_{n}"),
+                kind: "function",
+                function: Function {
+                    name: call.name.clone(),
+                    arguments: call.arguments_text(),
+                },
+            })
+            .collect()
+    }
 }
 
 /// A `chat.completion.chunk` object.
@@ -81,6 +119,27 @@ pub(crate) struct Delta<'a> {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<[DeltaToolCall<'a>; 1]>,
+}
+
+/// A fragment of one streamed tool call: the first carries its id, type and name, the next
+/// ones pieces of its arguments (concatenated by the client).
+#[derive(Serialize)]
+pub(crate) struct DeltaToolCall<'a> {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub function: DeltaFunction<'a>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct DeltaFunction<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    pub arguments: &'a str,
 }
 
 /// `GET /v1/models` body.
