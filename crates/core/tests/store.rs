@@ -12,8 +12,8 @@ use fusion_core::ErrorKind;
 use fusion_core::config::Category;
 use fusion_core::providers::ProviderRegistry;
 use fusion_core::store::{
-    BenchResultRow, Caller, Ledger, Store, SyncedModel, UsageFilter, UsageRecord, UsageReport,
-    UsageTotals,
+    BenchResultRow, Caller, Ledger, LedgerLimits, Store, SyncedModel, UsageFilter, UsageRecord,
+    UsageReport, UsageTotals,
 };
 use sqlx::Row;
 
@@ -280,13 +280,35 @@ async fn ledger_loses_no_row_recorded_concurrently_before_shutdown(backend: Back
 async fn ledger_loses_nothing_when_a_burst_overflows_the_channel(backend: Backend) {
     let t = TestStore::new(backend).await;
     let ledger = Ledger::start(t.store.clone());
-    // Far more than the channel holds, without yielding: the overflow goes to waiting tasks.
+    // Far more than the channel holds, without yielding: the rest waits in the overflow queue.
     for k in 0..20_000 {
         ledger.record(ledger_row(k));
     }
     ledger.flush().await.unwrap();
     assert_store_has_ledger_rows(&t.store, 20_000).await;
+    assert_eq!(ledger.dropped(), 0);
     ledger.shutdown().await.unwrap();
+}
+
+async fn ledger_drops_and_counts_rows_beyond_its_buffer_while_the_store_is_down(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let limits = LedgerLimits {
+        channel: 4,
+        overflow: 4,
+        batch: 2,
+    };
+    let ledger = Ledger::start_with(t.store.clone(), limits);
+    t.store.close().await; // every write fails: the writer keeps its batch and takes no more
+    for k in 0..30 {
+        ledger.record(ledger_row(k));
+    }
+    // At most a batch, the channel and the overflow queue (10 rows) wait; the rest is dropped.
+    let dropped = ledger.dropped();
+    assert!((20..=30).contains(&dropped), "dropped {dropped}");
+    let err = ledger.flush().await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Store(_)), "{err}");
+    let err = ledger.shutdown().await.unwrap_err();
+    assert!(err.to_string().contains("could not be written"), "{err}");
 }
 
 async fn ledger_flush_makes_earlier_rows_visible(backend: Backend) {
@@ -489,6 +511,7 @@ fusion_test_support::on_both_backends!(
     usage_report_filters_by_time_caller_provider_and_model,
     ledger_loses_no_row_recorded_concurrently_before_shutdown,
     ledger_loses_nothing_when_a_burst_overflows_the_channel,
+    ledger_drops_and_counts_rows_beyond_its_buffer_while_the_store_is_down,
     ledger_flush_makes_earlier_rows_visible,
     ledger_writes_rows_recorded_after_shutdown_directly,
     ledger_shutdown_reports_rows_it_could_not_write,

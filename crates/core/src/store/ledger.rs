@@ -1,12 +1,17 @@
 //! The usage ledger: the request path hands rows to `record`, which never blocks; a bounded
-//! channel carries them to one writer that wakes once per `BATCH_WINDOW` (not once per row)
-//! and writes what has gathered, up to `BATCH_ROWS` rows, in one transaction. On SQLite the
-//! writer runs on its own thread (the statement work and the driver's worker then stay off the
-//! request path's tokio workers); on PostgreSQL it is a task of the runtime that opened the
-//! store (its pooled connections belong to that runtime's I/O driver). Nothing is lost: a full channel
-//! hands the row to a task that waits for space, a failed write is retried with backoff and the
-//! rows kept, rows recorded after shutdown are written directly, and whatever still cannot be
-//! written is logged with its count. `flush` waits for every row recorded before it.
+//! channel carries them to one writer that wakes once per `BATCH_WINDOW` (not once per row), or
+//! as soon as a whole batch is waiting, and writes what has gathered, up to `BATCH_ROWS` rows, in
+//! one transaction. On SQLite the writer runs on its own thread (the statement work and the
+//! driver's worker then stay off the request path's tokio workers); on PostgreSQL it is a task of
+//! the runtime that opened the store (its pooled connections belong to that runtime's I/O
+//! driver).
+//!
+//! Memory is bounded: a full channel spills into one overflow queue the writer drains next, and
+//! beyond `OVERFLOW_ROWS` waiting rows (the store is down or far too slow) a row is dropped and
+//! counted (`fusion_ledger_rows_dropped_total`, and `flush` reports it) rather than held. Short of
+//! that nothing is lost: a failed write is retried with backoff and the rows kept, rows recorded
+//! after shutdown are written directly, and whatever still cannot be written is logged with its
+//! count. `flush` waits for every row recorded before it.
 //!
 //! The ledger also carries the dashboard's [`History`] (its own writer, started with the
 //! ledger's; `shutdown` flushes it first).
@@ -14,7 +19,7 @@
 //! Every row gets a sequence number when recorded; `Progress::watermark` is the first number
 //! not yet written, so "every row before the call is in the store" is `watermark >= target`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -32,8 +37,11 @@ use crate::error::ErrorKind;
 const BATCH_ROWS: usize = 4096;
 /// How long the writer lets a batch gather after its first row (a flush cuts it short).
 const BATCH_WINDOW: Duration = Duration::from_millis(200);
-/// Rows the channel holds before `record` falls back to a waiting task.
+/// Rows the channel holds before `record` spills into the overflow queue.
 const CHANNEL_CAPACITY: usize = 8192;
+/// Rows the overflow queue holds before `record` drops (and counts) a row: with the channel,
+/// at most 64 Ki rows (~13 MB) wait in memory.
+const OVERFLOW_ROWS: usize = 65_536 - CHANNEL_CAPACITY;
 /// Waits between the attempts of one write (so 1 + this many attempts).
 const RETRY_BACKOFF: [Duration; 3] = [
     Duration::from_millis(50),
@@ -56,8 +64,44 @@ struct Queued {
     row: UsageRecord,
 }
 
+/// How many rows may wait in memory; [`Ledger::start`] uses the defaults, tests shrink them.
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerLimits {
+    /// Rows the channel to the writer holds.
+    pub channel: usize,
+    /// Rows the overflow queue holds once the channel is full.
+    pub overflow: usize,
+    /// Rows written per transaction, at most.
+    pub batch: usize,
+}
+
+impl Default for LedgerLimits {
+    fn default() -> Self {
+        LedgerLimits {
+            channel: CHANNEL_CAPACITY,
+            overflow: OVERFLOW_ROWS,
+            batch: BATCH_ROWS,
+        }
+    }
+}
+
+/// Where rows wait when the channel is full.
+#[derive(Default)]
+struct Overflow {
+    rows: VecDeque<Queued>,
+    /// The writer has stopped: rows that find the channel full are written directly.
+    closed: bool,
+}
+
 struct Shared {
     store: Store,
+    limits: LedgerLimits,
+    /// Rows waiting for the writer beyond the channel (a plain mutex: held for a push or a take).
+    overflow: std::sync::Mutex<Overflow>,
+    /// Rows dropped because the channel and the overflow queue were full.
+    dropped: AtomicU64,
+    /// A whole batch is waiting in the channel: the writer need not wait out its window.
+    batch_ready: Notify,
     /// The next row's sequence number; also the count of rows ever recorded.
     next_seq: AtomicU64,
     /// The highest `flush` target asked for: the writer skips its batch window until reached.
@@ -122,11 +166,25 @@ impl Ledger {
     /// Starts the writer: on its own thread for SQLite, on the current tokio runtime for
     /// PostgreSQL.
     pub fn start(store: Store) -> Ledger {
-        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        Ledger::start_with(store, LedgerLimits::default())
+    }
+
+    /// [`Ledger::start`] with other bounds (every bound at least 1).
+    pub fn start_with(store: Store, limits: LedgerLimits) -> Ledger {
+        let limits = LedgerLimits {
+            channel: limits.channel.max(1),
+            overflow: limits.overflow.max(1),
+            batch: limits.batch.max(1),
+        };
+        let (tx, rx) = mpsc::channel(limits.channel);
         let (progress, _) = watch::channel(Progress::default());
         let runtime = tokio::runtime::Handle::current();
         let shared = Arc::new(Shared {
             store: store.clone(),
+            limits,
+            overflow: std::sync::Mutex::new(Overflow::default()),
+            dropped: AtomicU64::new(0),
+            batch_ready: Notify::new(),
             next_seq: AtomicU64::new(0),
             flush_target: AtomicU64::new(0),
             progress,
@@ -154,27 +212,34 @@ impl Ledger {
         Ledger { tx, shared }
     }
 
-    /// Never blocks and never loses a row: when the channel is full, a spawned task waits for
-    /// space; after shutdown, a spawned task writes the row directly (or logs it on failure).
+    /// Never blocks. When the channel is full the row waits in the overflow queue; when that is
+    /// full too the row is dropped and counted; after shutdown a spawned task writes the row
+    /// directly (or logs it on failure).
     pub fn record(&self, row: UsageRecord) {
         let seq = self.shared.next_seq.fetch_add(1, Ordering::SeqCst);
         match self.tx.try_send(Queued { seq, row }) {
-            Ok(()) => {}
+            Ok(()) => {
+                if self.tx.capacity() + self.shared.limits.batch <= self.tx.max_capacity() {
+                    self.shared.batch_ready.notify_one();
+                }
+            }
             Err(TrySendError::Full(queued)) => {
                 metrics::counter!("fusion_ledger_overflow_total").increment(1);
-                let tx = self.tx.clone();
-                let shared = self.shared.clone();
-                self.spawn(async move {
-                    if let Err(mpsc::error::SendError(queued)) = tx.send(queued).await {
-                        write_directly(&shared, queued).await;
-                    }
-                });
+                if let Some(queued) = self.shared.spill(queued) {
+                    let shared = self.shared.clone();
+                    self.spawn(async move { write_directly(&shared, queued).await });
+                }
             }
             Err(TrySendError::Closed(queued)) => {
                 let shared = self.shared.clone();
                 self.spawn(async move { write_directly(&shared, queued).await });
             }
         }
+    }
+
+    /// Rows dropped so far because too many were waiting.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// Resolves once every row recorded before the call is in the store, or returns the write
@@ -256,6 +321,61 @@ impl Ledger {
     }
 }
 
+impl Shared {
+    /// Puts a row that found the channel full in the overflow queue, or drops it when the queue
+    /// is full; hands it back when the writer has stopped (to be written directly).
+    fn spill(&self, queued: Queued) -> Option<Queued> {
+        let mut overflow = self
+            .overflow
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if overflow.closed {
+            return Some(queued);
+        }
+        if overflow.rows.len() < self.limits.overflow {
+            overflow.rows.push_back(queued);
+            return None;
+        }
+        let waiting = overflow.rows.len() + self.limits.channel;
+        drop(overflow);
+        self.drop_row(queued.seq, waiting);
+        None
+    }
+
+    /// Counts a row as lost to a full buffer (logged at the 1st, 2nd, 4th, 8th, ... drop).
+    fn drop_row(&self, seq: u64, waiting: usize) {
+        metrics::counter!("fusion_ledger_rows_dropped_total").increment(1);
+        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let why = format!(
+            "the usage ledger's buffer is full ({waiting} rows wait for the store): row dropped"
+        );
+        if dropped.is_power_of_two() {
+            tracing::error!(dropped, "{why}");
+        }
+        self.progress.send_modify(|p| p.lose(&mut [seq], &why));
+    }
+
+    /// Moves up to `room` rows from the overflow queue to `pending`; with `close`, takes them all
+    /// and makes later spills come back to be written directly.
+    fn take_overflow(&self, pending: &mut Vec<Queued>, room: usize, close: bool) {
+        let mut overflow = self
+            .overflow
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = if close {
+            overflow.closed = true;
+            overflow.rows.len()
+        } else {
+            room.min(overflow.rows.len())
+        };
+        pending.extend(overflow.rows.drain(..n));
+        // A burst's queue gives its memory back once drained.
+        if overflow.rows.is_empty() && overflow.rows.capacity() > self.limits.batch {
+            overflow.rows = VecDeque::new();
+        }
+    }
+}
+
 /// Runs the writer on a thread of its own with a single-threaded runtime, or on `fallback`
 /// when that runtime cannot be built. If the thread cannot be started the writer is dropped
 /// with its channel: rows are then written one by one (`record` sees a closed channel).
@@ -283,13 +403,19 @@ fn spawn_writer_thread(
 }
 
 /// The writer: waits for a first row, lets the batch gather for `BATCH_WINDOW` (woken early
-/// only by a flush or the stop, never by each row), writes what came in one transaction, and
-/// so on until told to stop; then it closes the channel, drains it and writes the rest.
+/// only by a whole batch, a flush or the stop, never by each row), writes what came in one
+/// transaction, and so on until told to stop; then it closes the channel, drains it and the
+/// overflow queue, and writes the rest.
 async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(), String> {
+    let batch = shared.limits.batch;
     let mut pending: Vec<Queued> = Vec::new();
     let mut cooldown = COOLDOWN_START;
     let mut stopping = false;
     while !stopping {
+        if pending.is_empty() {
+            // Rows spilled by a burst go first: the channel may already be empty again.
+            shared.take_overflow(&mut pending, batch, false);
+        }
         if pending.is_empty() {
             tokio::select! {
                 biased;
@@ -300,20 +426,25 @@ async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(
                     None => break,
                 },
             }
-            if !flush_waiting(&shared) {
+            if !flush_waiting(&shared) && rx.len() + 1 < batch {
                 tokio::select! {
                     biased;
                     () = shared.stop.notified() => stopping = true,
                     () = shared.nudge.notified() => {}
+                    () = shared.batch_ready.notified() => {}
                     () = tokio::time::sleep_until(Instant::now() + BATCH_WINDOW) => {}
                 }
             }
         }
-        while pending.len() < BATCH_ROWS {
+        while pending.len() < batch {
             match rx.try_recv() {
                 Ok(queued) => pending.push(queued),
                 Err(_) => break,
             }
+        }
+        let room = batch.saturating_sub(pending.len());
+        if room > 0 {
+            shared.take_overflow(&mut pending, room, false);
         }
         match write_with_retries(&shared.store, &pending).await {
             Ok(()) => {
@@ -340,13 +471,15 @@ async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(
         }
     }
 
-    // Stop: no new rows enter the channel (later `record`s write directly); drain what is in it.
+    // Stop: no new rows enter the channel or the overflow queue (later `record`s write
+    // directly); drain what is in them.
     rx.close();
     while let Some(queued) = rx.recv().await {
         pending.push(queued);
     }
+    shared.take_overflow(&mut pending, usize::MAX, true);
     let mut result = Ok(());
-    for chunk in pending.chunks(BATCH_ROWS * 8) {
+    for chunk in pending.chunks(batch * 8) {
         match write_with_retries(&shared.store, chunk).await {
             Ok(()) => written(&shared, chunk),
             Err(error) => {

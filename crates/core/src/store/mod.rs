@@ -41,7 +41,7 @@ pub use daily_usage::ModelDailyUsage;
 pub use decisions::DecisionRow;
 pub use error::{StoreError, StoreFailure};
 pub use history::{CouncilEnded, History};
-pub use ledger::Ledger;
+pub use ledger::{Ledger, LedgerLimits};
 pub use looped::{LoopRecordKind, LoopRecordRow, LoopRunRow};
 pub use tasks::{
     CancelOutcome, GroupCount, JobView, LeaseState, NewJob, NewTask, Recovered, TaskFilter,
