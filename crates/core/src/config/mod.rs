@@ -35,7 +35,7 @@ pub use load::{LoadedConfig, check_toml, load, load_file, load_for_loop, parse_t
 pub use looped::{COUNCIL_PREFIX, LoopConfig, LoopRoles};
 pub use mcp::{CatalogMode, McpConfig, McpServerConfig, ToolFilter, is_name_char};
 pub use render::render_masked;
-pub use router::{Category, Priority, QualityPriors, RouterConfig};
+pub use router::{Category, EscalateConfig, Priority, QualityPriors, RouterConfig};
 pub use tasks::{OnInterrupt, TasksConfig};
 
 /// The whole configuration.
@@ -511,6 +511,9 @@ impl Config {
             }
         }
         if let Err((key, reason)) = router::validate(&self.router) {
+            return err(key, reason);
+        }
+        if let Err((key, reason)) = router::validate_escalate(&self.router, &self.councils) {
             return err(key, reason);
         }
         if let Err((key, reason)) = tasks::validate(&self.tasks, &self.providers) {

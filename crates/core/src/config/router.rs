@@ -1,6 +1,7 @@
 //! `[router]`: how requests for `router/auto` are routed — the default priority, the three
 //! thresholds kept from the routing server Fusion replaces, the retry budget, and the health
-//! policy (active probe interval, circuit breaker) the registry applies to every model.
+//! policy (active probe interval, circuit breaker) the registry applies to every model, and
+//! `[router.escalate]`: when a hard task goes to a council instead of one model.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -153,6 +154,37 @@ pub struct RouterConfig {
     /// its prior there; below that the two are blended by count (`fusion bench`).
     #[serde(default = "default_reliable_after")]
     pub reliable_after: u32,
+    /// `[router.escalate]`: send a task no single model meets (or above a complexity) to a
+    /// council. Absent (the default): routing never picks a council.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate: Option<EscalateConfig>,
+}
+
+/// `[router.escalate]`: when a routed task goes to a council (`fusion/<council>`) instead of a
+/// single model. The council is rated by what `fusion bench` measured for `fusion/<council>`
+/// (else what `fusion eval council` measured for it, else `prior`) and priced as the sum of its
+/// members', judge's and synthesizer's expected calls; it is chosen only when its rating meets
+/// the task's required quality and its expected cost stays within `max_cost_usd`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateConfig {
+    /// The council (`[councils.NAME]`) tasks are escalated to.
+    pub council: String,
+    /// Escalate a task no single model meets the required quality of (default true).
+    #[serde(default = "default_true")]
+    pub when_unmet: bool,
+    /// Escalate every task whose complexity (0–1) is above this, even when a single model
+    /// meets it (that model is then the fallback). Unset: complexity alone never escalates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above_complexity: Option<f64>,
+    /// The council's quality (0–1) while nothing measured it. Unset: its best panel member's
+    /// quality for the task + 0.1, at most 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<f64>,
+    /// The most the council's expected calls may cost together (USD). Unset:
+    /// `router.cost_threshold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
 }
 
 impl Default for RouterConfig {
@@ -169,6 +201,7 @@ impl Default for RouterConfig {
             failure_threshold: default_failure_threshold(),
             cooldown: default_cooldown(),
             reliable_after: default_reliable_after(),
+            escalate: None,
         }
     }
 }
@@ -235,6 +268,62 @@ pub(super) fn validate(router: &RouterConfig) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// Checks `[router.escalate]` against the configured councils; `(key, reason)` of the first
+/// problem.
+pub(super) fn validate_escalate<V>(
+    router: &RouterConfig,
+    councils: &BTreeMap<String, V>,
+) -> Result<(), (String, String)> {
+    let Some(escalate) = &router.escalate else {
+        return Ok(());
+    };
+    let key = |field: &str| format!("router.escalate.{field}");
+    if escalate.council.trim().is_empty() {
+        return Err((key("council"), "must name a council".into()));
+    }
+    if !councils.contains_key(&escalate.council) {
+        let known: Vec<&str> = councils.keys().map(String::as_str).collect();
+        return Err((
+            key("council"),
+            format!(
+                "no council named `{}`; configured councils: {}",
+                escalate.council,
+                if known.is_empty() {
+                    "none (add a [councils.NAME] section)".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    }
+    let unit = [
+        ("above_complexity", escalate.above_complexity),
+        ("prior", escalate.prior),
+    ];
+    for (field, value) in unit {
+        if let Some(v) = value
+            && !(0.0..=1.0).contains(&v)
+        {
+            return Err((key(field), format!("must be between 0 and 1; got {v}")));
+        }
+    }
+    if let Some(usd) = escalate.max_cost_usd
+        && !(usd.is_finite() && usd >= 0.0)
+    {
+        return Err((
+            key("max_cost_usd"),
+            "must be a non-negative number of US dollars".into(),
+        ));
+    }
+    if !escalate.when_unmet && escalate.above_complexity.is_none() {
+        return Err((
+            "router.escalate".into(),
+            "escalates nothing: set when_unmet = true or above_complexity".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a model's priors; `(key suffix, reason)` of the first problem.
 pub(super) fn validate_priors(priors: &QualityPriors) -> Result<(), (String, String)> {
     let values = priors
@@ -288,5 +377,64 @@ mod tests {
             ..QualityPriors::default()
         };
         assert_eq!(validate_priors(&p).unwrap_err().0, "default");
+    }
+
+    fn escalate(text: &str) -> Result<(), (String, String)> {
+        let router: RouterConfig = toml::from_str(text).unwrap();
+        let councils: BTreeMap<String, ()> = [("deep".to_owned(), ())].into();
+        validate_escalate(&router, &councils)
+    }
+
+    #[test]
+    fn escalate_is_off_by_default_and_reads_as_a_table_or_inline() {
+        assert_eq!(RouterConfig::default().escalate, None);
+        assert!(escalate("").is_ok());
+        let r: RouterConfig =
+            toml::from_str("escalate = { council = \"deep\", above_complexity = 0.8 }").unwrap();
+        let e = r.escalate.unwrap();
+        assert_eq!((e.council.as_str(), e.when_unmet), ("deep", true));
+        assert_eq!(e.above_complexity, Some(0.8));
+        assert!(escalate("[escalate]\ncouncil = \"deep\"\nprior = 0.9").is_ok());
+        assert!(
+            toml::from_str::<RouterConfig>("[escalate]\ncouncil = \"deep\"\nlevel = 1").is_err()
+        );
+    }
+
+    #[test]
+    fn a_bad_escalate_section_is_rejected_with_its_key() {
+        let cases = [
+            (
+                "[escalate]\ncouncil = \"shallow\"",
+                "router.escalate.council",
+                "no council named `shallow`; configured councils: deep",
+            ),
+            (
+                "[escalate]\ncouncil = \"deep\"\nabove_complexity = 1.5",
+                "router.escalate.above_complexity",
+                "must be between 0 and 1; got 1.5",
+            ),
+            (
+                "[escalate]\ncouncil = \"deep\"\nprior = -0.1",
+                "router.escalate.prior",
+                "must be between 0 and 1; got -0.1",
+            ),
+            (
+                "[escalate]\ncouncil = \"deep\"\nmax_cost_usd = -1.0",
+                "router.escalate.max_cost_usd",
+                "must be a non-negative number of US dollars",
+            ),
+            (
+                "[escalate]\ncouncil = \"deep\"\nwhen_unmet = false",
+                "router.escalate",
+                "escalates nothing: set when_unmet = true or above_complexity",
+            ),
+        ];
+        for (text, key, reason) in cases {
+            assert_eq!(
+                escalate(text),
+                Err((key.to_owned(), reason.to_owned())),
+                "{text}"
+            );
+        }
     }
 }

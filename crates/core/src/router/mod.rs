@@ -69,10 +69,18 @@
 //! breaks the remaining ties, so a decision is deterministic. The first ranked model is chosen;
 //! the next ones, at most `retry_budget`, are the fallbacks.
 //!
+//! **Escalation** (`escalate.rs`, off unless `[router.escalate]` names a council): a task no
+//! single model can take because of its quality, or one whose complexity is above
+//! `above_complexity`, goes to that council (`chosen` is `fusion/<council>`) when the
+//! council's rating meets the required quality, one of its panel members is routable and the
+//! sum of its expected calls stays within `max_cost_usd`; the single-model choice, if any, is
+//! then its fallback. The summary says why it escalated, or why it did not.
+//!
 //! The `fusion eval routing` replay measured these rules (BENCHMARKS.md, "Routing eval"): the
 //! fit and the value rule are what bring 95% of the strongest model's quality from ~71% to ~29%
 //! of its cost on the synthetic set.
 
+mod escalate;
 mod estimate;
 mod fit;
 mod format;
@@ -80,6 +88,8 @@ mod quality;
 mod rank;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_escalate;
 #[cfg(test)]
 mod tests_measured;
 #[cfg(test)]
@@ -94,6 +104,10 @@ use serde::Serialize;
 
 use crate::config::{Category, Price, Priority, QualityPriors, RouterConfig, Tier};
 
+pub use escalate::{
+    COUNCIL_LIFT, COUNCIL_MODEL_PREFIX, CouncilView, Escalation, ExpectedCall, RatedBy, SeatView,
+    Trigger,
+};
 pub use estimate::estimate;
 pub use fit::{ComplexityFit, ScoredAt};
 use format::{Cost, Ms, Q, QualityText, Usd};
@@ -279,10 +293,27 @@ pub struct Decision {
     /// 429 cooldown, daily cap): the soonest one of them may be called again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_in_ms: Option<u64>,
+    /// The task went to a council (`chosen` is then `fusion/<council>`): which, why, its
+    /// rating and its expected calls (`[router.escalate]`, `escalate.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
 }
 
-/// Ranks `models` for `input` under `config` (see the module doc for the rules).
+/// Ranks `models` for `input` under `config` (see the module doc for the rules); never
+/// escalates to a council.
 pub fn decide(input: &RouteInput, models: &[ModelView], config: &RouterConfig) -> Decision {
+    decide_with_council(input, models, None, config)
+}
+
+/// [`decide`], then — when `config.escalate` is set and `council` is its council — escalates a
+/// task no single model meets, or one above `escalate.above_complexity`, to the council (see
+/// `escalate.rs`).
+pub fn decide_with_council(
+    input: &RouteInput,
+    models: &[ModelView],
+    council: Option<&CouncilView>,
+    config: &RouterConfig,
+) -> Decision {
     let priority = input.priority.unwrap_or(config.priority);
     let estimate = estimate(input);
     let required = required_quality(config.quality_threshold, estimate.complexity);
@@ -306,7 +337,7 @@ pub fn decide(input: &RouteInput, models: &[ModelView], config: &RouterConfig) -
     } else {
         None
     };
-    Decision {
+    let mut decision = Decision {
         chosen,
         fallbacks,
         priority,
@@ -315,7 +346,12 @@ pub fn decide(input: &RouteInput, models: &[ModelView], config: &RouterConfig) -
         candidates,
         summary,
         retry_in_ms,
+        escalation: None,
+    };
+    if let (Some(escalate), Some(council)) = (&config.escalate, council) {
+        escalate::apply(&mut decision, &ranking, models, council, escalate, config);
     }
+    decision
 }
 
 /// The quality a task of this complexity needs: `quality_threshold × complexity`, but at least

@@ -155,6 +155,7 @@ fn kept_part(decision: &Decision) -> Decision {
             .collect(),
         summary: decision.summary.clone(),
         retry_in_ms: decision.retry_in_ms,
+        escalation: decision.escalation.clone(),
     }
 }
 
