@@ -1,7 +1,8 @@
 //! The router's MCP tools, named as in the routing server Fusion replaces:
 //! `preemptive_route_task` (the routing decision for a task, no model call) and
 //! `get_cost_estimate` (what a call would cost on a named model or on the routed choice; local
-//! and free models cost 0). Arguments accept that server's camelCase names too.
+//! and free models cost 0; a task the router escalates to a council costs the sum of the
+//! council's expected calls). Arguments accept that server's camelCase names too.
 
 use fusion_core::config::{Category, Priority};
 use fusion_core::providers::call_cost;
@@ -225,6 +226,9 @@ fn cost(fusion: &Fusion, input: CostInput) -> CallToolResult {
                 priority: input.priority.map(priority),
             };
             let decision = registry.route(&route);
+            if let Some(escalation) = &decision.escalation {
+                return council_cost(&decision, escalation);
+            }
             let Some(chosen) = decision.chosen.as_deref().and_then(|id| registry.model(id)) else {
                 return failure::failed(
                     "no_route",
@@ -264,6 +268,38 @@ fn cost(fusion: &Fusion, input: CostInput) -> CallToolResult {
             "cost_usd": priced.then_some(cost),
             "free": model.tier != fusion_core::config::Tier::Paid,
             "tiers": tiers,
+        }),
+    )
+}
+
+/// The routed choice is a council (`[router.escalate]`): the sum of its expected calls.
+fn council_cost(
+    decision: &fusion_core::router::Decision,
+    escalation: &fusion_core::router::Escalation,
+) -> CallToolResult {
+    let target = decision.chosen.clone().unwrap_or_default();
+    let calls = escalation.calls.len();
+    let text = match escalation.expected_cost_usd {
+        Some(cost) => format!(
+            "{target}: ${cost:.6} expected over the council's {calls} calls ({})",
+            decision.summary
+        ),
+        None => format!(
+            "{target}: cost unknown — a seat of the council has no price ({})",
+            decision.summary
+        ),
+    };
+    structured(
+        text,
+        json!({
+            "model": target,
+            "council": escalation.council,
+            "routed": true,
+            "input_tokens": decision.estimate.input_tokens,
+            "output_tokens": decision.estimate.output_tokens,
+            "cost_usd": escalation.expected_cost_usd,
+            "free": escalation.expected_cost_usd == Some(0.0),
+            "calls": escalation.calls,
         }),
     )
 }

@@ -1,5 +1,6 @@
 //! `fusion route`: the routing decision for a task — chosen model, fallbacks, every candidate
-//! with its rank or the reason it was rejected — and with `--run` the routed call itself.
+//! with its rank or the reason it was rejected, and the calls of the council a hard task is
+//! escalated to (`[router.escalate]`) — and with `--run` the routed call itself.
 
 use std::io::Write;
 use std::path::Path;
@@ -65,6 +66,7 @@ async fn decide_and_run(
                     "answer": routed.value.text(),
                     "usage": routed.value.usage,
                     "latency_ms": routed.value.latency_ms,
+                    "council": routed.council,
                 });
                 serde_json::to_writer_pretty(&mut out, &body)?;
                 writeln!(out)?;
@@ -114,6 +116,19 @@ fn print_decision(out: &mut impl Write, d: &Decision) -> std::io::Result<()> {
     )?;
     if !d.fallbacks.is_empty() {
         writeln!(out, "fallbacks: {}", d.fallbacks.join(", "))?;
+    }
+    if let Some(escalation) = &d.escalation {
+        writeln!(out, "council {} is expected to make:", escalation.council)?;
+        for call in &escalation.calls {
+            let cost = call
+                .cost_usd
+                .map_or_else(|| "no price".to_owned(), |v| format!("${v:.6}"));
+            writeln!(
+                out,
+                "  {:<12} {:<32} {:>6} in {:>6} out {:>12}",
+                call.seat, call.model, call.input_tokens, call.output_tokens, cost
+            )?;
+        }
     }
     writeln!(out)?;
     for c in &d.candidates {

@@ -3,7 +3,10 @@
 //! with its count, and the fit of the scores against the router's complexity estimate of each
 //! task. Read from the store at start and after every bench, held in memory, and put into each
 //! model's view for the router, which reads the fit at a task's complexity (or, without enough
-//! answers, the mean, blended with the prior until `router.reliable_after` answers).
+//! answers, the mean, blended with the prior until `router.reliable_after` answers). A council's
+//! `fusion eval council` record (model `council:<name>`, category `review`) is kept under
+//! `council:<name>` in every category: the rating of the escalation council where `fusion
+//! bench` has not measured `fusion/<name>` (see `crate::router::CouncilView`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError};
@@ -14,6 +17,11 @@ use crate::config::Category;
 use crate::router::{ComplexityFit, Measured, MeasuredByCategory, ScoredAt};
 use crate::store::{MeasuredAtComplexity, MeasuredQuality, Store};
 
+/// The category `fusion eval council` records its answers under.
+const EVAL_COUNCIL_CATEGORY: &str = "review";
+/// How `fusion eval council` names a council's arm: `council:<name>`.
+pub(super) const EVAL_COUNCIL_PREFIX: &str = "council:";
+
 impl ProviderRegistry {
     /// Replaces the measured qualities held with `means` and the fits of `by_complexity`
     /// (rows of unknown categories are skipped: a category the router does not know cannot
@@ -21,6 +29,19 @@ impl ProviderRegistry {
     pub fn set_measured(&self, means: &[MeasuredQuality], by_complexity: &[MeasuredAtComplexity]) {
         let mut table: HashMap<String, MeasuredByCategory> = HashMap::new();
         for row in means {
+            if row.category == EVAL_COUNCIL_CATEGORY && row.model.starts_with(EVAL_COUNCIL_PREFIX) {
+                let reviewed = table.entry(row.model.clone()).or_default();
+                for category in Category::ALL {
+                    reviewed.set(
+                        category,
+                        Measured {
+                            quality: row.mean_score.clamp(0.0, 1.0),
+                            n: row.n,
+                        },
+                    );
+                }
+                continue;
+            }
             let Some(category) = Category::parse(&row.category) else {
                 continue;
             };

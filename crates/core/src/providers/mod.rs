@@ -6,6 +6,7 @@ mod accounting;
 pub mod anthropic;
 pub(crate) mod body;
 mod catalog;
+mod escalated;
 pub mod exec;
 pub mod health;
 mod limits;

@@ -143,6 +143,8 @@ pub struct ProviderRegistry {
     /// What benchmarks measured, by model id (read from the store at start and after a
     /// bench; the router reads it per decision without touching the store).
     pub(super) measured: RwLock<Arc<HashMap<String, MeasuredByCategory>>>,
+    /// `[router.escalate]`'s council, by name: where routing may send a hard task.
+    pub(super) escalate_to: Option<(String, crate::config::CouncilConfig)>,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
@@ -207,6 +209,10 @@ impl ProviderRegistry {
                     .map(|(model, strategy)| (model.clone(), strategy.clone())),
             ),
             measured: RwLock::default(),
+            escalate_to: config.router.escalate.as_ref().and_then(|e| {
+                let council = config.councils.get(&e.council)?;
+                Some((e.council.clone(), council.clone()))
+            }),
         })
     }
 

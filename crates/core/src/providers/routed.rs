@@ -1,11 +1,13 @@
 //! Routed calls: the router decides over the registry's live model views, then the chosen
 //! model is called through the registry like any other; when it fails, the next ranked models
 //! are tried within `router.retry_budget`. A model whose circuit is half-open gets exactly one
-//! trial call at a time. Every decision but a preview goes to the dashboard's history.
+//! trial call at a time. A decision escalated to a council (`[router.escalate]`) runs the
+//! council first; when every panel member fails, the single-model fallbacks are tried. Every
+//! decision but a preview goes to the dashboard's history.
 
 use std::sync::Arc;
 
-use fusion_types::ChatRequest;
+use fusion_types::{ChatRequest, CouncilResult};
 use serde::Serialize;
 
 use super::health::Admission;
@@ -26,6 +28,8 @@ pub struct Routed<T> {
     /// Models tried first that failed, with their errors, in order.
     pub failed: Vec<FailedAttempt>,
     pub value: T,
+    /// The council's trace, when the decision escalated to a council and it answered.
+    pub council: Option<CouncilResult>,
 }
 
 /// A model tried (or passed over) before the one that answered, with its error's text.
@@ -69,7 +73,13 @@ impl ProviderRegistry {
     /// [`Self::route`] without recording the decision: a preview (the dashboard's "try a
     /// route").
     pub fn route_preview(&self, input: &RouteInput) -> Decision {
-        crate::router::decide(input, &self.model_views(), &self.router)
+        let council = self.council_view();
+        crate::router::decide_with_council(
+            input,
+            &self.model_views(),
+            council.as_ref(),
+            &self.router,
+        )
     }
 
     /// [`Self::route`], decided off the async worker when it has a large text to count.
@@ -80,8 +90,11 @@ impl ProviderRegistry {
         // The caller is known here, not on the blocking thread.
         let caller = current_caller();
         let (input, views, router) = (input.clone(), self.model_views(), self.router.clone());
-        let decision =
-            crate::cpu::off_worker(move || crate::router::decide(&input, &views, &router)).await;
+        let council = self.council_view();
+        let decision = crate::cpu::off_worker(move || {
+            crate::router::decide_with_council(&input, &views, council.as_ref(), &router)
+        })
+        .await;
         self.record_decision(caller, &decision);
         decision
     }
@@ -98,10 +111,14 @@ impl ProviderRegistry {
         input: &RouteInput,
         request: ChatRequest,
     ) -> Result<Routed<Completion>> {
-        self.routed(input, |model| {
-            let request = request.clone();
-            async move { self.chat(&model, request).await }
-        })
+        self.routed(
+            input,
+            |model| {
+                let request = request.clone();
+                async move { self.chat(&model, request).await }
+            },
+            || self.chat_council(&request),
+        )
         .await
     }
 
@@ -111,29 +128,68 @@ impl ProviderRegistry {
         input: &RouteInput,
         request: ChatRequest,
     ) -> Result<Routed<ChunkStream>> {
-        self.routed(input, |model| {
-            let request = request.clone();
-            async move { self.chat_stream(&model, request).await }
-        })
+        self.routed(
+            input,
+            |model| {
+                let request = request.clone();
+                async move { self.chat_stream(&model, request).await }
+            },
+            || self.chat_stream_council(&request),
+        )
         .await
     }
 
-    /// Decides, then makes `call` on the chosen model and on the fallbacks while it fails.
-    async fn routed<T, F, Fut>(&self, input: &RouteInput, call: F) -> Result<Routed<T>>
+    /// Decides, then makes `call` on the chosen model and on the fallbacks while it fails; a
+    /// decision escalated to a council runs `council` first.
+    async fn routed<T, F, Fut, C, CFut>(
+        &self,
+        input: &RouteInput,
+        call: F,
+        council: C,
+    ) -> Result<Routed<T>>
     where
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
+        C: FnOnce() -> CFut,
+        CFut: std::future::Future<Output = Result<(T, CouncilResult)>>,
     {
         let decision = self.route_off_worker(input).await;
-        let models = candidates(&decision)?;
-        let (model, failed, value) = self
+        let mut models = candidates(&decision)?;
+        let mut council_failed = None;
+        if decision.escalation.is_some() {
+            let target = models.remove(0);
+            match council().await {
+                Ok((value, trace)) => {
+                    return Ok(Routed {
+                        decision,
+                        model: target,
+                        failed: Vec::new(),
+                        value,
+                        council: Some(trace),
+                    });
+                }
+                Err(err) if falls_back(&err) && !models.is_empty() => {
+                    tracing::info!(council = %target, error = %err, "escalated council failed; trying the single models");
+                    council_failed = Some(FailedAttempt {
+                        model: target,
+                        error: err.to_string(),
+                    });
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let (model, mut failed, value) = self
             .in_ranked_order(&models, &decision.summary, call)
             .await?;
+        if let Some(first) = council_failed {
+            failed.insert(0, first);
+        }
         Ok(Routed {
             decision,
             model,
             failed,
             value,
+            council: None,
         })
     }
 

@@ -1,6 +1,7 @@
 //! What a client submits (`TaskSpec`) and what submitting makes of it: validation (every
-//! mistake is an `Invalid` error naming the field), the routing decision taken at submit, the
-//! slot group the task is dispatched under, and the request as stored.
+//! mistake is an `Invalid` error naming the field), the routing decision taken at submit (a
+//! completion the router escalates to a council becomes a run of that council), the slot group
+//! the task is dispatched under, and the request as stored.
 
 use fusion_types::ChatMessage;
 use serde::{Deserialize, Serialize};
@@ -304,6 +305,20 @@ fn prepare_completion(spec: &CompletionSpec, registry: &ProviderRegistry) -> Res
                 .expected_output_tokens
                 .or(spec.max_tokens.map(u64::from));
             let decision = registry.route(&input);
+            if let Some(escalation) = &decision.escalation {
+                // Escalated by `[router.escalate]`: the task is a run of that council.
+                return Ok(Prepared {
+                    kind: TaskKind::Council,
+                    work: TaskWork::Council(CouncilSpec {
+                        council: Some(escalation.council.clone()),
+                        question: crate::transcript::render(&spec.messages),
+                    }),
+                    decision: Some(decision),
+                    model: None,
+                    provider: None,
+                    slot_group: COUNCIL_GROUP.to_owned(),
+                });
+            }
             let entry = decision
                 .chosen
                 .as_deref()

@@ -3,7 +3,9 @@
 //! travels with the answer: a top-level `fusion` field (non-streamed: in the body; streamed: in
 //! the first chunk) and an `x-fusion-route` header naming the model and the priority.
 //! Optional hints ride in the request as `"fusion": {"complexity", "category",
-//! "expected_output_tokens", "priority"}`.
+//! "expected_output_tokens", "priority"}`. A request the router escalates to a council
+//! (`[router.escalate]`) is answered by that council as `fusion/<council>` answers (streamed:
+//! its answer in one piece), the council's trace in `fusion.council`.
 
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -108,13 +110,18 @@ pub async fn complete(
     Ok(response)
 }
 
-/// The `fusion` field: the decision, the model that answered and what failed before it.
+/// The `fusion` field: the decision, the model that answered, what failed before it and, when
+/// a council answered, its trace.
 fn trace<T>(routed: &Routed<T>) -> Value {
-    json!({
+    let mut trace = json!({
         "route": routed.decision,
         "model": routed.model,
         "failed": routed.failed,
-    })
+    });
+    if let (Some(council), Some(object)) = (&routed.council, trace.as_object_mut()) {
+        object.insert("council".into(), json!(council));
+    }
+    trace
 }
 
 fn header(model: &str, decision: &Decision) -> HeaderValue {
