@@ -30,6 +30,7 @@ async fn plain(mut rx: UnboundedReceiver<CouncilEvent>) {
                 format!("{member}: done in {:.1}s", latency_ms as f64 / 1000.0)
             }
             CouncilEvent::MemberFailed { member, error } => format!("{member}: failed: {error}"),
+            CouncilEvent::MemberCut { member, reason } => format!("{member}: cut ({reason})"),
             CouncilEvent::JudgeStarted { model } => format!("judge ({model}): running"),
             CouncilEvent::JudgeRetry { reason } => {
                 format!("judge: output not usable ({reason}); retrying once")
@@ -116,6 +117,10 @@ impl Bars {
             CouncilEvent::MemberFailed { member, error } => {
                 let bar = self.bar(&member, &member);
                 Self::finish(&bar, format!("✖ failed: {}", first_line(&error)));
+            }
+            CouncilEvent::MemberCut { member, reason } => {
+                let bar = self.bar(&member, &member);
+                Self::finish(&bar, format!("✂ cut ({reason})"));
             }
             CouncilEvent::JudgeStarted { model } => {
                 let bar = self.bar("\0judge", &format!("judge ({model})"));

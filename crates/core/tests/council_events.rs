@@ -36,6 +36,7 @@ fn setup(base_url: &str) -> (ProviderRegistry, CouncilConfig) {
     let council = CouncilConfig {
         parallel: true,
         timeout: Duration::from_secs(10),
+        quorum: None,
         panel: vec![seat("a"), seat("b")],
         judge: seat("judge"),
         synthesizer: None,

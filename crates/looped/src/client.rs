@@ -109,6 +109,7 @@ pub fn client_council(final_answer: &str) -> CouncilResult {
         notes: vec![SUPPLIED_NOTE.to_owned()],
         timings: Timings::default(),
         usage: Usage::default(),
+        cut: Vec::new(),
     }
 }
 

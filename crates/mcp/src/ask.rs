@@ -258,7 +258,7 @@ fn into_tool_result(result: CouncilResult, json: bool) -> CallToolResult {
     out
 }
 
-/// Sends one progress notification per finished (or failed) panel member, then one for the
+/// Sends one progress notification per finished (failed, cut) panel member, then one for the
 /// judge and one for the synthesizer. `total` is the panel size plus two.
 async fn report_progress(
     peer: Peer<RoleServer>,
@@ -289,6 +289,9 @@ fn progress_message(event: &CouncilEvent) -> Option<String> {
         }
         CouncilEvent::MemberFailed { member, error } => {
             Some(format!("panel: {member} failed: {error}"))
+        }
+        CouncilEvent::MemberCut { member, reason } => {
+            Some(format!("panel: {member} cut ({reason})"))
         }
         CouncilEvent::JudgeFinished { ok: true } => Some("judge: analysis done".to_owned()),
         CouncilEvent::JudgeFinished { ok: false } => {

@@ -36,6 +36,10 @@ pub struct CouncilResult {
     pub timings: Timings,
     /// Tokens of every call the council made, summed.
     pub usage: Usage,
+    /// Panel members the council stopped waiting for (a quorum answered first, or the panel
+    /// deadline passed), and why; absent when nobody was cut.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut: Vec<CutMember>,
 }
 
 /// The judge's structured comparison of the panel's answers.
@@ -106,6 +110,63 @@ pub struct MemberResponse {
 pub struct FailedModel {
     pub model: String,
     pub error: String,
+}
+
+/// A panel member the council went on without: its call was cancelled (its upstream request
+/// dropped), or, on a panel asked one member after another, never made.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct CutMember {
+    /// The member's name in this council.
+    pub model: String,
+    pub reason: CutReason,
+    /// Milliseconds into the panel phase when it was cut.
+    pub after_ms: u64,
+    /// `true` when its call was running and was cancelled; `false` when it was never asked.
+    pub cancelled: bool,
+}
+
+/// Why a panel member was cut.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CutReason {
+    /// The council's `quorum` of members had answered; it did not need this one. Not a
+    /// degradation.
+    QuorumReached,
+    /// The panel deadline (`timeout`, also spelled `deadline`) passed first. A degradation:
+    /// the member is also in `failed_models`.
+    Deadline,
+}
+
+impl CutReason {
+    /// The reason as it is serialized (`quorum_reached`, `deadline`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::QuorumReached => "quorum_reached",
+            Self::Deadline => "deadline",
+        }
+    }
+}
+
+/// `m-c: quorum_reached after 412 ms, its call cancelled`.
+impl std::fmt::Display for CutMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = if self.cancelled {
+            "its call cancelled"
+        } else {
+            "never asked"
+        };
+        write!(
+            f,
+            "{}: {} after {} ms, {how}",
+            self.model, self.reason, self.after_ms
+        )
+    }
+}
+
+impl std::fmt::Display for CutReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The anonymous label the judge saw for a member.

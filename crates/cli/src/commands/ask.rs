@@ -63,6 +63,9 @@ pub async fn run(config_path: Option<&Path>, args: &AskArgs) -> anyhow::Result<E
         for reason in &result.degradation_reasons {
             writeln!(err, "fusion: degraded: {reason}")?;
         }
+        for cut in &result.cut {
+            writeln!(err, "fusion: cut: {cut}")?;
+        }
         if !result.final_answer.is_empty() {
             writeln!(out, "{}", result.final_answer)?;
         }

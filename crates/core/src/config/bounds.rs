@@ -105,6 +105,17 @@ pub(super) fn validate(config: &Config) -> Result<(), (String, String)> {
     }
     for (name, council) in &config.councils {
         positive_at_most(&format!("councils.{name}.timeout"), council.timeout)?;
+        let size = council.panel.len();
+        if let Some(quorum) = council.quorum.filter(|&k| k == 0 || k > size) {
+            return Err((
+                format!("councils.{name}.quorum"),
+                format!(
+                    "{quorum} is out of range: it must be between 1 and the panel's size \
+                     ({size} member{})",
+                    if size == 1 { "" } else { "s" }
+                ),
+            ));
+        }
     }
     let mcp = &config.mcp;
     positive_at_most("mcp.startup_timeout", mcp.startup_timeout)?;
@@ -146,6 +157,37 @@ mod tests {
     }
 
     const PROVIDER: &str = "[[providers]]\nname = \"p\"\nkind = \"openai\"\n";
+
+    const COUNCIL: &str = "[councils.c]\npanel = [{ model = \"a\" }, { model = \"b\" }, \
+                           { model = \"c\" }]\njudge = { model = \"a\" }\n";
+
+    #[test]
+    fn a_quorum_must_be_between_one_and_the_panel_size() {
+        check(&format!("{COUNCIL}quorum = 2")).unwrap();
+        check(&format!("{COUNCIL}quorum = 3")).unwrap();
+        for bad in ["0", "4"] {
+            let (key, reason) = check(&format!("{COUNCIL}quorum = {bad}")).unwrap_err();
+            assert_eq!(key, "councils.c.quorum");
+            assert!(
+                reason.contains(&format!("{bad} is out of range"))
+                    && reason.contains("between 1 and the panel's size (3 members)"),
+                "{reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn deadline_is_another_spelling_of_the_council_timeout() {
+        let config: Config = toml::from_str(&format!("{COUNCIL}deadline = \"20s\"")).unwrap();
+        assert_eq!(
+            config.councils["c"].timeout,
+            std::time::Duration::from_secs(20)
+        );
+        let (key, _) = check(&format!("{COUNCIL}deadline = \"0s\"")).unwrap_err();
+        assert_eq!(key, "councils.c.timeout");
+        let both = format!("{COUNCIL}deadline = \"20s\"\ntimeout = \"30s\"");
+        assert!(toml::from_str::<Config>(&both).is_err(), "one or the other");
+    }
 
     #[test]
     fn defaults_are_in_range() {

@@ -265,6 +265,7 @@ fn build_config(servers: &[DiscoveredServer]) -> Config {
         CouncilConfig {
             parallel: true,
             timeout: super::default_council_timeout(),
+            quorum: None,
             panel,
             judge: seat(lead),
             synthesizer: Some(seat(lead)),

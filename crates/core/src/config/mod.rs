@@ -346,9 +346,19 @@ pub struct CouncilConfig {
     /// Ask the panel concurrently (default) or one member after another.
     #[serde(default = "default_true")]
     pub parallel: bool,
-    /// Deadline for the panel phase; members still running then are counted as failed.
-    #[serde(default = "default_council_timeout", with = "duration")]
+    /// The panel deadline (also spelled `deadline`): when it passes the council goes on with
+    /// the members that answered; those still running are cut (their calls cancelled) and
+    /// counted as failed.
+    #[serde(
+        default = "default_council_timeout",
+        with = "duration",
+        alias = "deadline"
+    )]
     pub timeout: Duration,
+    /// Go to the judge as soon as this many members answered (1 to the panel's size); the
+    /// others are cut, their calls cancelled. `None`: wait for the whole panel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<usize>,
     pub panel: Vec<MemberConfig>,
     pub judge: MemberConfig,
     /// Defaults to the judge's model.

@@ -277,6 +277,7 @@ mod tests {
             CouncilConfig {
                 parallel: true,
                 timeout: std::time::Duration::from_secs(1),
+                quorum: None,
                 panel: vec![MemberConfig {
                     model: "m".to_owned(),
                     ..MemberConfig::default()

@@ -1,6 +1,7 @@
 //! The council: a panel of models answers one prompt (in parallel unless configured
-//! otherwise), a judge compares the anonymised answers into a strict-JSON analysis, and a
-//! synthesizer writes the final answer. Every failure degrades the result instead of failing
+//! otherwise, and only until its quorum answered or its deadline passed, the members still
+//! running then cut), a judge compares the anonymised answers into a strict-JSON analysis, and
+//! a synthesizer writes the final answer. Every failure degrades the result instead of failing
 //! it, and each degradation is recorded in the trace. Progress is reported as `CouncilEvent`s;
 //! a [`CallHook`] (the task engine's) may wrap every model call the council makes, to hold it
 //! until a concurrency slot is free, record it, or cancel one member without stopping the rest.
@@ -16,7 +17,7 @@ mod synthesis;
 use std::time::Instant;
 
 use fusion_types::{
-    Analysis, ChatMessage, ChatRequest, CouncilResult, CouncilStatus, LabelAssignment,
+    Analysis, ChatMessage, ChatRequest, CouncilResult, CouncilStatus, CutReason, LabelAssignment,
     MemberResponse, Timings, Usage,
 };
 use futures::future::BoxFuture;
@@ -51,6 +52,12 @@ pub enum CouncilEvent {
     MemberFailed {
         member: String,
         error: String,
+    },
+    /// The panel went on without this member: its quorum answered first, or the panel
+    /// deadline passed. Its call, if running, was cancelled.
+    MemberCut {
+        member: String,
+        reason: CutReason,
     },
     JudgeStarted {
         model: String,
@@ -216,6 +223,7 @@ async fn run_unrecorded(
         notes: council.notes.clone(),
         timings: Timings::default(),
         usage: Usage::default(),
+        cut: Vec::new(),
     };
 
     // Panel.
@@ -237,6 +245,7 @@ async fn run_unrecorded(
     }
     result.responses = outcome.responses;
     result.failed_models = outcome.failed;
+    result.cut = outcome.cut;
     if result.responses.is_empty() {
         result.status = CouncilStatus::Error;
         result.degradation_reasons.push(format!(

@@ -145,6 +145,7 @@ pub(super) fn review(tool: &str, review: InlineReview) -> Result<CouncilResult, 
             notes: Some(notes),
             timings: Some(timings),
             usage: Some(usage),
+            cut,
         } => CouncilResult {
             status,
             council,
@@ -158,6 +159,7 @@ pub(super) fn review(tool: &str, review: InlineReview) -> Result<CouncilResult, 
             notes,
             timings,
             usage,
+            cut: cut.unwrap_or_default(),
         },
         partial => {
             let mut result = client_council(&partial.final_answer);
@@ -176,6 +178,7 @@ pub(super) fn review(tool: &str, review: InlineReview) -> Result<CouncilResult, 
             result.notes = notes;
             result.timings = partial.timings.unwrap_or_default();
             result.usage = partial.usage.unwrap_or_default();
+            result.cut = partial.cut.unwrap_or_default();
             result
         }
     };

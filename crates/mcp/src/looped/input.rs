@@ -2,7 +2,8 @@
 //! argument names of the project Fusion replaces accepted as aliases.
 
 use fusion_types::{
-    Analysis, CouncilStatus, FailedModel, LabelAssignment, MemberResponse, Timings, Usage,
+    Analysis, CouncilStatus, CutMember, FailedModel, LabelAssignment, MemberResponse, Timings,
+    Usage,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -240,4 +241,8 @@ pub struct InlineReview {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub usage: Option<Usage>,
+    /// Panel members the council went on without (model, reason, after_ms, cancelled).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub cut: Option<Vec<CutMember>>,
 }

@@ -274,6 +274,7 @@ mod tests {
         let council = CouncilConfig {
             parallel: true,
             timeout: std::time::Duration::from_secs(60),
+            quorum: None,
             panel: vec![
                 member("a", Some("skeptic")),
                 member("b", None),

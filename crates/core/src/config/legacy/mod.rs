@@ -187,6 +187,7 @@ impl<'f> Converter<'f> {
         let council = CouncilConfig {
             parallel: legacy.parallel.unwrap_or(true),
             timeout: timeout.unwrap_or_else(super::default_council_timeout),
+            quorum: None,
             panel: members,
             judge,
             synthesizer,
