@@ -10,6 +10,7 @@ mod common;
 
 mod catalog;
 mod decisions;
+mod escalate;
 mod fallback;
 mod ledger;
 mod route_command;

@@ -1,0 +1,233 @@
+//! `[router.escalate]` through the real binary: `router/auto` answers a request no single
+//! model meets from the council (plain and streamed, the decision saying why and recorded in
+//! `/api/decisions`) and an easy one from a single model; `fusion route` explains the
+//! escalation and the council's expected calls.
+
+use super::*;
+use common::healthy_script;
+
+/// The healthy council's script: three panel members, a judge writing valid JSON and a
+/// synthesizer answering "FINAL: Paris.".
+fn council_script() -> Script {
+    healthy_script()
+}
+
+/// Five local models: the panel members rate 0.6 to 0.7, the judge and synthesizer 0.3;
+/// a complexity-1 task needs 0.85, which only the council (prior 0.9) meets.
+fn escalating_config(h: &Harness) -> String {
+    let url = h.mock.base_url();
+    let mut models = String::new();
+    for (id, quality) in [
+        ("m-a", 0.6),
+        ("m-b", 0.65),
+        ("m-c", 0.7),
+        ("judge", 0.3),
+        ("synth", 0.3),
+    ] {
+        models.push_str(&format!(
+            "[[models]]\nid = \"{id}\"\nprovider = \"mock\"\nquality = {{ default = {quality} }}\n\n"
+        ));
+    }
+    format!(
+        r#"[router]
+discover = false
+quality_threshold = 0.85
+
+[router.escalate]
+council = "deep"
+prior = 0.9
+
+[[providers]]
+name = "mock"
+kind = "openai"
+base_url = "{url}"
+tier = "local"
+retries = 0
+timeout = "5s"
+
+{models}
+[councils.deep]
+panel = [{{ model = "m-a" }}, {{ model = "m-b" }}, {{ model = "m-c" }}]
+judge = {{ model = "judge" }}
+synthesizer = {{ model = "synth" }}
+"#
+    )
+}
+
+fn hard(stream: bool) -> Value {
+    let mut body = ask("router/auto", "Prove that the capital of France is Paris.");
+    body["fusion"] = json!({"complexity": 1.0});
+    if stream {
+        body["stream"] = json!(true);
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn router_auto_answers_a_hard_request_from_the_council_and_an_easy_one_from_one_model() {
+    let h = Harness::start(council_script()).await;
+    let server = serve(&h, &escalating_config(&h)).await;
+
+    let (status, route, body) = chat(&server, hard(false)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "fusion/deep", "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "FINAL: Paris.");
+    assert_eq!(route.as_deref(), Some("fusion/deep; priority=balanced"));
+    let decision = &body["fusion"]["route"];
+    assert_eq!(decision["chosen"], "fusion/deep");
+    assert_eq!(decision["escalation"]["council"], "deep");
+    assert_eq!(decision["escalation"]["trigger"]["best_model"], "m-c");
+    let summary = decision["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(
+            "escalated to council deep: no single model meets the required quality 0.85 \
+             (best: m-c 0.70); council rated 0.90 prior (router.escalate.prior) ≥ 0.85, \
+             expected cost $0 (3 members + judge + synthesizer)"
+        ),
+        "{summary}"
+    );
+    assert_eq!(body["fusion"]["model"], "fusion/deep");
+    assert_eq!(body["fusion"]["council"]["final_answer"], "FINAL: Paris.");
+    assert_eq!(
+        body["fusion"]["council"]["responses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // The council made its calls through the registry: every member, the judge, the
+    // synthesizer.
+    for model in ["m-a", "m-b", "m-c", "judge", "synth"] {
+        assert!(
+            !h.mock.requests_for(model).is_empty(),
+            "{model} was not asked"
+        );
+    }
+
+    h.mock.clear_requests();
+    let (status, route, body) = chat(&server, ask("router/auto", "hi there")).await;
+    assert_eq!(status, 200, "{body}");
+    let route = route.unwrap();
+    assert!(route.starts_with("m-"), "{route}");
+    assert!(
+        body["fusion"]["route"].get("escalation").is_none(),
+        "{body}"
+    );
+    assert_ne!(body["choices"][0]["message"]["content"], "FINAL: Paris.");
+    assert!(body["fusion"].get("council").is_none());
+    assert!(h.mock.requests_for("judge").is_empty());
+    assert!(h.mock.requests_for("synth").is_empty());
+
+    // Streamed, the council's answer arrives in one piece after the decision.
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.url))
+        .json(&hard(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["x-fusion-route"].to_str().unwrap(),
+        "fusion/deep; priority=balanced"
+    );
+    let text = response.text().await.unwrap();
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(
+        chunks[0]["fusion"]["route"]["chosen"], "fusion/deep",
+        "{text}"
+    );
+    let answer: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(answer, "FINAL: Paris.");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    // Recorded like every other decision.
+    let decisions: Value = reqwest::get(format!("{}/api/decisions", server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let escalated: Vec<&Value> = decisions["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["chosen"] == "fusion/deep")
+        .collect();
+    assert_eq!(escalated.len(), 2, "{decisions}");
+    assert_eq!(
+        escalated[0]["decision"]["escalation"]["trigger"]["kind"],
+        "unmet_quality"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fusion_route_explains_the_escalation_and_the_councils_calls() {
+    let h = Harness::start(council_script()).await;
+    let path = h.write_config("fusion.toml", &escalating_config(&h));
+    let path = path.to_str().unwrap();
+    let run = h
+        .fusion(&[
+            "route",
+            "--config",
+            path,
+            "--complexity",
+            "1",
+            "Prove that the capital of France is Paris.",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with("escalated to council deep: "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("council deep is expected to make:"),
+        "{}",
+        run.stdout
+    );
+    for seat in ["member", "judge", "synthesizer"] {
+        assert!(run.stdout.contains(seat), "{}", run.stdout);
+    }
+    let run = h
+        .fusion(&[
+            "route",
+            "--config",
+            path,
+            "--json",
+            "--complexity",
+            "0.1",
+            "hi",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let decision = run.json();
+    assert!(decision.get("escalation").is_none(), "{decision}");
+    assert!(
+        decision["chosen"].as_str().unwrap().starts_with("m-"),
+        "{decision}"
+    );
+    // A council that does not exist is a config error naming the key.
+    let bad = escalating_config(&h).replace("council = \"deep\"", "council = \"shallow\"");
+    let bad = h.write_config("bad.toml", &bad);
+    let run = h
+        .fusion(&["route", "--config", bad.to_str().unwrap(), "hi"])
+        .await;
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "router.escalate.council: no council named `shallow`; configured councils: deep"
+        ),
+        "{}",
+        run.stderr
+    );
+}
