@@ -47,6 +47,17 @@ pub enum Command {
     /// Exit codes: 0 answered (possibly degraded), 1 no answer (every panel member failed),
     /// 2 usage or config error (including: no model server reachable).
     Ask(AskArgs),
+    /// Let a model pick the tools: the catalog search of the configured MCP servers
+    /// ([[mcp.servers]]) retrieves at most 8 candidate tools for REQUEST, and a tool-calling
+    /// model (routed, local first, unless --model) chooses and calls them for up to
+    /// --max-steps turns; prints its answer (--json: the answer with the trace of every step:
+    /// tool, arguments, result size, latency, error). Tools annotated destructive or not
+    /// annotated read-only run only with --allow-destructive; otherwise the step is refused
+    /// and reported. The same as the MCP tool `fusion_do`.
+    ///
+    /// Exit codes: 0 answered, 1 no answer (the model failed, stopped at --max-steps, or no
+    /// tool matched), 2 usage or config error.
+    Do(DoArgs),
     /// Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models), MCP Streamable HTTP
     /// (/mcp), the REST API (/api/usage, /api/models, /api/tasks, /api/queue, /api/events,
     /// POST /api/config/reload), /health, /ready and /metrics; and runs a worker pool for
@@ -74,7 +85,7 @@ pub enum Command {
     /// fusion://status, fusion://councils, fusion://usage, fusion://catalog (also /free,
     /// /status), fusion://jobs/active, fusion://tasks/{id} and fusion://models/{id}/prompting,
     /// and every tool, prompt and resource of the child MCP servers in [[mcp.servers]] as
-    /// `<server>__<name>` (plus `find_tools`).
+    /// `<server>__<name>` (plus `find_tools`, and `fusion_do`: a model picks and calls them).
     ///
     /// The tools take the argument names of the systems Fusion replaces too (`question`,
     /// `context_length`, camelCase spellings); README's "Coming from …" maps them.
@@ -262,6 +273,36 @@ pub struct AskArgs {
     pub council: Option<String>,
 
     /// Print the whole council result (analysis, responses, timings, usage) as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoArgs {
+    /// What to get done. Read from stdin when absent or `-`.
+    pub request: Option<String>,
+
+    /// Only tools of this MCP server (a [[mcp.servers]] name; repeatable).
+    #[arg(long = "server", short = 's', value_name = "NAME")]
+    pub servers: Vec<String>,
+
+    /// Most model turns (default 5, at most 20).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_steps: Option<u32>,
+
+    /// The model that picks the tools (a configured model id; default: routed, local first).
+    #[arg(long, short = 'm', value_name = "ID")]
+    pub model: Option<String>,
+
+    /// Let tools run that are annotated destructive or not annotated read-only.
+    #[arg(long)]
+    pub allow_destructive: bool,
+
+    /// Print the whole answer with its trace as JSON.
     #[arg(long)]
     pub json: bool,
 

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match &cli.command {
             Command::Ask(args) => commands::ask::run(cli.config.as_deref(), args).await,
+            Command::Do(args) => commands::act::run(cli.config.as_deref(), args).await,
             Command::Serve(args) => commands::serve::run(cli.config.as_deref(), args).await,
             Command::Mcp(args) => commands::mcp::run(cli.config.as_deref(), args).await,
             Command::Route(args) => commands::route::run(cli.config.as_deref(), args).await,

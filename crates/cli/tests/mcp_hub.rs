@@ -402,6 +402,7 @@ async fn lazy_mode_shows_only_fusions_tools_with_find_and_call_for_every_child_t
             "looped_fuse_review",
             "looped_next",
             "looped_status",
+            "fusion_do",
             "find_tools",
             "call_tool"
         ]

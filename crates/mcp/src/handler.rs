@@ -236,7 +236,8 @@ impl ServerHandler for FusionMcp {
                  models (optionally name a council; read fusion://councils for the list). \
                  fusion://status tells which model providers are reachable. Tools named \
                  <server>__<tool> belong to the MCP servers Fusion aggregates \
-                 (fusion://mcp/servers); find_tools searches them. code_index indexes source \
+                 (fusion://mcp/servers); find_tools searches them, and fusion_do lets a model pick \
+                 and call them for a request. code_index indexes source \
                  directories and code_search finds code in them. route_task hands off long \
                  work (poll get_task_status; cancel_task stops it); fusion_ask with `async` \
                  does the same for a council. looped_start, looped_report, looped_check_work, \

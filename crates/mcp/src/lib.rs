@@ -1,10 +1,12 @@
 //! Fusion as an MCP server, built on the official `rmcp` SDK (it owns all protocol framing,
 //! both protocol eras and sessions). This crate owns the handler (`FusionMcp`: the
-//! `fusion_ask` tool, the router and async task tools, the catalog and prompting-strategy
+//! `fusion_ask` tool, `fusion_do` (a model picks and calls the aggregated tools), the router
+//! and async task tools, the catalog and prompting-strategy
 //! tools, code search, the loop checker's `looped_*` gate tools and the `fusion://` resources)
 //! and the two ways to serve it: stdio (`serve_stdio`, for `fusion mcp`, over the transport in
 //! `stdio.rs`) and Streamable HTTP (`http_service`, mounted at `/mcp` by `fusion serve`).
 
+mod act;
 mod ask;
 mod bench;
 mod catalog;
@@ -33,6 +35,7 @@ use fusion_core::store::Store;
 use fusion_core::tasks::TaskEngine;
 use rmcp::ServiceExt;
 
+pub use act::run_in_process as run_do_in_process;
 pub use ask::{AskInput, MAX_PROMPT_BYTES};
 pub use fusion_hub as hub;
 pub use fusion_hub::{Hit, SearchError, ToolIndex};

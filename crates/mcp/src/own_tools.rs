@@ -19,7 +19,7 @@ use crate::{FusionMcp, failure, spelling};
 
 /// The order tools are listed in: the seed servers' order, which clients show. A tool missing
 /// here is still listed, after these.
-const LISTING_ORDER: [&str; 25] = [
+const LISTING_ORDER: [&str; 26] = [
     "fusion_ask",
     "preemptive_route_task",
     "get_cost_estimate",
@@ -43,6 +43,7 @@ const LISTING_ORDER: [&str; 25] = [
     "looped_fuse_review",
     "looped_next",
     "looped_status",
+    "fusion_do",
     "find_tools",
     "call_tool",
 ];
@@ -139,7 +140,10 @@ impl OwnTools {
                     Offered::WithStore,
                 ),
                 feature(FusionMcp::looped_router(), Offered::WithStore),
-                feature(FusionMcp::find_router(), Offered::WithCatalogSearch),
+                feature(
+                    FusionMcp::do_router() + FusionMcp::find_router(),
+                    Offered::WithCatalogSearch,
+                ),
                 feature(FusionMcp::call_router(), Offered::InLazyMode),
             ],
         }
@@ -265,12 +269,12 @@ mod tests {
             (facts(None), everything.clone()),
             (facts(Some(CatalogMode::Namespaced)), {
                 let mut all = everything.clone();
-                all.push("find_tools".into());
+                all.extend(["fusion_do".into(), "find_tools".into()]);
                 all
             }),
             (facts(Some(CatalogMode::Lazy)), {
                 let mut all = everything.clone();
-                all.extend(["find_tools".into(), "call_tool".into()]);
+                all.extend(["fusion_do".into(), "find_tools".into(), "call_tool".into()]);
                 all
             }),
             (facts(Some(CatalogMode::Passthrough)), Vec::new()),
@@ -298,7 +302,7 @@ mod tests {
                     &TASKS,
                     &FREE,
                     &FREE_BENCH,
-                    &["find_tools"],
+                    &["fusion_do", "find_tools"],
                 ]),
             ),
         ];

@@ -1,6 +1,7 @@
 //! Subcommand implementations, and the configuration resolution they share: a config file
 //! when there is one, otherwise zero-config discovery of local model servers.
 
+pub mod act;
 pub mod ask;
 pub mod bench;
 pub mod config;
