@@ -286,7 +286,7 @@ impl ProviderRegistry {
         Ok((slot, handle))
     }
 
-    fn record(&self, slot: &Arc<ModelSlot>) -> CallRecord {
+    pub(super) fn record(&self, slot: &Arc<ModelSlot>) -> CallRecord {
         CallRecord::start(
             Arc::clone(slot),
             self.ledger.clone(),
@@ -420,7 +420,7 @@ impl ProviderRegistry {
 }
 
 /// Prometheus-style counters through the `metrics` facade (no-ops without a recorder).
-fn record_success(entry: &ModelEntry, usage: &Usage, started: Instant) {
+pub(super) fn record_success(entry: &ModelEntry, usage: &Usage, started: Instant) {
     let provider = entry.provider.clone();
     metrics::counter!("fusion_upstream_requests_total", "provider" => provider.clone(), "outcome" => "ok")
         .increment(1);
@@ -432,7 +432,7 @@ fn record_success(entry: &ModelEntry, usage: &Usage, started: Instant) {
         .increment(usage.completion_tokens);
 }
 
-fn record_failure(entry: &ModelEntry, err: &crate::Error) {
+pub(super) fn record_failure(entry: &ModelEntry, err: &crate::Error) {
     metrics::counter!("fusion_upstream_requests_total", "provider" => entry.provider.clone(), "outcome" => "error")
         .increment(1);
     metrics::counter!("fusion_upstream_errors_total", "provider" => entry.provider.clone(), "class" => err.class())
@@ -440,7 +440,7 @@ fn record_failure(entry: &ModelEntry, err: &crate::Error) {
 }
 
 /// A free slot at once, or a place in the provider's bounded queue; a full queue is refused.
-async fn acquire(handle: &ProviderHandle) -> Result<OwnedSemaphorePermit> {
+pub(super) async fn acquire(handle: &ProviderHandle) -> Result<OwnedSemaphorePermit> {
     if let Ok(permit) = Arc::clone(&handle.slots).try_acquire_owned() {
         return Ok(permit);
     }
@@ -467,7 +467,7 @@ async fn acquire(handle: &ProviderHandle) -> Result<OwnedSemaphorePermit> {
         .map_err(|_| ErrorKind::Invalid("provider is shutting down".into()).into())
 }
 
-fn timeout_error(config: &ProviderConfig) -> crate::Error {
+pub(super) fn timeout_error(config: &ProviderConfig) -> crate::Error {
     ErrorKind::Timeout {
         provider: config.name.clone(),
         after: config.timeout,
@@ -475,7 +475,7 @@ fn timeout_error(config: &ProviderConfig) -> crate::Error {
     .into()
 }
 
-fn elapsed_ms(started: Instant) -> u64 {
+pub(super) fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 

@@ -1,6 +1,8 @@
 //! Anthropic's Messages API, spoken natively. This module owns the `AnthropicBackend` client:
-//! construction, the `POST {base}/messages` HTTP call (headers, API key, status errors) and
-//! wiring the translators together. The translations themselves live in `request`
+//! construction (a `base_url` without a path, as `ANTHROPIC_BASE_URL` is written, gets `/v1`
+//! like the official SDKs add it), the `POST {base}/messages` HTTP call (headers, API key,
+//! status errors; also raw, for the `/v1/messages` passthrough) and wiring the translators
+//! together. The translations themselves live in `request`
 //! (`ChatRequest` → Messages body), `response` (Messages JSON → `ChatResponse`) and `stream`
 //! (SSE events → `ChatChunk`s).
 
@@ -42,11 +44,11 @@ pub struct AnthropicBackend {
 
 impl AnthropicBackend {
     pub fn new(config: &ProviderConfig) -> Result<Self> {
-        let base = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        let base = api_base(config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL));
         Ok(Self {
             config: config.clone(),
-            url: format!("{}/messages", base.trim_end_matches('/')),
-            models_url: format!("{}/models", base.trim_end_matches('/')),
+            url: format!("{base}/messages"),
+            models_url: format!("{base}/models"),
             client: super::http_client(config)?,
         })
     }
@@ -98,11 +100,24 @@ impl AnthropicBackend {
 
     /// Sends one request; a non-2xx answer becomes `UpstreamStatus`.
     async fn send(&self, body: &Value) -> Result<reqwest::Response> {
-        let mut request = self
-            .client
-            .post(&self.url)
-            .header("anthropic-version", ANTHROPIC_VERSION)
-            .json(body);
+        self.send_raw(body, &[]).await
+    }
+
+    /// Sends a Messages body as a client wrote it (its `model` already the upstream's), with
+    /// the client's `anthropic-version` / `anthropic-beta` headers in `forward` (they replace
+    /// Fusion's own version header); a non-2xx answer becomes `UpstreamStatus`.
+    pub(crate) async fn send_raw(
+        &self,
+        body: &Value,
+        forward: &[(String, String)],
+    ) -> Result<reqwest::Response> {
+        let mut request = self.client.post(&self.url).json(body);
+        if !forward.iter().any(|(name, _)| name == "anthropic-version") {
+            request = request.header("anthropic-version", ANTHROPIC_VERSION);
+        }
+        for (name, value) in forward {
+            request = request.header(name.as_str(), value.as_str());
+        }
         if let Some(key) = super::api_key(&self.config)? {
             request = request.header("x-api-key", key);
         }
@@ -115,6 +130,16 @@ impl AnthropicBackend {
 
     fn transport(&self, err: &reqwest::Error) -> Error {
         Error::from_reqwest(&self.config.name, err, self.config.timeout)
+    }
+}
+
+/// The API root for `base_url`: as given, or with `/v1` added when it has no path
+/// (`http://host:port`, how `ANTHROPIC_BASE_URL` is written), as the official SDKs read it.
+fn api_base(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    match reqwest::Url::parse(base) {
+        Ok(url) if url.path().trim_matches('/').is_empty() => format!("{base}/v1"),
+        _ => base.to_owned(),
     }
 }
 
@@ -133,6 +158,39 @@ mod tests {
         config.base_url = base_url;
         config.api_key = Some("sk-test".into());
         config
+    }
+
+    #[test]
+    fn a_base_url_without_a_path_gets_v1_as_the_official_sdk_adds_it() {
+        for (base, root) in [
+            ("http://127.0.0.1:8787", "http://127.0.0.1:8787/v1"),
+            ("http://127.0.0.1:8787/", "http://127.0.0.1:8787/v1"),
+            ("http://127.0.0.1:8787/v1", "http://127.0.0.1:8787/v1"),
+            ("http://127.0.0.1:8787/v1/", "http://127.0.0.1:8787/v1"),
+            (
+                "https://gateway.example/anthropic",
+                "https://gateway.example/anthropic",
+            ),
+        ] {
+            assert_eq!(api_base(base), root, "{base}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_base_url_without_v1_posts_to_v1_messages() {
+        let body = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-x",
+            "content":[{"type":"text","text":"Hi."}],"stop_reason":"end_turn",
+            "usage":{"input_tokens":2,"output_tokens":1}}"#;
+        let json = [("content-type", "application/json")];
+        let (url, seen) = fake_anthropic(200, &json, body.to_owned()).await;
+        let root = url.trim_end_matches("/v1").to_owned();
+        let backend = AnthropicBackend::new(&config(Some(root))).unwrap();
+        let response = backend
+            .chat(&ChatRequest::simple("claude-x", None, "hi"))
+            .await
+            .unwrap();
+        assert_eq!(response.first_text(), "Hi.");
+        assert_eq!(seen.await.unwrap().path, "/v1/messages");
     }
 
     #[tokio::test]
