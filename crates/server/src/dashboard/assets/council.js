@@ -1,7 +1,7 @@
 // Fusion dashboard, one council's trace: the question, the panel's answers side by side under
 // their anonymous labels, the judge's analysis (consensus, contradictions and who said what,
-// partial coverage, unique insights, blind spots, notes), the final answer, a timing waterfall
-// and every degradation.
+// partial coverage, unique insights, blind spots, notes), the final answer, a timing waterfall,
+// the members cut at the quorum or the deadline, and every degradation.
 'use strict';
 
 (() => {
@@ -46,6 +46,12 @@
       el('h3', { text: 'Judge notes' }), list('analysis-judge-notes', analysis.judge_notes, (t) => t));
   }
 
+  /** Why and when a panel member was cut (a quorum answered first, or the panel deadline). */
+  function cutText(c) {
+    const why = c.reason === 'quorum_reached' ? 'the quorum had answered' : 'the panel deadline passed';
+    return `${why} after ${duration(c.after_ms)}; ${c.cancelled ? 'its call was cancelled' : 'it was never asked'}`;
+  }
+
   function renderAnswers(result) {
     const labelOf = new Map((result.labels || []).map((l) => [l.model, l.label]));
     const cards = (result.responses || []).map((r) => ({ r, label: labelOf.get(r.model) || '' }))
@@ -56,6 +62,10 @@
         el('p', { class: 'text', text: r.content })));
     for (const f of result.failed_models || []) {
       cards.push(el('article', { class: 'card degraded' }, el('h3', { text: `${f.model}: no answer` }), el('p', { class: 'text', text: f.error })));
+    }
+    // A member cut at the quorum is no failure: the council did not need its answer.
+    for (const c of (result.cut || []).filter((c) => c.reason === 'quorum_reached')) {
+      cards.push(el('article', { class: 'card' }, el('h3', { text: `${c.model}: cut` }), el('p', { class: 'muted', text: cutText(c) })));
     }
     fill($('trace-answers'), cards.length ? cards : el('p', { class: 'muted', text: 'No member answered.' }));
   }
@@ -104,6 +114,7 @@
     ];
     if (trace.cost_usd !== undefined) facts.push(['Cost', usd(trace.cost_usd)]);
     for (const note of result.notes || []) facts.push(['Note', note]);
+    for (const c of result.cut || []) facts.push(['Cut', `${c.model}: ${cutText(c)}`]);
     fill($('trace-facts'), facts.map(([k, v]) => [el('dt', { text: k }), el('dd', {}, v)]));
     $('trace-final').textContent = result.final_answer || '(no final answer)';
     renderDegradation(result);
