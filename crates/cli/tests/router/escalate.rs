@@ -231,3 +231,64 @@ async fn fusion_route_explains_the_escalation_and_the_councils_calls() {
         run.stderr
     );
 }
+
+/// Polls `get_task_status` (verbose) until the task is completed.
+async fn completed(s: &mut common::mcp_session::Session, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = s
+            .ok(json!({"op": "call", "tool": "get_task_status",
+                       "args": {"task_id": id, "verbose": true}}))
+            .await;
+        assert_eq!(status["is_error"], false, "{status}");
+        if status["structured"]["state"] == "completed" {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "task {id} never completed: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn route_task_runs_a_hard_task_on_the_council_and_an_easy_one_on_one_model() {
+    let h = Harness::start(council_script()).await;
+    let config = format!(
+        "[storage]\nurl = \"sqlite://{}/fusion.db\"\n\n[tasks]\npoll_interval = \"200ms\"\n\n{}",
+        h.dir.path().display(),
+        escalating_config(&h)
+    );
+    let path = h.write_config("fusion.toml", &config);
+    let mut s = common::mcp_session::Session::stdio(&path, &[]).await;
+    let call = |task: &str, complexity: f64| {
+        json!({"op": "call", "tool": "route_task",
+               "args": {"task": task, "complexity": complexity}})
+    };
+
+    let queued = s
+        .ok(call("Prove that the capital of France is Paris.", 1.0))
+        .await;
+    assert_eq!(queued["is_error"], false, "{queued}");
+    let submitted = &queued["structured"];
+    assert_eq!(submitted["slot_group"], "council", "{submitted}");
+    assert_eq!(
+        submitted["decision"]["chosen"], "fusion/deep",
+        "{submitted}"
+    );
+    let id = submitted["id"].as_str().unwrap().to_owned();
+    let done = completed(&mut s, &id).await;
+    assert_eq!(
+        done["structured"]["result"]["final_answer"], "FINAL: Paris.",
+        "{done}"
+    );
+
+    let queued = s.ok(call("hi there", 0.1)).await;
+    let submitted = &queued["structured"];
+    assert_eq!(submitted["slot_group"], "local", "{submitted}");
+    let chosen = submitted["decision"]["chosen"].as_str().unwrap();
+    assert!(chosen.starts_with("m-"), "{submitted}");
+    assert!(submitted["decision"].get("escalation").is_none());
+    s.quit().await;
+}

@@ -133,3 +133,102 @@ fn now_nanos() -> u128 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::router::{RatedBy, RouteInput};
+    use crate::store::MeasuredQuality;
+
+    fn registry() -> ProviderRegistry {
+        let config: Config = toml::from_str(
+            r#"
+[router]
+quality_threshold = 0.85
+escalate = { council = "deep", prior = 0.5 }
+
+[[providers]]
+name = "local"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+
+[[models]]
+id = "a"
+provider = "local"
+quality = { default = 0.6 }
+
+[[models]]
+id = "b"
+provider = "local"
+quality = { default = 0.7 }
+
+[councils.deep]
+panel = [{ model = "a" }, { model = "b" }]
+judge = { model = "b" }
+"#,
+        )
+        .unwrap();
+        ProviderRegistry::from_config(&config).unwrap()
+    }
+
+    fn row(model: &str, category: &str, mean_score: f64) -> MeasuredQuality {
+        MeasuredQuality {
+            model: model.into(),
+            category: category.into(),
+            n: 12,
+            mean_score,
+        }
+    }
+
+    fn hard() -> RouteInput {
+        RouteInput {
+            text: "a hard task".into(),
+            complexity: Some(1.0),
+            category: Some(Category::Reasoning),
+            ..RouteInput::default()
+        }
+    }
+
+    #[test]
+    fn the_council_is_rated_by_eval_council_then_by_bench_results_in_the_store() {
+        let registry = registry();
+        assert_eq!(
+            registry.escalation_council().map(|(name, _)| name),
+            Some("deep")
+        );
+        // Prior 0.5 < 0.85: not escalated.
+        let d = registry.route_preview(&hard());
+        assert_eq!(d.chosen, None, "{}", d.summary);
+        assert!(
+            d.summary.contains("not escalated to council deep"),
+            "{}",
+            d.summary
+        );
+
+        // `fusion eval council` measured it well (its arm is `council:deep`, category review).
+        registry.set_measured(&[row("council:deep", "review", 0.9)], &[]);
+        let d = registry.route_preview(&hard());
+        assert_eq!(d.chosen.as_deref(), Some("fusion/deep"), "{}", d.summary);
+        let e = d.escalation.unwrap();
+        assert_eq!((e.quality, e.rated_by), (0.9, RatedBy::EvalCouncil));
+
+        // `fusion bench` results for `fusion/deep` in the task's category come first.
+        registry.set_measured(
+            &[
+                row("council:deep", "review", 0.9),
+                row("fusion/deep", "reasoning", 0.95),
+            ],
+            &[],
+        );
+        let e = registry.route_preview(&hard()).escalation.unwrap();
+        assert_eq!((e.quality, e.rated_by), (0.95, RatedBy::Bench));
+        // The eval record is not a model the router could pick.
+        assert!(
+            registry
+                .model_views()
+                .iter()
+                .all(|m| m.id != "council:deep")
+        );
+    }
+}
