@@ -1,7 +1,8 @@
 //! `[router.escalate]` through the real binary: `router/auto` answers a request no single
 //! model meets from the council (plain and streamed, the decision saying why and recorded in
 //! `/api/decisions`) and an easy one from a single model; `fusion route` explains the
-//! escalation and the council's expected calls.
+//! escalation and the council's expected calls and, with `--run`, answers from the council;
+//! `route_task` queues an escalated task as a run of the council.
 
 use super::*;
 use common::healthy_script;
@@ -198,6 +199,26 @@ async fn fusion_route_explains_the_escalation_and_the_councils_calls() {
     for seat in ["member", "judge", "synthesizer"] {
         assert!(run.stdout.contains(seat), "{}", run.stdout);
     }
+    // With --run the council answers.
+    let run = h
+        .fusion(&[
+            "route",
+            "--config",
+            path,
+            "--run",
+            "--complexity",
+            "1",
+            "Prove that the capital of France is Paris.",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "FINAL: Paris.");
+    assert!(
+        run.stderr
+            .contains("routed to fusion/deep (escalated to council deep"),
+        "{}",
+        run.stderr
+    );
     let run = h
         .fusion(&[
             "route",

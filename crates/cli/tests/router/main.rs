@@ -1,8 +1,8 @@
 //! End-to-end routing through the real binary against mock-provider: `router/<priority>` on
 //! `/v1/chat/completions` (decision in the body and the header, fallback, circuit breaker),
-//! `fusion route`, model discovery and catalog sync, and the usage ledger (`/api/usage`,
-//! `fusion usage`) counting every call, none lost at shutdown. The harness is here; each
-//! behaviour has its module (one test binary, linked once).
+//! `fusion route`, escalation to a council (`[router.escalate]`), model discovery and catalog
+//! sync, and the usage ledger (`/api/usage`, `fusion usage`) counting every call, none lost at
+//! shutdown. The harness is here; each behaviour has its module (one test binary, linked once).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../common/mod.rs"]
