@@ -17,7 +17,8 @@ const SEARCH_POOL: usize = 256;
 const DESCRIPTION_BYTES: usize = 1024;
 
 /// The tools for `request`: the search's best `k`, kept to `servers` when given. When the
-/// search matches nothing and the (kept) catalog has at most `k` tools, all of them.
+/// search matches nothing: the first `k` tools of the named `servers`, or every tool when the
+/// whole catalog has at most `k`.
 pub fn candidates(
     hub: &Hub,
     request: &str,
@@ -39,13 +40,13 @@ pub fn candidates(
         .take(k)
         .collect();
     if found.is_empty() {
-        let all: Vec<Tool> = catalog
+        let kept: Vec<&Tool> = catalog
             .tools()
             .filter(|(target, _)| wanted(&target.server))
-            .map(|(_, tool)| tool.clone())
+            .map(|(_, tool)| tool)
             .collect();
-        if all.len() <= k {
-            found = all;
+        if servers.is_some() || kept.len() <= k {
+            found = kept.into_iter().take(k).cloned().collect();
         }
     }
     Ok(found)
