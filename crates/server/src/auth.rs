@@ -1,5 +1,7 @@
-//! Bearer-key authentication for the API and metrics routes. With no keys configured every
-//! request passes (the server then refuses non-loopback addresses unless told otherwise).
+//! Key authentication for the API and metrics routes: a bearer key (`Authorization: Bearer`),
+//! or Anthropic's `x-api-key` header (how Claude Code and the Anthropic SDK send theirs). With no
+//! keys configured every request passes (the server then refuses non-loopback addresses unless
+//! told otherwise).
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -8,15 +10,19 @@ use axum::response::{IntoResponse, Response};
 
 use crate::{ApiError, AppState};
 
+/// Anthropic's key header.
+const X_API_KEY: &str = "x-api-key";
+
 pub async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if state.keys().is_empty() {
         return next.run(request).await;
     }
-    let presented = request
-        .headers()
+    let headers = request.headers();
+    let presented = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get(X_API_KEY).and_then(|v| v.to_str().ok()))
         .map(str::trim);
     match presented {
         Some(key)

@@ -362,6 +362,55 @@ async fn unknown_models_and_councils_are_404() {
 }
 
 #[tokio::test]
+async fn client_model_names_are_answered_through_aliases_and_known_names_never_are() {
+    let aliases = r#"
+[aliases]
+"claude-*" = "fast"
+"gpt-5*" = "fusion/default"
+"fast" = "a"
+"#;
+    let api = Api::start(aliases, vec![]).await;
+    let content = |text: &str| -> String {
+        let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (status, text) = api.post(ask("claude-opus-4-8")).await;
+    assert_eq!(
+        (status, content(&text).as_str()),
+        (StatusCode::OK, "Hello there friend")
+    );
+    let (status, text) = api.post(ask("gpt-5-codex")).await;
+    assert_eq!(
+        (status, content(&text).as_str()),
+        (StatusCode::OK, "The final answer")
+    );
+    // `fast` is a configured model: its own alias never applies.
+    let (_, text) = api.post(ask("fast")).await;
+    assert_eq!(content(&text), "Hello there friend");
+    // An unknown name no alias covers: 404 naming the fix.
+    let (status, text) = api.post(ask("mistral-large")).await;
+    assert_eq!(status, 404);
+    let message = error_of(&text)["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("[aliases] \"mistral-*\""), "{message}");
+}
+
+#[tokio::test]
+async fn an_x_api_key_header_is_accepted_like_a_bearer_key() {
+    let api = Api::start("", vec!["sk-right".into()]).await;
+    let with = |header: &str, key: &str| {
+        Request::post("/v1/chat/completions")
+            .header(header, key)
+            .body(Body::from(ask("fast").to_string()))
+            .unwrap()
+    };
+    assert_eq!(api.call(with("x-api-key", "sk-right")).await.0, 200);
+    assert_eq!(api.call(with("x-api-key", "sk-wrong")).await.0, 401);
+}
+
+#[tokio::test]
 async fn keys_are_required_when_configured() {
     let api = Api::start("", vec!["sk-right".into()]).await;
     let (status, text) = api.post(ask("fast")).await;

@@ -3,6 +3,7 @@
 //! the legacy JSON council format), masked rendering and zero-config discovery live in the
 //! submodules.
 
+pub mod aliases;
 mod bounds;
 mod discovery;
 pub(crate) mod duration;
@@ -67,6 +68,10 @@ pub struct Config {
     /// strategy set through MCP (`set_model_prompting_strategy`) wins over this one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompting: BTreeMap<String, crate::prompting::PromptingStrategy>,
+    /// `[aliases]`: client model names (globs) → Fusion model ids, for every front door (see
+    /// `aliases.rs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
     /// The values that came from `${ENV}` expansion: dotted key → the text written in the
     /// file. Showing the config shows that text, never the variable's value (see `render.rs`).
     #[serde(skip)]
@@ -527,6 +532,9 @@ impl Config {
             return err(key, reason);
         }
         if let Err((key, reason)) = tasks::validate(&self.tasks, &self.providers) {
+            return err(key, reason);
+        }
+        if let Err((key, reason)) = aliases::validate(&self.aliases) {
             return err(key, reason);
         }
         for (name, council) in &self.councils {

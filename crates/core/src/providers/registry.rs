@@ -248,6 +248,11 @@ impl ProviderRegistry {
         self.table().get(id).map(|s| s.entry.clone())
     }
 
+    /// Whether `id` is a known model (no copy of its entry).
+    pub fn has_model(&self, id: &str) -> bool {
+        self.table().contains_key(id)
+    }
+
     /// Probes every provider concurrently, each bounded by `timeout`; sorted by name. Each
     /// outcome becomes the provider's active health.
     pub async fn probe_all(&self, timeout: Duration) -> Vec<(String, Result<()>)> {

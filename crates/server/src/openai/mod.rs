@@ -1,8 +1,10 @@
 //! The OpenAI-compatible API: `POST /v1/chat/completions` (a configured model passed through to
-//! its provider, `fusion/<council>`, or `fusion` / `local/fusion` for the default council), and
-//! `GET /v1/models`. Request parsing and validation
-//! live in `request`, streamed relays in `stream`, councils in `council`.
+//! its provider, `fusion/<council>`, `router/*`, or `fusion` / `local/fusion` for the default
+//! council; a client's own model name through `[aliases]`), and `GET /v1/models`. Request
+//! parsing and validation live in `request`, streamed relays in `stream`, councils in
+//! `council`, the aliases in `alias`.
 
+mod alias;
 mod council;
 mod models;
 mod request;
@@ -16,10 +18,12 @@ use axum::routing::{get, post};
 
 use fusion_core::providers::as_caller;
 use fusion_core::store::Caller;
+use fusion_types::ChatRequest;
 
 use crate::{ApiError, AppState};
 
-pub(crate) use request::parse as parse_request;
+pub(crate) use alias::resolve as resolve_model;
+pub(crate) use request::{parse as parse_request, read_body};
 
 /// Model names with this prefix run a council.
 pub(crate) const COUNCIL_PREFIX: &str = "fusion/";
@@ -44,6 +48,14 @@ async fn chat_completions(
 async fn complete(state: AppState, request: Request) -> Result<Response, ApiError> {
     let body = request::read_body(request, state.config().server.max_body_bytes).await?;
     let chat = request::parse(&body)?;
+    dispatch(state, chat).await
+}
+
+/// Answers a checked chat request as `/v1/chat/completions` does: a JSON completion, or an SSE
+/// stream of chunks when `stream` is set. The other wires (`/v1/messages`, `/v1/responses`)
+/// translate into and out of this one door.
+pub(crate) async fn dispatch(state: AppState, mut chat: ChatRequest) -> Result<Response, ApiError> {
+    chat.model = alias::resolve(&state, &chat.model)?;
     if DEFAULT_COUNCIL_IDS.contains(&chat.model.as_str()) {
         let council = state
             .config()
