@@ -1,11 +1,12 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
-//! API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models,
+//! API and Anthropic's Messages API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models,
 //! tasks and their event stream, config reload), `/health`, `/ready` and `/metrics`, and the
 //! dashboard's pages (`/`, `/ui/...`: shells and assets, served without a key) — behind
 //! the browser guard (`Host`, `Origin`, JSON bodies), and `serve` runs it with TCP_NODELAY,
 //! connection limits and timeouts, and graceful shutdown. Handlers are thin: they read the
 //! core's runtime, and every model call goes through its registry.
 
+mod anthropic;
 mod api;
 mod auth;
 mod config;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(mcp::parse_errors))
         .layer(axum::middleware::from_fn(mcp::ended_sessions));
     let protected = openai::routes()
+        .merge(anthropic::routes())
         .merge(api::routes())
         .merge(dashboard_api::routes())
         .merge(config::routes())
