@@ -1,10 +1,10 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
-//! API and Anthropic's Messages API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models,
-//! tasks and their event stream, config reload), `/health`, `/ready` and `/metrics`, and the
-//! dashboard's pages (`/`, `/ui/...`: shells and assets, served without a key) — behind
-//! the browser guard (`Host`, `Origin`, JSON bodies), and `serve` runs it with TCP_NODELAY,
-//! connection limits and timeouts, and graceful shutdown. Handlers are thin: they read the
-//! core's runtime, and every model call goes through its registry.
+//! API and Anthropic's Messages API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API
+//! under `/api` (usage, models, tasks and their event stream, config reload), `/health`,
+//! `/ready` and `/metrics`, and the dashboard's pages (`/`, `/ui/...`: shells and assets, served
+//! without a key) — behind the browser guard (`Host`, `Origin`, JSON bodies), and `serve` runs
+//! it with TCP_NODELAY, connection limits and timeouts, and graceful shutdown. Handlers are
+//! thin: they read the core's runtime, and every model call goes through its registry.
 
 mod anthropic;
 mod api;
