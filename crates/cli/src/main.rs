@@ -17,7 +17,9 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command, ConfigCommand, LogFormat};
 
 /// mimalloc: the request path allocates many small short-lived buffers, and glibc's malloc
-/// showed up as ~13% of `fusion serve`'s CPU profile under load.
+/// showed up as ~13% of `fusion serve`'s CPU profile under load. Built with `no_thp`: with
+/// transparent huge pages its eagerly committed arenas were backed by 2 MiB pages, and the
+/// gateway's RSS after a burst of load stayed ~35 MiB higher than what it used (BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
