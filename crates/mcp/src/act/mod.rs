@@ -7,6 +7,8 @@
 
 mod local;
 mod offer;
+#[cfg(test)]
+mod tests;
 mod trace;
 mod turns;
 
