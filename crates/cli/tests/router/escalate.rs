@@ -313,3 +313,72 @@ async fn route_task_runs_a_hard_task_on_the_council_and_an_easy_one_on_one_model
     assert!(submitted["decision"].get("escalation").is_none());
     s.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_every_panel_member_fails_the_single_model_choice_answers() {
+    let down = || ModelScript::failing(Failure::status(500, "down"));
+    let script = Script::new()
+        .with_model("m-a", down())
+        .with_model("m-b", down())
+        .with_model("solo", ModelScript::fixed("solo answers"));
+    let h = Harness::start(script).await;
+    let url = h.mock.base_url();
+    // solo meets every bar, but a task above complexity 0.5 goes to the council first.
+    let config = format!(
+        r#"[router]
+discover = false
+quality_threshold = 0.85
+
+[router.escalate]
+council = "deep"
+prior = 0.9
+above_complexity = 0.5
+
+[[providers]]
+name = "mock"
+kind = "openai"
+base_url = "{url}"
+tier = "local"
+retries = 0
+timeout = "5s"
+
+[[models]]
+id = "m-a"
+provider = "mock"
+quality = {{ default = 0.6 }}
+
+[[models]]
+id = "m-b"
+provider = "mock"
+quality = {{ default = 0.6 }}
+
+[[models]]
+id = "solo"
+provider = "mock"
+quality = {{ default = 0.95 }}
+
+[councils.deep]
+panel = [{{ model = "m-a" }}, {{ model = "m-b" }}]
+judge = {{ model = "solo" }}
+"#
+    );
+    let server = serve(&h, &config).await;
+    let (status, route, body) = chat(&server, hard(false)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(route.as_deref(), Some("solo; priority=balanced"));
+    assert_eq!(body["choices"][0]["message"]["content"], "solo answers");
+    let decision = &body["fusion"]["route"];
+    assert_eq!(decision["chosen"], "fusion/deep", "{decision}");
+    assert_eq!(decision["fallbacks"][0], "solo", "{decision}");
+    assert_eq!(decision["escalation"]["trigger"]["kind"], "complexity");
+    let failed = &body["fusion"]["failed"][0];
+    assert_eq!(failed["model"], "fusion/deep", "{body}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("every panel member failed"),
+        "{failed}"
+    );
+    server.stop().await;
+}
