@@ -314,6 +314,7 @@ fn local_provider(name: &str, base_url: &str) -> ProviderConfig {
         catalog: None,
         catalog_refresh: super::default_catalog_refresh(),
         max_response_bytes: None,
+        responses: false,
     }
 }
 

@@ -267,6 +267,11 @@ pub struct ProviderConfig {
     /// fails the call with HTTP 502 `upstream_response_too_large`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<u64>,
+    /// `kind = "openai"` only: the server also speaks OpenAI's Responses API
+    /// (`POST {base_url}/responses`, as OpenAI does), so `/v1/responses` for its models is passed
+    /// through as the client wrote it instead of translated to chat completions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub responses: bool,
 }
 
 impl ProviderConfig {
@@ -503,6 +508,12 @@ impl Config {
             }
             if p.timeout.is_zero() {
                 return err(format!("providers[{i}].timeout"), "must be positive".into());
+            }
+            if p.responses && p.kind != ProviderKind::Openai {
+                return err(
+                    format!("providers[{i}].responses"),
+                    "only a kind = \"openai\" provider can speak OpenAI's Responses API".into(),
+                );
             }
         }
         let mut model_ids = std::collections::HashSet::new();

@@ -145,6 +145,14 @@ impl OpenAiBackend {
         }
     }
 
+    /// `POST {base_url}/{path}` with a body as a client wrote it (the raw passthroughs:
+    /// `responses`, `embeddings`, `completions`); a non-2xx answer is `UpstreamStatus`.
+    pub(crate) async fn send_raw(&self, path: &str, body: &Value) -> Result<reqwest::Response> {
+        let base = self.config.base_url.as_deref().unwrap_or_default();
+        let url = format!("{}/{path}", base.trim_end_matches('/'));
+        self.execute(self.client.post(url).json(body)).await
+    }
+
     async fn send(&self, body: &ChatRequest) -> Result<reqwest::Response> {
         self.execute(self.client.post(self.endpoint.clone()).json(body))
             .await

@@ -337,6 +337,7 @@ impl<'f> Converter<'f> {
             catalog: None,
             catalog_refresh: super::default_catalog_refresh(),
             max_response_bytes: None,
+            responses: false,
         });
         self.providers.push((identity, name.clone()));
         name
