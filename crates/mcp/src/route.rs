@@ -395,4 +395,77 @@ mod tests {
         assert!(err.contains("cheapest"), "{err}");
         assert!(check_complexity(PREEMPTIVE, Some(1.5)).is_err());
     }
+
+    #[test]
+    fn a_task_escalated_to_a_council_costs_the_sum_of_its_expected_calls() {
+        use fusion_core::config::{EscalateConfig, Price, QualityPriors, RouterConfig, Tier};
+        use fusion_core::router::{CouncilView, Health, ModelView, SeatView};
+        let model = |id: &str| ModelView {
+            id: id.into(),
+            provider: "p".into(),
+            tier: Tier::Paid,
+            context_window: None,
+            price: Some(Price {
+                input_per_mtok: 1.0,
+                output_per_mtok: 2.0,
+            }),
+            price_unknown: false,
+            quality: QualityPriors {
+                default: Some(0.5),
+                ..QualityPriors::default()
+            },
+            measured: Default::default(),
+            health: Health::Healthy,
+            latency_p50_ms: None,
+        };
+        let seat = |id: &str| SeatView {
+            model: id.into(),
+            max_tokens: None,
+        };
+        let council = CouncilView {
+            name: "deep".into(),
+            panel: vec![seat("a"), seat("b")],
+            judge: seat("a"),
+            synthesizer: seat("b"),
+            measured: Default::default(),
+            reviewed: None,
+        };
+        let config = RouterConfig {
+            escalate: Some(EscalateConfig {
+                council: "deep".into(),
+                when_unmet: true,
+                above_complexity: None,
+                prior: Some(0.9),
+                max_cost_usd: Some(1.0),
+            }),
+            ..RouterConfig::default()
+        };
+        let input = RouteInput {
+            text: "hard".into(),
+            context_tokens: Some(1000),
+            expected_output_tokens: Some(500),
+            complexity: Some(1.0),
+            category: Some(Category::Reasoning),
+            priority: None,
+        };
+        let decision = fusion_core::router::decide_with_council(
+            &input,
+            &[model("a"), model("b")],
+            Some(&council),
+            &config,
+        );
+        let escalation = decision.escalation.clone().unwrap();
+        let answer = council_cost(&decision, &escalation);
+        let value = answer.structured_content.unwrap();
+        assert_eq!(value["model"], "fusion/deep", "{value}");
+        assert_eq!(value["calls"].as_array().unwrap().len(), 4, "{value}");
+        let sum: f64 = value["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["cost_usd"].as_f64().unwrap())
+            .sum();
+        assert!((value["cost_usd"].as_f64().unwrap() - sum).abs() < 1e-12);
+        assert!(sum > 0.0);
+    }
 }
