@@ -217,6 +217,7 @@ fn describe(name: &str, council: &CouncilConfig, is_default: bool) -> Value {
         "default": is_default,
         "parallel": council.parallel,
         "timeout_secs": council.timeout.as_secs_f64(),
+        "quorum": council.quorum,
         "panel": council.panel.iter().map(member).collect::<Vec<_>>(),
         "synthesizer": council.synthesizer.as_ref().map(member).unwrap_or_else(|| judge.clone()),
         "judge": judge,
