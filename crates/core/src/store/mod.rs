@@ -6,8 +6,8 @@
 //! (models synced from a provider's catalog), `daily_usage` (per-model daily caps), `prompting`
 //! (per-model prompting strategies), `tasks` (durable tasks and their jobs), `looped` (the loop
 //! checker's runs and their trails), `councils` and `decisions` (the dashboard's history of
-//! council runs and routing decisions) with `history`, their batched writer, and
-//! `usage_series` (usage per day for charts).
+//! council runs and routing decisions) with `history`, their batched writer, `usage_series`
+//! (usage per day for charts), and `responses` (stored responses of `/v1/responses`).
 
 pub mod bench;
 pub mod catalog;
@@ -20,6 +20,7 @@ pub mod history;
 pub mod ledger;
 pub mod looped;
 pub mod prompting;
+pub mod responses;
 pub mod tasks;
 pub mod usage;
 pub mod usage_series;
@@ -43,6 +44,7 @@ pub use error::{StoreError, StoreFailure};
 pub use history::{CouncilEnded, History};
 pub use ledger::{Ledger, LedgerLimits};
 pub use looped::{LoopRecordKind, LoopRecordRow, LoopRunRow};
+pub use responses::StoredResponse;
 pub use tasks::{
     CancelOutcome, GroupCount, JobView, LeaseState, NewJob, NewTask, Recovered, TaskFilter,
     TaskKind, TaskOutcome, TaskPage, TaskState, TaskSummary, TaskView,
