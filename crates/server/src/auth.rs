@@ -33,6 +33,7 @@ pub async fn require_key(State(state): State<AppState>, request: Request, next: 
         {
             next.run(request).await
         }
+        _ if crate::anthropic::serves(request.uri().path()) => crate::anthropic::unauthorized(),
         _ => ApiError::unauthorized().into_response(),
     }
 }

@@ -465,7 +465,18 @@ async fn an_x_api_key_is_accepted_and_a_wrong_one_refused() {
             .unwrap()
     };
     assert_eq!(api.call(with("sk-fusion-key-123456")).await.0, 200);
-    assert_eq!(api.call(with("sk-wrong")).await.0, 401);
+    let (status, _, text) = api.call(with("sk-wrong")).await;
+    assert_eq!(status, 401);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "authentication_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-api-key"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -41,6 +41,10 @@ impl MessagesError {
         &self.message
     }
 
+    pub(crate) fn set_message(&mut self, message: impl Into<String>) {
+        self.message = message.into();
+    }
+
     /// The body: also the data of an `error` event.
     pub(crate) fn body(&self) -> Value {
         json!({

@@ -129,6 +129,22 @@ async fn count(state: AppState, request: Request) -> Result<Response, MessagesEr
     Ok(axum::Json(json!({ "input_tokens": tokens })).into_response())
 }
 
+/// Whether `path` is one of this door's: its errors are answered in Anthropic's shape.
+pub(crate) fn serves(path: &str) -> bool {
+    path == "/v1/messages" || path.starts_with("/v1/messages/")
+}
+
+/// The 401 for a missing or wrong key, in Anthropic's shape (`authentication_error`).
+pub(crate) fn unauthorized() -> Response {
+    let api = crate::ApiError::unauthorized();
+    let mut err = MessagesError::from(api);
+    err.set_message(
+        "missing or invalid API key: send `x-api-key: <key>` (or `Authorization: Bearer <key>`) \
+         with a key from server.api_keys_env",
+    );
+    err.into_response()
+}
+
 /// The client's headers an Anthropic upstream needs (the API version, beta features).
 fn forwarded(headers: &HeaderMap) -> Vec<(String, String)> {
     FORWARDED
