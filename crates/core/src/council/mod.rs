@@ -113,6 +113,13 @@ pub trait CallHook: Send + Sync {
         model: &'a str,
         call: BoxFuture<'a, crate::Result<Completion>>,
     ) -> BoxFuture<'a, crate::Result<Completion>>;
+
+    /// The panel went on without this member (its quorum answered first, or the panel deadline
+    /// passed): its call, if the hook had it, was dropped unfinished — the hook may record why.
+    fn cut<'a>(&'a self, seat: Seat<'a>, reason: CutReason) -> BoxFuture<'a, ()> {
+        let _ = (seat, reason);
+        Box::pin(async {})
+    }
 }
 
 /// Runs the council `name` on `prompt`. Never fails: problems are in the result.

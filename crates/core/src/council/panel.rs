@@ -188,6 +188,9 @@ pub(super) async fn ask(
                         reason,
                     },
                 );
+                if let Some(hook) = hook {
+                    hook.cut(Seat::Member(&member.name), reason).await;
+                }
                 outcome.cut.push(CutMember {
                     model: member.name.clone(),
                     reason,

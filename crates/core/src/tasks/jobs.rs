@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use fusion_types::CouncilStatus;
+use fusion_types::{CouncilStatus, CutReason};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
@@ -302,6 +302,33 @@ impl CallHook for CouncilJobs<'_> {
             let result = run_job(self.engine, self.running, self.registry, slot, model, call).await;
             self.step(seat).await;
             result
+        })
+    }
+
+    /// A member the council cut: its job (its call dropped, or never made) ends cancelled,
+    /// saying why, instead of staying open until the task ends.
+    fn cut<'a>(&'a self, seat: Seat<'a>, reason: CutReason) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Seat::Member(name) = seat else {
+                return;
+            };
+            let Some(job_id) = self.members.get(name) else {
+                return;
+            };
+            let error = format!("cut by the council: {reason}");
+            let (engine, state) = (self.engine, TaskState::Cancelled);
+            if let Err(err) = engine
+                .store
+                .finish_job(job_id, state, Some(&error), 0.0, 0, now_ms())
+                .await
+            {
+                tracing::warn!(job = %job_id, error = %err, "cannot record a job's end");
+            }
+            self.running.close_job(job_id, 0.0, 0);
+            engine
+                .events
+                .job(job_id, &self.running.id, name, state, Some(error));
+            self.step(seat).await;
         })
     }
 }

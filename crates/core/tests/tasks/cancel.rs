@@ -1,5 +1,6 @@
 //! Cancellation: a queued task at once, a running one by aborting its upstream call, one
-//! council member alone, and from another replica at the owner's next lease renewal.
+//! council member alone (or cut by the council's quorum), and from another replica at the
+//! owner's next lease renewal.
 
 use super::*;
 
@@ -93,6 +94,33 @@ pub(super) async fn cancelling_one_council_member_lets_the_council_finish_withou
     let job = view.jobs.iter().find(|j| j.id == slow_job).unwrap();
     assert_eq!(job.state, TaskState::Cancelled);
     wait_until("the member's upstream call is aborted", || async {
+        mock.in_flight() == 0
+    })
+    .await;
+    engine.shutdown().await;
+}
+
+pub(super) async fn a_quorum_council_task_ends_the_cut_members_job_as_cancelled(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let mock = MockProvider::start(script(5)).await.unwrap();
+    let config = config(&mock.base_url(), "free", tasks_config(1));
+    let engine = engine(&t.store, &config);
+    let task = engine
+        .submit(TaskSpec::council(Some("quorum"), "Q?"))
+        .await
+        .unwrap();
+    let view = wait_final(&engine, &task.id).await;
+    assert_eq!(view.task.state, TaskState::Completed, "{view:?}");
+    let result = view.result.unwrap();
+    assert_eq!(result["cut"][0]["model"], "slow", "{result}");
+    assert_eq!(result["cut"][0]["reason"], "quorum_reached");
+    let job = view.jobs.iter().find(|j| j.label == "slow").unwrap();
+    assert_eq!(job.state, TaskState::Cancelled, "{job:?}");
+    assert_eq!(
+        job.error.as_deref(),
+        Some("cut by the council: quorum_reached")
+    );
+    wait_until("the cut member's upstream call is aborted", || async {
         mock.in_flight() == 0
     })
     .await;

@@ -33,7 +33,7 @@ use fusion_types::{ChatMessage, Role};
 const JUDGE: &str = r#"{"consensus":["c"],"contradictions":[],"partial_coverage":[],"unique_insights":[],"blind_spots":[],"judge_notes":[]}"#;
 
 /// One provider `mock` of `tier` with models a, b, c, slow, m1, m2, judge, synth; councils
-/// `default` (a, b, c) and `slow` (a, slow, c).
+/// `default` (a, b, c), `slow` (a, slow, c) and `quorum` (a, slow, c; quorum = 2).
 fn config(base_url: &str, tier: &str, tasks: TasksConfig) -> Arc<Config> {
     let mut config: Config = toml::from_str(&format!(
         r#"
@@ -82,6 +82,12 @@ fn config(base_url: &str, tier: &str, tasks: TasksConfig) -> Arc<Config> {
         synthesizer = {{ model = "synth" }}
 
         [councils.slow]
+        panel = [{{ model = "a" }}, {{ model = "slow" }}, {{ model = "c" }}]
+        judge = {{ model = "judge" }}
+        synthesizer = {{ model = "synth" }}
+
+        [councils.quorum]
+        quorum = 2
         panel = [{{ model = "a" }}, {{ model = "slow" }}, {{ model = "c" }}]
         judge = {{ model = "judge" }}
         synthesizer = {{ model = "synth" }}
@@ -156,6 +162,7 @@ fusion_test_support::on_both_backends!(
     queue::unknown_ids_invalid_specs_and_ended_tasks_are_clear_errors,
     cancel::cancelling_a_queued_task_skips_it_and_cancelling_a_running_one_aborts_its_call,
     cancel::cancelling_one_council_member_lets_the_council_finish_without_it,
+    cancel::a_quorum_council_task_ends_the_cut_members_job_as_cancelled,
     cancel::a_cancel_asked_on_another_replica_stops_the_task_at_its_next_lease_renewal,
     recovery::expired_leases_are_recovered_per_on_interrupt,
     recovery::every_task_of_a_crashed_process_ends_after_a_restart,
