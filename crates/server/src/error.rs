@@ -56,7 +56,7 @@ impl ApiError {
         self
     }
 
-    fn code(mut self, code: impl Into<String>) -> Self {
+    pub(crate) fn code(mut self, code: impl Into<String>) -> Self {
         self.0.code = Some(code.into());
         self
     }

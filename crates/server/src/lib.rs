@@ -1,6 +1,7 @@
 //! Fusion's HTTP front door: `app(state)` builds the whole axum surface — the OpenAI-compatible
-//! API and Anthropic's Messages API under `/v1`, MCP Streamable HTTP at `/mcp`, the REST API
-//! under `/api` (usage, models, tasks and their event stream, config reload), `/health`,
+//! API (chat, Responses, embeddings, completions) and Anthropic's Messages API under `/v1`,
+//! MCP Streamable HTTP at `/mcp`, the REST API under `/api` (usage, models, tasks and their
+//! event stream, config reload), `/health`,
 //! `/ready` and `/metrics`, and the dashboard's pages (`/`, `/ui/...`: shells and assets, served
 //! without a key) — behind the browser guard (`Host`, `Origin`, JSON bodies), and `serve` runs
 //! it with TCP_NODELAY, connection limits and timeouts, and graceful shutdown. Handlers are
@@ -20,6 +21,7 @@ mod mcp;
 mod mcp_servers;
 mod metrics;
 mod openai;
+mod responses;
 mod serve;
 mod state;
 mod tasks;
@@ -47,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(mcp::ended_sessions));
     let protected = openai::routes()
         .merge(anthropic::routes())
+        .merge(responses::routes())
         .merge(api::routes())
         .merge(dashboard_api::routes())
         .merge(config::routes())
