@@ -115,7 +115,9 @@ pub(crate) fn error_type(status: StatusCode) -> &'static str {
         408 | 504 => "timeout_error",
         413 => "request_too_large",
         429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
+        // Not 503: Fusion's are "no model can take this" (a reason the user must read), and
+        // clients show `overloaded_error` as "the API is at capacity", dropping the message.
+        529 => "overloaded_error",
         400..=499 => "invalid_request_error",
         _ => "api_error",
     }
@@ -153,6 +155,8 @@ mod tests {
         assert_eq!(status, 429);
         assert_eq!(headers["retry-after"], "3");
         assert_eq!(body["error"]["type"], "rate_limit_error");
+        assert_eq!(error_type(StatusCode::SERVICE_UNAVAILABLE), "api_error");
+        assert_eq!(error_type(StatusCode::NOT_FOUND), "not_found_error");
         let (status, _, body) = answer(ApiError::too_large(10).into()).await;
         assert_eq!(status, 413);
         assert_eq!(body["error"]["type"], "request_too_large");
