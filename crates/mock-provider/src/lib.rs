@@ -2,7 +2,8 @@
 //! benchmarks: [`MockProvider`] runs it on a local port, a [`Script`] says how each model
 //! answers (reply text, latency, failures, stream pacing and cuts), and every chat request is
 //! recorded for assertions. It can also impersonate the model-metadata endpoints of local
-//! servers (llama.cpp, Ollama, LM Studio, vLLM) and state OpenRouter-style rate limits.
+//! servers (llama.cpp, Ollama, LM Studio, vLLM) and state OpenRouter-style rate limits, and
+//! answers `/v1/embeddings`, `/v1/completions` and `/v1/responses` minimally (see `raw`).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -20,6 +21,7 @@
 
 mod conn;
 mod metadata;
+mod raw;
 mod reply;
 mod script;
 mod server;

@@ -1,7 +1,7 @@
 //! The HTTP surface: `POST /v1/chat/completions` (records the request, then plays the model's
 //! script — a text or OpenAI tool calls — stating its rate limit in OpenRouter's headers when it has one), the model listings
-//! and local servers' metadata endpoints (in `metadata`), `GET /health`, and the errors for
-//! requests it cannot serve.
+//! and local servers' metadata endpoints (in `metadata`), minimal embeddings, completions and
+//! Responses endpoints (in `raw`), `GET /health`, and the errors for requests it cannot serve.
 
 use std::{
     borrow::Cow,
@@ -54,6 +54,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v0/models", get(metadata::lm_studio_models))
         .route("/props", get(metadata::props))
         .route("/health", get(health))
+        .route("/v1/embeddings", post(crate::raw::embeddings))
+        .route("/v1/completions", post(crate::raw::completions))
+        .route("/v1/responses", post(crate::raw::responses))
         .with_state(shared)
 }
 
@@ -264,7 +267,7 @@ async fn play(
     )
 }
 
-fn record(
+pub(crate) fn record(
     headers: &HeaderMap,
     parsed: &Result<Value, serde_json::Error>,
     bytes: &Bytes,
