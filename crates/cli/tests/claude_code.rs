@@ -4,7 +4,8 @@
 //! temp dir, and `[aliases] "claude-*"` sends the model it asks for to a model on mock-provider,
 //! `router/auto` or a council. It prints the scripted answer; when the scripted model asks for
 //! its Bash tool, Claude Code runs the command in its working dir, sends the `tool_result` back,
-//! and prints the answer made from it. A missing Claude Code fails the test; it is never skipped.
+//! and prints the answer made from it. Once, the model is SmolLM2-135M on llama.cpp's
+//! `llama-server`. A missing Claude Code or model fails the test; it is never skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -102,7 +103,7 @@ struct Run {
     stdout: String,
     stderr: String,
     code: i32,
-    mock: MockProvider,
+    mock: Option<MockProvider>,
     fusion: FusionServer,
     dir: TempDir,
 }
@@ -123,15 +124,27 @@ impl Run {
     fn workdir(&self) -> std::path::PathBuf {
         self.dir.path().join("work")
     }
+
+    fn mock(&self) -> &MockProvider {
+        self.mock.as_ref().expect("a run on the mock provider")
+    }
 }
 
 /// Starts `fusion serve` with `claude-*` aliased to `target`, then runs
 /// `claude -p PROMPT ARGS` in a work dir of its own, offline, with a temp home.
 async fn claude(target: &str, prompt: &str, args: &[&str]) -> Run {
     let mock = MockProvider::start(script()).await.expect("mock-provider");
+    let config = config(&mock.base_url(), target);
+    let mut run = claude_on(&config, prompt, args, Duration::from_secs(180)).await;
+    run.mock = Some(mock);
+    run
+}
+
+/// Starts `fusion serve` with `config`, then runs `claude -p PROMPT ARGS` (within `limit`).
+async fn claude_on(config: &str, prompt: &str, args: &[&str], limit: Duration) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let config_path = dir.path().join("fusion.toml");
-    std::fs::write(&config_path, config(&mock.base_url(), target)).expect("config");
+    std::fs::write(&config_path, config).expect("config");
     let fusion = FusionServer::start(
         dir.path(),
         &[
@@ -152,11 +165,11 @@ async fn claude(target: &str, prompt: &str, args: &[&str]) -> Run {
         .arg(prompt)
         .args(args)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), out)
+    let out = tokio::time::timeout(limit, out)
         .await
         .unwrap_or_else(|_| {
             panic!(
-                "claude did not finish within 180 s; fusion serve log:\n{}",
+                "claude did not finish within {limit:?}; fusion serve log:\n{}",
                 fusion.log()
             )
         })
@@ -165,7 +178,7 @@ async fn claude(target: &str, prompt: &str, args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         code: out.status.code().unwrap_or(-1),
-        mock,
+        mock: None,
         fusion,
         dir,
     }
@@ -206,7 +219,7 @@ async fn claude_code_prints_the_scripted_answer_of_a_model_behind_an_alias() {
     let run = claude("chat", "say hi", &[]).await;
     run.assert_ok();
     assert_eq!(run.stdout.trim(), PLAIN_TEXT);
-    let requests = sent(&run.mock, "chat");
+    let requests = sent(run.mock(), "chat");
     assert!(!requests.is_empty());
     let first = &requests[0];
     assert_eq!(
@@ -248,7 +261,7 @@ async fn claude_code_runs_the_tool_the_model_asks_for_and_sends_the_result_back(
         run.stdout,
         run.stderr
     );
-    let requests = sent(&run.mock, "agent");
+    let requests = sent(run.mock(), "agent");
     let last = requests.last().unwrap();
     let messages = last["messages"].as_array().unwrap();
     let call = messages
@@ -290,9 +303,102 @@ async fn claude_code_is_answered_by_a_council() {
     assert_eq!(run.stdout.trim(), COUNCIL_ANSWER);
     for member in ["m-a", "m-b", "m-c", "judge", "synth"] {
         assert!(
-            !run.mock.requests_for(member).is_empty(),
+            !run.mock().requests_for(member).is_empty(),
             "{member} was not asked"
         );
     }
     run.fusion.stop().await;
+}
+
+/// llama.cpp's `llama-server` with SmolLM2-135M-Instruct (both from scripts/install-peers.sh),
+/// killed when dropped.
+struct LlamaServer {
+    child: tokio::process::Child,
+    base_url: String,
+}
+
+impl LlamaServer {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(peer("FUSION_LLAMA_SERVER"))
+            .args(["-m", &peer("FUSION_SMOLLM_GGUF"), "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args(["-c", "8192", "-np", "1", "-a", "smollm2", "-t", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start llama-server");
+        let base_url = format!("http://127.0.0.1:{port}/v1");
+        let client = reqwest::Client::new();
+        for _ in 0..240 {
+            if let Ok(r) = client.get(format!("{base_url}/models")).send().await
+                && r.status().is_success()
+            {
+                return Self { child, base_url };
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("llama-server did not become ready");
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claude_code_gets_an_answer_from_smollm2_on_llama_server() {
+    let llama = LlamaServer::start().await;
+    let config = format!(
+        r#"[server]
+api_keys_env = ["FUSION_TEST_API_KEY"]
+
+[router]
+discover = false
+
+[[providers]]
+name = "llama"
+kind = "openai"
+tier = "local"
+base_url = "{}"
+timeout = "240s"
+retries = 0
+
+[[models]]
+id = "smollm2"
+provider = "llama"
+
+[aliases]
+"claude-*" = "smollm2"
+"#,
+        llama.base_url
+    );
+    // A 135M model with an 8k context: no tools and a short system prompt keep Claude Code's
+    // request within it.
+    let args = [
+        "--tools",
+        "",
+        "--system-prompt",
+        "You are a friendly assistant. Answer in one short sentence.",
+    ];
+    let run = claude_on(&config, "say hi", &args, Duration::from_secs(300)).await;
+    run.assert_ok();
+    assert!(
+        !run.stdout.trim().is_empty(),
+        "SmolLM2 answered nothing; stderr: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("API Error"),
+        "Claude Code reported an error: {}",
+        run.stdout
+    );
+    run.fusion.stop().await;
+    llama.stop().await;
 }
