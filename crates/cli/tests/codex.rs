@@ -5,8 +5,9 @@
 //! `[aliases] "gpt-*"` sending the model Codex asks for to a model on mock-provider,
 //! `router/auto` or a council. Codex prints the scripted answer; when the scripted model calls
 //! Codex's `exec_command` function, Codex runs the command in its work dir, sends the output
-//! back as a `function_call_output`, and prints the answer made from it. A missing Codex fails
-//! the test; it is never skipped. Never the user's ~/.codex.
+//! back as a `function_call_output`, and prints the answer made from it. Once, the model is
+//! SmolLM2-135M on llama.cpp's `llama-server`. A missing Codex or model fails the test; it is
+//! never skipped. Never the user's ~/.codex.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -98,11 +99,13 @@ synthesizer = {{ model = "synth" }}
     )
 }
 
-/// Codex's config.toml: a model provider speaking Responses at Fusion's `/v1`.
-fn codex_config(fusion_url: &str) -> String {
+/// Codex's config.toml: a model provider speaking Responses at Fusion's `/v1`, then `extra`
+/// top-level keys.
+fn codex_config(fusion_url: &str, extra: &str) -> String {
     format!(
         r#"model = "gpt-5-codex"
 model_provider = "fusion"
+{extra}
 
 [model_providers.fusion]
 name = "Fusion"
@@ -118,7 +121,7 @@ struct Run {
     stdout: String,
     stderr: String,
     code: i32,
-    mock: MockProvider,
+    mock: Option<MockProvider>,
     fusion: FusionServer,
     dir: TempDir,
 }
@@ -140,9 +143,13 @@ impl Run {
         self.dir.path().join("work")
     }
 
+    fn mock(&self) -> &MockProvider {
+        self.mock.as_ref().expect("a run on the mock provider")
+    }
+
     /// Every request the mock received for `model`, in order, as JSON bodies.
     fn sent(&self, model: &str) -> Vec<Value> {
-        self.mock
+        self.mock()
             .requests_for(model)
             .into_iter()
             .map(|r| r.body)
@@ -154,9 +161,25 @@ impl Run {
 /// `codex exec ARGS PROMPT` in a work dir of its own, offline, with a temp home.
 async fn codex(target: &str, prompt: &str, sandbox: &str) -> Run {
     let mock = MockProvider::start(script()).await.expect("mock-provider");
+    let config = config(&mock.base_url(), target);
+    let limit = Duration::from_secs(180);
+    let mut run = codex_on(&config, "", prompt, sandbox, limit).await;
+    run.mock = Some(mock);
+    run
+}
+
+/// Starts `fusion serve` with `config`, then runs `codex exec` (within `limit`) with
+/// `codex_extra` in its config.toml.
+async fn codex_on(
+    config: &str,
+    codex_extra: &str,
+    prompt: &str,
+    sandbox: &str,
+    limit: Duration,
+) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let config_path = dir.path().join("fusion.toml");
-    std::fs::write(&config_path, config(&mock.base_url(), target)).expect("config");
+    std::fs::write(&config_path, config).expect("config");
     let fusion = FusionServer::start(
         dir.path(),
         &[
@@ -174,12 +197,12 @@ async fn codex(target: &str, prompt: &str, sandbox: &str) -> Run {
     for d in [&home, &codex_home, &work] {
         std::fs::create_dir_all(d).expect("dir");
     }
-    std::fs::write(codex_home.join("config.toml"), codex_config(&fusion.url)).expect("config");
+    let codex_config = codex_config(&fusion.url, codex_extra);
+    std::fs::write(codex_home.join("config.toml"), codex_config).expect("config");
     let out = codex_command(&home, &codex_home, &work)
         .args(["exec", "--skip-git-repo-check", "--sandbox", sandbox])
         .arg(prompt)
         .output();
-    let limit = Duration::from_secs(180);
     let out = tokio::time::timeout(limit, out)
         .await
         .unwrap_or_else(|_| {
@@ -193,7 +216,7 @@ async fn codex(target: &str, prompt: &str, sandbox: &str) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         code: out.status.code().unwrap_or(-1),
-        mock,
+        mock: None,
         fusion,
         dir,
     }
@@ -319,9 +342,111 @@ async fn codex_is_answered_by_a_council() {
     assert_eq!(run.stdout.trim(), COUNCIL_ANSWER);
     for member in ["m-a", "m-b", "m-c", "judge", "synth"] {
         assert!(
-            !run.mock.requests_for(member).is_empty(),
+            !run.mock().requests_for(member).is_empty(),
             "{member} was not asked"
         );
     }
     run.fusion.stop().await;
+}
+
+/// llama.cpp's `llama-server` with SmolLM2-135M-Instruct (both from scripts/install-peers.sh),
+/// answers capped at 96 tokens (Codex asks for no limit, and a 135M model may not stop), killed
+/// when dropped.
+struct LlamaServer {
+    child: tokio::process::Child,
+    base_url: String,
+}
+
+impl LlamaServer {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(peer("FUSION_LLAMA_SERVER"))
+            .args(["-m", &peer("FUSION_SMOLLM_GGUF"), "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args([
+                "-c", "8192", "-n", "96", "-np", "1", "-a", "smollm2", "-t", "2",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start llama-server");
+        let base_url = format!("http://127.0.0.1:{port}/v1");
+        let client = reqwest::Client::new();
+        for _ in 0..240 {
+            if let Ok(r) = client.get(format!("{base_url}/models")).send().await
+                && r.status().is_success()
+            {
+                return Self { child, base_url };
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("llama-server did not become ready");
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn codex_gets_an_answer_from_smollm2_on_llama_server() {
+    let llama = LlamaServer::start().await;
+    let config = format!(
+        r#"[server]
+api_keys_env = ["FUSION_TEST_API_KEY"]
+
+[router]
+discover = false
+
+[[providers]]
+name = "llama"
+kind = "openai"
+tier = "local"
+base_url = "{}"
+timeout = "240s"
+retries = 0
+
+[[models]]
+id = "smollm2"
+provider = "llama"
+
+[aliases]
+"gpt-*" = "smollm2"
+"#,
+        llama.base_url
+    );
+    // A 135M model with an 8k context: a short instructions file in place of Codex's own keeps
+    // the request within it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let instructions = dir.path().join("instructions.md");
+    std::fs::write(
+        &instructions,
+        "You are a friendly assistant. Answer in one short sentence.",
+    )
+    .expect("instructions");
+    let extra = format!(
+        "model_instructions_file = {}",
+        toml_string(instructions.to_str().expect("utf-8"))
+    );
+    let limit = Duration::from_secs(300);
+    let run = codex_on(&config, &extra, "say hi", "read-only", limit).await;
+    run.assert_ok();
+    assert!(
+        !run.stdout.trim().is_empty(),
+        "SmolLM2 answered nothing; stderr: {}",
+        run.stderr
+    );
+    run.fusion.stop().await;
+    llama.stop().await;
+}
+
+/// `text` as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
