@@ -471,6 +471,23 @@ mod tests {
     }
 
     #[test]
+    fn only_an_openai_provider_may_be_marked_as_speaking_responses() {
+        let config = |kind: &str| -> crate::config::Config {
+            toml::from_str(&format!(
+                "[[providers]]\nname = \"p\"\nkind = \"{kind}\"\nbase_url = \"http://x/v1\"\n\
+                 responses = true\n"
+            ))
+            .unwrap()
+        };
+        let file = std::path::Path::new("fusion.toml");
+        config("openai").validate(file).unwrap();
+        assert!(config("openai").providers[0].responses);
+        let err = config("anthropic").validate(file).unwrap_err();
+        assert_eq!(err.key, "providers[0].responses");
+        assert!(err.reason.contains("kind = \"openai\""), "{}", err.reason);
+    }
+
+    #[test]
     fn the_input_is_measured_from_input_prompt_and_instructions() {
         let body = serde_json::json!({"model": "m", "prompt": "abcd", "suffix": "ef",
             "input": ["x", "y"], "instructions": "be"});

@@ -71,7 +71,11 @@ pub(super) async fn relay(
     path: RawPath,
     body: Value,
 ) -> Result<Response, ApiError> {
-    let answer = state.registry().raw_passthrough(model, path, body).await?;
+    let answer = state
+        .registry()
+        .raw_passthrough(model, path, body)
+        .await
+        .map_err(refusal)?;
     let streamed = matches!(answer.body, RawBody::Stream(_));
     let body = match answer.body {
         RawBody::Whole(bytes) => Body::from(bytes),
@@ -94,6 +98,24 @@ pub(super) async fn relay(
         response.headers_mut().insert(CONTENT_TYPE, value);
     }
     Ok(response)
+}
+
+/// The upstream's own refusal of the client's body (400, 404, 422) keeps its status and
+/// message, as a passthrough should; every other failure is Fusion's usual answer.
+fn refusal(err: fusion_core::Error) -> ApiError {
+    match err.kind() {
+        fusion_core::ErrorKind::UpstreamStatus {
+            status: 400 | 422,
+            message,
+            ..
+        } => ApiError::bad_request(message.clone(), None),
+        fusion_core::ErrorKind::UpstreamStatus {
+            status: 404,
+            message,
+            ..
+        } => ApiError::not_found(message.clone()),
+        _ => ApiError::from(err),
+    }
 }
 
 /// The event ending a relayed stream that failed (after a blank line, in case the upstream
@@ -122,6 +144,26 @@ mod tests {
             assert!(is_composite(target), "{target}");
         }
         assert!(!is_composite("qwen-coder"));
+    }
+
+    #[test]
+    fn an_upstream_refusal_keeps_its_status_and_message() {
+        let upstream = |status| {
+            fusion_core::Error::from(fusion_core::ErrorKind::UpstreamStatus {
+                provider: "p".into(),
+                status,
+                message: "input too long".into(),
+                retry_after: None,
+            })
+        };
+        let err = refusal(upstream(400));
+        assert_eq!(err.status(), 400);
+        assert_eq!(err.body()["error"]["message"], "input too long");
+        assert_eq!(refusal(upstream(404)).status(), 404);
+        assert_eq!(
+            refusal(upstream(503)).status(),
+            ApiError::from(upstream(503)).status()
+        );
     }
 
     #[test]
