@@ -28,6 +28,10 @@ fn script() -> Script {
         .with_model("synth", ModelScript::fixed("The council says hi"))
         .with_model("echo", ModelScript::echo())
         .with_model(
+            "cut",
+            ModelScript::fixed("one two three four").with_cut_after_chunks(2),
+        )
+        .with_model(
             "agent",
             ModelScript::until_tool_result(
                 Reply::ToolCalls(vec![ToolCall::new("shell", json!({"command": ["ls"]}))]),
@@ -72,6 +76,9 @@ id = "synth"
 provider = "mock"
 [[models]]
 id = "agent"
+provider = "mock"
+[[models]]
+id = "cut"
 provider = "mock"
 [[models]]
 id = "embedder"
@@ -458,4 +465,41 @@ async fn embeddings_and_completions_pass_through_to_the_models_provider() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(body.contains("takes a model id"), "{body}");
     }
+}
+
+#[tokio::test]
+async fn an_upstream_stream_cut_midway_ends_with_response_failed() {
+    let api = Api::start().await;
+    let (status, body) = api
+        .post(
+            "/v1/responses",
+            json!({"model": "cut", "input": "hi", "stream": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = events(&body);
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "response.failed", "{body}");
+    assert_eq!(data["response"]["status"], "failed");
+    assert!(
+        !data["response"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .is_empty(),
+        "{data}"
+    );
+    assert!(events.iter().all(|(n, _)| n != "response.completed"));
+    let id = data["response"]["id"].as_str().unwrap();
+    let (status, _) = api
+        .call(
+            Request::get(format!("/v1/responses/{id}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a failed response is not stored"
+    );
 }
