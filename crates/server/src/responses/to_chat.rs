@@ -155,7 +155,7 @@ fn add_item(
         .and_then(Value::as_str)
         .unwrap_or("message");
     match kind {
-        "message" => messages.push(message(object, &param)?),
+        "message" => messages.push(message(object, &param, dropped)?),
         "function_call" => {
             let field = |key: &str| -> Result<String, ApiError> {
                 object
@@ -219,7 +219,11 @@ fn add_item(
 }
 
 /// A `message` item: a role and a string or a list of content parts.
-fn message(object: &Map<String, Value>, param: &str) -> Result<ChatMessage, ApiError> {
+fn message(
+    object: &Map<String, Value>,
+    param: &str,
+    dropped: &mut Vec<String>,
+) -> Result<ChatMessage, ApiError> {
     let role = match object.get("role").and_then(Value::as_str) {
         Some("user") => Role::User,
         Some("assistant") => Role::Assistant,
@@ -236,7 +240,14 @@ fn message(object: &Map<String, Value>, param: &str) -> Result<ChatMessage, ApiE
         Some(Value::Array(parts)) if role == Role::User => {
             let mut out = Vec::with_capacity(parts.len());
             for (j, part) in parts.iter().enumerate() {
-                out.push(user_part(part, &format!("{param}.content[{j}]"))?);
+                let at = format!("{param}.content[{j}]");
+                match user_part(part, &at)? {
+                    Some(part) => out.push(part),
+                    None => dropped.push(format!(
+                        "{at} ({} part)",
+                        part.get("type").and_then(Value::as_str).unwrap_or("?")
+                    )),
+                }
             }
             Value::Array(out)
         }
@@ -258,8 +269,9 @@ fn message(object: &Map<String, Value>, param: &str) -> Result<ChatMessage, ApiE
     })
 }
 
-/// A user content part in chat's shape: text or an image.
-fn user_part(part: &Value, param: &str) -> Result<Value, ApiError> {
+/// A user content part in chat's shape: text or an image by URL; `None` for a part chat cannot
+/// carry (a file, audio, an image by file id).
+fn user_part(part: &Value, param: &str) -> Result<Option<Value>, ApiError> {
     match part.get("type").and_then(Value::as_str) {
         Some("input_text" | "output_text" | "text") => {
             let text = part.get("text").and_then(Value::as_str).ok_or_else(|| {
@@ -268,28 +280,27 @@ fn user_part(part: &Value, param: &str) -> Result<Value, ApiError> {
                     &format!("{param}.text"),
                 )
             })?;
-            Ok(json!({"type": "text", "text": text}))
+            Ok(Some(json!({"type": "text", "text": text})))
         }
         Some("input_image") => {
-            let url = part
-                .get("image_url")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    bad(
-                        format!(
-                            "`{param}.image_url` must be a URL (file_id images are not supported)"
-                        ),
-                        &format!("{param}.image_url"),
-                    )
-                })?;
+            let Some(url) = part.get("image_url").and_then(Value::as_str) else {
+                if part.get("file_id").is_some() {
+                    return Ok(None);
+                }
+                return Err(bad(
+                    format!("`{param}.image_url` must be a URL"),
+                    &format!("{param}.image_url"),
+                ));
+            };
             let mut image = json!({"url": url});
             if let Some(detail) = part.get("detail").and_then(Value::as_str) {
                 image["detail"] = json!(detail);
             }
-            Ok(json!({"type": "image_url", "image_url": image}))
+            Ok(Some(json!({"type": "image_url", "image_url": image})))
         }
+        Some("input_file" | "input_audio") => Ok(None),
         _ => Err(bad(
-            format!("`{param}.type` must be input_text, output_text or input_image"),
+            format!("`{param}.type` must be input_text, output_text, input_image or input_file"),
             &format!("{param}.type"),
         )),
     }
@@ -491,6 +502,23 @@ mod tests {
     }
 
     #[test]
+    fn file_and_audio_parts_and_file_id_images_are_dropped_not_refused() {
+        let t = translate(json!({"model": "m", "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "read this"},
+            {"type": "input_file", "file_id": "file_1"},
+            {"type": "input_image", "file_id": "file_2"}]}]}))
+        .unwrap();
+        assert_eq!(t.chat.messages[0].text_content(), "read this");
+        assert_eq!(
+            t.dropped,
+            vec![
+                "input[0].content[1] (input_file part)",
+                "input[0].content[2] (input_image part)"
+            ]
+        );
+    }
+
+    #[test]
     fn malformed_input_is_a_bad_request_naming_the_item() {
         assert_eq!(
             param(translate(json!({"model": "m", "input": 5})).unwrap_err()),
@@ -520,10 +548,18 @@ mod tests {
         assert_eq!(
             param(
                 translate(json!({"model": "m", "input": [{"role": "user",
-                "content": [{"type": "input_image", "file_id": "f"}]}]}))
+                "content": [{"type": "input_image"}]}]}))
                 .unwrap_err()
             ),
             "input[0].content[0].image_url"
+        );
+        assert_eq!(
+            param(
+                translate(json!({"model": "m", "input": [{"role": "user",
+                "content": [{"type": "hologram"}]}]}))
+                .unwrap_err()
+            ),
+            "input[0].content[0].type"
         );
         assert_eq!(
             param(translate(json!({"model": "m"})).unwrap_err()),
