@@ -571,4 +571,20 @@ async fn an_anthropic_provider_gets_the_request_passed_through_untouched() {
     let error: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(error["error"]["type"], "invalid_request_error");
     assert_eq!(error["error"]["message"], "max_tokens: must be at least 1");
+
+    // Each passthrough is a call of the model like any other: counted in its health.
+    let (_, _, text) = api
+        .call(Request::get("/api/models").body(Body::empty()).unwrap())
+        .await;
+    let models: Value = serde_json::from_str(&text).unwrap();
+    let sonnet = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "sonnet")
+        .unwrap();
+    // The plain and the streamed answer (reported when its stream ended); the refusal is
+    // no failure of the model's.
+    assert_eq!(sonnet["calls"], 2, "{sonnet}");
+    assert_eq!(sonnet["failures"], 0, "{sonnet}");
 }

@@ -199,11 +199,12 @@ impl Translator {
         if data == "[DONE]" {
             return self.finish();
         }
-        let value: Value = match serde_json::from_str(data) {
-            Ok(value) => value,
+        // Every field of a chunk has a default: an error event parses too, its body in `extra`.
+        let chunk: ChatChunk = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
             Err(e) => return self.fail("api_error", &format!("an unreadable answer chunk: {e}")),
         };
-        if let Some(error) = value.get("error") {
+        if let Some(error) = chunk.extra.get("error") {
             let message = error["message"].as_str().unwrap_or("the model call failed");
             let kind = match error["type"].as_str() {
                 Some("rate_limit_error") => "rate_limit_error",
@@ -212,10 +213,7 @@ impl Translator {
             };
             return self.fail(kind, message);
         }
-        match serde_json::from_value::<ChatChunk>(value) {
-            Ok(chunk) => self.on_chunk(chunk),
-            Err(e) => self.fail("api_error", &format!("an unreadable answer chunk: {e}")),
-        }
+        self.on_chunk(chunk)
     }
 
     fn on_chunk(&mut self, chunk: ChatChunk) -> Vec<Event> {
@@ -256,7 +254,7 @@ impl Translator {
             }
         };
         self.written += text.len();
-        out.push(delta(index, json!({"type": "text_delta", "text": text})));
+        out.push(text_delta(index, text));
     }
 
     /// A `delta.tool_calls[]` fragment: the block starts once the call's name is known; its
@@ -369,6 +367,14 @@ impl Translator {
 
 fn event(name: &'static str, data: Value) -> Event {
     Event::default().event(name).data(data.to_string())
+}
+
+/// A `text_delta` event, written directly (the one event of every chunk of a text answer).
+fn text_delta(index: usize, text: &str) -> Event {
+    let text = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned());
+    Event::default().event("content_block_delta").data(format!(
+        r#"{{"type":"content_block_delta","index":{index},"delta":{{"type":"text_delta","text":{text}}}}}"#
+    ))
 }
 
 fn delta(index: usize, delta: Value) -> Event {
