@@ -18,6 +18,9 @@ use super::from_chat::{matched_stop, message_id, stop_reason, tool_use_id, usage
 
 /// A line of the chat stream longer than this ends the stream with an error.
 const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+/// A tool call's arguments held while its name has not arrived, at most (names come first in
+/// practice; the arguments that follow a name stream through unheld).
+const MAX_HELD_ARGUMENTS: usize = 8 * 1024 * 1024;
 
 /// The Messages events for a chat SSE `body`, as each chunk arrives.
 pub(super) fn translate(
@@ -232,6 +235,9 @@ impl Translator {
         if let Some(calls) = choice.delta.get("tool_calls").and_then(Value::as_array) {
             for (position, call) in calls.iter().enumerate() {
                 self.tool_fragment(call, position, &mut out);
+                if self.ended {
+                    return out;
+                }
             }
         }
         if let Some(matched) = matched_stop(&choice.extra, &self.stop_sequences) {
@@ -282,6 +288,12 @@ impl Translator {
         }
         pending.arguments.push_str(arguments);
         if pending.name.is_none() {
+            if pending.arguments.len() > MAX_HELD_ARGUMENTS {
+                out.extend(self.fail(
+                    "api_error",
+                    "a tool call's arguments grew past the limit before its name arrived",
+                ));
+            }
             return;
         }
         if let Some(pending) = self.pending.remove(&key) {
@@ -568,5 +580,20 @@ mod tests {
         );
         let events = events_for("data: {not json\n\n").await;
         assert_eq!(events.last().unwrap().0, "error");
+    }
+
+    #[tokio::test]
+    async fn arguments_held_for_a_name_that_never_comes_are_bounded() {
+        let piece = "x".repeat(1024 * 1024);
+        let fragment = chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+            None,
+        );
+        let chat = fragment.repeat(MAX_HELD_ARGUMENTS / piece.len() + 1);
+        let events = events_for(&chat).await;
+        let (name, data) = events.last().unwrap();
+        assert_eq!(name, "error");
+        assert!(data["error"]["message"].as_str().unwrap().contains("limit"));
+        assert_eq!(names(&events).iter().filter(|n| **n == "error").count(), 1);
     }
 }
