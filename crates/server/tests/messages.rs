@@ -51,7 +51,8 @@ const UPSTREAM_MESSAGE: &str = r#"{"id":"msg_up","type":"message","role":"assist
 const UPSTREAM_STREAM: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_up\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-up\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\nevent: future_event\ndata: {\"type\":\"future_event\"}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"From Claude.\"}}\n\nevent: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
 /// A stand-in Anthropic Messages API at `http://addr` (no `/v1`: how `ANTHROPIC_BASE_URL` is
-/// written). `max_tokens: 0` is refused with a 400 as Anthropic refuses it.
+/// written). `max_tokens: 0` is refused with a 400 as Anthropic refuses it; `max_tokens: 1`
+/// streams two events and stops.
 async fn fake_anthropic(seen: Seen) -> String {
     let app = axum::Router::new().route(
         "/v1/messages",
@@ -63,6 +64,11 @@ async fn fake_anthropic(seen: Seen) -> String {
                 if body["max_tokens"] == 0 {
                     let error = r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be at least 1"}}"#;
                     return (StatusCode::BAD_REQUEST, [("content-type", "application/json")], error.to_owned());
+                }
+                if body["max_tokens"] == 1 {
+                    // Cut after the first two events, with no `message_stop`.
+                    let cut: String = UPSTREAM_STREAM.split_inclusive("\n\n").take(2).collect();
+                    return (StatusCode::OK, [("content-type", "text/event-stream")], cut);
                 }
                 if body["stream"] == true {
                     (StatusCode::OK, [("content-type", "text/event-stream")], UPSTREAM_STREAM.to_owned())
@@ -587,4 +593,19 @@ async fn an_anthropic_provider_gets_the_request_passed_through_untouched() {
     // no failure of the model's.
     assert_eq!(sonnet["calls"], 2, "{sonnet}");
     assert_eq!(sonnet["failures"], 0, "{sonnet}");
+
+    // A stream the upstream cuts short is relayed as far as it came, then an `error` event.
+    let mut cut = streamed;
+    cut["max_tokens"] = json!(1);
+    let (status, _, text) = api.post("/v1/messages", &cut.to_string()).await;
+    assert_eq!(status, 200);
+    assert!(text.starts_with("event: message_start"), "{text}");
+    let events = events(&text);
+    assert_eq!(
+        names(&events),
+        ["message_start", "future_event", "error"],
+        "{text}"
+    );
+    let message = events[2].1["error"]["message"].as_str().unwrap();
+    assert!(message.contains("before `message_stop`"), "{message}");
 }

@@ -210,10 +210,7 @@ fn relayed(
                 .into();
                 open.fail(err)
             }
-            Ok(None) => {
-                open.finish();
-                None
-            }
+            Ok(None) => open.finish().map(|err| (Err(err), None)),
             Err(_) => {
                 let err = timeout_error(&open.config);
                 open.fail(err)
@@ -249,29 +246,29 @@ impl Relay {
         Some((Err(err), None))
     }
 
-    /// The upstream closed the stream: how it ended decides the outcome.
-    fn finish(mut self) {
+    /// The upstream closed the stream: how it ended decides the outcome. An end before
+    /// `message_stop` that the upstream did not announce with an `error` event is returned, for
+    /// the client to be told.
+    fn finish(mut self) -> Option<Error> {
         let usage = self.scan.usage;
         let failure = match (&self.scan.error, self.scan.stopped) {
             (Some(message), _) => Some(format!("the upstream sent an error event: {message}")),
             (None, true) => None,
             (None, false) => Some("the event stream ended before `message_stop`".to_owned()),
         };
-        match failure {
-            None => {
-                record_success(self.entry(), &usage, self.record.started);
-                self.record.finish(CallOutcome::Ok(&usage));
-            }
-            Some(message) => {
-                let err: Error = ErrorKind::StreamCut {
-                    provider: self.provider.clone(),
-                    message,
-                }
-                .into();
-                record_failure(self.entry(), &err);
-                self.record.finish(CallOutcome::Failed(&err));
-            }
+        let Some(message) = failure else {
+            record_success(self.entry(), &usage, self.record.started);
+            self.record.finish(CallOutcome::Ok(&usage));
+            return None;
+        };
+        let err: Error = ErrorKind::StreamCut {
+            provider: self.provider.clone(),
+            message,
         }
+        .into();
+        record_failure(self.entry(), &err);
+        self.record.finish(CallOutcome::Failed(&err));
+        self.scan.error.is_none().then_some(err)
     }
 }
 
