@@ -135,13 +135,20 @@ impl Run {
 async fn claude(target: &str, prompt: &str, args: &[&str]) -> Run {
     let mock = MockProvider::start(script()).await.expect("mock-provider");
     let config = config(&mock.base_url(), target);
-    let mut run = claude_on(&config, prompt, args, Duration::from_secs(180)).await;
+    let mut run = claude_on(&config, prompt, args, &[], Duration::from_secs(180)).await;
     run.mock = Some(mock);
     run
 }
 
-/// Starts `fusion serve` with `config`, then runs `claude -p PROMPT ARGS` (within `limit`).
-async fn claude_on(config: &str, prompt: &str, args: &[&str], limit: Duration) -> Run {
+/// Starts `fusion serve` with `config`, then runs `claude -p PROMPT ARGS` with `env` added
+/// (within `limit`).
+async fn claude_on(
+    config: &str,
+    prompt: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let config_path = dir.path().join("fusion.toml");
     std::fs::write(&config_path, config).expect("config");
@@ -164,6 +171,7 @@ async fn claude_on(config: &str, prompt: &str, args: &[&str], limit: Duration) -
         .arg("-p")
         .arg(prompt)
         .args(args)
+        .envs(env.iter().copied())
         .output();
     let out = tokio::time::timeout(limit, out)
         .await
@@ -328,6 +336,9 @@ impl LlamaServer {
             .args(["-m", &peer("FUSION_SMOLLM_GGUF"), "--host", "127.0.0.1"])
             .args(["--port", &port.to_string()])
             .args(["-c", "8192", "-np", "1", "-a", "smollm2", "-t", "2"])
+            // Greedy sampling (Claude Code sends no temperature): the same prompt, the same
+            // short answer.
+            .args(["--temp", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -380,14 +391,17 @@ provider = "llama"
         llama.base_url
     );
     // A 135M model with an 8k context: no tools and a short system prompt keep Claude Code's
-    // request within it.
+    // request within it, and a cap on its answer keeps it from rambling to the end of its
+    // context (minutes on two cores; llama-server's own `-n` does not cap a request's
+    // max_tokens).
     let args = [
         "--tools",
         "",
         "--system-prompt",
         "You are a friendly assistant. Answer in one short sentence.",
     ];
-    let run = claude_on(&config, "say hi", &args, Duration::from_secs(300)).await;
+    let env = [("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "256")];
+    let run = claude_on(&config, "say hi", &args, &env, Duration::from_secs(300)).await;
     run.assert_ok();
     assert!(
         !run.stdout.trim().is_empty(),
