@@ -346,8 +346,12 @@ impl LlamaServer {
             .expect("start llama-server");
         let base_url = format!("http://127.0.0.1:{port}/v1");
         let client = reqwest::Client::new();
+        // `/health` answers 200 only once the model is loaded (503 before).
         for _ in 0..240 {
-            if let Ok(r) = client.get(format!("{base_url}/models")).send().await
+            if let Ok(r) = client
+                .get(format!("http://127.0.0.1:{port}/health"))
+                .send()
+                .await
                 && r.status().is_success()
             {
                 return Self { child, base_url };
