@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use fusion_core::config::{Config, McpServerConfig};
-use fusion_core::runtime::{Attachment, mcp_server_changes};
+use fusion_core::runtime::{Attachment, mcp_server_changes, tool_filter_only_change};
 use futures::future::BoxFuture;
 
 use super::catalog::Changes;
@@ -107,7 +107,7 @@ impl Hub {
         let (refiltered, restarted): (Vec<&String>, Vec<&String>) = delta
             .changed
             .iter()
-            .partition(|name| filter_only_change(old, new, name));
+            .partition(|name| tool_filter_only_change(old, new, name));
         for name in &refiltered {
             let (child, server) = (inner.child(name), enabled_server(new, name));
             if let (Some(child), Some(server)) = (child, server) {
@@ -143,22 +143,6 @@ fn enabled_server<'a>(config: &'a Config, name: &str) -> Option<&'a McpServerCon
         .servers
         .iter()
         .find(|s| s.enabled && s.name == name)
-}
-
-/// Whether child `name`'s entry differs between `old` and `new` in its tool filter alone (and
-/// nothing every child shares changed): its connection can stay, only its listing changes.
-fn filter_only_change(old: &Config, new: &Config, name: &str) -> bool {
-    if old.mcp.separator != new.mcp.separator || old.mcp.mode != new.mcp.mode {
-        return false;
-    }
-    let (Some(before), Some(after)) = (enabled_server(old, name), enabled_server(new, name)) else {
-        return false;
-    };
-    let refiltered = McpServerConfig {
-        tools: after.tools.clone(),
-        ..before.clone()
-    };
-    before.tools != after.tools && refiltered == *after
 }
 
 impl Attachment for Hub {

@@ -1,6 +1,7 @@
 //! What a reload changed: providers, models (as the registry lists them, synced ones
 //! included), councils, configured prompting strategies and child MCP servers added, removed or
-//! changed, and the sections that only take effect at the next start. This is what
+//! changed (a child whose tool filter alone changed is listed apart: it keeps running), and the
+//! sections that only take effect at the next start. This is what
 //! `reload_config` and `POST /api/config/reload` answer, and what the log says.
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Snapshot;
-use crate::config::Config;
+use crate::config::{Config, McpServerConfig};
 
 /// Names added, removed and changed in one kind of item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -77,6 +78,10 @@ pub struct ReloadReport {
     pub prompting: Delta,
     /// Child MCP servers (`[[mcp.servers]]`, enabled ones): started, stopped or restarted.
     pub mcp_servers: Delta,
+    /// Child MCP servers whose tool allow/deny lists alone changed: their listing changes, the
+    /// process and its sessions stay (not in `mcp_servers.changed`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mcp_tool_filters: Vec<String>,
     /// Sections that changed but take effect only when the process restarts.
     pub restart_required: Vec<String>,
     /// Things allowed but probably not intended in the new file.
@@ -104,7 +109,12 @@ impl ReloadReport {
             &a.prompting.iter().map(|(k, v)| (k.as_str(), v)).collect(),
             &b.prompting.iter().map(|(k, v)| (k.as_str(), v)).collect(),
         );
-        let mcp_servers = mcp_servers(a, b);
+        let mut mcp_servers = mcp_servers(a, b);
+        let (mcp_tool_filters, restarted): (Vec<String>, Vec<String>) = mcp_servers
+            .changed
+            .drain(..)
+            .partition(|name| tool_filter_only_change(a, b, name));
+        mcp_servers.changed = restarted;
         let (ta, tb) = (&a.tasks, &b.tasks);
         let restart_required: Vec<String> = [
             ("[server]", a.server == b.server),
@@ -129,6 +139,7 @@ impl ReloadReport {
             councils,
             prompting,
             mcp_servers,
+            mcp_tool_filters,
             restart_required,
             warnings: Vec::new(),
         }
@@ -146,6 +157,12 @@ impl ReloadReport {
             self.councils.summary(),
             self.mcp_servers.summary()
         );
+        if !self.mcp_tool_filters.is_empty() {
+            line.push_str(&format!(
+                "; MCP tool filters ~{}",
+                self.mcp_tool_filters.join(" ~")
+            ));
+        }
         if !self.prompting.is_empty() {
             line.push_str(&format!("; prompting {}", self.prompting.summary()));
         }
@@ -188,6 +205,29 @@ pub fn mcp_servers(a: &Config, b: &Config) -> Delta {
     delta
 }
 
+/// Whether child `name`'s entry differs between `old` and `new` in its tool filter alone (and
+/// nothing every child shares changed): its connection can stay, only its listing changes.
+pub fn tool_filter_only_change(old: &Config, new: &Config, name: &str) -> bool {
+    if old.mcp.separator != new.mcp.separator || old.mcp.mode != new.mcp.mode {
+        return false;
+    }
+    let enabled = |c: &'_ Config| -> Option<McpServerConfig> {
+        c.mcp
+            .servers
+            .iter()
+            .find(|s| s.enabled && s.name == name)
+            .cloned()
+    };
+    let (Some(before), Some(after)) = (enabled(old), enabled(new)) else {
+        return false;
+    };
+    let refiltered = McpServerConfig {
+        tools: after.tools.clone(),
+        ..before.clone()
+    };
+    before.tools != after.tools && refiltered == after
+}
+
 /// The models as a reload compares them: a context window counts only when the config states
 /// it — the running registry has learned others from the model servers since it started, and
 /// a registry just built has not yet, which is no change the file made.
@@ -226,6 +266,25 @@ mod tests {
         assert_eq!(delta.removed, ["b"]);
         assert_eq!(delta.changed, ["c"]);
         assert_eq!(delta.summary(), "+d -b ~c");
+    }
+
+    fn config(servers: &str) -> Config {
+        toml::from_str(servers).unwrap()
+    }
+
+    #[test]
+    fn only_a_tool_filter_change_keeps_the_child() {
+        let time = "[[mcp.servers]]\nname = \"time\"\ncommand = \"mcp-server-time\"\n";
+        let old = config(time);
+        let denied = config(&format!("{time}tools = {{ deny = [\"convert_time\"] }}\n"));
+        let moved = config(&format!("{time}args = [\"--local-timezone\", \"UTC\"]\n"));
+        assert!(tool_filter_only_change(&old, &denied, "time"));
+        assert!(!tool_filter_only_change(&old, &moved, "time"));
+        assert!(
+            !tool_filter_only_change(&old, &old, "time"),
+            "no change at all"
+        );
+        assert!(!tool_filter_only_change(&old, &denied, "other"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::store::{Ledger, Store};
 use crate::tasks::{EngineSource, TaskEngine};
 use crate::{Error, ErrorKind, Result};
 
-pub use diff::{Delta, ReloadReport, mcp_servers as mcp_server_changes};
+pub use diff::{Delta, ReloadReport, mcp_servers as mcp_server_changes, tool_filter_only_change};
 pub use reload::ReloadError;
 
 /// A configuration and the registry built from it, replaced together. A request holds the
