@@ -22,6 +22,7 @@ mod registry;
 mod retry;
 mod routed;
 mod sse;
+mod sse_lines;
 mod tracking;
 
 use std::pin::Pin;

@@ -17,12 +17,10 @@ use super::accounting::{CallOutcome, CallRecord};
 use super::registry::{
     ModelEntry, acquire, elapsed_ms, record_failure, record_success, timeout_error,
 };
+use super::sse_lines::BoundedLines;
 use super::{Backend, ProviderRegistry, limits, retry};
 use crate::config::ProviderConfig;
 use crate::{Error, ErrorKind, Result};
-
-/// Bytes of one SSE line kept for reading usage; longer lines (content) are skipped unread.
-const SCAN_LINE_BYTES: usize = 64 * 1024;
 
 /// The upstream's answer bytes, streamed as they arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
@@ -277,9 +275,7 @@ impl Relay {
 /// restated), `message_stop`, `error`.
 #[derive(Default)]
 struct UsageScan {
-    line: Vec<u8>,
-    /// The current line is longer than [`SCAN_LINE_BYTES`]: skipped to its end.
-    skipping: bool,
+    lines: BoundedLines,
     usage: Usage,
     stopped: bool,
     error: Option<String>,
@@ -287,31 +283,9 @@ struct UsageScan {
 
 impl UsageScan {
     fn feed(&mut self, piece: &[u8]) {
-        let mut rest = piece;
-        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
-            let (head, tail) = rest.split_at(at);
-            self.push(head);
-            if !self.skipping {
-                let line = std::mem::take(&mut self.line);
-                self.on_line(&line);
-            }
-            self.line.clear();
-            self.skipping = false;
-            rest = &tail[1..];
-        }
-        self.push(rest);
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        if self.skipping {
-            return;
-        }
-        if self.line.len() + bytes.len() > SCAN_LINE_BYTES {
-            self.skipping = true;
-            self.line.clear();
-            return;
-        }
-        self.line.extend_from_slice(bytes);
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.feed(piece, |line| self.on_line(line));
+        self.lines = lines;
     }
 
     fn on_line(&mut self, line: &[u8]) {
@@ -368,9 +342,11 @@ mod tests {
     #[test]
     fn an_error_event_is_noticed_and_long_lines_are_skipped_unread() {
         let mut scan = UsageScan::default();
-        let long = format!("data: {}\n", "x".repeat(SCAN_LINE_BYTES * 2));
+        let long = format!(
+            "data: {}\n",
+            "x".repeat(super::super::sse_lines::SCAN_LINE_BYTES * 2)
+        );
         scan.feed(long.as_bytes());
-        assert!(scan.line.is_empty());
         scan.feed(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
         assert_eq!(scan.error.as_deref(), Some("Overloaded"));
         assert!(!scan.stopped);

@@ -16,12 +16,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::accounting::{CallOutcome, CallRecord};
 use super::passthrough::{ByteStream, RawAnswer, RawBody};
 use super::registry::{acquire, elapsed_ms, record_failure, record_success, timeout_error};
+use super::sse_lines::BoundedLines;
 use super::{Backend, ProviderRegistry, limits, retry};
 use crate::config::ProviderConfig;
 use crate::{Error, ErrorKind, Result};
-
-/// Bytes of one SSE line kept for reading usage; longer lines (content) are counted, unread.
-const SCAN_LINE_BYTES: usize = 64 * 1024;
 
 /// Which endpoint of an OpenAI-compatible server a raw body goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,9 +318,7 @@ impl Relay {
 /// (Responses, with the usage), a `usage` on a chunk, `error` / `response.failed`.
 #[derive(Default)]
 struct UsageScan {
-    line: Vec<u8>,
-    /// The current line is longer than [`SCAN_LINE_BYTES`]: skipped to its end.
-    skipping: bool,
+    lines: BoundedLines,
     reported: Option<Usage>,
     input_bytes: usize,
     /// Bytes of `data:` lines seen (for an estimate of the output when none is reported).
@@ -345,32 +341,10 @@ impl UsageScan {
     }
 
     fn feed(&mut self, piece: &[u8]) {
-        let mut rest = piece;
-        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
-            let (head, tail) = rest.split_at(at);
-            self.push(head);
-            if !self.skipping {
-                let line = std::mem::take(&mut self.line);
-                self.on_line(&line);
-            }
-            self.line.clear();
-            self.skipping = false;
-            rest = &tail[1..];
-        }
-        self.push(rest);
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        self.output_bytes += bytes.len();
-        if self.skipping {
-            return;
-        }
-        if self.line.len() + bytes.len() > SCAN_LINE_BYTES {
-            self.skipping = true;
-            self.line.clear();
-            return;
-        }
-        self.line.extend_from_slice(bytes);
+        self.output_bytes += piece.len();
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.feed(piece, |line| self.on_line(line));
+        self.lines = lines;
     }
 
     fn on_line(&mut self, line: &[u8]) {
@@ -448,9 +422,11 @@ mod tests {
     #[test]
     fn error_events_are_noticed_and_long_lines_skipped_unread() {
         let mut scan = UsageScan::default();
-        let long = format!("data: {}\n", "x".repeat(SCAN_LINE_BYTES * 2));
+        let long = format!(
+            "data: {}\n",
+            "x".repeat(super::super::sse_lines::SCAN_LINE_BYTES * 2)
+        );
         scan.feed(long.as_bytes());
-        assert!(scan.line.is_empty());
         scan.feed(b"event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"error\":{\"message\":\"overloaded\"}}}\n\n");
         assert_eq!(scan.error.as_deref(), Some("overloaded"));
         assert!(!scan.stopped);
