@@ -7,6 +7,7 @@
 //! it with TCP_NODELAY, connection limits and timeouts, and graceful shutdown. Handlers are
 //! thin: they read the core's runtime, and every model call goes through its registry.
 
+mod answer_lines;
 mod anthropic;
 mod api;
 mod auth;

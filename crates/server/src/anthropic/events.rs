@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::answer_lines::Lines;
 use axum::body::Body;
 use axum::response::sse::Event;
 use fusion_types::{ChatChunk, Usage};
@@ -16,8 +17,6 @@ use serde_json::{Value, json};
 
 use super::from_chat::{matched_stop, message_id, stop_reason, tool_use_id, usage};
 
-/// A line of the chat stream longer than this ends the stream with an error.
-const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 /// A tool call's arguments held while its name has not arrived, at most (names come first in
 /// practice; the arguments that follow a name stream through unheld).
 const MAX_HELD_ARGUMENTS: usize = 8 * 1024 * 1024;
@@ -84,35 +83,6 @@ struct State {
     translator: Translator,
     queued: VecDeque<Event>,
     ended: bool,
-}
-
-/// Splits bytes into lines (without their `\n` / `\r\n`), holding at most one partial line.
-#[derive(Default)]
-struct Lines {
-    partial: Vec<u8>,
-}
-
-impl Lines {
-    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, String> {
-        let mut lines = Vec::new();
-        let mut rest = bytes;
-        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
-            self.partial.extend_from_slice(&rest[..at]);
-            let mut line = std::mem::take(&mut self.partial);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            lines.push(String::from_utf8_lossy(&line).into_owned());
-            rest = &rest[at + 1..];
-        }
-        if self.partial.len() + rest.len() > MAX_LINE_BYTES {
-            return Err(format!(
-                "a line of the answer stream is longer than {MAX_LINE_BYTES} bytes"
-            ));
-        }
-        self.partial.extend_from_slice(rest);
-        Ok(lines)
-    }
 }
 
 /// The block being written.

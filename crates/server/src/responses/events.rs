@@ -16,40 +16,8 @@ use serde_json::{Value, json};
 
 use super::from_chat::{Shell, call_item, fresh_id, message_item, status, text_part};
 
-/// A line of the chat stream longer than this ends the stream with an error.
-const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
-
 /// One event to send: its name and data (the `sequence_number` is set here).
 pub(super) type Named = (&'static str, Value);
-
-/// Splits bytes into lines (without their `\n` / `\r\n`), holding at most one partial line.
-#[derive(Default)]
-pub(super) struct Lines {
-    partial: Vec<u8>,
-}
-
-impl Lines {
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, String> {
-        let mut lines = Vec::new();
-        let mut rest = bytes;
-        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
-            self.partial.extend_from_slice(&rest[..at]);
-            let mut line = std::mem::take(&mut self.partial);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            lines.push(String::from_utf8_lossy(&line).into_owned());
-            rest = &rest[at + 1..];
-        }
-        if self.partial.len() + rest.len() > MAX_LINE_BYTES {
-            return Err(format!(
-                "a line of the answer stream is longer than {MAX_LINE_BYTES} bytes"
-            ));
-        }
-        self.partial.extend_from_slice(rest);
-        Ok(lines)
-    }
-}
 
 /// A function call being streamed.
 struct Call {
@@ -431,15 +399,5 @@ mod tests {
         );
         let events = run(&["data: {nope"]);
         assert_eq!(events.last().unwrap().0, "response.failed");
-    }
-
-    #[test]
-    fn lines_are_split_across_pieces() {
-        let mut lines = Lines::default();
-        assert!(lines.feed(b"data: a").unwrap().is_empty());
-        assert_eq!(
-            lines.feed(b"b\r\ndata: c\n").unwrap(),
-            ["data: ab", "data: c"]
-        );
     }
 }

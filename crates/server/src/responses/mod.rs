@@ -28,8 +28,9 @@ use fusion_types::ChatResponse;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
-use self::events::{Lines, Named, Translator};
+use self::events::{Named, Translator};
 use self::from_chat::Shell;
+use crate::answer_lines::Lines;
 use crate::{ApiError, AppState};
 
 /// A translated (non-streamed) chat answer larger than this is refused (an upstream's own
