@@ -350,8 +350,10 @@ async fn codex_is_answered_by_a_council() {
 }
 
 /// llama.cpp's `llama-server` with SmolLM2-135M-Instruct (both from scripts/install-peers.sh),
-/// answers capped at 96 tokens (Codex asks for no limit, and a 135M model may not stop), killed
-/// when dropped.
+/// answers capped at 256 tokens (Codex asks for no limit, and a 135M model may not stop) and
+/// chosen greedily (a sampled answer sometimes rambled past the cap, and Codex fails an
+/// incomplete response; greedy answers to a greeting are one or two sentences), killed when
+/// dropped.
 struct LlamaServer {
     child: tokio::process::Child,
     base_url: String,
@@ -368,8 +370,9 @@ impl LlamaServer {
             .args(["-m", &peer("FUSION_SMOLLM_GGUF"), "--host", "127.0.0.1"])
             .args(["--port", &port.to_string()])
             .args([
-                "-c", "8192", "-n", "96", "-np", "1", "-a", "smollm2", "-t", "2",
+                "-c", "8192", "-n", "256", "-np", "1", "-a", "smollm2", "-t", "2",
             ])
+            .args(["--temp", "0", "--seed", "7"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
