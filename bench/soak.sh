@@ -17,7 +17,8 @@
 # Usage: bench/soak.sh. Environment: SOAK_SECS (600), SOAK_RATE (500 req/s), SOAK_MIX
 # ("plain=40,stream=20,council=4,routed=16,mcp=10,task=10"), SOAK_SAMPLE_SECS (5),
 # SOAK_DRAIN_SECS (120), SOAK_NO_BUILD=1 (use the release binaries already built),
-# SOAK_KEEP=1 (keep the run dir and print its path), SOAK_OUT (report path; default
+# SOAK_KEEP=1 (keep the run dir and print its path), SOAK_HOLD=1 (start the stack, print
+# SOAK_URL=..., hold it until interrupted: for running bench/soak/loadgen.py by hand), SOAK_OUT (report path; default
 # bench/results/soak-DATE-COMMIT.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +86,8 @@ wait_line() { # FILE PID NAME: the value of the first NAME=... line FILE gets
   log "no $name from pid $pid; its stderr:"; tail -n 30 "${file%.out}.err" >&2 || true; return 1
 }
 now() { python3 -c 'import time; print(round(time.time(), 3))'; }
+cpu_some() { sed -n 's/^some avg10=[0-9.]* avg60=\([0-9.]*\).*/\1/p' /proc/pressure/cpu 2>/dev/null || echo "?"; }
+builds() { if pgrep -x rustc > /dev/null || pgrep -x cargo > /dev/null; then echo yes; else echo no; fi; }
 
 # --- mock provider: one model per kind of traffic -----------------------------------------------
 judge='{"consensus":["x"],"contradictions":[],"partial_coverage":[],"unique_insights":[],"blind_spots":[],"judge_notes":[]}'
@@ -173,6 +176,11 @@ url="${url%/}"; url="${url%/v1}"
 curl -sf "$url/health" > /dev/null
 log "fusion serve at $url (pid $fusion), mock-provider at $mock_url (pid $mock)"
 
+if [[ "${SOAK_HOLD:-}" == 1 ]]; then # debugging: the stack alone, until interrupted
+  echo "SOAK_URL=$url"; echo "SOAK_FUSION_PID=$fusion"; echo "SOAK_DIR=$work"
+  wait "$fusion"; exit 0
+fi
+
 # --- preflight: every kind answers once before the clock starts ----------------------------------
 "$FUSION_PEERS_PYTHON" "$ROOT/bench/soak/loadgen.py" --url "$url" --rate 20 --secs 3 --mix "$MIX" \
   --out "$work/preflight.json" 2> "$work/preflight.err" ||
@@ -192,12 +200,16 @@ python3 "$ROOT/bench/soak/sample.py" "$work/samples.jsonl" "$SAMPLE_SECS" fusion
 sampler=$!; pids+=("$sampler")
 sleep "$SAMPLE_SECS"
 echo "{\"event\": \"load_start\", \"t\": $(now)}" > "$work/events.jsonl"
+load_before=$(cut -d' ' -f1 /proc/loadavg); cpu_before=$(cpu_some); builds_before=$(builds)
 log "load: $RATE req/s for $SECS s, mix $MIX"
 "$FUSION_PEERS_PYTHON" "$ROOT/bench/soak/loadgen.py" --url "$url" --rate "$RATE" --secs "$SECS" --mix "$MIX" \
   --out "$work/load.json" &
 loadgen=$!; pids+=("$loadgen")
 wait "$loadgen" || { log "the load generator failed"; exit 1; }
 echo "{\"event\": \"load_end\", \"t\": $(now)}" >> "$work/events.jsonl"
+printf '{"load_before": "%s", "load_after": "%s", "cpu_some_before": "%s", "cpu_some_after": "%s", "builds": "%s"}\n' \
+  "$load_before" "$(cut -d' ' -f1 /proc/loadavg)" "$cpu_before" "$(cpu_some)" \
+  "$builds_before before, $(builds) after" > "$work/machine.json"
 
 # --- drain: every task reaches a final state -----------------------------------------------------
 open_tasks() { # queued + running, from the REST API

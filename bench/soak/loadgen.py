@@ -40,6 +40,7 @@ import random
 import resource
 import sys
 import time
+import traceback
 import urllib.parse
 from typing import Any
 
@@ -275,8 +276,16 @@ class Generator:
 
     async def run(self) -> dict[str, Any]:
         mix = parse_mix(self.args.mix)
-        async with mcp_session(self) as _:
+        if "mcp" not in mix:
             return await self.schedule(mix)
+        ready, stop = asyncio.Event(), asyncio.Event()
+        owner = asyncio.create_task(mcp_owner(self, ready, stop))
+        await ready.wait()
+        try:
+            return await self.schedule(mix)
+        finally:
+            stop.set()
+            await asyncio.wait({owner}, timeout=10)
 
     async def schedule(self, mix: dict[str, int]) -> dict[str, Any]:
         rate, secs = self.args.rate, self.args.secs
@@ -337,48 +346,47 @@ class Generator:
         }
 
 
-class mcp_session:
-    """Opens one MCP session on `/mcp` for the whole run (when the mix has mcp calls)."""
-
-    def __init__(self, gen: Generator) -> None:
-        self.gen = gen
-        self.stack = None
-
-    async def __aenter__(self):
-        if "mcp" not in parse_mix(self.gen.args.mix):
-            return self
-        from contextlib import AsyncExitStack
-
-        try:
-            import httpx2
-            from mcp import Client
-            from mcp.client.streamable_http import streamable_http_client
-        except ImportError as e:
-            self.gen.mcp_error = f"the mcp SDK is not importable: {e}"
-            return self
-        self.stack = AsyncExitStack()
-        http = httpx2.AsyncClient(timeout=httpx2.Timeout(30.0, read=300.0),
-                                  limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64))
-        target = streamable_http_client(self.gen.args.url + "/mcp", http_client=http)
-        try:
-            client = await self.stack.enter_async_context(
-                Client(target, cache=None, read_timeout_seconds=self.gen.args.timeout))
+async def mcp_owner(gen: Generator, ready: asyncio.Event, stop: asyncio.Event) -> None:
+    """Holds one MCP session on `/mcp` for the whole run, in a task of its own: a failure of the
+    SDK's transport (its task group cancels its own scope) ends this task and is recorded in
+    `gen.mcp_error` (later calls then count as errors), never cancelling the schedule."""
+    try:
+        import httpx2
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+    except ImportError as e:
+        gen.mcp_error = f"the mcp SDK is not importable: {e}"
+        ready.set()
+        return
+    http = httpx2.AsyncClient(timeout=httpx2.Timeout(30.0, read=300.0),
+                              limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64))
+    try:
+        target = streamable_http_client(gen.args.url + "/mcp", http_client=http)
+        async with Client(target, cache=None, read_timeout_seconds=gen.args.timeout) as client:
             tools = {t.name for t in (await client.list_tools()).tools}
             missing = {"time__get_current_time", "everything__echo"} - tools
             if missing:
                 raise RuntimeError(f"the hub does not list {sorted(missing)}; it lists {sorted(tools)[:20]}")
-            self.gen.mcp_client = client
-        except Exception as e:
-            self.gen.mcp_error = f"{type(e).__name__}: {e}"
-            print(f"[soak-load] MCP session failed: {self.gen.mcp_error}", file=sys.stderr)
-        return self
+            gen.mcp_client = client
+            ready.set()
+            await stop.wait()
+            gen.mcp_client = None
+    except BaseException as e:  # the SDK raises exception groups; keep every leaf's message
+        gen.mcp_client = None
+        gen.mcp_error = describe(e)
+        print(f"[soak-load] MCP session failed: {gen.mcp_error}", file=sys.stderr, flush=True)
+        traceback.print_exception(e, file=sys.stderr)
+        if isinstance(e, asyncio.CancelledError) and stop.is_set():
+            gen.mcp_error = None
+    finally:
+        ready.set()
+        await http.aclose()
 
-    async def __aexit__(self, *exc):
-        if self.stack is not None:
-            try:
-                await self.stack.aclose()
-            except Exception as e:  # closing a session at the end is not a soak failure
-                print(f"[soak-load] closing the MCP session: {e}", file=sys.stderr)
+
+def describe(e: BaseException) -> str:
+    if isinstance(e, BaseExceptionGroup):
+        return "; ".join(describe(x) for x in e.exceptions)
+    return f"{type(e).__name__}: {e}"
 
 
 def expect(r: Response, status: int, needle: bytes) -> None:

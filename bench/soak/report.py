@@ -14,7 +14,8 @@ to OUT.md and exits 0 when every rule passes, 1 when one fails. The rules:
             into the load, or a quarter of it when the load is shorter than four minutes
   fds       fusion's open fds at the end of the load (median of the last fifth of the samples)
             at most SOAK_FD_SLACK (16) above the baseline's (median of the fifth after it); its
-            non-socket fds (files, pipes, eventfds) no more than at the baseline
+            non-socket fds (files, pipes, eventfds; not the SQLite store's, whose pool opens
+            connections lazily up to its bound) no more than at the baseline
   children  fusion's child processes after the drain: the same count and pids as before the load
   tasks     no task queued or running after the drain
   ledger    no usage-ledger row dropped, lost or failed to write (`/metrics`)
@@ -86,7 +87,10 @@ def main() -> None:
     f = lambda s: s["fusion"]
     base_fds = statistics.median(f(s)["fds"] for s in during[base_i:base_i + fifth])
     end_fds = statistics.median(f(s)["fds"] for s in during[-fifth:])
-    nonsock = lambda s: f(s)["fds"] - f(s)["fd_kinds"]["socket"]
+    # Non-socket fds but the store's: the SQLite pool opens connections (the db and its WAL each)
+    # lazily up to its bound, which is growth with an end, not a leak.
+    nonsock = lambda s: f(s)["fds"] - f(s)["fd_kinds"]["socket"] - sum(
+        n for t, n in f(s)["fd_kinds"].get("targets", {}).items() if t.startswith(f"{run}/fusion.db"))
     base_nonsock = max(nonsock(s) for s in during[base_i:base_i + fifth])
     end_nonsock = min(nonsock(s) for s in during[-fifth:])
 
@@ -135,6 +139,11 @@ def main() -> None:
     w(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t0))} · fusion {rev} (release) · "
       f"{os.cpu_count()} CPUs ({cpu}) · {platform.release()} · load average at the end "
       f"{open('/proc/loadavg').read().split()[0]}\n")
+    pressure = json.load(open(f"{run}/machine.json")) if os.path.exists(f"{run}/machine.json") else {}
+    if pressure:
+        w(f"Machine during the run: load average {pressure.get('load_before')} before, {pressure.get('load_after')} "
+          f"after; CPU pressure (share of time some task waited for a CPU, avg60) {pressure.get('cpu_some_before')}% "
+          f"before, {pressure.get('cpu_some_after')}% after; other builds running: {pressure.get('builds')}.\n")
     w(f"**{'PASS' if passed else 'FAIL'}** — {load['rate']:.0f} req/s for {secs:.0f} s, "
       f"{sent:,} requests, {errors} errors.\n")
     w("| rule | result | figures |\n|---|---|---|")
