@@ -196,7 +196,9 @@ PY
 sleep 2
 
 # --- the soak ------------------------------------------------------------------------------------
-python3 "$ROOT/bench/soak/sample.py" "$work/samples.jsonl" "$SAMPLE_SECS" fusion="$fusion" mock="$mock" &
+port_of() { local u=${1#*://}; u=${u%%/*}; echo "${u##*:}"; }
+python3 "$ROOT/bench/soak/sample.py" "$work/samples.jsonl" "$SAMPLE_SECS" fusion="$fusion" mock="$mock" \
+  --port inbound="$(port_of "$url")" --port upstream="$(port_of "$mock_url")" &
 sampler=$!; pids+=("$sampler")
 sleep "$SAMPLE_SECS"
 echo "{\"event\": \"load_start\", \"t\": $(now)}" > "$work/events.jsonl"

@@ -19,6 +19,7 @@ to OUT.md and exits 0 when every rule passes, 1 when one fails. The rules:
   children  fusion's child processes after the drain: the same count and pids as before the load
   tasks     no task queued or running after the drain
   ledger    no usage-ledger row dropped, lost or failed to write (`/metrics`)
+  rate      the generator held the rate: ≥ 99% of it sent, sends late by at most 100 ms at p99
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ def main() -> None:
         ("ledger", not any(ledger_bad.values()),
          ", ".join(f"{n.removeprefix('fusion_')} {v:.0f}" for n, v in ledger_bad.items())),
     ]
+    lag99 = load["scheduler_lag_ms"].get("p99", 0.0)
+    rules.append(("rate", load["achieved_rate"] >= 0.99 * load["rate"] and lag99 <= 100,
+                  f"the generator sent {load['achieved_rate']} req/s of {load['rate']:.0f}, its sends late by "
+                  f"p99 {lag99:.1f} ms (must be ≤ 100 ms, else the run did not hold the rate)"))
     passed = all(ok for _, ok, _ in rules)
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -184,18 +189,24 @@ def main() -> None:
         w("\nFirst errors: " + "; ".join(f"`{s[:200]}`" for s in samples_of_errors[:6])
           + (f" MCP session: `{load['mcp_session_error']}`" if load.get("mcp_session_error") else ""))
     w("\n## fusion over time\n")
-    w("| t (s) | VmRSS MiB | RssAnon MiB | RssFile MiB | threads | fds (sockets) | children | children RSS MiB | CPU s |")
-    w("|---|---|---|---|---|---|---|---|---|")
-    rows = before[-1:] + during[:: max(1, len(during) // 10)] + [end] + after[-1:]
+    w("| t (s) | VmRSS MiB | RssAnon MiB | RssFile MiB | threads | fds | sockets: all / clients / upstream "
+      "| children | children RSS MiB | CPU s |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    rows = before[-1:] + during[:: max(1, len(during) // 12)] + [end] + after[-1:]
     seen = set()
     for s in rows:
         if s["t"] in seen:
             continue
         seen.add(s["t"])
         x = f(s)
+        by_port = x.get("sockets_by_port", {})
         w(f"| {s['t'] - t0:.0f} | {mib(x['rss_kib'])} | {mib(x['anon_kib'])} | {mib(x['file_kib'])} | {x['threads']} | "
-          f"{x['fds']} ({x['fd_kinds']['socket']}) | {x['children']} | {mib(x['children_rss_kib'])} | {x['cpu_s']} |")
+          f"{x['fds']} | {x['fd_kinds']['socket']} / {max(0, by_port.get('inbound', 1) - 1)} / "
+          f"{by_port.get('upstream', '?')} | {x['children']} | {mib(x['children_rss_kib'])} | {x['cpu_s']} |")
     rss = [f(s)["rss_kib"] for s in during]
+    w("\nThe first row is fusion idle before the load, the last after the drain. Sockets: every TCP socket "
+      "fusion holds; clients, those of callers on its listen port; upstream, its connections to mock-provider "
+      "(the provider clients' keep-alive pools).")
     w(f"\nUnder load: VmRSS min {mib(min(rss))} / max {mib(max(rss))} MiB, peak (VmHWM) {mib(f(end)['hwm_kib'])} MiB; "
       f"fds min {min(f(s)['fds'] for s in during)} / max {max(f(s)['fds'] for s in during)}; "
       f"threads max {max(f(s)['threads'] for s in during)}. fusion used {fusion_cpu:.1f} s CPU "

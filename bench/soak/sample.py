@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Process sampler for bench/soak.sh (stdlib only, Linux /proc).
 
-    sample.py OUT.jsonl INTERVAL_S NAME=PID [NAME=PID ...]
+    sample.py OUT.jsonl INTERVAL_S NAME=PID [NAME=PID ...] [--port LABEL=PORT ...]
     sample.py --children PID        (prints the pids of PID's children, one a line)
 
 Every INTERVAL_S seconds appends one JSON line to OUT.jsonl: `t` (Unix seconds) and, for each
 NAME, the process's VmRSS, RssAnon, RssFile (KiB), threads, open file descriptors (entries of
-/proc/PID/fd, also by kind: socket, pipe, anon, file; non-socket ones counted by target), CPU seconds so far (utime + stime) and its direct children (processes whose
-parent is PID: count, pids, their summed VmRSS). A process that is gone is recorded as
-`{"gone": true}`. Stops on SIGTERM/SIGINT, or when the first NAME's process is gone.
+/proc/PID/fd, also by kind: socket, pipe, anon, file; non-socket ones counted by target), CPU
+seconds so far (utime + stime) and its direct children (processes whose parent is PID: count,
+pids, their summed VmRSS). A process that is gone is recorded as
+`{"gone": true}`. With `--port LABEL=PORT`, the first NAME's TCP sockets are also counted by
+the port they are on (local or remote, from /proc/net/tcp{,6}): e.g. `inbound=` fusion's listen
+port, `upstream=` the mock's, so a pool that keeps connections shows apart from the clients'. Stops on SIGTERM/SIGINT, or when the first NAME's process is gone.
 """
 
 from __future__ import annotations
@@ -55,6 +58,41 @@ def fd_kinds(pid: int) -> dict[str, int]:
     return kinds
 
 
+def tcp_ports() -> dict[int, tuple[int, int]]:
+    """Socket inode -> (local port, remote port), for every TCP socket of the machine."""
+    out: dict[int, tuple[int, int]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    local, remote, inode = cols[1], cols[2], int(cols[9])
+                    out[inode] = (int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return out
+
+
+def sockets_by_port(pid: int, ports: dict[str, int]) -> dict[str, int]:
+    table = tcp_ports()
+    counts = {label: 0 for label in ports}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if not target.startswith("socket:["):
+            continue
+        pair = table.get(int(target[8:-1]))
+        if pair is None:
+            continue
+        for label, port in ports.items():
+            if port in pair:
+                counts[label] += 1
+    return counts
+
+
 def children_of(pid: int) -> list[int]:
     kids = []
     for entry in os.listdir("/proc"):
@@ -98,12 +136,22 @@ def main() -> None:
     out, interval = sys.argv[1], float(sys.argv[2])
     if not (0.1 <= interval <= 3600):
         raise SystemExit(f"INTERVAL_S must be in [0.1, 3600], got {interval}")
-    targets = []
-    for arg in sys.argv[3:]:
+    targets, ports = [], {}
+    args = sys.argv[3:]
+    while args:
+        arg = args.pop(0)
+        if arg == "--port":
+            label, sep, port = (args.pop(0) if args else "").partition("=")
+            if not sep or not port.isdigit():
+                raise SystemExit(f"--port wants LABEL=PORT, got {label!r}")
+            ports[label] = int(port)
+            continue
         name, sep, pid = arg.partition("=")
         if not sep or not pid.isdigit():
             raise SystemExit(f"want NAME=PID, got {arg!r}")
         targets.append((name, int(pid)))
+    if not targets:
+        raise SystemExit("no NAME=PID given")
     stop = False
 
     def on_signal(*_):
@@ -117,6 +165,12 @@ def main() -> None:
             line = {"t": round(time.time(), 3)}
             for name, pid in targets:
                 line[name] = sample(pid)
+            first = line[targets[0][0]]
+            if ports and not first.get("gone"):
+                try:
+                    first["sockets_by_port"] = sockets_by_port(targets[0][1], ports)
+                except OSError:
+                    pass
             f.write(json.dumps(line) + "\n")
             f.flush()
             if line[targets[0][0]].get("gone"):
