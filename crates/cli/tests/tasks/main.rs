@@ -2,7 +2,8 @@
 //! (`/api/tasks`, `/api/queue`, `/api/events`) and `fusion tasks`, the local slot bound,
 //! cancelling a running task (the upstream request is aborted), kill -9 and restart (every task
 //! ends, none lost, none run twice at once), two replicas sharing one PostgreSQL queue (each
-//! task executed exactly once), and bad input. The harness is here; each behaviour has its
+//! task executed exactly once; behind a balancer under load: cancels across replicas, usage
+//! totals, kill -9 of one), and bad input. The harness is here; each behaviour has its
 //! module (one test binary, linked once).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,6 +11,7 @@
 mod common;
 
 mod bad_input;
+mod balanced;
 mod cancel;
 mod replicas;
 mod restart;
