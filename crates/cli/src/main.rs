@@ -8,6 +8,7 @@
 mod cli;
 mod commands;
 mod progress;
+mod trim;
 
 use std::process::ExitCode;
 
@@ -20,10 +21,12 @@ use cli::{Cli, Command, ConfigCommand, LogFormat};
 /// showed up as ~13% of `fusion serve`'s CPU profile under load. Built with `no_thp`: with
 /// transparent huge pages its eagerly committed arenas were backed by 2 MiB pages, and the
 /// gateway's RSS after a burst of load stayed ~35 MiB higher than what it used (BENCHMARKS.md).
+/// `fusion_sys::memory` also tunes it and trims it in the long-running commands.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: fusion_sys::Allocator = fusion_sys::Allocator;
 
 fn main() -> ExitCode {
+    fusion_sys::memory::tune();
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -38,6 +38,8 @@ async fn serve(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<Exi
     };
     let runtime = start(config_path).await?;
     runtime.start_health();
+    // Memory freed after a burst goes back to the system (see fusion_sys::memory).
+    let _trimmer = crate::trim::Trimmer::start();
     runtime
         .start_tasks()?
         .set_bench_runner(fusion_bench::task::runner());

@@ -25,6 +25,8 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     let grace = config.server.shutdown_grace;
     let runtime = start_resolved(resolved).await?;
     runtime.start_health();
+    // Memory freed after a burst goes back to the system (see fusion_sys::memory).
+    let _trimmer = crate::trim::Trimmer::start();
     runtime
         .start_tasks()?
         .set_bench_runner(fusion_bench::task::runner());

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use super::history::History;
 use super::usage::UsageRecord;
-use super::{Store, StoreKind, store_error};
+use super::{Store, store_error};
 use crate::error::ErrorKind;
 
 /// Rows written per transaction, at most.
@@ -201,10 +201,7 @@ impl Ledger {
                 let _ = done.send(writer(shared, rx).await);
             }
         };
-        match shared.store.kind() {
-            StoreKind::Sqlite => spawn_writer_thread(run, &runtime),
-            StoreKind::Postgres => drop(runtime.spawn(run)),
-        }
+        spawn_writer_thread(run, &runtime);
         // Nothing else can hold the lock yet (the writer never takes it).
         if let Ok(mut state) = shared.writer.try_lock() {
             *state = WriterState::Running(result);
@@ -376,9 +373,11 @@ impl Shared {
     }
 }
 
-/// Runs the writer on a thread of its own with a single-threaded runtime, or on `fallback`
-/// when that runtime cannot be built. If the thread cannot be started the writer is dropped
-/// with its channel: rows are then written one by one (`record` sees a closed channel).
+/// Runs the writer on a thread of its own, at background priority (`fusion_sys::thread`: its
+/// bursts of CPU, and those of the SQLite connection it starts, yield to the requests), with
+/// a single-threaded runtime; on `fallback` when that runtime cannot be built. If the thread
+/// cannot be started the writer is dropped with its channel: rows are then written one by one
+/// (`record` sees a closed channel).
 fn spawn_writer_thread(
     run: impl std::future::Future<Output = ()> + Send + 'static,
     fallback: &tokio::runtime::Handle,
@@ -396,7 +395,12 @@ fn spawn_writer_thread(
     };
     let spawned = std::thread::Builder::new()
         .name("fusion-ledger".to_owned())
-        .spawn(move || runtime.block_on(run));
+        .spawn(move || {
+            if let Err(err) = fusion_sys::thread::lower_priority_of_this_thread() {
+                tracing::debug!("usage ledger: its writer keeps the normal priority: {err}");
+            }
+            runtime.block_on(run)
+        });
     if let Err(err) = spawned {
         tracing::error!("usage ledger: cannot start its writer thread, writing row by row: {err}");
     }
@@ -407,6 +411,19 @@ fn spawn_writer_thread(
 /// transaction, and so on until told to stop; then it closes the channel, drains it and the
 /// overflow queue, and writes the rest.
 async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(), String> {
+    // A connection of its own, made from this thread: it inherits the thread's priority.
+    let store = shared.store.with_own_pool(1);
+    let result = write_until_stopped(&shared, &store, &mut rx).await;
+    store.close().await;
+    result
+}
+
+/// The writer's loop, writing through `store`.
+async fn write_until_stopped(
+    shared: &Shared,
+    store: &Store,
+    rx: &mut mpsc::Receiver<Queued>,
+) -> Result<(), String> {
     let batch = shared.limits.batch;
     let mut pending: Vec<Queued> = Vec::new();
     let mut cooldown = COOLDOWN_START;
@@ -426,7 +443,7 @@ async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(
                     None => break,
                 },
             }
-            if !flush_waiting(&shared) && rx.len() + 1 < batch {
+            if !flush_waiting(shared) && rx.len() + 1 < batch {
                 tokio::select! {
                     biased;
                     () = shared.stop.notified() => stopping = true,
@@ -446,9 +463,9 @@ async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(
         if room > 0 {
             shared.take_overflow(&mut pending, room, false);
         }
-        match write_with_retries(&shared.store, &pending).await {
+        match write_with_retries(&shared.store, store, &pending).await {
             Ok(()) => {
-                written(&shared, &pending);
+                written(shared, &pending);
                 pending.clear();
                 cooldown = COOLDOWN_START;
             }
@@ -480,8 +497,8 @@ async fn writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) -> Result<(
     shared.take_overflow(&mut pending, usize::MAX, true);
     let mut result = Ok(());
     for chunk in pending.chunks(batch * 8) {
-        match write_with_retries(&shared.store, chunk).await {
-            Ok(()) => written(&shared, chunk),
+        match write_with_retries(&shared.store, store, chunk).await {
+            Ok(()) => written(shared, chunk),
             Err(error) => {
                 tracing::error!(
                     rows = chunk.len(),
@@ -519,14 +536,21 @@ fn written(shared: &Shared, rows: &[Queued]) {
 }
 
 /// Writes the rows in one transaction, retrying with backoff; the last error on failure.
-async fn write_with_retries(store: &Store, rows: &[Queued]) -> Result<(), String> {
+/// `main` is the store the ledger was started on: once it is closed, so is the ledger's own
+/// pool (`store`) to writes.
+async fn write_with_retries(main: &Store, store: &Store, rows: &[Queued]) -> Result<(), String> {
     if rows.is_empty() {
         return Ok(());
     }
     let records: Vec<UsageRecord> = rows.iter().map(|q| q.row.clone()).collect();
     let mut attempt = 0;
     loop {
-        match store.insert_usage(&records).await {
+        let outcome = if main.is_closed() {
+            Err(store_error("the store is closed".to_owned()))
+        } else {
+            store.insert_usage(&records).await
+        };
+        match outcome {
             Ok(()) => return Ok(()),
             Err(err) => {
                 metrics::counter!("fusion_ledger_write_errors_total").increment(1);
@@ -549,7 +573,7 @@ async fn write_with_retries(store: &Store, rows: &[Queued]) -> Result<(), String
 /// A row that missed the writer (recorded after it stopped): written on its own.
 async fn write_directly(shared: &Shared, queued: Queued) {
     let rows = [queued];
-    match write_with_retries(&shared.store, &rows).await {
+    match write_with_retries(&shared.store, &shared.store, &rows).await {
         Ok(()) => written(shared, &rows),
         Err(error) => {
             let [queued] = rows;

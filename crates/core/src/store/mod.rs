@@ -74,6 +74,8 @@ pub struct Store {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
+    /// An in-memory SQLite store: its one connection is the database.
+    memory: bool,
     Sqlite,
     Postgres,
 }
@@ -122,13 +124,7 @@ impl Store {
                     .max_lifetime(None);
                 (StoreKind::Sqlite, "sqlite::memory:".to_owned(), options)
             }
-            Target::Postgres => (
-                StoreKind::Postgres,
-                url.clone(),
-                AnyPoolOptions::new()
-                    .max_connections(10)
-                    .acquire_timeout(ACQUIRE_TIMEOUT),
-            ),
+            Target::Postgres => (StoreKind::Postgres, url.clone(), postgres_pool_options(10)),
         };
         let connect_options: AnyConnectOptions = connect_url.parse().map_err(|err| {
             let message = format!(
@@ -167,6 +163,7 @@ impl Store {
     }
 
     /// `sqlite://<data dir>/fusion/fusion.db` where the data dir is `$FUSION_DATA_DIR` if set,
+            memory: connect_url == "sqlite::memory:",
     /// else the user data dir (`~/.local/share` on Linux).
     pub fn default_url() -> crate::Result<String> {
         Ok(format!(
@@ -199,6 +196,32 @@ impl Store {
     }
 
     /// The pool, for modules that add their own tables and queries.
+    /// Whether [`Store::close`] was called (on this handle or a clone).
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
+    /// Another handle on the same database with a connection pool of its own (at most
+    /// `max_connections`, each opened on first use, the schema not migrated again): for a
+    /// writer on a thread of its own, whose connections — and SQLite's worker threads — are
+    /// then made by, and inherit the priority of, that thread. An in-memory SQLite store is
+    /// its one connection, so it is shared instead.
+    pub fn with_own_pool(&self, max_connections: u32) -> Store {
+        if self.memory {
+            return self.clone();
+        }
+        let options = match self.kind {
+            StoreKind::Sqlite => sqlite_pool_options(max_connections),
+            StoreKind::Postgres => postgres_pool_options(max_connections),
+        };
+        Store {
+            pool: options.connect_lazy_with((*self.pool.connect_options()).clone()),
+            kind: self.kind,
+            display_url: self.display_url.clone(),
+            memory: false,
+        }
+    }
+
     pub fn pool(&self) -> &sqlx::AnyPool {
         &self.pool
     }
@@ -270,6 +293,12 @@ fn sqlite_pool_options(max_connections: u32) -> AnyPoolOptions {
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
+fn postgres_pool_options(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+}
+
                 // journal_mode persists in the file; the rest is per connection.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
