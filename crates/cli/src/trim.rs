@@ -20,7 +20,10 @@ impl Trimmer {
             loop {
                 every.tick().await;
                 // Walking glibc's arenas can take a while with big heaps: not on a worker.
-                if tokio::task::spawn_blocking(fusion_sys::memory::trim).await.is_err() {
+                if tokio::task::spawn_blocking(fusion_sys::memory::trim)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
