@@ -53,7 +53,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_thread_that_lowers_its_priority_and_the_threads_it_starts_run_at_background_niceness_others_do_not() {
+    fn a_thread_that_lowers_its_priority_and_the_threads_it_starts_run_at_background_niceness_others_do_not()
+     {
         let outcome = std::thread::spawn(|| {
             let before = niceness_of_this_thread();
             lower_priority_of_this_thread().map_err(|e| e.to_string())?;
