@@ -8,18 +8,21 @@
 # with the official `mcp` Python SDK on one session, and async task submissions (`/api/tasks`).
 # bench/soak/sample.py records fusion's VmRSS/RssAnon/RssFile, threads, open fds, CPU and its
 # child processes every SOAK_SAMPLE_SECS. After the load it waits (up to SOAK_DRAIN_SECS) for
-# every task to end, then reads the task states, `/metrics` and the MCP servers' restarts.
+# every task to end, keeps sampling fusion idle for SOAK_IDLE_SECS, then reads the task states,
+# `/metrics` and the MCP servers' restarts.
 # bench/soak/report.py prints the pass/fail rules and writes bench/results/soak-DATE-COMMIT.md:
 #   0 errors; RSS growth < 10% from minute 1 (or a quarter of a shorter run) to the end of the
-#   load; open fds and child processes not growing; no task left queued or running after the
-#   drain, none failed. Exit status 0 when every rule passes, 1 when one fails.
+#   load; no fd kept (client connections closed, files and pipes not growing, fds back to their
+#   idle count once the upstream keep-alive pool has expired); child processes not growing; no
+#   task left queued or running after the drain, none failed; no ledger row dropped; the
+#   generator held the rate. Exit status 0 when every rule passes, 1 when one fails.
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
-# Usage: bench/soak.sh. Environment: SOAK_SECS (600), SOAK_RATE (500 req/s), SOAK_MIX
-# ("plain=40,stream=20,council=4,routed=16,mcp=10,task=10"), SOAK_SAMPLE_SECS (5),
-# SOAK_DRAIN_SECS (120), SOAK_NO_BUILD=1 (use the release binaries already built),
-# SOAK_KEEP=1 (keep the run dir and print its path), SOAK_HOLD=1 (start the stack, print
-# SOAK_URL=..., hold it until interrupted: for running bench/soak/loadgen.py by hand), SOAK_OUT (report path; default
-# bench/results/soak-DATE-COMMIT.md).
+# Usage: bench/soak.sh (about SOAK_SECS + 5 minutes once built). Environment: SOAK_SECS (600),
+# SOAK_RATE (500 req/s), SOAK_MIX ("plain=40,stream=20,council=4,routed=16,mcp=10,task=10"),
+# SOAK_SAMPLE_SECS (5), SOAK_DRAIN_SECS (120), SOAK_IDLE_SECS (200; under 180 the upstream pool
+# is not checked), SOAK_NO_BUILD=1 (use the release binaries already built), SOAK_KEEP=1 (keep
+# the run dir), SOAK_OUT (the report's path), SOAK_HOLD=1 (start the stack, print SOAK_URL=...
+# and hold it until interrupted: to run bench/soak/loadgen.py by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -28,10 +31,11 @@ RATE="${SOAK_RATE:-500}"
 MIX="${SOAK_MIX:-plain=40,stream=20,council=4,routed=16,mcp=10,task=10}"
 SAMPLE_SECS="${SOAK_SAMPLE_SECS:-5}"
 DRAIN_SECS="${SOAK_DRAIN_SECS:-120}"
+IDLE_SECS="${SOAK_IDLE_SECS:-200}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fusion-target}"
 BIN="$CARGO_TARGET_DIR/release"
 log() { echo "[soak] $(date -u +%H:%M:%S) $*" >&2; }
-for v in SECS RATE SAMPLE_SECS DRAIN_SECS; do
+for v in SECS RATE SAMPLE_SECS DRAIN_SECS IDLE_SECS; do
   [[ "${!v}" =~ ^[0-9]+$ && "${!v}" -gt 0 ]] || { log "SOAK_$v must be a positive integer, got '${!v}'"; exit 2; }
 done
 
@@ -214,12 +218,15 @@ printf '{"load_before": "%s", "load_after": "%s", "cpu_some_before": "%s", "cpu_
   "$builds_before before, $(builds) after" > "$work/machine.json"
 
 # --- drain: every task reaches a final state -----------------------------------------------------
-open_tasks() { # queued + running, from the REST API
-  local q r
-  q=$(curl -sf "$url/api/tasks?status=queued&page_size=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
-  r=$(curl -sf "$url/api/tasks?status=running&page_size=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
-  echo $((q + r))
+task_total() { # STATUS: how many tasks the REST API has in it ("?" when it does not answer)
+  curl -sf --max-time 10 "$url/api/tasks?status=$1&page_size=1" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])' 2>/dev/null || echo "?"
 }
+open_tasks() { # queued + running ("?" when the API does not answer)
+  local q r; q=$(task_total queued); r=$(task_total running)
+  if [[ "$q" == "?" || "$r" == "?" ]]; then echo "?"; else echo $((q + r)); fi
+}
+kill -0 "$fusion" 2>/dev/null || { log "fusion exited during the load; its stderr:"; tail -n 30 "$work/fusion.err" >&2; exit 1; }
 left=$(open_tasks)
 for _ in $(seq 1 "$DRAIN_SECS"); do
   [[ "$left" == 0 ]] && break
@@ -228,13 +235,17 @@ for _ in $(seq 1 "$DRAIN_SECS"); do
 done
 log "drain: $left task(s) still queued or running"
 echo "{\"event\": \"drained\", \"t\": $(now)}" >> "$work/events.jsonl"
-sleep $((SAMPLE_SECS * 2)) # idle samples after the load
+# Idle samples after the load: long enough by default for the provider clients' keep-alive pools
+# to drop their connections (idle timeout 90 s, checked every 90 s), so fds can be compared
+# with their count before the load.
+sleep "$(( IDLE_SECS > 2 * SAMPLE_SECS ? IDLE_SECS : 2 * SAMPLE_SECS ))"
 echo "{\"event\": \"end\", \"t\": $(now)}" >> "$work/events.jsonl"
 kill -TERM "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
 
 # --- final state ----------------------------------------------------------------------------------
 for s in queued running completed failed cancelled; do
-  printf '"%s": %s,\n' "$s" "$(curl -sf "$url/api/tasks?status=$s&page_size=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')"
+  t=$(task_total "$s"); [[ "$t" == "?" ]] && { log "/api/tasks did not answer"; exit 1; }
+  printf '"%s": %s,\n' "$s" "$t"
 done | { echo "{"; cat; echo '"_": 0}'; } > "$work/tasks.json"
 curl -sf "$url/api/tasks?status=failed&page_size=5" > "$work/failed_tasks.json" || true
 curl -sf "$url/metrics" > "$work/metrics.txt" || echo "# /metrics did not answer" > "$work/metrics.txt"

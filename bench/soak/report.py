@@ -12,10 +12,13 @@ to OUT.md and exits 0 when every rule passes, 1 when one fails. The rules:
   errors    no request failed, of any kind (and no task ended failed or cancelled)
   rss       fusion's VmRSS at the end of the load < 110% of its VmRSS at the baseline: one minute
             into the load, or a quarter of it when the load is shorter than four minutes
-  fds       fusion's open fds at the end of the load (median of the last fifth of the samples)
-            at most SOAK_FD_SLACK (16) above the baseline's (median of the fifth after it); its
-            non-socket fds (files, pipes, eventfds; not the SQLite store's, whose pool opens
-            connections lazily up to its bound) no more than at the baseline
+  fds       no descriptor kept: after the load every client connection is closed (none left on
+            fusion's listen port); its non-socket fds (files, pipes, eventfds; not the SQLite
+            store's, whose pool opens connections lazily up to its bound) no more at the end of
+            the load than at the baseline; after the idle period (SOAK_IDLE_SECS) its fds but the
+            upstream keep-alive pool at most SOAK_FD_SLACK (4) above their count before the load,
+            and, when the idle period outlasts the pool's idle timeout and reaper (90 s + 90 s),
+            the pool's sockets too
   children  fusion's child processes after the drain: the same count and pids as before the load
   tasks     no task queued or running after the drain
   ledger    no usage-ledger row dropped, lost or failed to write (`/metrics`)
@@ -32,7 +35,9 @@ import statistics
 import sys
 import time
 
-FD_SLACK = int(os.environ.get("SOAK_FD_SLACK", "16"))
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+FD_SLACK = int(os.environ.get("SOAK_FD_SLACK", "4"))
+POOL_REAPED_AFTER_S = 180  # the provider clients' pool_idle_timeout (90 s) plus its reaper's period
 
 
 def load_lines(path: str) -> list[dict]:
@@ -95,7 +100,23 @@ def main() -> None:
     base_nonsock = max(nonsock(s) for s in during[base_i:base_i + fifth])
     end_nonsock = min(nonsock(s) for s in during[-fifth:])
 
+    ports = lambda s: f(s).get("sockets_by_port", {})
+    clients_after = max(0, ports(after[-1]).get("inbound", 1) - 1)
+    up_before, up_after = ports(before[-1]).get("upstream", 0), ports(after[-1]).get("upstream", 0)
+    fds_before, fds_after = f(before[-1])["fds"], f(after[-1])["fds"]
+    idle_secs = after[-1]["t"] - events.get("drained", t1)
+    pool_checked = idle_secs >= POOL_REAPED_AFTER_S
+    fds_ok = (clients_after == 0 and end_nonsock <= base_nonsock
+              and fds_after - up_after <= fds_before - up_before + FD_SLACK
+              and (not pool_checked or up_after <= up_before + FD_SLACK))
+    fds_text = (f"{clients_after} client sockets left after the load; non-socket {base_nonsock} → {end_nonsock}; "
+                f"idle before the load → {idle_secs:.0f} s after the drain: {fds_before} → {fds_after} fds, of which "
+                f"upstream pool {up_before} → {up_after}"
+                + ("" if pool_checked else f" (not checked: the pool is reaped {POOL_REAPED_AFTER_S} s after its last use)")
+                + f"; under load {base_fds:.0f} → {end_fds:.0f}")
     grown = grown_targets(f(during[base_i])["fd_kinds"].get("targets", {}), f(end)["fd_kinds"].get("targets", {}))
+    if grown:
+        fds_text += f"; more at the end: {grown}"
 
     kinds = load["kinds"]
     sent = sum(k["sent"] for k in kinds.values())
@@ -115,9 +136,7 @@ def main() -> None:
         ("rss", rss_growth < 0.10,
          f"{mib(f(base)['rss_kib'])} MiB at {base['t'] - t0:.0f} s → {mib(f(end)['rss_kib'])} MiB at the end "
          f"({rss_growth:+.1%}; must be < +10%)"),
-        ("fds", end_fds <= base_fds + FD_SLACK and end_nonsock <= base_nonsock,
-         f"{base_fds:.0f} → {end_fds:.0f} (slack {FD_SLACK}); non-socket {base_nonsock} → {end_nonsock}"
-         + (f"; more at the end: {grown}" if grown else "")),
+        ("fds", fds_ok, fds_text),
         ("children", len(kids_after) == len(kids_before) and kids_after == kids_before,
          f"{len(kids_before)} before the load {kids_before}, {len(kids_after)} after the drain {kids_after}"),
         ("tasks", open_tasks == 0, f"{open_tasks} queued or running after the drain "
@@ -172,7 +191,8 @@ def main() -> None:
       f"{load['achieved_rate']} req/s sent, scheduler lag p50 {ms(load['scheduler_lag_ms'].get('p50'))} ms / "
       f"p99 {ms(load['scheduler_lag_ms'].get('p99'))} ms / max {ms(load['scheduler_lag_ms'].get('max'))} ms, "
       f"{load['generator_cpu_s']} s CPU ({load['generator_cpu_s'] / max(load['wall_secs'], 1):.0%} of a core), "
-      f"at most {load['max_inflight']} requests in flight, {load['connections_opened']} connections opened.\n")
+      f"at most {load['max_inflight']} requests in flight, {load['connections_opened']} connections opened "
+      f"({load['stale_retries']} requests sent again on a new connection because fusion had closed an idle one).\n")
     w("## Requests per kind\n")
     w("| kind | sent | ok | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|---|---|")
     for name, k in kinds.items():
@@ -219,6 +239,13 @@ def main() -> None:
       + " (the preflight's few tasks included).")
     w(f"- Usage ledger: {ledger_rows:,.0f} rows written for {upstream:,.0f} upstream calls; "
       + ", ".join(f"{n.removeprefix('fusion_')} {v:.0f}" for n, v in ledger_bad.items()) + ".")
+    failed = json.load(open(f"{run}/failed_tasks.json")).get("tasks", []) if os.path.exists(f"{run}/failed_tasks.json") else []
+    for t in failed[:3]:
+        w(f"- Failed task `{t.get('id')}`: {str(t.get('error'))[:200]}")
+    logged = [ANSI.sub("", l).strip() for l in open(f"{run}/fusion.err", errors="replace")
+              if " WARN " in ANSI.sub("", l) or " ERROR " in ANSI.sub("", l)] if os.path.exists(f"{run}/fusion.err") else []
+    shown = "; ".join(f"`{l[:160]}`" for l in logged[:3])
+    w(f"- fusion logged {len(logged)} WARN/ERROR lines" + (f": {shown}" if logged else "") + ".")
     w(f"- Store (SQLite file, WAL and shm) at the end: {mib(store_kib)} MiB.")
     for srv in servers:
         st = srv.get("status", {})
