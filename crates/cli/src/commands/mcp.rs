@@ -43,6 +43,8 @@ async fn serve(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<Exi
     runtime
         .start_tasks()?
         .set_bench_runner(fusion_bench::task::runner());
+    // Rolls up and deletes what outlived [storage]'s retentions, off the request path.
+    let maintenance = fusion_core::store::Maintenance::for_runtime(&runtime);
     // SIGHUP and file changes reload the configuration and the children.
     runtime.watch_file()?;
     let hub = fusion_mcp::attach_hub(&runtime, CancellationToken::new());
@@ -55,6 +57,7 @@ async fn serve(config_path: Option<&Path>, args: &McpArgs) -> anyhow::Result<Exi
         server = server.with_run_trail(dir);
     }
     let served = fusion_mcp::serve_stdio(server).await;
+    drop(maintenance);
     // Tasks, children (closed, then killed), health probes, then the usage rows and the store.
     runtime.shutdown().await;
     served.context("MCP over stdio failed")?;

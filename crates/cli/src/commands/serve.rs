@@ -30,6 +30,8 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     runtime
         .start_tasks()?
         .set_bench_runner(fusion_bench::task::runner());
+    // Rolls up and deletes what outlived [storage]'s retentions, off the request path.
+    let maintenance = fusion_core::store::Maintenance::for_runtime(&runtime);
     // SIGHUP and file changes reload every front door (nothing to watch when discovered).
     runtime.watch_file()?;
     let state = AppState::new(runtime.clone(), keys, fusion_server::prometheus());
@@ -51,6 +53,7 @@ pub async fn run(config_path: Option<&Path>, args: &ServeArgs) -> anyhow::Result
     )?;
     drop(err);
     let served = fusion_server::run(listener, state, stop_signal()?, grace).await;
+    drop(maintenance);
     // Tasks still running are handed back to the queue (or failed, per tasks.on_interrupt),
     // the children stop, and every usage row of the calls just finished is written.
     runtime.shutdown().await;

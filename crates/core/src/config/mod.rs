@@ -17,6 +17,7 @@ mod looped;
 mod mcp;
 mod render;
 mod router;
+mod storage;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ pub use looped::{COUNCIL_PREFIX, LoopConfig, LoopRoles};
 pub use mcp::{CatalogMode, McpConfig, McpServerConfig, ToolFilter, is_name_char};
 pub use render::render_masked;
 pub use router::{Category, EscalateConfig, Priority, QualityPriors, RouterConfig};
+pub use storage::StorageConfig;
 pub use tasks::{OnInterrupt, TasksConfig};
 
 /// The whole configuration.
@@ -152,14 +154,6 @@ fn default_shutdown_grace() -> Duration {
 
 fn default_listen() -> String {
     "127.0.0.1:8787".to_owned()
-}
-
-/// `[storage]`: the store's URL (SQLite file or PostgreSQL).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StorageConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
 }
 
 /// Which wire protocol a provider speaks.
@@ -583,6 +577,7 @@ impl Config {
         }
         looped::validate(self).or_else(|(key, reason)| err(key, reason))?;
         mcp::validate(&self.mcp).or_else(|(key, reason)| err(key, reason))?;
+        storage::validate(&self.storage).or_else(|(key, reason)| err(key, reason))?;
         bounds::validate(self).or_else(|(key, reason)| err(key, reason))
     }
 }

@@ -128,6 +128,21 @@ impl Store {
             .map_err(|e| self.query_error(doing, e))
     }
 
+    /// Deletes the runs last updated before `before_ms`, whatever their status (a run idle
+    /// that long was left), with their trails, in bounded batches (`storage.loop_retention`).
+    /// Returns how many runs went.
+    pub async fn delete_idle_loop_runs(&self, before_ms: i64) -> crate::Result<u64> {
+        super::retention::delete_in_batches(
+            self,
+            "loop_runs",
+            "id",
+            "updated_ms < $1",
+            &[("loop_records", "run_id")],
+            before_ms,
+        )
+        .await
+    }
+
     /// Sets a run's status (and `updated_ms`); false for an unknown id.
     pub async fn set_loop_status(
         &self,

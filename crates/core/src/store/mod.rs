@@ -7,7 +7,9 @@
 //! (per-model prompting strategies), `tasks` (durable tasks and their jobs), `looped` (the loop
 //! checker's runs and their trails), `councils` and `decisions` (the dashboard's history of
 //! council runs and routing decisions) with `history`, their batched writer, `usage_series`
-//! (usage per day for charts), and `responses` (stored responses of `/v1/responses`).
+//! (usage per day for charts), `responses` (stored responses of `/v1/responses`), `rollup`
+//! (old usage rows summed by hour) and `retention` (what each table keeps, and the maintenance
+//! that applies it and gives SQLite's freed pages back).
 
 pub mod bench;
 pub mod catalog;
@@ -21,6 +23,8 @@ pub mod ledger;
 pub mod looped;
 pub mod prompting;
 pub mod responses;
+pub mod retention;
+pub mod rollup;
 pub mod tasks;
 pub mod usage;
 pub mod usage_series;
@@ -45,6 +49,8 @@ pub use history::{CouncilEnded, History};
 pub use ledger::{Ledger, LedgerLimits};
 pub use looped::{LoopRecordKind, LoopRecordRow, LoopRunRow};
 pub use responses::StoredResponse;
+pub use retention::{Maintenance, MaintenanceReport, RetentionPolicy};
+pub use rollup::RollupOutcome;
 pub use tasks::{
     CancelOutcome, GroupCount, JobView, LeaseState, NewJob, NewTask, Recovered, TaskFilter,
     TaskKind, TaskOutcome, TaskPage, TaskState, TaskSummary, TaskView,
@@ -68,14 +74,14 @@ pub struct Store {
     pool: AnyPool,
     kind: StoreKind,
     display_url: Arc<str>,
+    /// An in-memory SQLite store: its one connection is the database.
+    memory: bool,
 }
 
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
-    /// An in-memory SQLite store: its one connection is the database.
-    memory: bool,
     Sqlite,
     Postgres,
 }
@@ -157,13 +163,13 @@ impl Store {
             pool,
             kind,
             display_url,
+            memory: connect_url == "sqlite::memory:",
         };
         store.migrate().await?;
         Ok(store)
     }
 
     /// `sqlite://<data dir>/fusion/fusion.db` where the data dir is `$FUSION_DATA_DIR` if set,
-            memory: connect_url == "sqlite::memory:",
     /// else the user data dir (`~/.local/share` on Linux).
     pub fn default_url() -> crate::Result<String> {
         Ok(format!(
@@ -190,12 +196,6 @@ impl Store {
         self.kind
     }
 
-    /// The URL with any password masked, for status output.
-    pub fn display_url(&self) -> String {
-        self.display_url.to_string()
-    }
-
-    /// The pool, for modules that add their own tables and queries.
     /// Whether [`Store::close`] was called (on this handle or a clone).
     pub fn is_closed(&self) -> bool {
         self.pool.is_closed()
@@ -222,6 +222,12 @@ impl Store {
         }
     }
 
+    /// The URL with any password masked, for status output.
+    pub fn display_url(&self) -> String {
+        self.display_url.to_string()
+    }
+
+    /// The pool, for modules that add their own tables and queries.
     pub fn pool(&self) -> &sqlx::AnyPool {
         &self.pool
     }
@@ -287,22 +293,27 @@ impl Target {
     }
 }
 
-fn sqlite_pool_options(max_connections: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
 fn postgres_pool_options(max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
 }
 
-                // journal_mode persists in the file; the rest is per connection.
+fn sqlite_pool_options(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // journal_mode persists in the file; the rest is per connection. auto_vacuum
+                // takes effect only on a file without tables (a new store: the first
+                // connection runs this before the first migration), so retention's deletes
+                // can give pages back (`retention::reclaim_space`); an older file keeps
+                // `none` until that converts it.
                 conn.execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                    "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
+                     PRAGMA foreign_keys = ON;",
                 )
                 .await?;
                 Ok(())

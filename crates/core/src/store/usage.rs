@@ -1,7 +1,8 @@
 //! Usage rows (one per model call: who called, which model, tokens, cost, latency, outcome) and
 //! the usage report over them: totals and groups by model, provider and UTC day, under a filter.
-//! Inserts are multi-row statements in one transaction; the report is one grouped query folded
-//! in Rust, so the SQL stays portable between SQLite and PostgreSQL.
+//! Inserts are multi-row statements in one transaction; the report is one grouped query over
+//! the raw rows and their hourly rollups (`rollup`), folded in Rust, so the SQL stays portable
+//! between SQLite and PostgreSQL.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -168,39 +169,16 @@ impl Store {
         tx.commit().await.map_err(|e| self.query_error(doing, e))
     }
 
-    /// Totals and groups by model, provider and day of the rows the filter selects.
+    /// Totals and groups by model, provider and day of the calls the filter selects: the raw
+    /// rows and the hourly rollups of older ones (see `rollup`) read in one statement, so a
+    /// rollup running meanwhile neither hides nor doubles a call. A rolled-up hour counts when
+    /// it starts inside the window: windows are exact to the hour in rolled-up history.
     pub async fn usage_report(&self, filter: &UsageFilter) -> crate::Result<UsageReport> {
-        let mut conditions = Vec::new();
-        let mut ints = Vec::new();
-        let mut texts = Vec::new();
-        // Placeholders are numbered in bind order: integers first, then texts.
-        for (column, op, value) in [
-            ("at_ms", ">=", filter.since_ms),
-            ("at_ms", "<", filter.until_ms),
-        ] {
-            if let Some(value) = value {
-                ints.push(value);
-                conditions.push(format!("{column} {op} ${}", ints.len()));
-            }
-        }
-        let caller = filter.caller.map(|c| c.as_str().to_owned());
-        for (column, value) in [
-            ("caller", caller.as_ref()),
-            ("provider", filter.provider.as_ref()),
-            ("model", filter.model.as_ref()),
-        ] {
-            if let Some(value) = value {
-                texts.push(value.as_str());
-                conditions.push(format!("{column} = ${}", ints.len() + texts.len()));
-            }
-        }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let (raw_where, ints, texts) = filter_sql(filter, "at_ms");
+        let (rolled_where, _, _) = filter_sql(filter, "hour_ms");
         // Sums are cast back to BIGINT / DOUBLE PRECISION: PostgreSQL widens SUM(BIGINT) and
-        // AVG to NUMERIC, which the Any driver cannot decode.
+        // AVG to NUMERIC, which the Any driver cannot decode. A (day, provider, model) may come
+        // twice, once from each table: the fold below sums them.
         let sql = format!(
             "SELECT day, provider, model, COUNT(*) AS calls, \
              CAST(COALESCE(SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END), 0) AS BIGINT) AS failed, \
@@ -209,8 +187,18 @@ impl Store {
              CAST(COALESCE(SUM(estimated), 0) AS BIGINT) AS estimated, \
              CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd, \
              CAST(COALESCE(SUM(latency_ms), 0) AS BIGINT) AS latency_ms \
-             FROM usage_events {where_clause} GROUP BY day, provider, model"
+             FROM usage_events {raw_where} GROUP BY day, provider, model \
+             UNION ALL \
+             SELECT day, provider, model, CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls, \
+             CAST(COALESCE(SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE calls END), 0) AS BIGINT) AS failed, \
+             CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT) AS tokens_in, \
+             CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT) AS tokens_out, \
+             CAST(COALESCE(SUM(estimated * calls), 0) AS BIGINT) AS estimated, \
+             CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd, \
+             CAST(COALESCE(SUM(latency_ms), 0) AS BIGINT) AS latency_ms \
+             FROM usage_hourly {rolled_where} GROUP BY day, provider, model"
         );
+        // Both halves name the same placeholders, bound once.
         let mut query = sqlx::query(&sql);
         for value in ints {
             query = query.bind(value);
@@ -245,6 +233,36 @@ impl Store {
             by_day,
         })
     }
+}
+
+/// The `WHERE` clause of `filter` over a table whose time column is `time_column`, with the
+/// values to bind: placeholders are numbered in bind order, integers first, then texts.
+fn filter_sql<'a>(filter: &'a UsageFilter, time_column: &str) -> (String, Vec<i64>, Vec<&'a str>) {
+    let mut conditions = Vec::new();
+    let mut ints = Vec::new();
+    let mut texts = Vec::new();
+    for (op, value) in [(">=", filter.since_ms), ("<", filter.until_ms)] {
+        if let Some(value) = value {
+            ints.push(value);
+            conditions.push(format!("{time_column} {op} ${}", ints.len()));
+        }
+    }
+    for (column, value) in [
+        ("caller", filter.caller.map(Caller::as_str)),
+        ("provider", filter.provider.as_deref()),
+        ("model", filter.model.as_deref()),
+    ] {
+        if let Some(value) = value {
+            texts.push(value);
+            conditions.push(format!("{column} = ${}", ints.len() + texts.len()));
+        }
+    }
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    (where_clause, ints, texts)
 }
 
 /// Raw sums of one group; `latency_ms` is the sum, averaged at the end.

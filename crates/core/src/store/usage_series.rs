@@ -1,5 +1,5 @@
-//! Usage over time for the dashboard's charts: the usage rows summed per UTC day, caller,
-//! provider and model in one grouped query, then folded into one series per key (model,
+//! Usage over time for the dashboard's charts: the usage rows and their hourly rollups summed
+//! per UTC day, caller, provider and model in one grouped query, then folded into one series per key (model,
 //! provider, caller, or anything the caller derives from a row, such as the model's tier) with
 //! a value for every day of the window — the largest series by cost first, the rest summed as
 //! `other` beyond a bound.
@@ -50,7 +50,9 @@ pub struct UsageSeries {
 }
 
 impl Store {
-    /// The usage since `since_ms` (inclusive), summed per day, caller, provider and model.
+    /// The usage since `since_ms` (inclusive), summed per day, caller, provider and model: raw
+    /// rows and hourly rollups (an hour counts when it starts at or after `since_ms`) in one
+    /// statement. A day may come twice, once from each table; [`usage_series`] sums them.
     pub async fn usage_days(&self, since_ms: i64) -> crate::Result<Vec<UsageDay>> {
         let doing = "reading usage by day";
         // Sums are cast back: PostgreSQL widens SUM(BIGINT) to NUMERIC (see `usage_report`).
@@ -58,7 +60,12 @@ impl Store {
             "SELECT day, caller, provider, model, COUNT(*) AS calls, \
              CAST(COALESCE(SUM(tokens_in + tokens_out), 0) AS BIGINT) AS tokens, \
              CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd \
-             FROM usage_events WHERE at_ms >= $1 GROUP BY day, caller, provider, model",
+             FROM usage_events WHERE at_ms >= $1 GROUP BY day, caller, provider, model \
+             UNION ALL \
+             SELECT day, caller, provider, model, CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls, \
+             CAST(COALESCE(SUM(tokens_in + tokens_out), 0) AS BIGINT) AS tokens, \
+             CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd \
+             FROM usage_hourly WHERE hour_ms >= $1 GROUP BY day, caller, provider, model",
         )
         .bind(since_ms)
         .fetch_all(self.pool())

@@ -1,7 +1,7 @@
 //! A task's life in the store: inserted queued, claimed by one process with a lease, its lease
 //! renewed (answering whether cancellation was asked for), its progress and outcome written by
-//! its owner only, requeued on a graceful stop, cancelled, or recovered from an owner whose
-//! lease expired.
+//! its owner only, requeued on a graceful stop, cancelled, recovered from an owner whose
+//! lease expired, or — finished long ago — deleted with its jobs by the store's retention.
 
 use serde_json::Value;
 use sqlx::Row;
@@ -337,5 +337,20 @@ impl Store {
             }
         }
         Ok(recovered)
+    }
+
+    /// Deletes the tasks that finished (completed, failed or cancelled) before `before_ms`,
+    /// with their jobs, in bounded batches (`storage.task_retention`); queued and running
+    /// tasks are never touched. Returns how many tasks went.
+    pub async fn delete_finished_tasks(&self, before_ms: i64) -> crate::Result<u64> {
+        super::super::retention::delete_in_batches(
+            self,
+            "tasks",
+            "id",
+            "state IN ('completed', 'failed', 'cancelled') AND finished_ms < $1",
+            &[("jobs", "task_id")],
+            before_ms,
+        )
+        .await
     }
 }
