@@ -1,10 +1,12 @@
 //! One child MCP server: how to connect to it (a stdio process or a Streamable HTTP URL, both
 //! through rmcp's client transports), its supervisor (connect with a timeout, fetch its lists,
 //! ping on an interval, restart with exponential backoff up to a crash-loop limit), and the
-//! state and call statistics the status resource reports.
+//! state and call statistics the status resource reports. Its lists are fetched within its call
+//! timeout (a child that stops answering `tools/list` is taken for hung and reconnected), and
+//! a burst of `list_changed` is coalesced into one re-listing at a time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use fusion_core::backoff::Backoff;
@@ -16,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::HubInner;
 use super::catalog::ChildLists;
 use super::filter::ToolNameFilter;
-use super::relay::ChildClient;
+use super::relay::{ChildClient, RelayBudget};
 
 /// Consecutive failed starts (or crashes soon after start) before a child is given up.
 const CRASH_LOOP_LIMIT: u32 = 8;
@@ -63,6 +65,8 @@ pub struct ChildStatus {
     pub calls: u64,
     pub failed_calls: u64,
     pub p50_ms: Option<f64>,
+    /// Notifications of the child dropped because it sent them faster than clients took them.
+    pub dropped_notifications: u64,
 }
 
 #[derive(Debug)]
@@ -96,6 +100,10 @@ pub struct Child {
     /// The connection a failed call asked to replace (0: none). A request for a connection
     /// that is already gone is ignored, so a late failure never tears down its successor.
     reconnect_conn: AtomicU64,
+    /// Its notifications being relayed, and those dropped.
+    budget: Arc<RelayBudget>,
+    /// Re-listing after `list_changed`: (one is running, another was asked for meanwhile).
+    relist: Mutex<(bool, bool)>,
 }
 
 impl Child {
@@ -120,7 +128,37 @@ impl Child {
             settled: tokio::sync::Notify::new(),
             reconnect: tokio::sync::Notify::new(),
             reconnect_conn: AtomicU64::new(0),
+            budget: Arc::default(),
+            relist: Mutex::new((false, false)),
         }
+    }
+
+    /// The notification budget every connection to this child shares.
+    pub fn budget(&self) -> Arc<RelayBudget> {
+        Arc::clone(&self.budget)
+    }
+
+    /// Starts a re-listing unless one is running; then that one runs once more when it ends
+    /// ([`Child::relist_again`]) and this caller has nothing to do (`false`).
+    pub fn start_relist(&self) -> bool {
+        let mut relist = self.relist.lock().unwrap_or_else(PoisonError::into_inner);
+        if relist.0 {
+            relist.1 = true;
+            return false;
+        }
+        *relist = (true, false);
+        true
+    }
+
+    /// A re-listing ended: whether another was asked for meanwhile (then the caller runs it).
+    pub fn relist_again(&self, failed: bool) -> bool {
+        let mut relist = self.relist.lock().unwrap_or_else(PoisonError::into_inner);
+        if relist.1 && !failed {
+            relist.1 = false;
+            return true;
+        }
+        *relist = (false, false);
+        false
     }
 
     pub fn name(&self) -> &str {
@@ -230,6 +268,7 @@ impl Child {
                     calls: 0,
                     failed_calls: 0,
                     p50_ms: None,
+                    dropped_notifications: self.budget.dropped(),
                 };
             }
         };
@@ -248,6 +287,7 @@ impl Child {
             p50_ms: sorted
                 .get(sorted.len() / 2)
                 .map(|v| (v * 1000.0).round() / 1000.0),
+            dropped_notifications: self.budget.dropped(),
         }
     }
 
@@ -264,12 +304,21 @@ impl Child {
         }
     }
 
-    /// Fetches every list the child offers; capabilities it lacks give empty lists.
+    /// Fetches every list the child offers; capabilities it lacks give empty lists. A child
+    /// that does not give them within its call timeout is taken for hung: its connection is
+    /// replaced (see [`Child::reconnect`]).
     pub async fn refresh_lists(&self) -> Result<(), String> {
-        let Some(peer) = self.peer() else {
+        let Some((peer, conn)) = self.connection() else {
             return Err("not connected".into());
         };
-        let lists = fetch_lists(&peer).await?;
+        let timeout = self.config.timeout;
+        let lists = match tokio::time::timeout(timeout, fetch_lists(&peer)).await {
+            Ok(lists) => lists?,
+            Err(_) => {
+                self.reconnect(conn);
+                return Err(format!("its lists were not given within {timeout:?}"));
+            }
+        };
         if let Ok(mut current) = self.lists.write() {
             *current = lists;
         }
@@ -324,7 +373,7 @@ pub async fn supervise(
     let mut failures: u32 = 0;
     let mut connected_before = false;
     loop {
-        let handler = ChildClient::new(child.name().to_owned(), hub.clone(), None);
+        let handler = ChildClient::new(child.name().to_owned(), hub.clone(), None, child.budget());
         let conn = handler.conn();
         let in_process = hub.upgrade().and_then(|h| h.in_process.clone());
         let connecting = super::connect::connect(&child.config, handler, in_process.as_ref());

@@ -296,16 +296,27 @@ impl HubInner {
     }
 
     /// A child said its lists changed: refetch them, rebuild, tell the clients what changed.
+    /// While one refetch runs, more `list_changed` of the child ask for one more after it, not
+    /// one each: a flood of them costs two listings, not thousands.
     pub async fn child_lists_changed(&self, server: &str) {
         let Some(child) = self.child(server) else {
             return;
         };
-        if let Err(e) = child.refresh_lists().await {
-            tracing::warn!(server, "refetching lists after list_changed failed: {e}");
+        if !child.start_relist() {
             return;
         }
-        let changes = self.rebuild_catalog();
-        self.notify_lists_changed(changes).await;
+        loop {
+            let refreshed = child.refresh_lists().await;
+            if let Err(e) = &refreshed {
+                tracing::warn!(server, "refetching lists after list_changed failed: {e}");
+            } else {
+                let changes = self.rebuild_catalog();
+                self.notify_lists_changed(changes).await;
+            }
+            if !child.relist_again(refreshed.is_err()) {
+                return;
+            }
+        }
     }
 }
 

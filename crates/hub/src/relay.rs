@@ -4,12 +4,14 @@
 //! `list_changed` to the hub (which refetches and tells every client), and its requests
 //! (sampling, elicitation, roots) to the client of the call in progress, with the answer sent
 //! back. `Relay` keeps what that needs: the calls in flight and the connected client sessions.
+//! A child's notifications pass through its [`RelayBudget`]: a child flooding them while the
+//! clients read slowly has the excess dropped and counted, never queued without bound.
 // Sampling, roots and logging are deprecated by the newest protocol (SEP-2577); classic clients
 // and children still use them, and relaying them is the point.
 #![allow(deprecated)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -129,6 +131,45 @@ impl Relay {
     }
 }
 
+/// Notifications of one child being relayed at once, at most; more are dropped.
+const RELAYING_AT_MOST: usize = 128;
+
+/// How many of one child's notifications are being relayed now, and how many were dropped
+/// because too many were. Shared by every connection to the child.
+#[derive(Debug, Default)]
+pub struct RelayBudget {
+    relaying: AtomicUsize,
+    dropped: AtomicU64,
+}
+
+/// One notification being relayed; gives its place back when dropped.
+pub struct Relaying<'a>(&'a RelayBudget);
+
+impl Drop for Relaying<'_> {
+    fn drop(&mut self) {
+        self.0.relaying.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl RelayBudget {
+    /// A place to relay one notification, or `None` (the notification is dropped and counted)
+    /// when [`RELAYING_AT_MOST`] are already on their way.
+    pub fn admit(&self) -> Option<Relaying<'_>> {
+        let before = self.relaying.fetch_add(1, Ordering::AcqRel);
+        if before >= RELAYING_AT_MOST {
+            self.relaying.fetch_sub(1, Ordering::AcqRel);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Relaying(self))
+    }
+
+    /// Notifications dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
 /// Numbers child connections, so progress tokens of different connections never mix.
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
@@ -141,17 +182,38 @@ pub struct ChildClient {
     /// The client session a per-session connection belongs to: everything the child starts
     /// goes to it alone.
     owner: Option<Peer<RoleServer>>,
+    /// The child's notification budget.
+    budget: Arc<RelayBudget>,
 }
 
 impl ChildClient {
-    pub fn new(server: String, hub: Weak<HubInner>, owner: Option<Peer<RoleServer>>) -> Self {
+    pub fn new(
+        server: String,
+        hub: Weak<HubInner>,
+        owner: Option<Peer<RoleServer>>,
+        budget: Arc<RelayBudget>,
+    ) -> Self {
         let conn = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         Self {
             server,
             hub,
             conn,
             owner,
+            budget,
         }
+    }
+
+    /// A place to relay one notification; logs the first drop of every thousand.
+    fn admit(&self) -> Option<Relaying<'_>> {
+        let admitted = self.budget.admit();
+        if admitted.is_none() && self.budget.dropped() % 1000 == 1 {
+            tracing::warn!(
+                server = %self.server,
+                dropped = self.budget.dropped(),
+                "the child sends notifications faster than its clients take them; dropping the excess"
+            );
+        }
+        admitted
     }
 
     pub fn conn(&self) -> u64 {
@@ -247,6 +309,9 @@ impl rmcp::ClientHandler for ChildClient {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+        let Some(_relaying) = self.admit() else {
+            return;
+        };
         let Some(hub) = self.hub() else { return };
         let Some((peer, token)) = hub.relay.progress_target(self.conn, &params.progress_token)
         else {
@@ -264,6 +329,9 @@ impl rmcp::ClientHandler for ChildClient {
         params: LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+        let Some(_relaying) = self.admit() else {
+            return;
+        };
         let Some(hub) = self.hub() else { return };
         let mut params = params;
         // Say which child wrote it.
@@ -283,6 +351,9 @@ impl rmcp::ClientHandler for ChildClient {
         params: ResourceUpdatedNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+        let Some(_relaying) = self.admit() else {
+            return;
+        };
         let Some(hub) = self.hub() else { return };
         let uri = hub.catalog().exposed_uri(&self.server, &params.uri);
         for peer in hub.relay.sessions() {

@@ -36,7 +36,12 @@ impl SessionChildren {
         {
             return Ok((running.peer().clone(), *conn));
         }
-        let handler = ChildClient::new(child.name().to_owned(), hub, Some(owner.clone()));
+        let handler = ChildClient::new(
+            child.name().to_owned(),
+            hub,
+            Some(owner.clone()),
+            child.budget(),
+        );
         let conn = handler.conn();
         let running = tokio::time::timeout(timeout, connect(&child.config, handler, None))
             .await
