@@ -16,7 +16,7 @@ to OUT.md and exits 0 when every rule passes, 1 when one fails. The rules:
             fusion's listen port); its non-socket fds (files, pipes, eventfds; not the SQLite
             store's, whose pool opens connections lazily up to its bound) no more at the end of
             the load than at the baseline; after the idle period (SOAK_IDLE_SECS) its fds but the
-            upstream keep-alive pool at most SOAK_FD_SLACK (4) above their count before the load,
+            upstream keep-alive pool and the store's at most SOAK_FD_SLACK (4) above their count before the load,
             and, when the idle period outlasts the pool's idle timeout and reaper (90 s + 90 s),
             the pool's sockets too
   children  fusion's child processes after the drain: the same count and pids as before the load
@@ -95,8 +95,8 @@ def main() -> None:
     end_fds = statistics.median(f(s)["fds"] for s in during[-fifth:])
     # Non-socket fds but the store's: the SQLite pool opens connections (the db and its WAL each)
     # lazily up to its bound, which is growth with an end, not a leak.
-    nonsock = lambda s: f(s)["fds"] - f(s)["fd_kinds"]["socket"] - sum(
-        n for t, n in f(s)["fd_kinds"].get("targets", {}).items() if t.startswith(f"{run}/fusion.db"))
+    store = lambda s: sum(n for t, n in f(s)["fd_kinds"].get("targets", {}).items() if t.startswith(f"{run}/fusion.db"))
+    nonsock = lambda s: f(s)["fds"] - f(s)["fd_kinds"]["socket"] - store(s)
     base_nonsock = max(nonsock(s) for s in during[base_i:base_i + fifth])
     end_nonsock = min(nonsock(s) for s in during[-fifth:])
 
@@ -107,11 +107,11 @@ def main() -> None:
     idle_secs = after[-1]["t"] - events.get("drained", t1)
     pool_checked = idle_secs >= POOL_REAPED_AFTER_S
     fds_ok = (clients_after == 0 and end_nonsock <= base_nonsock
-              and fds_after - up_after <= fds_before - up_before + FD_SLACK
+              and fds_after - up_after - store(after[-1]) <= fds_before - up_before - store(before[-1]) + FD_SLACK
               and (not pool_checked or up_after <= up_before + FD_SLACK))
     fds_text = (f"{clients_after} client sockets left after the load; non-socket {base_nonsock} → {end_nonsock}; "
                 f"idle before the load → {idle_secs:.0f} s after the drain: {fds_before} → {fds_after} fds, of which "
-                f"upstream pool {up_before} → {up_after}"
+                f"upstream pool {up_before} → {up_after} and SQLite pool {store(before[-1])} → {store(after[-1])}"
                 + ("" if pool_checked else f" (not checked: the pool is reaped {POOL_REAPED_AFTER_S} s after its last use)")
                 + f"; under load {base_fds:.0f} → {end_fds:.0f}")
     grown = grown_targets(f(during[base_i])["fd_kinds"].get("targets", {}), f(end)["fd_kinds"].get("targets", {}))
