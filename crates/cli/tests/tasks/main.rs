@@ -3,7 +3,7 @@
 //! cancelling a running task (the upstream request is aborted), kill -9 and restart (every task
 //! ends, none lost, none run twice at once), two replicas sharing one PostgreSQL queue (each
 //! task executed exactly once; behind a balancer under load: cancels across replicas, usage
-//! totals, kill -9 of one), and bad input. The harness is here; each behaviour has its
+//! totals, kill -9 of one; a cancel while the owner shuts down), and bad input. The harness is here; each behaviour has its
 //! module (one test binary, linked once).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,6 +16,7 @@ mod cancel;
 mod replicas;
 mod restart;
 mod slots;
+mod stopping_owner;
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -430,14 +430,24 @@ async fn record(engine: &Engine, running: &Running, outcome: Option<TaskOutcome>
                     } else {
                         "requeued: the process shut down before any model call".to_owned()
                     };
-                    let written = store.requeue_task(id, &engine.owner, &message).await;
-                    (
-                        written,
-                        TaskState::Queued,
-                        message,
-                        TaskState::Failed,
-                        interrupted,
-                    )
+                    // A cancel asked for from another process (not yet noticed here) ends
+                    // it cancelled instead: never run again elsewhere.
+                    match store.requeue_task(id, &engine.owner, now, &message).await {
+                        Ok(Some(TaskState::Cancelled)) => (
+                            Ok(true),
+                            TaskState::Cancelled,
+                            "cancelled by cancel_task".to_owned(),
+                            TaskState::Cancelled,
+                            "cancelled with its task".to_owned(),
+                        ),
+                        requeued => (
+                            requeued.map(|state| state.is_some()),
+                            TaskState::Queued,
+                            message,
+                            TaskState::Failed,
+                            interrupted,
+                        ),
+                    }
                 } else {
                     let outcome = aborted(running, TaskState::Failed, &interrupted);
                     let written = store.finish_task(id, &engine.owner, now, &outcome).await;

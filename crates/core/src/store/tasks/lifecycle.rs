@@ -1,7 +1,8 @@
 //! A task's life in the store: inserted queued, claimed by one process with a lease, its lease
 //! renewed (answering whether cancellation was asked for), its progress and outcome written by
-//! its owner only, requeued on a graceful stop, cancelled, recovered from an owner whose
-//! lease expired, or — finished long ago — deleted with its jobs by the store's retention.
+//! its owner only, requeued on a graceful stop (cancelled instead when that was asked for),
+//! cancelled, recovered from an owner whose lease expired, or — finished long ago — deleted
+//! with its jobs by the store's retention.
 
 use serde_json::Value;
 use sqlx::Row;
@@ -13,6 +14,10 @@ use super::{
     read::read_view, task_columns,
 };
 use crate::error::ErrorKind;
+
+/// The message and error of a running task stopped because its cancellation was asked for (as
+/// `tasks::run` writes them when the owner notices it).
+const CANCELLED_BY_REQUEST: &str = "cancelled by cancel_task";
 
 impl Store {
     /// Inserts a queued task.
@@ -187,21 +192,43 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Puts a task `owner` runs back in the queue (its process is stopping); false when it no
-    /// longer runs it.
-    pub async fn requeue_task(&self, id: &str, owner: &str, message: &str) -> crate::Result<bool> {
-        let done = sqlx::query(
-            "UPDATE tasks SET state = 'queued', owner = NULL, lease_until_ms = NULL, \
-             started_ms = NULL, progress = 0.0, progress_message = $1 \
-             WHERE id = $2 AND owner = $3 AND state = 'running'",
+    /// Puts a task `owner` runs back in the queue (its process is stopping) — unless its
+    /// cancellation was asked for meanwhile (from another process, which only flags it): then
+    /// it ends cancelled ("cancelled by cancel_task") rather than run again elsewhere. The state
+    /// it is left in; `None` when `owner` no longer runs it.
+    pub async fn requeue_task(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        message: &str,
+    ) -> crate::Result<Option<TaskState>> {
+        let doing = "requeueing a task";
+        let row = sqlx::query(
+            "UPDATE tasks SET \
+             state = CASE WHEN cancel_requested = 0 THEN 'queued' ELSE 'cancelled' END, \
+             owner = CASE WHEN cancel_requested = 0 THEN NULL ELSE owner END, \
+             started_ms = CASE WHEN cancel_requested = 0 THEN NULL ELSE started_ms END, \
+             finished_ms = CASE WHEN cancel_requested = 0 THEN NULL ELSE $1 END, \
+             progress = CASE WHEN cancel_requested = 0 THEN 0.0 ELSE progress END, \
+             progress_message = CASE WHEN cancel_requested = 0 THEN $2 ELSE $3 END, \
+             error = CASE WHEN cancel_requested = 0 THEN error ELSE $3 END, \
+             lease_until_ms = NULL \
+             WHERE id = $4 AND owner = $5 AND state = 'running' RETURNING state",
         )
+        .bind(now_ms)
         .bind(message)
+        .bind(CANCELLED_BY_REQUEST)
         .bind(id)
         .bind(owner)
-        .execute(self.pool())
+        .fetch_optional(self.pool())
         .await
-        .map_err(self.task_error("requeueing a task"))?;
-        Ok(done.rows_affected() == 1)
+        .map_err(self.task_error(doing))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let state: String = row.try_get("state").map_err(self.task_error(doing))?;
+        Ok(Some(TaskState::parse(&state).unwrap_or(TaskState::Queued)))
     }
 
     /// Cancels a queued task at once, or flags a running one for its owner to stop. Unknown
