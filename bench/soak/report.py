@@ -182,7 +182,10 @@ def main() -> None:
       "moment a request was due. MCP calls use the official `mcp` Python SDK on one Streamable HTTP "
       "session (`/mcp`), alternating `time__get_current_time` and `everything__echo`. "
       "bench/soak/sample.py reads fusion's /proc every few seconds. After the load the script waits "
-      "for every task to end, then reads `/api/tasks`, `/metrics` and `/api/mcp/servers`. "
+      "for every task to end, samples fusion idle for a while (SOAK_IDLE_SECS), then reads `/api/tasks`, "
+      "`/metrics` and `/api/mcp/servers`. Before the clock starts, a 3-second preflight at 20 req/s "
+      "checks that every kind answers (its few requests and tasks are in the totals from `/metrics` "
+      "and `/api/tasks`, not in the per-kind table). "
       "Mock latencies: plain 0 ms; stream 12 chunks 5 ms apart; routed (`router/auto` over `small` "
       "local and `big` paid) 5 ms; council `fusion/soak` members 20/40/60 ms, judge and synthesizer "
       "10 ms; task model 20 ms (`[tasks] remote_slots = 8`).\n")
@@ -236,7 +239,7 @@ def main() -> None:
       f"fds {f(before[-1])['fds']} → {f(after[-1])['fds']}.\n")
     w("## Store, tasks, ledger, MCP children\n")
     w(f"- Tasks after the drain: " + ", ".join(f"{k} {v}" for k, v in tasks.items() if k != "_")
-      + " (the preflight's few tasks included).")
+      + " (the preflight's tasks included).")
     w(f"- Usage ledger: {ledger_rows:,.0f} rows written for {upstream:,.0f} upstream calls; "
       + ", ".join(f"{n.removeprefix('fusion_')} {v:.0f}" for n, v in ledger_bad.items()) + ".")
     failed = json.load(open(f"{run}/failed_tasks.json")).get("tasks", []) if os.path.exists(f"{run}/failed_tasks.json") else []
