@@ -35,8 +35,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
-import random
 import resource
 import sys
 import time
@@ -427,7 +425,6 @@ def main() -> None:
     if not (0 < args.secs <= 86_400):
         raise SystemExit(f"--secs must be in (0, 86400], got {args.secs}")
     args.url = args.url.rstrip("/")
-    random.seed(1)
     result = asyncio.run(Generator(args).run())
     with open(args.out, "w") as f:
         json.dump(result, f)
