@@ -257,6 +257,8 @@ git diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || rev="$rev+u
 out="${SOAK_OUT:-bench/results/soak-$(date -u +%Y-%m-%d)-$rev.md}"
 mkdir -p "$(dirname "$out")"
 status=0
-python3 "$ROOT/bench/soak/report.py" "$work" "$rev" "$out" || status=$?
+# With SOAK_NO_BUILD the binary may be older than the tree: the report says when it was built.
+built=$(date -u -r "$BIN/fusion" '+%Y-%m-%d %H:%M UTC')
+SOAK_BINARY_BUILT="$built" python3 "$ROOT/bench/soak/report.py" "$work" "$rev" "$out" || status=$?
 log "report: $out"
 exit "$status"

@@ -160,7 +160,9 @@ def main() -> None:
     L: list[str] = []
     w = L.append
     w(f"# Soak — `bench/soak.sh`\n")
-    w(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t0))} · fusion {rev} (release) · "
+    built = os.environ.get("SOAK_BINARY_BUILT")
+    w(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t0))} · fusion {rev} (release"
+      + (f", binary built {built}" if built else "") + ") · "
       f"{os.cpu_count()} CPUs ({cpu}) · {platform.release()} · load average at the end "
       f"{open('/proc/loadavg').read().split()[0]}\n")
     pressure = json.load(open(f"{run}/machine.json")) if os.path.exists(f"{run}/machine.json") else {}
