@@ -1,10 +1,11 @@
--- Hourly rollups of the usage ledger: `usage_events` rows older than `storage.ledger_retention`
--- are summed here per UTC hour, caller, provider, model, outcome and estimated flag, then
--- deleted (one transaction per bounded batch), so the ledger stops growing without end while
--- every usage report reads raw rows and rollups together. Portable SQL (SQLite and PostgreSQL
--- through sqlx's Any driver): `hour_ms` is the Unix millisecond the UTC hour starts at, `day`
--- its UTC calendar day (YYYY-MM-DD, an hour lies in one day), `latency_ms` the sum of the
--- calls' latencies and `max_latency_ms` the largest, `estimated` BIGINT 0/1.
+-- Hourly rollups of the usage ledger, so that usage reports read hours × keys of sums instead
+-- of every call, and `usage_events` rows older than `storage.ledger_retention` can be deleted.
+-- `usage_hourly` sums the calls of one UTC hour per caller, provider, model, outcome and
+-- estimated flag: `hour_ms` is the Unix millisecond the hour starts at, `day` its UTC calendar
+-- day (YYYY-MM-DD; an hour lies in one day), `latency_ms` the sum of the calls' latencies and
+-- `max_latency_ms` the largest. `usage_rollup` holds one row: every usage row before
+-- `rolled_until_ms` is summed in `usage_hourly`, and reports read raw rows from there on.
+-- Portable SQL (SQLite and PostgreSQL through sqlx's Any driver).
 CREATE TABLE IF NOT EXISTS usage_hourly (
     hour_ms BIGINT NOT NULL,
     day TEXT NOT NULL,
@@ -21,6 +22,14 @@ CREATE TABLE IF NOT EXISTS usage_hourly (
     max_latency_ms BIGINT NOT NULL,
     PRIMARY KEY (hour_ms, caller, provider, model, outcome, estimated)
 );
+
+CREATE TABLE IF NOT EXISTS usage_rollup (
+    id BIGINT PRIMARY KEY,
+    rolled_until_ms BIGINT NOT NULL
+);
+
+INSERT INTO usage_rollup (id, rolled_until_ms)
+SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM usage_rollup WHERE id = 1);
 
 -- Finished tasks are deleted by age (`storage.task_retention`).
 CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_ms);

@@ -148,35 +148,55 @@ async fn rolling_up_keeps_every_total_breakdown_and_series_equal(backend: Backen
         before[0]
     );
 
-    // Two days' retention, in small batches so hours are split across transactions.
+    // Sum the hours up to two days ago, in small batches so hours are split across
+    // transactions: raw rows stay, and every answer is the same.
     let outcome = store
         .roll_up_usage(now - 2 * DAY - 20 * MINUTE, 50, 0)
         .await
         .unwrap();
     assert!(outcome.done && outcome.batches >= 8, "{outcome:?}");
     let (raw, rolled) = raw_and_rolled(store).await;
-    assert_eq!(raw + outcome.rows, rows.len() as u64);
-    assert!(
-        rolled > 0 && raw > 0,
-        "both tables hold some: {raw} raw, {rolled} rolled"
-    );
+    assert_eq!(raw, rows.len() as u64, "summing deletes nothing");
+    assert!(rolled > 0, "{rolled} rollup rows");
+    assert_eq!(store.rolled_until().await.unwrap(), now - 2 * DAY - HOUR);
     assert_eq!(
         snapshot(store, now).await,
         before,
         "the same answers after a rollup"
     );
-
-    // A second rollup over the same cutoff finds nothing; one over everything keeps the sums.
     let again = store
         .roll_up_usage(now - 2 * DAY - MINUTE, 0, 0)
         .await
         .unwrap();
-    assert_eq!((again.rows, again.done), (0, true));
-    store.roll_up_usage(now + HOUR, 0, 0).await.unwrap();
-    assert_eq!(raw_and_rolled(store).await.0, 0, "every row rolled up");
-    // Now every window is in rolled-up history: those aligned to the hour still match
-    // exactly (the whole history, DAY1+5h..DAY1+2d+7h, each with its filters, and the series,
-    // which count by day); the two that start or end mid-hour are exact to the hour only.
+    assert_eq!((again.rows, again.done), (0, true), "nothing left to sum");
+
+    // A pass with two days' retention sums up to an hour ago and deletes the raw rows older
+    // than two days: every window starts and ends where raw rows are kept, or on the hour.
+    let report = store
+        .run_maintenance(&policy(Duration::from_secs(2 * 86_400)), now)
+        .await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.usage_rows_deleted > 0, "{report:?}");
+    assert_eq!(
+        snapshot(store, now).await,
+        before,
+        "the same answers after old rows are deleted"
+    );
+
+    // Ten days on, with an hour's retention, every row is summed and deleted. Windows
+    // aligned to the hour still match exactly (the whole history, DAY1+5h..DAY1+2d+7h, each
+    // with its filters, and the series, which count by day); the two that start or end
+    // mid-hour count whole hours only.
+    let later = now + 10 * DAY;
+    let report = store
+        .run_maintenance(&policy(Duration::from_secs(3_600)), later)
+        .await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        raw_and_rolled(store).await.0,
+        0,
+        "every row summed and deleted"
+    );
     let after = snapshot(store, now).await;
     let aligned = [0, 2, 4, 5, 6, 10, 11, 12]
         .into_iter()
@@ -184,6 +204,35 @@ async fn rolling_up_keeps_every_total_breakdown_and_series_equal(backend: Backen
     for i in aligned {
         assert_eq!(after[i], before[i], "answer {i}");
     }
+}
+
+async fn a_row_written_after_its_hour_was_summed_is_counted_after_the_next_pass(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let store = &t.store;
+    let now = DAY1 + 3 * DAY;
+    store
+        .insert_usage(&calls(DAY1, now, 13 * MINUTE))
+        .await
+        .unwrap();
+    let retention = policy(Duration::from_secs(30 * 86_400));
+    let report = store.run_maintenance(&retention, now).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let before = store.usage_report(&UsageFilter::default()).await.unwrap();
+    // The ledger writes a call of three hours ago late (the store was unreachable meanwhile).
+    store
+        .insert_usage(&[call(now - 3 * HOUR + 5 * MINUTE, 7)])
+        .await
+        .unwrap();
+    let report = store.run_maintenance(&retention, now + 10 * MINUTE).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.late_hours_resummed, 1, "{report:?}");
+    let after = store.usage_report(&UsageFilter::default()).await.unwrap();
+    assert_eq!(after.total.calls, before.total.calls + 1);
+    let again = store.run_maintenance(&retention, now + 20 * MINUTE).await;
+    assert_eq!(
+        again.late_hours_resummed, 0,
+        "the hour's sums match its rows now"
+    );
 }
 
 async fn rows_older_than_the_retention_are_gone_and_the_rollups_hold_them(backend: Backend) {
@@ -222,8 +271,8 @@ async fn rows_older_than_the_retention_are_gone_and_the_rollups_hold_them(backen
         .unwrap();
     assert_eq!(
         newest_rolled,
-        cutoff - HOUR,
-        "whole hours up to the cutoff are rolled up"
+        hour_start(now - HOUR) - HOUR,
+        "every whole hour that ended an hour ago is summed"
     );
     // One hour's rollup holds its calls' sums and their largest latency.
     let hour = sqlx::query(
@@ -436,11 +485,11 @@ async fn a_simulated_month_keeps_the_store_bounded(backend: Backend) {
             raw <= 30 * per_day as u64,
             "day {day}: {raw} raw rows past the window"
         );
-        let rolled_hours =
-            u64::try_from((hour_start(now - 30 * DAY) - DAY1).max(0) / HOUR).unwrap();
-        assert!(
-            rolled <= rolled_hours * keys,
-            "day {day}: {rolled} rollup rows"
+        let rolled_hours = u64::try_from((hour_start(now - HOUR) - DAY1) / HOUR).unwrap();
+        assert_eq!(
+            rolled,
+            rolled_hours * keys,
+            "day {day}: hours × keys of sums"
         );
         if day >= 30 {
             assert_eq!(
@@ -448,7 +497,6 @@ async fn a_simulated_month_keeps_the_store_bounded(backend: Backend) {
                 30 * per_day as u64,
                 "day {day}: exactly the window's rows are raw"
             );
-            assert_eq!(rolled, rolled_hours * keys, "day {day}");
         }
         if store.kind() == StoreKind::Sqlite && (day == 29 || day == 59 || day == 89) {
             let pages: i64 = sqlx::query("PRAGMA page_count")
@@ -494,6 +542,7 @@ async fn a_simulated_month_keeps_the_store_bounded(backend: Backend) {
 
 fusion_test_support::on_both_backends!(
     rolling_up_keeps_every_total_breakdown_and_series_equal,
+    a_row_written_after_its_hour_was_summed_is_counted_after_the_next_pass,
     rows_older_than_the_retention_are_gone_and_the_rollups_hold_them,
     task_retention_deletes_finished_tasks_and_keeps_queued_and_running_ones,
     loop_retention_deletes_idle_runs_with_their_trails,

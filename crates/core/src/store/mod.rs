@@ -232,6 +232,25 @@ impl Store {
         &self.pool
     }
 
+    /// Whether the database answers a trivial query within `within` (for `/health`): the error
+    /// says why not.
+    pub async fn ping(&self, within: Duration) -> crate::Result<()> {
+        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        match tokio::time::timeout(within, query).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(store_error(format!(
+                "{} does not answer: {}",
+                self.display_url,
+                chain_message(&err)
+            ))),
+            Err(_) => Err(store_error(format!(
+                "{} did not answer within {}",
+                self.display_url,
+                humantime::format_duration(within)
+            ))),
+        }
+    }
+
     /// Closes every connection; later queries fail.
     pub async fn close(&self) {
         self.pool.close().await;

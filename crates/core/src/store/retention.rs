@@ -1,7 +1,7 @@
 //! The store's bounded life: what each table keeps (`[storage]` retentions), one maintenance
-//! pass that applies them — usage rows rolled up by hour (`rollup`), finished tasks, idle loop
-//! runs, the dashboard's history and stored responses deleted by age, each in bounded batches
-//! of one transaction — then, on SQLite, the freed pages given back to the file system
+//! pass that applies them — usage rows summed by hour (`rollup`) and deleted past the ledger
+//! retention, finished tasks, idle loop runs, the dashboard's history and stored responses
+//! deleted by age, each in bounded batches of one transaction — then, on SQLite, the freed pages given back to the file system
 //! (incremental vacuum) and the WAL checkpointed; and the loop a long-lived process runs it in
 //! (`Maintenance`), off the request path, shortly after start and then hourly, jittered.
 //! PostgreSQL reclaims deleted rows' space with its own autovacuum.
@@ -12,6 +12,7 @@ use std::time::Duration;
 use sqlx::{AnyConnection, Executor, Row};
 use tokio::task::JoinHandle;
 
+use super::rollup::ROLLUP_LAG_MS;
 use super::{Store, StoreKind, now_ms};
 use crate::config::StorageConfig;
 use crate::runtime::Runtime;
@@ -64,11 +65,14 @@ impl Default for RetentionPolicy {
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct MaintenanceReport {
-    /// Raw usage rows rolled up into hourly totals (and deleted).
+    /// Raw usage rows summed into hourly totals.
     pub usage_rows_rolled_up: u64,
-    /// Every usage row past the retention is rolled up (false: the pass's bound was reached or
-    /// another replica is rolling up).
+    /// Every whole hour old enough is summed (false: the pass's bound was reached first).
     pub rollup_done: bool,
+    /// Summed hours summed again because the ledger wrote rows of them late.
+    pub late_hours_resummed: u64,
+    /// Raw usage rows past the ledger retention deleted (all summed before).
+    pub usage_rows_deleted: u64,
     pub tasks_deleted: u64,
     pub loop_runs_deleted: u64,
     pub council_runs_deleted: u64,
@@ -96,15 +100,21 @@ impl Store {
         let mut report = MaintenanceReport::default();
         let mut errors = Vec::new();
         let failed = |step: &str, e: crate::Error| format!("{step}: {e}");
-        match self
-            .roll_up_usage(cutoff(now_ms, policy.ledger), 0, 0)
-            .await
-        {
+        match self.roll_up_usage(now_ms - ROLLUP_LAG_MS, 0, 0).await {
             Ok(done) => {
                 report.usage_rows_rolled_up = done.rows;
                 report.rollup_done = done.done;
             }
             Err(e) => errors.push(failed("rolling up usage", e)),
+        }
+        let ledger_cutoff = cutoff(now_ms, policy.ledger);
+        match self.resum_late_hours(ledger_cutoff).await {
+            Ok(n) => report.late_hours_resummed = n,
+            Err(e) => errors.push(failed("re-summing late usage rows", e)),
+        }
+        match self.delete_rolled_usage(ledger_cutoff).await {
+            Ok(n) => report.usage_rows_deleted = n,
+            Err(e) => errors.push(failed("deleting old usage rows", e)),
         }
         let task_cutoff = cutoff(now_ms, policy.tasks);
         match self.delete_finished_tasks(task_cutoff).await {
@@ -281,6 +291,7 @@ impl Maintenance {
                 }
                 tracing::info!(
                     usage_rows_rolled_up = report.usage_rows_rolled_up,
+                    usage_rows_deleted = report.usage_rows_deleted,
                     tasks_deleted = report.tasks_deleted,
                     loop_runs_deleted = report.loop_runs_deleted,
                     pages_freed = report.pages_freed,

@@ -1,8 +1,8 @@
 //! Usage rows (one per model call: who called, which model, tokens, cost, latency, outcome) and
 //! the usage report over them: totals and groups by model, provider and UTC day, under a filter.
 //! Inserts are multi-row statements in one transaction; the report is one grouped query over
-//! the raw rows and their hourly rollups (`rollup`), folded in Rust, so the SQL stays portable
-//! between SQLite and PostgreSQL.
+//! the hourly rollups (`rollup`) and the raw rows they do not cover, folded in Rust, so the SQL
+//! stays portable between SQLite and PostgreSQL.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::rollup::{ROLLED_UNTIL, hour_ceil, hour_start};
 use super::{Store, StoreKind};
 
 /// Columns of `usage_events`, in insert order.
@@ -169,42 +170,38 @@ impl Store {
         tx.commit().await.map_err(|e| self.query_error(doing, e))
     }
 
-    /// Totals and groups by model, provider and day of the calls the filter selects: the raw
-    /// rows and the hourly rollups of older ones (see `rollup`) read in one statement, so a
-    /// rollup running meanwhile neither hides nor doubles a call. A rolled-up hour counts when
-    /// it starts inside the window: windows are exact to the hour in rolled-up history.
+    /// Totals and groups by model, provider and day of the calls the filter selects: the
+    /// hourly sums of the whole hours inside the window (`rollup`), the raw rows of the rest
+    /// (after the rollup's watermark, and in the window's partial first and last hours) — one
+    /// statement, so a rollup running meanwhile neither hides nor doubles a call. The figures
+    /// are those of the raw rows while they are kept (`storage.ledger_retention`); past it, a
+    /// window counts the whole hours inside it.
     pub async fn usage_report(&self, filter: &UsageFilter) -> crate::Result<UsageReport> {
-        let (raw_where, ints, texts) = filter_sql(filter, "at_ms");
-        let (rolled_where, _, _) = filter_sql(filter, "hour_ms");
-        // Sums are cast back to BIGINT / DOUBLE PRECISION: PostgreSQL widens SUM(BIGINT) and
-        // AVG to NUMERIC, which the Any driver cannot decode. A (day, provider, model) may come
-        // twice, once from each table: the fold below sums them.
-        let sql = format!(
-            "SELECT day, provider, model, COUNT(*) AS calls, \
+        let window = WindowSql::new(filter);
+        let raw_sums = "COUNT(*) AS calls, \
              CAST(COALESCE(SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END), 0) AS BIGINT) AS failed, \
              CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT) AS tokens_in, \
              CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT) AS tokens_out, \
              CAST(COALESCE(SUM(estimated), 0) AS BIGINT) AS estimated, \
              CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd, \
-             CAST(COALESCE(SUM(latency_ms), 0) AS BIGINT) AS latency_ms \
-             FROM usage_events {raw_where} GROUP BY day, provider, model \
-             UNION ALL \
-             SELECT day, provider, model, CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls, \
+             CAST(COALESCE(SUM(latency_ms), 0) AS BIGINT) AS latency_ms";
+        let rolled_sums = "CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls, \
              CAST(COALESCE(SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE calls END), 0) AS BIGINT) AS failed, \
              CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT) AS tokens_in, \
              CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT) AS tokens_out, \
              CAST(COALESCE(SUM(estimated * calls), 0) AS BIGINT) AS estimated, \
              CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd, \
-             CAST(COALESCE(SUM(latency_ms), 0) AS BIGINT) AS latency_ms \
-             FROM usage_hourly {rolled_where} GROUP BY day, provider, model"
-        );
-        // Both halves name the same placeholders, bound once.
+             CAST(COALESCE(SUM(latency_ms), 0) AS BIGINT) AS latency_ms";
+        // Sums are cast back to BIGINT / DOUBLE PRECISION: PostgreSQL widens SUM(BIGINT) and
+        // AVG to NUMERIC, which the Any driver cannot decode. A (day, provider, model) may come
+        // from several parts: the fold below sums them.
+        let sql = window.union("day, provider, model", raw_sums, rolled_sums);
         let mut query = sqlx::query(&sql);
-        for value in ints {
-            query = query.bind(value);
+        for value in &window.ints {
+            query = query.bind(*value);
         }
-        for value in texts {
-            query = query.bind(value);
+        for value in &window.texts {
+            query = query.bind(*value);
         }
         let doing = "reading the usage report";
         let rows = query
@@ -235,34 +232,114 @@ impl Store {
     }
 }
 
-/// The `WHERE` clause of `filter` over a table whose time column is `time_column`, with the
-/// values to bind: placeholders are numbered in bind order, integers first, then texts.
-fn filter_sql<'a>(filter: &'a UsageFilter, time_column: &str) -> (String, Vec<i64>, Vec<&'a str>) {
-    let mut conditions = Vec::new();
-    let mut ints = Vec::new();
-    let mut texts = Vec::new();
-    for (op, value) in [(">=", filter.since_ms), ("<", filter.until_ms)] {
-        if let Some(value) = value {
+/// A window of usage split over the two tables, as SQL: the raw rows after the rollup's
+/// watermark, the hourly sums of the whole hours inside the window, and the raw rows of its
+/// partial first and last hours (before the watermark; gone past the retention). Placeholders
+/// are numbered in bind order: `ints` first, then `texts`.
+pub(crate) struct WindowSql<'a> {
+    pub ints: Vec<i64>,
+    pub texts: Vec<&'a str>,
+    recent: Vec<String>,
+    whole_hours: Option<Vec<String>>,
+    edges: Vec<String>,
+    keys: Vec<String>,
+}
+
+impl<'a> WindowSql<'a> {
+    pub fn new(filter: &'a UsageFilter) -> Self {
+        let mut ints = Vec::new();
+        let mut bind = |value: i64| {
             ints.push(value);
-            conditions.push(format!("{time_column} {op} ${}", ints.len()));
+            format!("${}", ints.len())
+        };
+        let mut recent = vec![format!("at_ms >= {ROLLED_UNTIL}")];
+        let (since, until) = (filter.since_ms, filter.until_ms);
+        let (since_p, until_p) = (since.map(&mut bind), until.map(&mut bind));
+        if let Some(p) = &since_p {
+            recent.push(format!("at_ms >= {p}"));
+        }
+        if let Some(p) = &until_p {
+            recent.push(format!("at_ms < {p}"));
+        }
+        let (first, last) = (since.map(hour_ceil), until.map(hour_start));
+        let mut edges = Vec::new();
+        let whole_hours = match (first, last) {
+            (Some(first), Some(last)) if first > last => {
+                // Inside one hour: the window is its own edge.
+                if let (Some(s), Some(u)) = (&since_p, &until_p) {
+                    edges.push(format!("(at_ms >= {s} AND at_ms < {u})"));
+                }
+                None
+            }
+            _ => {
+                let mut whole = Vec::new();
+                if let (Some(s), Some(first)) = (&since_p, first) {
+                    let first = bind(first);
+                    whole.push(format!("hour_ms >= {first}"));
+                    edges.push(format!("(at_ms >= {s} AND at_ms < {first})"));
+                }
+                if let (Some(u), Some(last)) = (&until_p, last) {
+                    let last = bind(last);
+                    whole.push(format!("hour_ms < {last}"));
+                    edges.push(format!("(at_ms >= {last} AND at_ms < {u})"));
+                }
+                Some(whole)
+            }
+        };
+        let mut texts = Vec::new();
+        let mut keys = Vec::new();
+        for (column, value) in [
+            ("caller", filter.caller.map(Caller::as_str)),
+            ("provider", filter.provider.as_deref()),
+            ("model", filter.model.as_deref()),
+        ] {
+            if let Some(value) = value {
+                texts.push(value);
+                keys.push(format!("{column} = ${}", ints.len() + texts.len()));
+            }
+        }
+        WindowSql {
+            ints,
+            texts,
+            recent,
+            whole_hours,
+            edges,
+            keys,
         }
     }
-    for (column, value) in [
-        ("caller", filter.caller.map(Caller::as_str)),
-        ("provider", filter.provider.as_deref()),
-        ("model", filter.model.as_deref()),
-    ] {
-        if let Some(value) = value {
-            texts.push(value);
-            conditions.push(format!("{column} = ${}", ints.len() + texts.len()));
+
+    /// `SELECT group, sums ... GROUP BY group` over each part, joined by `UNION ALL`.
+    pub fn union(&self, group: &str, raw_sums: &str, rolled_sums: &str) -> String {
+        let clause = |mut conditions: Vec<String>| {
+            conditions.extend(self.keys.iter().cloned());
+            if conditions.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conditions.join(" AND "))
+            }
+        };
+        let mut parts = vec![format!(
+            "SELECT {group}, {raw_sums} FROM usage_events {} GROUP BY {group}",
+            clause(self.recent.clone())
+        )];
+        if let Some(whole) = &self.whole_hours {
+            parts.push(format!(
+                "SELECT {group}, {rolled_sums} FROM usage_hourly {} GROUP BY {group}",
+                clause(whole.clone())
+            ));
         }
+        if !self.edges.is_empty() {
+            let edges = vec![
+                format!("at_ms < {ROLLED_UNTIL}"),
+                format!("({})", self.edges.join(" OR ")),
+            ];
+            parts.push(format!(
+                "SELECT {group}, {raw_sums} FROM usage_events {} GROUP BY {group}",
+                clause(edges)
+            ));
+        }
+        parts.join(" UNION ALL ")
     }
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    (where_clause, ints, texts)
 }
 
 /// Raw sums of one group; `latency_ms` is the sum, averaged at the end.

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::usage::utc_day;
-use super::{Caller, Store};
+use super::usage::{WindowSql, utc_day};
+use super::{Caller, Store, UsageFilter};
 
 const DAY_MS: i64 = 86_400_000;
 /// Days a series covers at most.
@@ -50,27 +50,34 @@ pub struct UsageSeries {
 }
 
 impl Store {
-    /// The usage since `since_ms` (inclusive), summed per day, caller, provider and model: raw
-    /// rows and hourly rollups (an hour counts when it starts at or after `since_ms`) in one
-    /// statement. A day may come twice, once from each table; [`usage_series`] sums them.
+    /// The usage since `since_ms` (inclusive), summed per day, caller, provider and model:
+    /// hourly sums and raw rows split as the usage report splits them (`usage_report`), in
+    /// one statement. A day may come more than once; [`usage_series`] sums them.
     pub async fn usage_days(&self, since_ms: i64) -> crate::Result<Vec<UsageDay>> {
         let doing = "reading usage by day";
+        let filter = UsageFilter {
+            since_ms: Some(since_ms),
+            ..UsageFilter::default()
+        };
+        let window = WindowSql::new(&filter);
         // Sums are cast back: PostgreSQL widens SUM(BIGINT) to NUMERIC (see `usage_report`).
-        let rows = sqlx::query(
-            "SELECT day, caller, provider, model, COUNT(*) AS calls, \
+        let sql = window.union(
+            "day, caller, provider, model",
+            "COUNT(*) AS calls, \
              CAST(COALESCE(SUM(tokens_in + tokens_out), 0) AS BIGINT) AS tokens, \
-             CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd \
-             FROM usage_events WHERE at_ms >= $1 GROUP BY day, caller, provider, model \
-             UNION ALL \
-             SELECT day, caller, provider, model, CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls, \
+             CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd",
+            "CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls, \
              CAST(COALESCE(SUM(tokens_in + tokens_out), 0) AS BIGINT) AS tokens, \
-             CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd \
-             FROM usage_hourly WHERE hour_ms >= $1 GROUP BY day, caller, provider, model",
-        )
-        .bind(since_ms)
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| self.query_error(doing, e))?;
+             CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd",
+        );
+        let mut query = sqlx::query(&sql);
+        for value in &window.ints {
+            query = query.bind(*value);
+        }
+        let rows = query
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.query_error(doing, e))?;
         rows.iter()
             .map(|row| {
                 let count = |name: &str| -> Result<u64, sqlx::Error> {
