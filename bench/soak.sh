@@ -38,6 +38,8 @@ log() { echo "[soak] $(date -u +%H:%M:%S) $*" >&2; }
 for v in SECS RATE SAMPLE_SECS DRAIN_SECS IDLE_SECS; do
   [[ "${!v}" =~ ^[0-9]+$ && "${!v}" -gt 0 ]] || { log "SOAK_$v must be a positive integer, got '${!v}'"; exit 2; }
 done
+(( SECS >= 4 * SAMPLE_SECS )) ||
+  { log "SOAK_SECS ($SECS) must be at least 4 × SOAK_SAMPLE_SECS ($SAMPLE_SECS): too few samples otherwise"; exit 2; }
 
 # --- peers and build ----------------------------------------------------------------------------
 # The peers come from the environment (`set -a; . /tmp/peers.out; set +a`), else from

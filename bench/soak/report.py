@@ -83,7 +83,7 @@ def main() -> None:
     before = [s for s in samples if s["t"] < t0]
     during = [s for s in samples if t0 <= s["t"] <= t1]
     after = [s for s in samples if s["t"] > events.get("drained", t1)]
-    if not before or len(during) < 5 or not after:
+    if not before or len(during) < 3 or not after:
         raise SystemExit(f"too few samples: {len(before)} before, {len(during)} during, {len(after)} after the load")
     base_at = t0 + min(60.0, secs / 4)
     base_i = next((i for i, s in enumerate(during) if s["t"] >= base_at), len(during) - 1)
