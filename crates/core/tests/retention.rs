@@ -235,6 +235,32 @@ async fn a_row_written_after_its_hour_was_summed_is_counted_after_the_next_pass(
     );
 }
 
+async fn two_rollups_at_once_never_sum_a_row_twice(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    // A second process on the same database (a replica, or `fusion mcp` beside `fusion serve`).
+    let other = Store::open(Some(&t.url)).await.unwrap();
+    let now = DAY1 + 2 * DAY;
+    let rows = calls(DAY1, now, 3 * MINUTE);
+    t.store.insert_usage(&rows).await.unwrap();
+    let before = t.store.usage_report(&UsageFilter::default()).await.unwrap();
+    let (a, b) = tokio::join!(
+        t.store.roll_up_usage(now, 40, 0),
+        other.roll_up_usage(now, 40, 0)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.rows + b.rows, rows.len() as u64, "{a:?} {b:?}");
+    let summed: i64 = sqlx::query("SELECT CAST(SUM(calls) AS BIGINT) FROM usage_hourly")
+        .fetch_one(t.store.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(summed, rows.len() as i64, "each row summed once");
+    let after = other.usage_report(&UsageFilter::default()).await.unwrap();
+    assert_eq!(after, before);
+    other.close().await;
+}
+
 async fn rows_older_than_the_retention_are_gone_and_the_rollups_hold_them(backend: Backend) {
     let t = TestStore::new(backend).await;
     let store = &t.store;
@@ -543,6 +569,7 @@ async fn a_simulated_month_keeps_the_store_bounded(backend: Backend) {
 fusion_test_support::on_both_backends!(
     rolling_up_keeps_every_total_breakdown_and_series_equal,
     a_row_written_after_its_hour_was_summed_is_counted_after_the_next_pass,
+    two_rollups_at_once_never_sum_a_row_twice,
     rows_older_than_the_retention_are_gone_and_the_rollups_hold_them,
     task_retention_deletes_finished_tasks_and_keeps_queued_and_running_ones,
     loop_retention_deletes_idle_runs_with_their_trails,
