@@ -12,12 +12,17 @@
 # after the build and installs.
 # Usage: bench/gateway.sh. Environment: GW_DURATION (seconds per run, 10), GW_ROUNDS (rounds for
 # direct and fusion, 3), GW_LITELLM_ROUNDS (1), GW_STREAMS (streamed requests per target, 200),
-# GW_RATE (1000), GW_LOW_RATE (50), GW_TARGETS ("direct fusion litellm").
+# GW_RATE (1000), GW_LOW_RATE (50), GW_TARGETS ("direct fusion litellm"), GW_UPSTREAM ("mock", or
+# "aiohttp": bench/gateway/aiohttp_upstream.py, an independent Python upstream — installed in its
+# own venv under ~/.cache/fusion-peers — slower than the mock, like the outside probe's), GW_NO_BUILD
+# (1 skips the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PEERS="$HOME/.cache/fusion-peers"
 LITELLM_VENV="$PEERS/litellm-venv"
+BENCH_VENV="$PEERS/bench-venv"
+UPSTREAM="${GW_UPSTREAM:-mock}"
 TARGETS="${GW_TARGETS:-direct fusion litellm}"
 ROUNDS="${GW_ROUNDS:-3}"
 LITELLM_ROUNDS="${GW_LITELLM_ROUNDS:-1}"
@@ -30,13 +35,19 @@ if ! command -v wrk >/dev/null; then
   log "installing wrk"
   apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
 fi
+if [[ "$UPSTREAM" == aiohttp && ! -x "$BENCH_VENV/bin/python" ]]; then
+  log "installing aiohttp into $BENCH_VENV"
+  mkdir -p "$PEERS"
+  python3 -m venv "$BENCH_VENV"
+  "$BENCH_VENV/bin/pip" install -q aiohttp >&2
+fi
 if [[ " $TARGETS " == *" litellm "* && ! -x "$LITELLM_VENV/bin/litellm" ]]; then
   log "installing LiteLLM proxy into $LITELLM_VENV (about a minute)"
   mkdir -p "$PEERS"
   python3 -m venv "$LITELLM_VENV"
   "$LITELLM_VENV/bin/pip" install -q 'litellm[proxy]' >&2
 fi
-cargo build --release --locked -p fusion-cli -p fusion-mock-provider >&2
+[[ "${GW_NO_BUILD:-0}" == 1 ]] || cargo build --release --locked -p fusion-cli -p fusion-mock-provider >&2
 
 work=$(mktemp -d)
 # Whatever Fusion stores goes to the run dir, never to the user's data dir.
@@ -66,12 +77,19 @@ wait_line() {
   return 1
 }
 
-# --- mock provider --------------------------------------------------------------------------
-echo '{"models": {"fixed": {"reply": {"fixed": "Hello from the mock."}}}}' > "$work/script.json"
-RUST_LOG=warn "$BIN/mock-provider" --script "$work/script.json" > "$work/mock.out" 2> "$work/mock.err" &
-mock=$!; pids+=("$mock")
-mock_url=$(wait_line "$work/mock.out" "$mock" MOCK_PROVIDER_URL)
-log "mock-provider at $mock_url (pid $mock)"
+# --- upstream: mock-provider, or the independent aiohttp server ----------------------------
+if [[ "$UPSTREAM" == aiohttp ]]; then
+  "$BENCH_VENV/bin/python" bench/gateway/aiohttp_upstream.py > "$work/mock.out" 2> "$work/mock.err" &
+  mock=$!; pids+=("$mock")
+  mock_url=$(wait_line "$work/mock.out" "$mock" UPSTREAM_URL)
+  log "aiohttp upstream at $mock_url (pid $mock)"
+else
+  echo '{"models": {"fixed": {"reply": {"fixed": "Hello from the mock."}}}}' > "$work/script.json"
+  RUST_LOG=warn "$BIN/mock-provider" --script "$work/script.json" > "$work/mock.out" 2> "$work/mock.err" &
+  mock=$!; pids+=("$mock")
+  mock_url=$(wait_line "$work/mock.out" "$mock" MOCK_PROVIDER_URL)
+  log "mock-provider at $mock_url (pid $mock)"
+fi
 
 # --- meta -------------------------------------------------------------------------------------
 litellm_version=$([[ -x "$LITELLM_VENV/bin/python" ]] &&
@@ -89,7 +107,8 @@ json.dump({"date": time.strftime("%Y-%m-%d", time.gmtime()), "fusion_rev": rev,
            "litellm_version": litellm, "wrk_version": wrk, "python_version": platform.python_version(),
            "cpus": os.cpu_count(), "cpu_model": cpu, "mem_gib": round(mem / 2**20),
            "os": osr.get("PRETTY_NAME", "?"), "kernel": platform.release(),
-           "rounds": {"direct_fusion": int(rounds), "litellm": int(litellm_rounds)}}, open(out, "w"))
+           "rounds": {"direct_fusion": int(rounds), "litellm": int(litellm_rounds)},
+           "upstream": os.environ.get("GW_UPSTREAM", "mock")}, open(out, "w"))
 PY
 
 measure() { # ROUNDS, then NAME URL MODEL PID TOKEN for each target (TOKEN may be "")

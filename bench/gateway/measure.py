@@ -455,7 +455,10 @@ def report(results_dir, out_md):
         "|---|---|---|---|---|",
         *rows,
         "",
-        "Method: mock-provider (fixed reply \"Hello from the mock.\", TCP_NODELAY) on 127.0.0.1. "
+        ("Method: the independent aiohttp upstream (bench/gateway/aiohttp_upstream.py, the same "
+         "fixed reply) on 127.0.0.1. " if meta.get("upstream") == "aiohttp" else
+         "Method: mock-provider (fixed reply \"Hello from the mock.\", TCP_NODELAY) on 127.0.0.1. ")
+        +
         "`direct` calls it; `fusion` is `fusion serve` in front of it (one openai provider, "
         "retries 0); `litellm` is the LiteLLM proxy in front of it (`--model openai/fixed "
         "--api_base`, master key as bearer). The same small non-streamed chat body for all (each "
