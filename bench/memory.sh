@@ -9,7 +9,8 @@
 #   3. `fusion mcp` with two real children (mcp-server-time from PyPI, server-everything from
 #      npm) after the official Python SDK listed the catalog and made MEM_MCP_CALLS (200) calls;
 #      Fusion's process only, the children excluded.
-# Samples /proc/PID/status (VmRSS, RssAnon, RssFile) every 20 ms. Prints a Markdown report
+# Samples /proc/PID/status (VmRSS, RssAnon, RssFile) every 20 ms; the binary is dropped from the
+# page cache before each process starts (see `evict`). Prints a Markdown report
 # and writes it to bench/results/memory-latest.md. MEM_NO_BUILD=1 skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,11 @@ mem() { awk '/^VmRSS/{r=$2}/^RssAnon/{a=$2}/^RssFile/{f=$2}END{print r+0, a+0, f
 sample() { while kill -0 "$1" 2>/dev/null && [[ ! -e "$2.stop" ]]; do mem "$1" >> "$2"; sleep 0.02; done; }
 # The sample with the highest VmRSS in FILE, as "rss anon file".
 peak() { sort -n -k1 "$1" | tail -n1; }
+# Drops the binary's pages from the page cache, so every measured process starts from the same
+# state — the binary read from disk by the process itself — whatever wrote or read it before (a
+# just-linked or copied file sits in the cache in large folios, which the kernel maps whole: the
+# same process then shows ~5 MiB more file-backed RSS).
+evict() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$BIN/fusion"; }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 cells() { read -r r a f <<<"$1"; echo "$(mib "$r") MiB | $(mib "$a") MiB | $(mib "$f") MiB"; }
 
@@ -76,6 +82,7 @@ url=$(wait_line "$work/mock.out" MOCK_PROVIDER_URL)
 } > "$work/fusion.toml"
 
 # --- 1. fusion serve ----------------------------------------------------------------------------
+evict
 "$BIN/fusion" serve --config "$work/fusion.toml" --listen 127.0.0.1:0 > "$work/serve.out" 2> "$work/serve.err" &
 serve=$!; pids+=("$serve")
 base=$(wait_line "$work/serve.out" FUSION_LISTEN_URL)
@@ -96,6 +103,7 @@ log "serve: idle [$serve_idle] peak [$serve_peak] after [$serve_after] at $rps r
 # --- 2. fusion ask ------------------------------------------------------------------------------
 ask_peak="0 0 0"
 for i in $(seq 1 "$ASK_RUNS"); do
+  evict
   "$BIN/fusion" ask --config "$work/fusion.toml" -q "Memory question $i" > /dev/null 2> "$work/ask.err" &
   ask=$!
   rm -f "$work/ask.samples"; sample "$ask" "$work/ask.samples"
@@ -109,6 +117,7 @@ log "ask: peak [$ask_peak]"
 printf '[storage]\nurl = "sqlite://%s/mcp.db"\n\n[[mcp.servers]]\nname = "time"\ncommand = "%s"\n\n[[mcp.servers]]\nname = "everything"\ncommand = "%s"\nargs = ["stdio"]\n' \
   "$work" "$TIME_SERVER" "$EVERYTHING" > "$work/mcp.toml"
 mkfifo "$work/mcp.in"
+evict
 "$PY" bench/memory/mcp_client.py "$BIN/fusion" "$work/mcp.toml" "$MCP_CALLS" < "$work/mcp.in" > "$work/mcp.out" 2> "$work/mcp.err" &
 client=$!; pids+=("$client")
 exec 9> "$work/mcp.in"
