@@ -1,9 +1,9 @@
 -- Hourly rollups of the usage ledger, so that usage reports read hours × keys of sums instead
 -- of every call, and `usage_events` rows older than `storage.ledger_retention` can be deleted.
--- `usage_hourly` sums the calls of one UTC hour per caller, provider, model, outcome and
--- estimated flag: `hour_ms` is the Unix millisecond the hour starts at, `day` its UTC calendar
--- day (YYYY-MM-DD; an hour lies in one day), `latency_ms` the sum of the calls' latencies and
--- `max_latency_ms` the largest. `usage_rollup` holds one row: every usage row before
+-- `usage_hourly` sums the calls of one UTC hour per caller, provider, model and outcome:
+-- `hour_ms` is the Unix millisecond the hour starts at, `day` its UTC calendar day
+-- (YYYY-MM-DD; an hour lies in one day), `estimated_calls` the calls whose tokens were
+-- estimated, `latency_ms` the sum of the calls' latencies and `max_latency_ms` the largest. `usage_rollup` holds one row: every usage row before
 -- `rolled_until_ms` is summed in `usage_hourly`, and reports read raw rows from there on.
 -- Portable SQL (SQLite and PostgreSQL through sqlx's Any driver).
 CREATE TABLE IF NOT EXISTS usage_hourly (
@@ -13,14 +13,14 @@ CREATE TABLE IF NOT EXISTS usage_hourly (
     provider TEXT NOT NULL,
     model TEXT NOT NULL,
     outcome TEXT NOT NULL,
-    estimated BIGINT NOT NULL,
     calls BIGINT NOT NULL,
+    estimated_calls BIGINT NOT NULL,
     tokens_in BIGINT NOT NULL,
     tokens_out BIGINT NOT NULL,
     cost_usd DOUBLE PRECISION NOT NULL,
     latency_ms BIGINT NOT NULL,
     max_latency_ms BIGINT NOT NULL,
-    PRIMARY KEY (hour_ms, caller, provider, model, outcome, estimated)
+    PRIMARY KEY (hour_ms, caller, provider, model, outcome)
 );
 
 CREATE TABLE IF NOT EXISTS usage_rollup (

@@ -1,6 +1,6 @@
 //! Rolls the usage ledger up: the calls of every whole hour that ended at least
 //! [`ROLLUP_LAG_MS`] ago are summed into `usage_hourly` (migration 0011; one row per UTC hour,
-//! caller, provider, model, outcome and estimated flag) and the watermark `usage_rollup.
+//! caller, provider, model and outcome) and the watermark `usage_rollup.
 //! rolled_until_ms` moves past them, one transaction per bounded batch; the usage report and
 //! the dashboard's series read the sums before the watermark and raw rows after it (`usage`),
 //! so they read hours × keys of rows, not every call, and give the same figures. Raw rows stay
@@ -32,14 +32,17 @@ pub(crate) const ROLLED_UNTIL: &str = "(SELECT rolled_until_ms FROM usage_rollup
 
 /// Sums the rows selected by `$1 <= at_ms < $2` into `usage_hourly`, adding to what is there.
 const SUM_INTO_HOURLY: &str = "INSERT INTO usage_hourly (hour_ms, day, caller, provider, model, \
-     outcome, estimated, calls, tokens_in, tokens_out, cost_usd, latency_ms, max_latency_ms) \
-     SELECT at_ms - (at_ms % 3600000), day, caller, provider, model, outcome, estimated, \
-     COUNT(*), CAST(SUM(tokens_in) AS BIGINT), CAST(SUM(tokens_out) AS BIGINT), \
-     CAST(SUM(cost_usd) AS DOUBLE PRECISION), CAST(SUM(latency_ms) AS BIGINT), MAX(latency_ms) \
+     outcome, calls, estimated_calls, tokens_in, tokens_out, cost_usd, latency_ms, \
+     max_latency_ms) \
+     SELECT at_ms - (at_ms % 3600000), day, caller, provider, model, outcome, COUNT(*), \
+     CAST(SUM(estimated) AS BIGINT), CAST(SUM(tokens_in) AS BIGINT), \
+     CAST(SUM(tokens_out) AS BIGINT), CAST(SUM(cost_usd) AS DOUBLE PRECISION), \
+     CAST(SUM(latency_ms) AS BIGINT), MAX(latency_ms) \
      FROM usage_events WHERE at_ms >= $1 AND at_ms < $2 \
-     GROUP BY at_ms - (at_ms % 3600000), day, caller, provider, model, outcome, estimated \
-     ON CONFLICT (hour_ms, caller, provider, model, outcome, estimated) DO UPDATE SET \
+     GROUP BY at_ms - (at_ms % 3600000), day, caller, provider, model, outcome \
+     ON CONFLICT (hour_ms, caller, provider, model, outcome) DO UPDATE SET \
      calls = usage_hourly.calls + excluded.calls, \
+     estimated_calls = usage_hourly.estimated_calls + excluded.estimated_calls, \
      tokens_in = usage_hourly.tokens_in + excluded.tokens_in, \
      tokens_out = usage_hourly.tokens_out + excluded.tokens_out, \
      cost_usd = usage_hourly.cost_usd + excluded.cost_usd, \

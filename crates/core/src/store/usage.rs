@@ -189,7 +189,7 @@ impl Store {
              CAST(COALESCE(SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE calls END), 0) AS BIGINT) AS failed, \
              CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT) AS tokens_in, \
              CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT) AS tokens_out, \
-             CAST(COALESCE(SUM(estimated * calls), 0) AS BIGINT) AS estimated, \
+             CAST(COALESCE(SUM(estimated_calls), 0) AS BIGINT) AS estimated, \
              CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd, \
              CAST(COALESCE(SUM(latency_ms), 0) AS BIGINT) AS latency_ms";
         // Sums are cast back to BIGINT / DOUBLE PRECISION: PostgreSQL widens SUM(BIGINT) and
@@ -252,12 +252,17 @@ impl<'a> WindowSql<'a> {
             ints.push(value);
             format!("${}", ints.len())
         };
-        let mut recent = vec![format!("at_ms >= {ROLLED_UNTIL}")];
         let (since, until) = (filter.since_ms, filter.until_ms);
         let (since_p, until_p) = (since.map(&mut bind), until.map(&mut bind));
-        if let Some(p) = &since_p {
-            recent.push(format!("at_ms >= {p}"));
-        }
+        // One lower bound, the later of the watermark and the window's start, so SQLite's
+        // index search starts there (given two, it picks one).
+        let mut recent = vec![match &since_p {
+            Some(p) => format!(
+                "at_ms >= (SELECT CASE WHEN rolled_until_ms > {p} THEN rolled_until_ms \
+                 ELSE {p} END FROM usage_rollup WHERE id = 1)"
+            ),
+            None => format!("at_ms >= {ROLLED_UNTIL}"),
+        }];
         if let Some(p) = &until_p {
             recent.push(format!("at_ms < {p}"));
         }
@@ -267,7 +272,7 @@ impl<'a> WindowSql<'a> {
             (Some(first), Some(last)) if first > last => {
                 // Inside one hour: the window is its own edge.
                 if let (Some(s), Some(u)) = (&since_p, &until_p) {
-                    edges.push(format!("(at_ms >= {s} AND at_ms < {u})"));
+                    edges.push(edge(s, u));
                 }
                 None
             }
@@ -276,12 +281,12 @@ impl<'a> WindowSql<'a> {
                 if let (Some(s), Some(first)) = (&since_p, first) {
                     let first = bind(first);
                     whole.push(format!("hour_ms >= {first}"));
-                    edges.push(format!("(at_ms >= {s} AND at_ms < {first})"));
+                    edges.push(edge(s, &first));
                 }
                 if let (Some(u), Some(last)) = (&until_p, last) {
                     let last = bind(last);
                     whole.push(format!("hour_ms < {last}"));
-                    edges.push(format!("(at_ms >= {last} AND at_ms < {u})"));
+                    edges.push(edge(&last, u));
                 }
                 Some(whole)
             }
@@ -329,10 +334,7 @@ impl<'a> WindowSql<'a> {
             ));
         }
         if !self.edges.is_empty() {
-            let edges = vec![
-                format!("at_ms < {ROLLED_UNTIL}"),
-                format!("({})", self.edges.join(" OR ")),
-            ];
+            let edges = vec![format!("({})", self.edges.join(" OR "))];
             parts.push(format!(
                 "SELECT {group}, {raw_sums} FROM usage_events {} GROUP BY {group}",
                 clause(edges)
@@ -340,6 +342,16 @@ impl<'a> WindowSql<'a> {
         }
         parts.join(" UNION ALL ")
     }
+}
+
+/// Raw rows from `from` up to `to` or the watermark, whichever is first: each bound one
+/// expression, so SQLite's index search is that range (given `at_ms < watermark` beside it,
+/// it may search everything before the watermark).
+fn edge(from: &str, to: &str) -> String {
+    format!(
+        "(at_ms >= {from} AND at_ms < (SELECT CASE WHEN rolled_until_ms < {to} \
+         THEN rolled_until_ms ELSE {to} END FROM usage_rollup WHERE id = 1))"
+    )
 }
 
 /// Raw sums of one group; `latency_ms` is the sum, averaged at the end.
