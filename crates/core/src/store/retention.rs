@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{AnyConnection, Executor, Row};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 use super::rollup::ROLLUP_LAG_MS;
 use super::{Store, StoreKind, now_ms};
@@ -270,9 +270,12 @@ pub(super) async fn delete_in_batches(
 }
 
 /// The maintenance loop of a long-lived process (`fusion serve`, `fusion mcp`): a pass shortly
-/// after start, then about hourly; failures are logged, never fatal. Stops when dropped.
+/// after start, then about hourly; failures are logged, never fatal. It runs on a thread of its
+/// own at background priority (`fusion_sys::thread`), through a connection of its own made from
+/// that thread, so a pass that sums a big backlog yields the CPU to requests. Stops when dropped.
 pub struct Maintenance {
-    handle: JoinHandle<()>,
+    /// Dropping it ends the loop.
+    _stop: oneshot::Sender<()>,
 }
 
 impl Maintenance {
@@ -282,31 +285,36 @@ impl Maintenance {
         store: Store,
         policy: impl Fn() -> RetentionPolicy + Send + Sync + 'static,
     ) -> Maintenance {
-        let handle = tokio::spawn(async move {
-            tokio::time::sleep(FIRST_PASS_DELAY + jitter(FIRST_PASS_JITTER)).await;
-            loop {
-                let report = store.run_maintenance(&policy(), now_ms()).await;
-                for error in &report.errors {
-                    tracing::warn!("store maintenance: {error}");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("fusion-maintenance".to_owned())
+            .spawn(move || {
+                if let Err(err) = fusion_sys::thread::lower_priority_of_this_thread() {
+                    tracing::debug!("store maintenance keeps the normal priority: {err}");
                 }
-                tracing::info!(
-                    usage_rows_rolled_up = report.usage_rows_rolled_up,
-                    usage_rows_deleted = report.usage_rows_deleted,
-                    tasks_deleted = report.tasks_deleted,
-                    loop_runs_deleted = report.loop_runs_deleted,
-                    pages_freed = report.pages_freed,
-                    "store maintenance pass"
-                );
-                // A backlog bigger than one pass's bound continues soon, not in an hour.
-                let wait = if report.rollup_done || !report.errors.is_empty() {
-                    PASS_EVERY - PASS_JITTER + jitter(PASS_JITTER * 2)
-                } else {
-                    FIRST_PASS_DELAY
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        tracing::warn!("store maintenance: no runtime of its own ({err}); off");
+                        return;
+                    }
                 };
-                tokio::time::sleep(wait).await;
-            }
-        });
-        Maintenance { handle }
+                runtime.block_on(async move {
+                    let store = store.with_own_pool(1);
+                    tokio::select! {
+                        _ = stopped => {}
+                        () = passes(&store, &policy) => {}
+                    }
+                    store.close().await;
+                });
+            });
+        if let Err(err) = spawned {
+            tracing::warn!("store maintenance: cannot start its thread ({err}); off");
+        }
+        Maintenance { _stop: stop }
     }
 
     /// The loop over a runtime's store with the retentions of its live configuration; `None`
@@ -325,9 +333,29 @@ impl Maintenance {
     }
 }
 
-impl Drop for Maintenance {
-    fn drop(&mut self) {
-        self.handle.abort();
+/// Pass after pass, forever (the caller stops it).
+async fn passes(store: &Store, policy: &(impl Fn() -> RetentionPolicy + Send + Sync)) {
+    tokio::time::sleep(FIRST_PASS_DELAY + jitter(FIRST_PASS_JITTER)).await;
+    loop {
+        let report = store.run_maintenance(&policy(), now_ms()).await;
+        for error in &report.errors {
+            tracing::warn!("store maintenance: {error}");
+        }
+        tracing::info!(
+            usage_rows_rolled_up = report.usage_rows_rolled_up,
+            usage_rows_deleted = report.usage_rows_deleted,
+            tasks_deleted = report.tasks_deleted,
+            loop_runs_deleted = report.loop_runs_deleted,
+            pages_freed = report.pages_freed,
+            "store maintenance pass"
+        );
+        // A backlog bigger than one pass's bound continues soon, not in an hour.
+        let wait = if report.rollup_done || !report.errors.is_empty() {
+            PASS_EVERY - PASS_JITTER + jitter(PASS_JITTER * 2)
+        } else {
+            FIRST_PASS_DELAY
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
