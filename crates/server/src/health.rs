@@ -1,6 +1,8 @@
 //! Liveness (`/health`: the process answers; `ok: true` too, as the council project's clients
-//! read it) and readiness (`/ready`: a configuration is loaded
-//! and at least one provider is reachable right now).
+//! read it; with a store, whether it answers now and how many usage rows were dropped — a store
+//! that is down degrades the usage ledger, not the gateway, so the status stays `ok`) and
+//! readiness (`/ready`: a configuration is loaded and at least one provider is reachable right
+//! now).
 
 use std::time::Duration;
 
@@ -12,9 +14,26 @@ use serde_json::{Value, json};
 use crate::AppState;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long `/health` waits for the store to answer.
+const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok", "ok": true }))
+pub async fn health(State(state): State<AppState>) -> Json<Value> {
+    let mut body = json!({ "status": "ok", "ok": true });
+    let registry = state.registry();
+    if let Some(ledger) = registry.ledger() {
+        let store = ledger.store();
+        let mut report = json!({
+            "kind": store.kind(),
+            "reachable": true,
+            "ledger_rows_dropped": ledger.dropped(),
+        });
+        if let Err(err) = store.ping(STORE_PROBE_TIMEOUT).await {
+            report["reachable"] = json!(false);
+            report["error"] = json!(err.to_string());
+        }
+        body["store"] = report;
+    }
+    Json(body)
 }
 
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {

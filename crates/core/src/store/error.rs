@@ -148,9 +148,9 @@ impl StoreFailure {
     pub fn public_message(self) -> Option<&'static str> {
         match self {
             Self::Busy => Some("Fusion's store is busy; try again shortly"),
-            Self::PoolTimedOut => {
-                Some("Fusion's store has no free connection right now; try again shortly")
-            }
+            Self::PoolTimedOut => Some(
+                "Fusion's store gave no connection in time (it is unreachable or overloaded); try again shortly",
+            ),
             Self::UniqueViolation => Some("the store already holds a record with this key"),
             Self::Other => None,
         }
