@@ -23,6 +23,25 @@ CREATE TABLE IF NOT EXISTS usage_hourly (
     PRIMARY KEY (hour_ms, caller, provider, model, outcome)
 );
 
+-- The same sums per UTC day (`day_ms` its midnight), refreshed from `usage_hourly` for the days
+-- a rollup touched, so a report over weeks reads days × keys of rows.
+CREATE TABLE IF NOT EXISTS usage_daily (
+    day_ms BIGINT NOT NULL,
+    day TEXT NOT NULL,
+    caller TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    calls BIGINT NOT NULL,
+    estimated_calls BIGINT NOT NULL,
+    tokens_in BIGINT NOT NULL,
+    tokens_out BIGINT NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    latency_ms BIGINT NOT NULL,
+    max_latency_ms BIGINT NOT NULL,
+    PRIMARY KEY (day_ms, caller, provider, model, outcome)
+);
+
 CREATE TABLE IF NOT EXISTS usage_rollup (
     id BIGINT PRIMARY KEY,
     rolled_until_ms BIGINT NOT NULL

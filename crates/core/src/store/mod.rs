@@ -28,6 +28,7 @@ pub mod rollup;
 pub mod tasks;
 pub mod usage;
 pub mod usage_series;
+mod usage_window;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! Rolls the usage ledger up: the calls of every whole hour that ended at least
 //! [`ROLLUP_LAG_MS`] ago are summed into `usage_hourly` (migration 0011; one row per UTC hour,
-//! caller, provider, model and outcome) and the watermark `usage_rollup.
+//! caller, provider, model and outcome; `usage_daily` re-summed from them for the days
+//! touched) and the watermark `usage_rollup.
 //! rolled_until_ms` moves past them, one transaction per bounded batch; the usage report and
 //! the dashboard's series read the sums before the watermark and raw rows after it (`usage`),
 //! so they read hours × keys of rows, not every call, and give the same figures. Raw rows stay
@@ -17,6 +18,8 @@ use super::Store;
 
 /// One UTC hour in milliseconds.
 pub const HOUR_MS: i64 = 3_600_000;
+/// One UTC day in milliseconds.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// An hour is summed once it ended this long ago: the ledger writes a call's row within
 /// seconds, or later while the store is unreachable.
 pub const ROLLUP_LAG_MS: i64 = HOUR_MS;
@@ -49,6 +52,19 @@ const SUM_INTO_HOURLY: &str = "INSERT INTO usage_hourly (hour_ms, day, caller, p
      latency_ms = usage_hourly.latency_ms + excluded.latency_ms, \
      max_latency_ms = CASE WHEN excluded.max_latency_ms > usage_hourly.max_latency_ms \
      THEN excluded.max_latency_ms ELSE usage_hourly.max_latency_ms END";
+
+/// Sums again, from `usage_hourly`, the days from `$1` to `$2` (midnights) into `usage_daily`
+/// (after deleting their rows there).
+const DELETE_DAYS: &str = "DELETE FROM usage_daily WHERE day_ms >= $1 AND day_ms < $2";
+const SUM_DAYS: &str = "INSERT INTO usage_daily (day_ms, day, caller, provider, model, outcome, \
+     calls, estimated_calls, tokens_in, tokens_out, cost_usd, latency_ms, max_latency_ms) \
+     SELECT hour_ms - (hour_ms % 86400000), day, caller, provider, model, outcome, \
+     CAST(SUM(calls) AS BIGINT), CAST(SUM(estimated_calls) AS BIGINT), \
+     CAST(SUM(tokens_in) AS BIGINT), CAST(SUM(tokens_out) AS BIGINT), \
+     CAST(SUM(cost_usd) AS DOUBLE PRECISION), CAST(SUM(latency_ms) AS BIGINT), \
+     MAX(max_latency_ms) \
+     FROM usage_hourly WHERE hour_ms >= $1 AND hour_ms < $2 \
+     GROUP BY hour_ms - (hour_ms % 86400000), day, caller, provider, model, outcome";
 
 /// What one call of [`Store::roll_up_usage`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -175,6 +191,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(err)?;
+        resum_days(&mut tx, from, end).await.map_err(err)?;
         sqlx::query("UPDATE usage_rollup SET rolled_until_ms = $1 WHERE id = 1")
             .bind(end)
             .execute(&mut *tx)
@@ -235,6 +252,9 @@ impl Store {
                 .bind(hour)
                 .bind(hour + HOUR_MS)
                 .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            resum_days(&mut tx, hour, hour + HOUR_MS)
                 .await
                 .map_err(err)?;
             tx.commit().await.map_err(err)?;
@@ -299,6 +319,20 @@ impl Store {
         let rolled = count("rolled").map_err(|e| self.query_error(doing, e))?;
         Ok((raw, rolled))
     }
+}
+
+/// Sums again the days holding the rows from `from_ms` up to `to_ms` from their hours.
+async fn resum_days(conn: &mut AnyConnection, from_ms: i64, to_ms: i64) -> Result<(), sqlx::Error> {
+    let first = from_ms - from_ms.rem_euclid(DAY_MS);
+    let last = (to_ms - 1) - (to_ms - 1).rem_euclid(DAY_MS) + DAY_MS;
+    for sql in [DELETE_DAYS, SUM_DAYS] {
+        sqlx::query(sql)
+            .bind(first)
+            .bind(last)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The watermark, read after writing its row: the write takes the one writer's lock on SQLite

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::rollup::{ROLLED_UNTIL, hour_ceil, hour_start};
+use super::usage_window::WindowSql;
 use super::{Store, StoreKind};
 
 /// Columns of `usage_events`, in insert order.
@@ -171,9 +171,10 @@ impl Store {
     }
 
     /// Totals and groups by model, provider and day of the calls the filter selects: the
-    /// hourly sums of the whole hours inside the window (`rollup`), the raw rows of the rest
-    /// (after the rollup's watermark, and in the window's partial first and last hours) — one
-    /// statement, so a rollup running meanwhile neither hides nor doubles a call. The figures
+    /// daily and hourly sums of the whole days and hours inside the window (`rollup`), the raw
+    /// rows of the rest (after the rollup's watermark, and in the window's partial first and
+    /// last hours; see `usage_window`) — one statement, so a rollup running meanwhile neither
+    /// hides nor doubles a call. The figures
     /// are those of the raw rows while they are kept (`storage.ledger_retention`); past it, a
     /// window counts the whole hours inside it.
     pub async fn usage_report(&self, filter: &UsageFilter) -> crate::Result<UsageReport> {
@@ -230,128 +231,6 @@ impl Store {
             by_day,
         })
     }
-}
-
-/// A window of usage split over the two tables, as SQL: the raw rows after the rollup's
-/// watermark, the hourly sums of the whole hours inside the window, and the raw rows of its
-/// partial first and last hours (before the watermark; gone past the retention). Placeholders
-/// are numbered in bind order: `ints` first, then `texts`.
-pub(crate) struct WindowSql<'a> {
-    pub ints: Vec<i64>,
-    pub texts: Vec<&'a str>,
-    recent: Vec<String>,
-    whole_hours: Option<Vec<String>>,
-    edges: Vec<String>,
-    keys: Vec<String>,
-}
-
-impl<'a> WindowSql<'a> {
-    pub fn new(filter: &'a UsageFilter) -> Self {
-        let mut ints = Vec::new();
-        let mut bind = |value: i64| {
-            ints.push(value);
-            format!("${}", ints.len())
-        };
-        let (since, until) = (filter.since_ms, filter.until_ms);
-        let (since_p, until_p) = (since.map(&mut bind), until.map(&mut bind));
-        // One lower bound, the later of the watermark and the window's start, so SQLite's
-        // index search starts there (given two, it picks one).
-        let mut recent = vec![match &since_p {
-            Some(p) => format!(
-                "at_ms >= (SELECT CASE WHEN rolled_until_ms > {p} THEN rolled_until_ms \
-                 ELSE {p} END FROM usage_rollup WHERE id = 1)"
-            ),
-            None => format!("at_ms >= {ROLLED_UNTIL}"),
-        }];
-        if let Some(p) = &until_p {
-            recent.push(format!("at_ms < {p}"));
-        }
-        let (first, last) = (since.map(hour_ceil), until.map(hour_start));
-        let mut edges = Vec::new();
-        let whole_hours = match (first, last) {
-            (Some(first), Some(last)) if first > last => {
-                // Inside one hour: the window is its own edge.
-                if let (Some(s), Some(u)) = (&since_p, &until_p) {
-                    edges.push(edge(s, u));
-                }
-                None
-            }
-            _ => {
-                let mut whole = Vec::new();
-                if let (Some(s), Some(first)) = (&since_p, first) {
-                    let first = bind(first);
-                    whole.push(format!("hour_ms >= {first}"));
-                    edges.push(edge(s, &first));
-                }
-                if let (Some(u), Some(last)) = (&until_p, last) {
-                    let last = bind(last);
-                    whole.push(format!("hour_ms < {last}"));
-                    edges.push(edge(&last, u));
-                }
-                Some(whole)
-            }
-        };
-        let mut texts = Vec::new();
-        let mut keys = Vec::new();
-        for (column, value) in [
-            ("caller", filter.caller.map(Caller::as_str)),
-            ("provider", filter.provider.as_deref()),
-            ("model", filter.model.as_deref()),
-        ] {
-            if let Some(value) = value {
-                texts.push(value);
-                keys.push(format!("{column} = ${}", ints.len() + texts.len()));
-            }
-        }
-        WindowSql {
-            ints,
-            texts,
-            recent,
-            whole_hours,
-            edges,
-            keys,
-        }
-    }
-
-    /// `SELECT group, sums ... GROUP BY group` over each part, joined by `UNION ALL`.
-    pub fn union(&self, group: &str, raw_sums: &str, rolled_sums: &str) -> String {
-        let clause = |mut conditions: Vec<String>| {
-            conditions.extend(self.keys.iter().cloned());
-            if conditions.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", conditions.join(" AND "))
-            }
-        };
-        let mut parts = vec![format!(
-            "SELECT {group}, {raw_sums} FROM usage_events {} GROUP BY {group}",
-            clause(self.recent.clone())
-        )];
-        if let Some(whole) = &self.whole_hours {
-            parts.push(format!(
-                "SELECT {group}, {rolled_sums} FROM usage_hourly {} GROUP BY {group}",
-                clause(whole.clone())
-            ));
-        }
-        if !self.edges.is_empty() {
-            let edges = vec![format!("({})", self.edges.join(" OR "))];
-            parts.push(format!(
-                "SELECT {group}, {raw_sums} FROM usage_events {} GROUP BY {group}",
-                clause(edges)
-            ));
-        }
-        parts.join(" UNION ALL ")
-    }
-}
-
-/// Raw rows from `from` up to `to` or the watermark, whichever is first: each bound one
-/// expression, so SQLite's index search is that range (given `at_ms < watermark` beside it,
-/// it may search everything before the watermark).
-fn edge(from: &str, to: &str) -> String {
-    format!(
-        "(at_ms >= {from} AND at_ms < (SELECT CASE WHEN rolled_until_ms < {to} \
-         THEN rolled_until_ms ELSE {to} END FROM usage_rollup WHERE id = 1))"
-    )
 }
 
 /// Raw sums of one group; `latency_ms` is the sum, averaged at the end.

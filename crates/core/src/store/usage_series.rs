@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::usage::{WindowSql, utc_day};
+use super::usage::utc_day;
+use super::usage_window::WindowSql;
 use super::{Caller, Store, UsageFilter};
 
 const DAY_MS: i64 = 86_400_000;
