@@ -5,7 +5,8 @@
 # (crates/core/examples/usage_month.rs: the same rows the ledger writes; 8 models over 4
 # providers, 4 callers, ~3% failures, ~10% estimated). It times `fusion usage` on the raw rows,
 # runs one maintenance pass with `storage.ledger_retention` = USAGE_RETENTION (older rows rolled
-# up into hourly totals and deleted, freed pages returned, WAL checkpointed), then times
+# up into hourly and daily sums, those past the retention deleted, freed pages returned, WAL
+# checkpointed), then times
 # `fusion usage` (plain, --json, --since 7d) again, checks the report is the same as before the
 # pass, and times `fusion usage` on an empty store for the process's own cost. Each timing is
 # USAGE_RUNS runs of the real binary (wall time from spawn to exit); the median is reported.
@@ -121,13 +122,14 @@ lines = [
     "\`ledger_retention = \"$RETENTION\"\`; each timing is $RUNS runs of the real \`fusion usage\` binary (spawn to exit, "
     "after one warm-up run), median (min, max).",
     "",
-    "| | raw rows | rollup rows | store size (db + wal) | pages | free pages |",
-    "|---|---:|---:|---:|---:|---:|",
-    f"| before maintenance | {before['raw_rows']:,} | {before['rollup_rows']:,} | {mib($before_bytes)} | {before.get('page_count', '-')} | {before.get('freelist_count', '-')} |",
-    f"| after one pass | {after['raw_rows']:,} | {after['rollup_rows']:,} | {mib($after_bytes)} | {after.get('page_count', '-')} | {after.get('freelist_count', '-')} |",
+    "| | raw rows | hourly sums | daily sums | store size (db + wal) | pages | free pages |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    f"| before maintenance | {before['raw_rows']:,} | {before['hourly_rows']:,} | {before['daily_rows']:,} | {mib($before_bytes)} | {before.get('page_count', '-')} | {before.get('freelist_count', '-')} |",
+    f"| after one pass | {after['raw_rows']:,} | {after['hourly_rows']:,} | {after['daily_rows']:,} | {mib($after_bytes)} | {after.get('page_count', '-')} | {after.get('freelist_count', '-')} |",
     "",
-    f"The pass rolled up {maintained['usage_rows_rolled_up']:,} rows in {maintained['seconds']:.1f} s "
-    f"(done: {maintained['rollup_done']}), gave {maintained['pages_freed']:,} pages back; errors: {maintained['errors'] or 'none'}.",
+    f"The pass summed {maintained['usage_rows_rolled_up']:,} rows and deleted {maintained['usage_rows_deleted']:,} "
+    f"in {maintained['seconds']:.1f} s (done: {maintained['rollup_done']}), gave {maintained['pages_freed']:,} pages back; "
+    f"errors: {maintained['errors'] or 'none'}.",
     "",
     "| \`fusion usage\` | wall time |",
     "|---|---:|",

@@ -5,7 +5,7 @@
 //! ```text
 //! usage_month generate URL DAYS RATE   # DAYS of calls ending now, RATE calls a second
 //! usage_month maintain URL RETENTION   # one maintenance pass (ledger retention like "30d")
-//! usage_month stats URL                # raw and rolled-up rows, pages, free pages
+//! usage_month stats URL                # raw, hourly and daily rows, pages, free pages
 //! ```
 //!
 //! Each prints one line of JSON on stdout.
@@ -126,7 +126,12 @@ fn mix(i: u64) -> u64 {
 
 async fn stats(store: &Store) -> Result<serde_json::Value> {
     let (raw, rolled) = store.usage_row_counts().await?;
-    let mut value = serde_json::json!({ "raw_rows": raw, "rollup_rows": rolled });
+    let daily: i64 = sqlx::query("SELECT COUNT(*) FROM usage_daily")
+        .fetch_one(store.pool())
+        .await?
+        .try_get(0)?;
+    let mut value =
+        serde_json::json!({ "raw_rows": raw, "hourly_rows": rolled, "daily_rows": daily });
     if store.kind() == StoreKind::Sqlite {
         for pragma in ["page_count", "page_size", "freelist_count", "auto_vacuum"] {
             let row = sqlx::query(&format!("PRAGMA {pragma}"))
