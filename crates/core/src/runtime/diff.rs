@@ -115,20 +115,7 @@ impl ReloadReport {
             .drain(..)
             .partition(|name| tool_filter_only_change(a, b, name));
         mcp_servers.changed = restarted;
-        let (ta, tb) = (&a.tasks, &b.tasks);
-        let restart_required: Vec<String> = [
-            ("[server]", a.server == b.server),
-            ("[storage]", a.storage == b.storage),
-            (
-                "[tasks] lease, poll_interval, on_interrupt",
-                (ta.lease, ta.poll_interval, ta.on_interrupt)
-                    == (tb.lease, tb.poll_interval, tb.on_interrupt),
-            ),
-        ]
-        .into_iter()
-        .filter(|(_, same)| !same)
-        .map(|(section, _)| section.to_owned())
-        .collect();
+        let restart_required = restart_required(a, b);
         let changed = a != b || !models.is_empty();
         ReloadReport {
             file,
@@ -249,6 +236,25 @@ fn comparable_models(
         .collect()
 }
 
+/// The sections that changed between `a` and `b` but take effect only on a restart.
+fn restart_required(a: &Config, b: &Config) -> Vec<String> {
+    let (ta, tb) = (&a.tasks, &b.tasks);
+    [
+        ("[server]", a.server == b.server),
+        // The retentions apply from the maintenance's next pass (it reads the live config).
+        ("[storage] url", a.storage.url == b.storage.url),
+        (
+            "[tasks] lease, poll_interval, on_interrupt",
+            (ta.lease, ta.poll_interval, ta.on_interrupt)
+                == (tb.lease, tb.poll_interval, tb.on_interrupt),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, same)| !same)
+    .map(|(section, _)| section.to_owned())
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +291,18 @@ mod tests {
             "no change at all"
         );
         assert!(!tool_filter_only_change(&old, &denied, "other"));
+    }
+
+    #[test]
+    fn a_retention_change_applies_live_and_a_store_url_change_needs_a_restart() {
+        let old = config("[storage]\nurl = \"sqlite:///tmp/a.db\"\n");
+        let retention = config(
+            "[storage]\nurl = \"sqlite:///tmp/a.db\"\nledger_retention = \"7d\"\n\
+             task_retention = \"2d\"\nloop_retention = \"3d\"\n",
+        );
+        let moved = config("[storage]\nurl = \"sqlite:///tmp/b.db\"\n");
+        assert!(restart_required(&old, &retention).is_empty());
+        assert_eq!(restart_required(&old, &moved), ["[storage] url"]);
     }
 
     #[test]
