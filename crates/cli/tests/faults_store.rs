@@ -9,6 +9,8 @@
 mod common;
 #[path = "common/private_postgres.rs"]
 mod private_postgres;
+#[path = "common/tiny_disk.rs"]
+mod tiny_disk;
 
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use common::{FusionServer, Harness, wait_for};
 use fusion_mock_provider::{ModelScript, Script};
 use private_postgres::PrivatePostgres;
 use serde_json::{Value, json};
+use tiny_disk::TinyDiskServer;
 
 /// Longest any one request may take before the test calls it hung.
 const HUNG: Duration = Duration::from_secs(30);
@@ -73,18 +76,26 @@ async fn send(request: reqwest::RequestBuilder, what: &str) -> (u16, Value) {
 }
 
 async fn chat(server: &FusionServer, text: &str) -> (u16, Value) {
+    chat_at(&server.url, text).await
+}
+
+async fn chat_at(url: &str, text: &str) -> (u16, Value) {
     let body = json!({"model": "small", "messages": [{"role": "user", "content": text}]});
     send(
         client()
-            .post(format!("{}/v1/chat/completions", server.url))
+            .post(format!("{url}/v1/chat/completions"))
             .json(&body),
-        &format!("chat `{text}`"),
+        &format!("chat `{}`", &text[..text.len().min(40)]),
     )
     .await
 }
 
 async fn get(server: &FusionServer, path: &str) -> (u16, Value) {
-    send(client().get(format!("{}{path}", server.url)), path).await
+    get_at(&server.url, path).await
+}
+
+async fn get_at(url: &str, path: &str) -> (u16, Value) {
+    send(client().get(format!("{url}{path}")), path).await
 }
 
 async fn submit(server: &FusionServer, text: &str) -> (u16, Value) {
@@ -101,12 +112,17 @@ async fn submit(server: &FusionServer, text: &str) -> (u16, Value) {
 
 /// `fusion_ledger_rows_dropped_total` on /metrics (0 when not yet reported).
 async fn rows_dropped(server: &FusionServer) -> u64 {
-    let (status, body) = get(server, "/metrics").await;
+    metric(&server.url, "fusion_ledger_rows_dropped_total").await
+}
+
+/// The counter `name` on /metrics (0 when not yet reported).
+async fn metric(url: &str, name: &str) -> u64 {
+    let (status, body) = get_at(url, "/metrics").await;
     assert_eq!(status, 200, "{body}");
     body.as_str()
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("fusion_ledger_rows_dropped_total"))
+        .find(|l| l.starts_with(name))
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse::<f64>().ok())
         .map_or(0, |v| v as u64)
@@ -120,7 +136,11 @@ async fn serve(h: &Harness, config: &str) -> FusionServer {
 
 /// The calls `/api/usage?caller=http` counts, once it answers.
 async fn http_calls(server: &FusionServer) -> Option<u64> {
-    let (status, body) = get(server, "/api/usage?caller=http").await;
+    http_calls_at(&server.url).await
+}
+
+async fn http_calls_at(url: &str) -> Option<u64> {
+    let (status, body) = get_at(url, "/api/usage?caller=http").await;
     (status == 200).then(|| body["total"]["calls"].as_u64().unwrap_or(0))
 }
 
@@ -219,4 +239,94 @@ async fn with_postgresql_stopped_mid_run_chats_are_answered_rows_kept_and_tasks_
     let (_, health) = get(&server, "/health").await;
     assert_eq!(health["store"]["reachable"], true, "{health}");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_sqlite_disk_full_chats_are_answered_failures_counted_and_writes_resume() {
+    let h = Harness::start(script()).await;
+    let mount = h.dir.path().join("tiny");
+    let storage = format!(
+        "[storage]\nurl = \"sqlite://{}/fusion.db\"\n",
+        mount.display()
+    );
+    let path = h.dir.path().join("fusion.toml");
+    std::fs::write(&path, config(&h, &storage)).unwrap();
+    let mut server = TinyDiskServer::start(h.dir.path(), &mount, "2m", &path).await;
+    let url = server.url.clone();
+    for i in 0..5 {
+        let (status, body) = chat_at(&url, &format!("before {i}")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(http_calls_at(&url).await, Some(5));
+
+    let filler = mount.join("filler");
+    let filled = server.fill(&filler);
+    assert!(
+        filled > 0 && server.available() < 64 * 1024,
+        "the disk is full"
+    );
+
+    // The disk is full: every chat is still answered.
+    let padding = "x".repeat(2_000);
+    for i in 0..200 {
+        let (status, body) = chat_at(&url, &format!("full {i} {padding}")).await;
+        assert_eq!(
+            status,
+            200,
+            "chat {i} on a full disk: {body}\n{}",
+            server.log()
+        );
+    }
+    let (status, health) = get_at(&url, "/health").await;
+    assert_eq!(status, 200, "{health}");
+    // The ledger's failed writes are counted (and logged), not fatal.
+    wait_for(
+        "a failed ledger write is counted",
+        Duration::from_secs(60),
+        || async { (metric(&url, "fusion_ledger_write_errors_total").await > 0).then_some(()) },
+    )
+    .await;
+    assert!(
+        server.running(),
+        "fusion serve died on a full disk:\n{}",
+        server.log()
+    );
+    // Waiting to retry is not a busy loop: over two idle seconds the server uses well under
+    // one second of CPU.
+    let ticks_per_second = 100;
+    let before = server.cpu_ticks();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = server.cpu_ticks() - before;
+    assert!(
+        used < ticks_per_second,
+        "fusion serve used {used} CPU ticks in 2 idle seconds on a full disk: a busy loop"
+    );
+
+    // Space comes back: the rows held meanwhile are written.
+    server.free(&filler);
+    let mut calls = None;
+    for _ in 0..600 {
+        calls = http_calls_at(&url).await;
+        if calls == Some(205) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = server.log();
+    let tail: Vec<&str> = log.lines().rev().take(12).collect();
+    assert_eq!(
+        calls,
+        Some(205),
+        "the ledger writes again once the disk has room ({} free bytes; {} rows written); \
+         the end of the log:\n{}",
+        server.available(),
+        metric(&url, "fusion_ledger_rows_written_total").await,
+        tail.join("\n")
+    );
+    let calls = calls.unwrap_or_default();
+    assert_eq!(calls, 205);
+    assert_eq!(metric(&url, "fusion_ledger_rows_dropped_total").await, 0);
+    let (status, body) = chat_at(&url, "after").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(server.running(), "{}", server.log());
 }

@@ -121,7 +121,11 @@ impl Store {
                 files::prepare(&path, own_dir, create)
                     .map_err(|err| store_error(format!("{err} (for {display_url})")))?;
                 let url = sqlite_url(&path, &query);
-                (StoreKind::Sqlite, url, sqlite_pool_options(8))
+                (
+                    StoreKind::Sqlite,
+                    url,
+                    closing_broken_transactions(sqlite_pool_options(8)),
+                )
             }
             Target::SqliteMemory => {
                 // One connection that never closes: each in-memory connection is its own database.
@@ -212,7 +216,7 @@ impl Store {
             return self.clone();
         }
         let options = match self.kind {
-            StoreKind::Sqlite => sqlite_pool_options(max_connections),
+            StoreKind::Sqlite => closing_broken_transactions(sqlite_pool_options(max_connections)),
             StoreKind::Postgres => postgres_pool_options(max_connections),
         };
         Store {
@@ -339,6 +343,30 @@ fn sqlite_pool_options(max_connections: u32) -> AnyPoolOptions {
                 Ok(())
             })
         })
+}
+
+/// A file-backed SQLite pool closes a connection that comes back still inside a transaction
+/// instead of keeping it. A COMMIT that fails on a full disk (SQLITE_FULL) is rolled back by
+/// SQLite itself; sqlx's own ROLLBACK then fails and it keeps counting the transaction as open,
+/// so the connection's next `begin` became a SAVEPOINT whose RELEASE committed nothing, and the
+/// transaction it opened held the write lock for good: every later write found the database
+/// locked, even once the disk had room again. Closing the connection ends whatever it held.
+/// (Not for an in-memory store, whose one connection is the database.)
+fn closing_broken_transactions(options: AnyPoolOptions) -> AnyPoolOptions {
+    options.after_release(|conn, _meta| {
+        Box::pin(async move {
+            if !conn.is_in_transaction() {
+                return Ok(true);
+            }
+            // A dropped transaction queued its rollback: this statement runs after it.
+            conn.execute("SELECT 1").await?;
+            if conn.is_in_transaction() {
+                tracing::warn!("closing a store connection left inside a failed transaction");
+                return Ok(false);
+            }
+            Ok(true)
+        })
+    })
 }
 
 /// The URL handed to sqlx: the path percent-encoded, `mode=rwc` unless the caller chose a mode.
