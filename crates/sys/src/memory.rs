@@ -3,7 +3,7 @@
 //! Fusion runs on mimalloc ([`Allocator`], the binary's `#[global_allocator]`). Left alone,
 //! mimalloc keeps pages freed after a burst of load committed: it returns them a second after
 //! they are freed (`purge_delay`), but only when the allocator is next called — so a gateway
-//! that goes quiet after a burst kept ~10 MiB it no longer used. [`tune`] shortens the delay,
+//! that goes quiet after a burst kept ~6 MiB it no longer used. [`tune`] shortens the delay,
 //! and [`trim`], called periodically by the long-running commands, runs the purges that came
 //! due and returns glibc's free heap memory too (SQLite's C code allocates from glibc, one
 //! arena per thread). Measured in BENCHMARKS.md ("Memory").
