@@ -13,7 +13,8 @@ use std::time::Duration;
 use common::{peer, run_fusion};
 
 /// llama-server on a free port with the whole 8192-token context in one slot (eight tool
-/// definitions take a few thousand tokens).
+/// definitions take a few thousand tokens), answers chosen greedily and capped at 512 tokens: a
+/// sampled answer sometimes ran on until the 3-minute provider timeout (a CI flake).
 async fn llama_server() -> (tokio::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -24,6 +25,7 @@ async fn llama_server() -> (tokio::process::Child, String) {
         .args(["-m", &peer("FUSION_SMOLLM_GGUF")])
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["-c", "8192", "-np", "1", "-a", "smollm2", "-t", "2"])
+        .args(["-n", "512", "--temp", "0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
