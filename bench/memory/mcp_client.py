@@ -4,6 +4,7 @@ then prints MCP_READY and waits for a line on stdin (the script samples Fusion's
 meanwhile) before closing the session.
 Usage: mcp_client.py FUSION CONFIG CALLS"""
 import asyncio
+import os
 import sys
 
 from mcp import ClientSession, StdioServerParameters
@@ -12,7 +13,8 @@ from mcp.client.stdio import stdio_client
 
 async def main() -> None:
     fusion, config, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    params = StdioServerParameters(command=fusion, args=["mcp", "--config", config])
+    # The whole environment: FUSION_DATA_DIR keeps Fusion off the user's own data dir.
+    params = StdioServerParameters(command=fusion, args=["mcp", "--config", config], env=dict(os.environ))
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
